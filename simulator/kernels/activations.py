@@ -1,0 +1,129 @@
+"""Element-wise activation functions and their derivatives, for Numba kernels.
+
+Codes (``int``) are used inside kernels; :mod:`simulator.config` maps names to codes.
+
+``tanh`` is not ``math.tanh``: inside a Numba loop that is a scalar library call costing
+15-25 ns per element, which dominates small networks. We use approximations that
+vectorize and are checked against ``np.tanh`` in ``tests/test_activations.py``:
+
+* float32: the minimax rational approximation of Eigen (``generic_fast_tanh_float``),
+  accurate to a few float32 ulps on the whole real line.
+* float64: ``tanh(x / 2**8)`` by a 7-term odd Taylor series, then 8 applications of the
+  doubling identity ``tanh(2y) = 2 t / (1 + t**2)``. Each step is well conditioned
+  (relative error is not amplified), so the result is within ~1e-15 of ``np.tanh``.
+
+``sigmoid(x) = 0.5 + 0.5 * tanh(x / 2)`` reuses them (an exact identity).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, types
+from numba.extending import overload
+
+IDENTITY, STEP, SIGMOID, TANH, RELU = 0, 1, 2, 3, 4
+# Output functions: codes continue after the hidden activations so one switch serves both.
+OUT_LINEAR, OUT_SIGMOID, OUT_SOFTMAX, OUT_STEP = IDENTITY, SIGMOID, 10, STEP
+
+# Straight-through estimator window for the step activation in hidden layers:
+# d step(z) / dz is taken as 1 for |z| <= STE_WINDOW and 0 outside (hard-tanh STE).
+STE_WINDOW = 1.0
+
+_TANH32_CLAMP = 7.90531110763549805
+_A = (
+    4.89352455891786e-03,
+    6.37261928875436e-04,
+    1.48572235717979e-05,
+    5.12229709037114e-08,
+    -8.60467152213735e-11,
+    2.00018790482477e-13,
+    -2.76076847742355e-16,
+)
+_B = (4.89352518554385e-03, 2.26843463243900e-03, 1.18534705686654e-04, 1.19825839466702e-06)
+
+
+def fast_tanh(x):  # pragma: no cover - replaced by the overload inside Numba
+    """Hyperbolic tangent that vectorizes inside Numba loops (see module docstring)."""
+    return np.tanh(x)
+
+
+@overload(fast_tanh)
+def _fast_tanh_overload(x):
+    if x == types.float32:
+        a1, a3, a5, a7, a9, a11, a13 = (np.float32(c) for c in _A)
+        b0, b2, b4, b6 = (np.float32(c) for c in _B)
+        hi = np.float32(_TANH32_CLAMP)
+
+        def tanh32(x):
+            x = min(max(x, -hi), hi)
+            x2 = x * x
+            p = x2 * a13 + a11
+            p = x2 * p + a9
+            p = x2 * p + a7
+            p = x2 * p + a5
+            p = x2 * p + a3
+            p = x2 * p + a1
+            p = x * p
+            q = x2 * b6 + b4
+            q = x2 * q + b2
+            q = x2 * q + b0
+            return p / q
+
+        return tanh32
+
+    if isinstance(x, types.Float):
+
+        def tanh64(x):
+            y = min(max(x, -20.0), 20.0) * (1.0 / 256.0)
+            y2 = y * y
+            # odd Taylor series of tanh to y**15: error < 1e-19 for |y| <= 20/256
+            t = y2 * (-(929569.0 / 638512875.0)) + 21844.0 / 6081075.0
+            t = y2 * t - 1382.0 / 155925.0
+            t = y2 * t + 62.0 / 2835.0
+            t = y2 * t - 17.0 / 315.0
+            t = y2 * t + 2.0 / 15.0
+            t = y2 * t - 1.0 / 3.0
+            t = y + y * y2 * t
+            for _ in range(8):
+                t = 2.0 * t / (1.0 + t * t)
+            return t
+
+        return tanh64
+    return None
+
+
+@njit(inline="always")
+def activate(kind, z):
+    """Apply activation ``kind`` to a scalar pre-activation ``z``."""
+    if kind == TANH:
+        return fast_tanh(z)
+    if kind == RELU:
+        return z if z > 0 else z * 0
+    if kind == SIGMOID:
+        half = z * 0 + 0.5
+        return half + half * fast_tanh(half * z)
+    if kind == STEP:
+        return z * 0 + 1 if z > 0 else z * 0
+    return z
+
+
+@njit(inline="always")
+def derivative(kind, z, a):
+    """Derivative of activation ``kind`` at pre-activation ``z`` with output ``a``."""
+    if kind == TANH:
+        return 1 - a * a
+    if kind == RELU:
+        return z * 0 + 1 if z > 0 else z * 0
+    if kind == SIGMOID:
+        return a * (1 - a)
+    if kind == STEP:
+        return z * 0 + 1 if abs(z) <= STE_WINDOW else z * 0
+    return z * 0 + 1
+
+
+@njit(inline="always")
+def softplus(z):
+    """log(1 + exp(z)), computed without overflow."""
+    return max(z, z * 0) + math.log1p(math.exp(-abs(z)))

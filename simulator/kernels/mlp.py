@@ -1,0 +1,395 @@
+"""Forward and backward passes of a whole population of MLPs, one Numba call each.
+
+Every kernel takes arrays and scalars only (grouped in :class:`NetArrays` and
+:class:`OptArrays`), runs ``prange`` over agents, and each iteration writes only its own
+agent's row of every output: results are bit-identical on 1 or N threads.
+
+Inside an agent, activations are kept transposed, shape ``(width, batch)``, so the innermost
+loops run over the batch: long, contiguous and vectorizable.
+
+Canonical parameter row of one agent: for each layer ``l``, ``W_l`` flattened row-major
+with shape ``(d_{l-1}, d_l)`` (``W[i, j]`` connects input ``i`` to output ``j``), then
+``b_l`` of shape ``(d_l,)``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit, prange
+
+from simulator.kernels.activations import (
+    OUT_SOFTMAX,
+    OUT_STEP,
+    SIGMOID,
+    activate,
+    derivative,
+    softplus,
+)
+from simulator.kernels.optim import apply_update
+
+MSE, BCE, CROSS_ENTROPY = 0, 1, 2
+MODE_LOSS, MODE_GRAD, MODE_TRAIN, MODE_INPUT_GRAD = 0, 1, 2, 3
+OK, BAD_INPUT, BAD_TARGET, DIVERGED = 0, 1, 2, 3
+
+# Layers with at least this many multiply-adds per agent (d_in * d_out * B) use BLAS gemm
+# (np.dot inside the kernel, ~2-3x faster on 64-wide layers); smaller ones use plain loops,
+# where a BLAS call's fixed cost would dominate.
+BLAS_MIN_MACS = 32768
+FASTMATH = {"reassoc", "contract", "nsz", "arcp"}  # never nnan/ninf: NaNs must stay visible
+_JIT = {"cache": True, "error_model": "numpy", "fastmath": FASTMATH}
+
+
+class NetArrays(NamedTuple):
+    """The static description of an MLP, as arrays a kernel can read.
+
+    dims : int64 (L + 1,)   widths d_0 (inputs) ... d_L (outputs)
+    w_off, b_off : int64 (L,)  offsets of W_l and b_l in a parameter row
+    acts : int64 (L,)       activation code of each layer (the last one is the output function)
+    loss : int                loss code (MSE, BCE, CROSS_ENTROPY)
+    """
+
+    dims: np.ndarray
+    w_off: np.ndarray
+    b_off: np.ndarray
+    acts: np.ndarray
+    loss: int
+
+
+class OptArrays(NamedTuple):
+    """Optimizer settings and state. ``lr`` is per agent; ``m``/``v`` are ``(n_agents, n_params)``
+    state (shape ``(1, 1)`` placeholders when the optimizer keeps none)."""
+
+    kind: int
+    lr: np.ndarray
+    momentum: float
+    beta1: float
+    beta2: float
+    eps: float
+    weight_decay: float
+    clip_norm: float
+    t: int
+    m: np.ndarray
+    v: np.ndarray
+
+
+@njit(inline="always")
+def _scratch_offsets(dims, batch):
+    """Offsets of each layer's (width, batch) block in a flat scratch buffer."""
+    n_layers = dims.shape[0]
+    offs = np.empty(n_layers + 1, dtype=np.int64)
+    offs[0] = 0
+    for l in range(n_layers):
+        offs[l + 1] = offs[l] + dims[l] * batch
+    return offs
+
+
+@njit(**_JIT)
+def _load_input(X, xi, a0):
+    """Copy sample-major X[xi] (batch, d0) into a0 (d0, batch); False if any value is not finite."""
+    batch, d0 = X.shape[1], X.shape[2]
+    total = X[xi, 0, 0] * 0
+    for b in range(batch):
+        for i in range(d0):
+            x = X[xi, b, i]
+            a0[i, b] = x
+            total += x * 0
+    return total == 0
+
+
+@njit(**_JIT)
+def _dense_forward(row, w_off, b_off, a_in, z_out):
+    """z_out (d_out, B) = W^T a_in + b, with W = row[w_off:].reshape(d_in, d_out)."""
+    d_in, batch = a_in.shape
+    d_out = z_out.shape[0]
+    if d_in * d_out * batch >= BLAS_MIN_MACS:
+        W = row[w_off : w_off + d_in * d_out].reshape((d_in, d_out))
+        np.dot(W.T, a_in, z_out)
+        for j in range(d_out):
+            bj = row[b_off + j]
+            for b in range(batch):
+                z_out[j, b] += bj
+        return
+    for j in range(d_out):
+        bj = row[b_off + j]
+        for b in range(batch):
+            z_out[j, b] = bj
+        for i in range(d_in):
+            w = row[w_off + i * d_out + j]
+            for b in range(batch):
+                z_out[j, b] += w * a_in[i, b]
+
+
+@njit(**_JIT)
+def _activate_block(kind, z, a):
+    d, batch = z.shape
+    for j in range(d):
+        for b in range(batch):
+            a[j, b] = activate(kind, z[j, b])
+
+
+@njit(**_JIT)
+def _softmax_block(z, a, tmp):
+    """Column-wise softmax over the first axis; tmp (batch,) scratch."""
+    d, batch = z.shape
+    for b in range(batch):
+        tmp[b] = z[0, b]
+    for j in range(1, d):
+        for b in range(batch):
+            tmp[b] = max(tmp[b], z[j, b])
+    for j in range(d):
+        for b in range(batch):
+            a[j, b] = np.exp(z[j, b] - tmp[b])
+    for b in range(batch):
+        tmp[b] = 0
+    for j in range(d):
+        for b in range(batch):
+            tmp[b] += a[j, b]
+    for j in range(d):
+        for b in range(batch):
+            a[j, b] /= tmp[b]
+
+
+@njit(**_JIT)
+def _forward_agent(row, X, xi, net, a_buf, z_buf, offs, tmp):
+    """Forward pass of one agent; fills a and z of every layer. Returns False on non-finite X."""
+    dims = net.dims
+    batch = X.shape[1]
+    n_layers = dims.shape[0] - 1
+    a0 = a_buf[offs[0] : offs[1]].reshape((dims[0], batch))
+    finite = _load_input(X, xi, a0)
+    for l in range(n_layers):
+        a_in = a_buf[offs[l] : offs[l + 1]].reshape((dims[l], batch))
+        z = z_buf[offs[l + 1] : offs[l + 2]].reshape((dims[l + 1], batch))
+        a = a_buf[offs[l + 1] : offs[l + 2]].reshape((dims[l + 1], batch))
+        _dense_forward(row, net.w_off[l], net.b_off[l], a_in, z)
+        if net.acts[l] == OUT_SOFTMAX:
+            _softmax_block(z, a, tmp)
+        else:
+            _activate_block(net.acts[l], z, a)
+    return finite
+
+
+@njit(**_JIT)
+def _output_delta(out_kind, loss, z, o, Y, yi, delta, tmp):
+    """Loss of one agent and dLoss/dz of its output layer into delta (K, B).
+
+    Returns (loss, targets_finite). See :mod:`simulator.population` for the definitions.
+    """
+    n_out, batch = o.shape
+    zero = o[0, 0] * 0
+    total = zero
+    check = zero
+    if loss == CROSS_ENTROPY:  # softmax output: L = mean_b sum_k y_k (lse_b - z_kb)
+        inv = 1.0 / batch
+        for b in range(batch):
+            zmax = z[0, b]
+            for k in range(1, n_out):
+                zmax = max(zmax, z[k, b])
+            s = zero
+            for k in range(n_out):
+                s += np.exp(z[k, b] - zmax)
+            lse = zmax + np.log(s)
+            ysum = zero
+            for k in range(n_out):
+                y = Y[yi, b, k]
+                ysum += y
+                total += y * (lse - z[k, b])
+            check += ysum * 0
+            for k in range(n_out):
+                delta[k, b] = (o[k, b] * ysum - Y[yi, b, k]) * inv
+        return total * inv, check == 0
+    inv = 1.0 / (batch * n_out)
+    if loss == BCE:  # sigmoid output: L = mean softplus(z) - y z
+        for k in range(n_out):
+            for b in range(batch):
+                y = Y[yi, b, k]
+                check += y * 0
+                total += softplus(z[k, b]) - y * z[k, b]
+                delta[k, b] = (o[k, b] - y) * inv
+        return total * inv, check == 0
+    # MSE: L = mean (o - y)^2
+    for k in range(n_out):
+        for b in range(batch):
+            y = Y[yi, b, k]
+            check += y * 0
+            diff = o[k, b] - y
+            total += diff * diff
+            delta[k, b] = 2 * diff * inv
+    if out_kind == OUT_STEP:  # perceptron rule: delta = (o - y) / (B K)
+        for k in range(n_out):
+            for b in range(batch):
+                delta[k, b] *= 0.5
+    elif out_kind == SIGMOID:
+        for k in range(n_out):
+            for b in range(batch):
+                delta[k, b] *= o[k, b] * (1 - o[k, b])
+    elif out_kind == OUT_SOFTMAX:  # Jacobian of softmax: s_k (g_k - sum_j g_j s_j)
+        for b in range(batch):
+            tmp[b] = zero
+        for k in range(n_out):
+            for b in range(batch):
+                tmp[b] += delta[k, b] * o[k, b]
+        for k in range(n_out):
+            for b in range(batch):
+                delta[k, b] = o[k, b] * (delta[k, b] - tmp[b])
+    return total * inv, check == 0
+
+
+@njit(**_JIT)
+def _dense_backward(row, g, w_off, b_off, a_in, delta, want_params, d_in_out):
+    """Gradients of one dense layer.
+
+    g[w_off...] += a_in delta^T and g[b_off...] = sum_b delta (when want_params);
+    d_in_out (d_in, B) = W delta (when its first dim is nonzero).
+    """
+    d_in, batch = a_in.shape
+    d_out = delta.shape[0]
+    blas = d_in * d_out * batch >= BLAS_MIN_MACS
+    if want_params and blas:
+        np.dot(a_in, delta.T, g[w_off : w_off + d_in * d_out].reshape((d_in, d_out)))
+    elif want_params:
+        for i in range(d_in):
+            for j in range(d_out):
+                acc = delta[0, 0] * 0
+                for b in range(batch):
+                    acc += a_in[i, b] * delta[j, b]
+                g[w_off + i * d_out + j] = acc
+    if want_params:
+        for j in range(d_out):
+            acc = delta[0, 0] * 0
+            for b in range(batch):
+                acc += delta[j, b]
+            g[b_off + j] = acc
+    if d_in_out.shape[0] > 0 and blas:
+        np.dot(row[w_off : w_off + d_in * d_out].reshape((d_in, d_out)), delta, d_in_out)
+    elif d_in_out.shape[0] > 0:
+        for i in range(d_in):
+            for b in range(batch):
+                d_in_out[i, b] = 0
+            for j in range(d_out):
+                w = row[w_off + i * d_out + j]
+                for b in range(batch):
+                    d_in_out[i, b] += w * delta[j, b]
+
+
+@njit(**_JIT)
+def _backward_agent(row, g, net, a_buf, z_buf, offs, delta_out, d1, d2, want_params, dx):
+    """Backpropagate delta_out (d_L, B) through every layer; gradient row into g.
+
+    dx (d_0, B) receives dLoss/dX when it has a nonzero first dimension.
+    """
+    dims = net.dims
+    batch = delta_out.shape[1]
+    n_layers = dims.shape[0] - 1
+    delta = delta_out
+    empty = d1[:0].reshape((0, batch))
+    for l in range(n_layers - 1, -1, -1):
+        a_in = a_buf[offs[l] : offs[l + 1]].reshape((dims[l], batch))
+        if l > 0:
+            nxt = (d1 if l % 2 == 0 else d2)[: dims[l] * batch].reshape((dims[l], batch))
+        elif dx.shape[0] > 0:
+            nxt = dx
+        else:
+            nxt = empty
+        _dense_backward(row, g, net.w_off[l], net.b_off[l], a_in, delta, want_params, nxt)
+        if l > 0:
+            z = z_buf[offs[l] : offs[l + 1]].reshape((dims[l], batch))
+            kind = net.acts[l - 1]
+            for i in range(dims[l]):
+                for b in range(batch):
+                    nxt[i, b] *= derivative(kind, z[i, b], a_in[i, b])
+            delta = nxt
+
+
+@njit(parallel=True, **_JIT)
+def population_pass(params, X, Y, net, opt, mode, losses, status, grads, dx):
+    """Loss, gradients, input gradients or a training step for every agent at once.
+
+    Parameters
+    ----------
+    params : float, shape (P, n_params); updated in place when ``mode == MODE_TRAIN``.
+    X : float, shape (P, B, d_0) or (1, B, d_0) (shared by every agent).
+    Y : float, shape (P, B, d_L) or (1, B, d_L).
+    net : NetArrays
+    opt : OptArrays; its state arrays are updated in place in MODE_TRAIN.
+    mode : MODE_LOSS, MODE_GRAD, MODE_TRAIN or MODE_INPUT_GRAD.
+    losses : float, shape (P,); filled with each agent's loss before any update.
+    status : int8, shape (P,); OK, BAD_INPUT, BAD_TARGET or DIVERGED. A training step skips
+        the update of every agent whose status is not OK.
+    grads : float, shape (P, n_params) in MODE_GRAD (filled), else (1, 1) unused.
+    dx : float, shape (P, B, d_0) in MODE_INPUT_GRAD (filled), else (1, 1, 1) unused.
+    """
+    n_agents, n_params = params.shape
+    batch = X.shape[1]
+    dims = net.dims
+    n_layers = dims.shape[0] - 1
+    offs = _scratch_offsets(dims, batch)
+    max_width = 0
+    for l in range(n_layers + 1):
+        max_width = max(max_width, dims[l])
+    want_params = mode == MODE_GRAD or mode == MODE_TRAIN
+    x_each, y_each = X.shape[0] == n_agents, Y.shape[0] == n_agents
+    for p in prange(n_agents):
+        row = params[p]
+        xi = np.int64(p) * x_each
+        yi = np.int64(p) * y_each
+        a_buf = np.empty(offs[n_layers + 1], dtype=params.dtype)
+        z_buf = np.empty(offs[n_layers + 1], dtype=params.dtype)
+        d1 = np.empty(max_width * batch, dtype=params.dtype)
+        d2 = np.empty(max_width * batch, dtype=params.dtype)
+        tmp = np.empty(batch, dtype=params.dtype)
+        dout = np.empty(dims[n_layers] * batch, dtype=params.dtype).reshape((dims[n_layers], batch))
+        finite_x = _forward_agent(row, X, xi, net, a_buf, z_buf, offs, tmp)
+        o = a_buf[offs[n_layers] : offs[n_layers + 1]].reshape((dims[n_layers], batch))
+        z = z_buf[offs[n_layers] : offs[n_layers + 1]].reshape((dims[n_layers], batch))
+        loss, finite_y = _output_delta(net.acts[n_layers - 1], net.loss, z, o, Y, yi, dout, tmp)
+        losses[p] = loss
+        if not finite_x:
+            status[p] = BAD_INPUT
+        elif not finite_y:
+            status[p] = BAD_TARGET
+        elif not np.isfinite(loss):
+            status[p] = DIVERGED
+        else:
+            status[p] = OK
+        if mode == MODE_LOSS:
+            continue
+        if mode == MODE_INPUT_GRAD:
+            dxp = np.empty(dims[0] * batch, dtype=params.dtype).reshape((dims[0], batch))
+            _backward_agent(row, row, net, a_buf, z_buf, offs, dout, d1, d2, False, dxp)
+            for b in range(batch):
+                for i in range(dims[0]):
+                    dx[p, b, i] = dxp[i, b]
+            continue
+        g = grads[p] if mode == MODE_GRAD else np.empty(n_params, dtype=params.dtype)
+        _backward_agent(row, g, net, a_buf, z_buf, offs, dout, d1, d2, want_params, dx[0, :0])
+        if mode == MODE_TRAIN and status[p] == OK:
+            if not apply_update(p, row, g, opt):
+                status[p] = DIVERGED
+
+
+@njit(parallel=True, **_JIT)
+def population_forward(params, X, net, layer, out):
+    """Activations of layer ``layer`` (1..L; L = the outputs) for every agent.
+
+    params : float (P, n_params); X : float (P, B, d_0) or (1, B, d_0);
+    out : float (P, B, d_layer), filled.
+    """
+    n_agents = params.shape[0]
+    batch = X.shape[1]
+    dims = net.dims
+    n_layers = dims.shape[0] - 1
+    offs = _scratch_offsets(dims, batch)
+    x_each = X.shape[0] == n_agents
+    for p in prange(n_agents):
+        xi = np.int64(p) * x_each
+        a_buf = np.empty(offs[n_layers + 1], dtype=params.dtype)
+        z_buf = np.empty(offs[n_layers + 1], dtype=params.dtype)
+        tmp = np.empty(batch, dtype=params.dtype)
+        _forward_agent(params[p], X, xi, net, a_buf, z_buf, offs, tmp)
+        a = a_buf[offs[layer] : offs[layer + 1]].reshape((dims[layer], batch))
+        for b in range(batch):
+            for j in range(dims[layer]):
+                out[p, b, j] = a[j, b]

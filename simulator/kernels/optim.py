@@ -1,0 +1,59 @@
+"""Optimizer updates of one agent's parameter row (called inside the population kernels).
+
+Definitions (``g`` is the loss gradient, ``p`` the parameters, ``t`` the step count >= 1):
+
+* gradient-norm clipping first: ``g <- g * min(1, clip_norm / ||g||)`` when ``clip_norm > 0``;
+* weight decay is L2, coupled: ``g <- g + weight_decay * p``;
+* ``sgd``: ``p <- p - lr g``;
+* ``momentum`` (heavy ball): ``v <- mu v + g``; ``p <- p - lr v``;
+* ``adam`` (bias-corrected, Kingma & Ba 2015): ``m <- b1 m + (1 - b1) g``,
+  ``v <- b2 v + (1 - b2) g**2``, ``p <- p - lr (m / (1 - b1**t)) / (sqrt(v / (1 - b2**t)) + eps)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+SGD, MOMENTUM, ADAM = 0, 1, 2
+
+
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract", "nsz", "arcp"})
+def apply_update(p, row, g, opt):
+    """Update ``row`` (agent ``p``'s parameters) in place from gradient ``g``.
+
+    Returns False, leaving ``row`` and the optimizer state untouched, when ``g`` is not finite.
+    """
+    n = row.shape[0]
+    sq = g[0] * 0
+    for k in range(n):
+        sq += g[k] * g[k]
+    if not np.isfinite(sq):
+        return False
+    scale = 1.0
+    norm = np.sqrt(sq)
+    if opt.clip_norm > 0 and norm > opt.clip_norm:
+        scale = opt.clip_norm / norm
+    lr = opt.lr[p]
+    wd = opt.weight_decay
+    if opt.kind == SGD:
+        for k in range(n):
+            row[k] -= lr * (g[k] * scale + wd * row[k])
+    elif opt.kind == MOMENTUM:
+        vel = opt.m[p]
+        mu = opt.momentum
+        for k in range(n):
+            vel[k] = mu * vel[k] + g[k] * scale + wd * row[k]
+            row[k] -= lr * vel[k]
+    else:
+        m = opt.m[p]
+        v = opt.v[p]
+        b1, b2 = opt.beta1, opt.beta2
+        step_size = lr / (1.0 - b1**opt.t)
+        inv_bc2 = 1.0 / (1.0 - b2**opt.t)
+        for k in range(n):
+            gk = g[k] * scale + wd * row[k]
+            m[k] = b1 * m[k] + (1 - b1) * gk
+            v[k] = b2 * v[k] + (1 - b2) * gk * gk
+            row[k] -= step_size * m[k] / (np.sqrt(v[k] * inv_bc2) + opt.eps)
+    return True

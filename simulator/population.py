@@ -1,0 +1,390 @@
+"""A population of small MLPs stored as one array and trained by one Numba call per step.
+
+Definitions used throughout (``B`` samples per agent, ``K`` outputs):
+
+* ``"mse"``: mean over the batch and the outputs of ``(y_hat - y)**2``;
+* ``"bce"``: binary cross-entropy of sigmoid outputs, mean over the batch and the outputs;
+* ``"cross_entropy"``: softmax cross-entropy ``-sum_k y_k log softmax(z)_k``, mean over the
+  batch. Targets may be one-hot, soft (probabilities) or integer labels.
+
+The ``step`` activation (Heaviside, ``z > 0``) trains with the perceptron rule when it is the
+output of a single-layer network (``output="step"``, ``loss="mse"``: the update is
+``w += lr * mean_b (y - y_hat) x / K``) and, in hidden layers, with the straight-through
+estimator ``d step(z)/dz = 1`` for ``|z| <= 1``, else 0.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+from simulator import config as C
+from simulator.kernels import mlp as K
+from simulator.layout import AgentNetwork, ParamLayout
+
+_STATUS_TEXT = {K.BAD_INPUT: "X", K.BAD_TARGET: "Y"}
+
+
+class Population:
+    """``n_agents`` MLPs with identical architecture, one row each of ``params``.
+
+    Parameters
+    ----------
+    n_agents : int
+        Number of networks P >= 1.
+    layers : tuple of int
+        Widths ``(d_in, hidden..., d_out)``.
+    activation : str or sequence of str
+        Hidden activation, one of ``identity, step, sigmoid, tanh, relu``; one for all hidden
+        layers or one per hidden layer.
+    output : str
+        ``linear``, ``sigmoid``, ``softmax`` or ``step``.
+    loss : str
+        ``mse`` (any output), ``bce`` (sigmoid output) or ``cross_entropy`` (softmax output).
+    optimizer : str
+        ``sgd``, ``momentum`` or ``adam`` (see :mod:`simulator.kernels.optim`).
+    lr : float or array of shape (n_agents,)
+        Learning rate(s) >= 0; 0 freezes an agent.
+    momentum, beta1, beta2, eps : float
+        Optimizer constants.
+    weight_decay : float
+        L2 coefficient >= 0 added to the gradient.
+    clip_norm : float
+        Clip each agent's gradient to this Euclidean norm; 0 disables.
+    init : str
+        ``xavier_uniform``, ``xavier_normal``, ``he_normal``, ``he_uniform`` or ``uniform``
+        (``U(-init_scale, init_scale)``); biases start at 0.
+    init_scale : float
+        Multiplies the initial weights (the bound itself for ``uniform``).
+    dtype : str
+        ``float32`` (default) or ``float64``.
+    seed : int or numpy.random.Generator
+        Seeds the initialization; the same seed gives the same population.
+    on_divergence : str
+        ``raise`` (:class:`DivergenceError`) or ``warn`` when a loss or gradient is not finite.
+    """
+
+    def __init__(
+        self,
+        n_agents: int = 100,
+        layers: tuple[int, ...] = (8, 16, 1),
+        activation: Any = "tanh",
+        output: str = "linear",
+        loss: str = "mse",
+        optimizer: str = "sgd",
+        lr: Any = 0.05,
+        momentum: float = 0.9,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        clip_norm: float = 0.0,
+        init: str = "xavier_uniform",
+        init_scale: float = 1.0,
+        dtype: str = "float32",
+        seed: Any = 0,
+        on_divergence: str = "raise",
+        _params: np.ndarray | None = None,
+    ):
+        n_agents = C.check_int("n_agents", n_agents, low=1)
+        self.layout = ParamLayout(C.check_layers(layers))
+        self._acts = C.activation_codes(activation, output, self.layout.n_layers)
+        C.check_loss_output(loss, output)
+        self.activation, self.output, self.loss_name = activation, output, loss
+        self.optimizer = C.check_choice("optimizer", optimizer, C.OPTIMIZERS)
+        self.dtype = C.check_dtype(dtype)
+        self.momentum = C.check_number("momentum", momentum, 0.0, 1.0, high_open=True)
+        self.beta1 = C.check_number("beta1", beta1, 0.0, 1.0, high_open=True)
+        self.beta2 = C.check_number("beta2", beta2, 0.0, 1.0, high_open=True)
+        self.eps = C.check_number("eps", eps, 0.0, low_open=True)
+        self.weight_decay = C.check_number("weight_decay", weight_decay, 0.0)
+        self.clip_norm = C.check_number("clip_norm", clip_norm, 0.0)
+        self.on_divergence = C.check_choice("on_divergence", on_divergence, ("raise", "warn"))
+        self.lr = C.check_lr(lr, n_agents, self.dtype)
+        self.init = C.check_choice("init", init, C.INITS)
+        self.init_scale = C.check_number("init_scale", init_scale, 0.0)
+        if _params is None:
+            rng = np.random.default_rng(seed)
+            _params = self._initial_params(n_agents, rng)
+        self.params = _params
+        self.step_count = 0
+        self._net = K.NetArrays(*self.layout.arrays, self._acts, C.LOSSES[loss])
+        self.reset_optimizer()
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_params(cls, params: np.ndarray, layers: tuple[int, ...], **kwargs: Any) -> Population:
+        """Wrap existing weights without copying them.
+
+        ``params`` must be a C-contiguous, writable float32 or float64 array of shape
+        (n_agents, n_params) in the canonical layout; the population's dtype is its dtype.
+        Other keyword arguments are those of :class:`Population` (``n_agents`` and ``seed``
+        are taken from ``params``).
+        """
+        layout = ParamLayout(C.check_layers(layers))
+        if not isinstance(params, np.ndarray) or params.ndim != 2:
+            raise C.fail(
+                "params",
+                type(params).__name__,
+                f"a 2-D numpy array of shape (n_agents, {layout.n_params})",
+            )
+        if params.shape[1] != layout.n_params or params.shape[0] < 1:
+            raise C.fail(
+                "params.shape",
+                params.shape,
+                f"(n_agents, {layout.n_params}) for layers={layout.layers}",
+            )
+        dtype = kwargs.pop("dtype", params.dtype)
+        if C.check_dtype(dtype) != params.dtype:
+            raise C.fail(
+                "dtype",
+                str(np.dtype(dtype)),
+                f"the dtype of params ({params.dtype}): from_params never copies",
+            )
+        C.check_dtype(params.dtype)
+        if not (params.flags.c_contiguous and params.flags.writeable):
+            raise C.fail(
+                "params",
+                "a non-contiguous or read-only array",
+                "C-contiguous and writable (use np.ascontiguousarray(params))",
+            )
+        if not np.all(np.isfinite(params)):
+            raise C.fail("params", "an array with NaN or inf", "finite everywhere")
+        kwargs.pop("seed", None)
+        kwargs.pop("n_agents", None)
+        return cls(
+            n_agents=params.shape[0],
+            layers=layout.layers,
+            dtype=str(params.dtype),
+            _params=params,
+            **kwargs,
+        )
+
+    def _initial_params(self, n_agents: int, rng: np.random.Generator) -> np.ndarray:
+        params = np.zeros((n_agents, self.layout.n_params), dtype=self.dtype)
+        for l, (w, _) in enumerate(self.layout.unravel(params)):
+            fan_in, fan_out = self.layout.layers[l], self.layout.layers[l + 1]
+            shape = (n_agents, fan_in, fan_out)
+            if self.init == "xavier_uniform":
+                draw = rng.uniform(-1, 1, shape) * np.sqrt(6.0 / (fan_in + fan_out))
+            elif self.init == "xavier_normal":
+                draw = rng.standard_normal(shape) * np.sqrt(2.0 / (fan_in + fan_out))
+            elif self.init == "he_normal":
+                draw = rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)
+            elif self.init == "he_uniform":
+                draw = rng.uniform(-1, 1, shape) * np.sqrt(6.0 / fan_in)
+            else:
+                draw = rng.uniform(-1, 1, shape)
+            w[...] = draw * self.init_scale
+        return params
+
+    def reset_optimizer(self, agents: np.ndarray | None = None) -> None:
+        """Zero the optimizer state (momentum, Adam moments) of ``agents`` (default: all)."""
+        if agents is None:
+            full, none = self.params.shape, (1, 1)
+            self._m = np.zeros(full if self.optimizer != "sgd" else none, dtype=self.dtype)
+            self._v = np.zeros(full if self.optimizer == "adam" else none, dtype=self.dtype)
+        else:
+            self._m[agents] = 0 if self.optimizer != "sgd" else self._m[agents]
+            self._v[agents] = 0 if self.optimizer == "adam" else self._v[agents]
+
+    def copy_agents(self, src: np.ndarray, dst: np.ndarray) -> None:
+        """Copy the networks (and optimizer state) of agents ``src`` onto agents ``dst``."""
+        self.params[dst] = self.params[src]
+        if self.optimizer != "sgd":
+            self._m[dst] = self._m[src]
+            if self.optimizer == "adam":
+                self._v[dst] = self._v[src]
+
+    # ------------------------------------------------------------------ views
+    @property
+    def n_agents(self) -> int:
+        """Number of agents P."""
+        return self.params.shape[0]
+
+    @property
+    def n_params(self) -> int:
+        """Parameters per agent."""
+        return self.layout.n_params
+
+    @property
+    def layers(self) -> tuple[int, ...]:
+        """Widths (d_in, ..., d_out)."""
+        return self.layout.layers
+
+    def agent(self, i: int) -> AgentNetwork:
+        """Agent ``i``'s network, a view of ``params[i]``."""
+        C.check_int("i", i, 0, self.n_agents - 1)
+        return AgentNetwork(self, int(i))
+
+    def set_lr(self, lr: Any) -> None:
+        """Change the learning rate(s): a scalar or an array of shape (n_agents,)."""
+        self.lr = C.check_lr(lr, self.n_agents, self.dtype)
+
+    # ------------------------------------------------------------------ input checks
+    def _inputs(self, X: Any, name: str = "X", n_rows: int | None = None) -> np.ndarray:
+        """X as (P or 1, B, d_in) in the population's dtype (cast at the boundary)."""
+        X = np.asarray(X)
+        d_in = self.layers[0]
+        n_rows = self.n_agents if n_rows is None else n_rows
+        if X.dtype.kind not in "fiub":
+            raise C.fail(f"{name}.dtype", str(X.dtype), "a real number type")
+        if X.ndim == 2:
+            X = X[None]
+        if X.ndim != 3 or X.shape[0] not in (1, n_rows) or X.shape[2] != d_in or X.shape[1] < 1:
+            raise C.fail(
+                f"{name}.shape",
+                X.shape,
+                f"({n_rows}, B, {d_in}) per agent or (B, {d_in}) shared, with B >= 1",
+            )
+        return np.ascontiguousarray(X, dtype=self.dtype)
+
+    def _targets(self, Y: Any, X: np.ndarray) -> np.ndarray:
+        """Y as (P or 1, B, d_out); integer labels are one-hot encoded for cross-entropy."""
+        Y = np.asarray(Y)
+        d_out, batch = self.layers[-1], X.shape[1]
+        if Y.dtype.kind not in "fiub":
+            raise C.fail("Y.dtype", str(Y.dtype), "a real number type")
+        if self.loss_name == "cross_entropy" and Y.dtype.kind in "iu" and Y.ndim in (1, 2):
+            if Y.size and (Y.min() < 0 or Y.max() >= d_out):
+                raise C.fail("Y", f"labels in [{Y.min()}, {Y.max()}]", f"labels in [0, {d_out})")
+            Y = np.eye(d_out, dtype=self.dtype)[Y]
+        if Y.ndim == 2:
+            Y = Y[None]
+        if (
+            Y.ndim != 3
+            or Y.shape[0] not in (1, X.shape[0], self.n_agents)
+            or Y.shape[1:] != (batch, d_out)
+        ):
+            raise C.fail(
+                "Y.shape",
+                Y.shape,
+                f"({X.shape[0]}, {batch}, {d_out}) to match X of shape {X.shape}",
+            )
+        return np.ascontiguousarray(Y, dtype=self.dtype)
+
+    # ------------------------------------------------------------------ kernels
+    def _opt(self) -> K.OptArrays:
+        kind = C.OPTIMIZERS[self.optimizer]
+        return K.OptArrays(
+            kind,
+            self.lr,
+            self.momentum,
+            self.beta1,
+            self.beta2,
+            self.eps,
+            self.weight_decay,
+            self.clip_norm,
+            max(self.step_count, 1),
+            self._m,
+            self._v,
+        )
+
+    def _run(self, X: Any, Y: Any, mode: int) -> tuple[np.ndarray, ...]:
+        Xa = self._inputs(X)
+        Ya = self._targets(Y, Xa)
+        P, dt = self.n_agents, self.dtype
+        losses = np.empty(P, dtype=dt)
+        status = np.empty(P, dtype=np.int8)
+        grads = np.empty((P, self.n_params) if mode == K.MODE_GRAD else (1, 1), dtype=dt)
+        dx = np.empty((P, *Xa.shape[1:]) if mode == K.MODE_INPUT_GRAD else (1, 1, 1), dtype=dt)
+        if mode == K.MODE_TRAIN:
+            self.step_count += 1
+        K.population_pass(
+            self.params, Xa, Ya, self._net, self._opt(), mode, losses, status, grads, dx
+        )
+        self._check_status(status, losses, mode)
+        return losses, grads, dx
+
+    def _check_status(self, status: np.ndarray, losses: np.ndarray, mode: int) -> None:
+        if not status.any():
+            return
+        applied = " Every other agent's update was applied." if mode == K.MODE_TRAIN else ""
+        for code, name in _STATUS_TEXT.items():
+            bad = np.flatnonzero(status == code)
+            if bad.size:
+                raise C.ParameterError(
+                    f"{name} contains NaN or inf for agents {_show(bad)}: {name} must be finite."
+                    f" Those agents were not updated.{applied}"
+                )
+        bad = np.flatnonzero(status == K.DIVERGED)
+        msg = (
+            f"training diverged at step {self.step_count}: loss or gradient is NaN/inf for "
+            f"agents {_show(bad)} (losses {losses[bad][:5]}). Their parameters were kept "
+            f"as before the step.{applied} Lower lr, set clip_norm, or check the data."
+        )
+        if self.on_divergence == "raise":
+            raise C.DivergenceError(msg, self.step_count, bad, losses[bad])
+        warnings.warn(msg, RuntimeWarning, stacklevel=3)
+
+    def train_step(self, X: Any, Y: Any) -> np.ndarray:
+        """One optimizer step for every agent on its own minibatch.
+
+        Parameters
+        ----------
+        X : array, shape (P, B, d_in), or (B, d_in) shared by all agents.
+        Y : array, shape (P, B, d_out) or (B, d_out); integer labels (P, B) or (B,) are
+            accepted with ``loss="cross_entropy"``.
+
+        Returns
+        -------
+        losses : array (P,), each agent's loss on its batch *before* the update.
+        """
+        return self._run(X, Y, K.MODE_TRAIN)[0]
+
+    def loss(self, X: Any, Y: Any) -> np.ndarray:
+        """Each agent's loss on (X, Y) without updating anything; shape (P,)."""
+        return self._run(X, Y, K.MODE_LOSS)[0]
+
+    def gradients(self, X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Per-agent gradients of the loss, shape (P, n_params), and the losses (P,)."""
+        losses, grads, _ = self._run(X, Y, K.MODE_GRAD)
+        return grads, losses
+
+    def input_gradients(self, X: Any, Y: Any) -> np.ndarray:
+        """Gradient of each agent's loss with respect to its inputs, shape (P, B, d_in)."""
+        return self._run(X, Y, K.MODE_INPUT_GRAD)[2]
+
+    def predict(
+        self, X: Any, agents: np.ndarray | None = None, layer: int | None = None
+    ) -> np.ndarray:
+        """Outputs (or hidden activations) of every agent.
+
+        Parameters
+        ----------
+        X : array, shape (P, B, d_in), or (B, d_in) shared (a probe set).
+        agents : int array, optional
+            Only these agents (rows of the result follow its order).
+        layer : int, optional
+            1..L: activations after that layer (L, the default, is the output).
+
+        Returns
+        -------
+        array, shape (len(agents) or P, B, d_layer)
+        """
+        params = self.params if agents is None else self.params[np.asarray(agents)]
+        Xa = self._inputs(X, n_rows=params.shape[0])
+        if not np.all(np.isfinite(Xa)):
+            raise C.fail("X", "an array with NaN or inf", "finite everywhere")
+        L = self.layout.n_layers
+        layer = L if layer is None else C.check_int("layer", layer, 1, L)
+        out = np.empty((params.shape[0], Xa.shape[1], self.layers[layer]), dtype=self.dtype)
+        K.population_forward(params, Xa, self._net, layer, out)
+        return out
+
+    def __repr__(self) -> str:
+        return (
+            f"Population(n_agents={self.n_agents}, layers={self.layers}, "
+            f"activation={self.activation!r}, output={self.output!r}, loss={self.loss_name!r}"
+            f", optimizer={self.optimizer!r}, dtype={self.dtype.name!r})"
+        )
+
+
+def _show(agents: np.ndarray, most: int = 10) -> str:
+    head = ", ".join(str(a) for a in agents[:most])
+    return f"[{head}{', ...' if agents.size > most else ''}] ({agents.size} in all)"
+
+
+__all__ = ["Population"]
