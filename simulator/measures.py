@@ -1,0 +1,139 @@
+"""What a model reports at each collected step: one dict of scalars from :mod:`simulator.metrics`.
+
+All measures of a step are computed together from one snapshot (the agents' outputs on the
+task's probe set, their hidden activations and their parameters), then read by Mesa's
+DataCollector as scalar model reporters. Pairwise measures sample pairs above a size (see each
+function in :mod:`simulator.metrics`); ``MEASURE_DOCS`` says which.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from simulator import metrics
+
+if TYPE_CHECKING:
+    from simulator.model import NeuralModel
+
+MEASURE_DOCS = {
+    "mean_loss": "mean training loss of the agents on this step's minibatches (before the update)",
+    "probe_loss": "mean over agents of each agent's loss on the probe set against its truth",
+    "consensus_distance": "weight space: mean squared distance of params to the population mean",
+    "mean_cosine": "weight space: mean pairwise cosine similarity of params (sampled pairs)",
+    "aligned_distance": "weight space: consensus distance after aligning hidden units "
+    "(permutations, sign flips) to a reference agent (sampled agents)",
+    "function_dispersion": "function space: mean squared distance of outputs on the probe to the "
+    "mean output",
+    "agreement": "function space: mean share of agents agreeing with the plurality decision",
+    "cka": "representations: mean linear CKA of first hidden layers (sampled pairs)",
+    "cka_baseline": "the same between independently initialized networks (reference)",
+    "ensemble_loss": "MSE of the population's mean prediction on the probe",
+    "ensemble_gain": "mean individual loss minus ensemble loss (regression: = ambiguity, "
+    "Krogh-Vedelsby); classification: ensemble accuracy minus mean accuracy",
+    "ambiguity": "mean squared deviation of individual predictions from the ensemble mean",
+    "accuracy": "mean individual accuracy on the probe",
+    "ensemble_accuracy": "accuracy of the mean-probability ensemble on the probe",
+    "outcome_homogenization": "P(all k agents fail) / prod P(agent fails) over groups of agents "
+    "(1 = independent failures)",
+    "n_clusters": "agents linked by chains of function-space RMS distance < cluster_eps",
+    "largest_cluster": "share of agents in the largest cluster",
+    "polarization": "polarization of the function-space clusters (0 = consensus)",
+    "cluster_nmi": "normalized mutual information of clusters vs graph communities",
+    "modularity": "modularity of the function-space clusters on the social graph",
+    "consensus_time": "first step at which function_dispersion < consensus_tol (-1: not yet)",
+    "copies": "agents that copied a neighbour on this step (imitation)",
+}
+
+_FAST = (
+    "mean_loss",
+    "probe_loss",
+    "consensus_distance",
+    "function_dispersion",
+    "agreement",
+    "consensus_time",
+)
+
+
+def measure_names(kind: str, has_communities: bool, level: str) -> list[str]:
+    """The columns a model with this task kind reports, in order."""
+    names = list(_FAST)
+    if kind == "regression":
+        names += ["ensemble_loss", "ensemble_gain", "ambiguity"]
+    else:
+        names += ["accuracy", "ensemble_accuracy", "ensemble_gain"]
+    if level == "fast":
+        return names
+    names += [
+        "mean_cosine",
+        "aligned_distance",
+        "cka",
+        "cka_baseline",
+        "n_clusters",
+        "largest_cluster",
+        "polarization",
+        "copies",
+    ]
+    if kind == "classification":
+        names.append("outcome_homogenization")
+    if has_communities:
+        names += ["cluster_nmi", "modularity"]
+    return names
+
+
+def class_probabilities(preds: np.ndarray) -> np.ndarray:
+    """(P, n, K) class probabilities; a single output is P(class 1), so K becomes 2."""
+    if preds.shape[-1] == 1:
+        return np.concatenate([1 - preds, preds], axis=-1)
+    return preds
+
+
+def snapshot(model: NeuralModel) -> dict[str, float]:
+    """Every measure of ``model.measure_names`` for the model's current state."""
+    pop, task, names = model.population, model.task, model.measure_names
+    probe_X = task.probe_X
+    probe_Y = task.probe_Y_at(model.steps) if hasattr(task, "probe_Y_at") else task.probe_Y
+    preds = model.probe_predictions()
+    out: dict[str, float] = {
+        "mean_loss": float(np.mean(model.losses)) if model.steps else float("nan"),
+        "probe_loss": float(np.mean(pop.loss(probe_X, probe_Y))),
+        "consensus_distance": metrics.consensus_distance(pop.params),
+        "function_dispersion": metrics.function_dispersion(preds),
+        "agreement": metrics.prediction_agreement(preds),
+    }
+    if out["function_dispersion"] < model.p["consensus_tol"] and model.consensus_step < 0:
+        model.consensus_step = model.steps
+    out["consensus_time"] = model.consensus_step
+    if task.kind == "regression":
+        truth = probe_Y[0] if probe_Y.shape[0] == 1 else probe_Y.mean(axis=0)
+        ens, mean_mse, amb = metrics.ensemble_decomposition(preds.astype(np.float64), truth)
+        out.update(ensemble_loss=ens, ensemble_gain=mean_mse - ens, ambiguity=amb)
+    else:
+        probs = class_probabilities(preds.astype(np.float64))
+        labels = task.probe_labels[0]
+        ens_acc, mean_acc = metrics.ensemble_accuracy(probs, labels)
+        out.update(accuracy=mean_acc, ensemble_accuracy=ens_acc, ensemble_gain=ens_acc - mean_acc)
+    if model.p["measures"] == "fast":
+        return {k: float(out[k]) for k in names}
+    rng = np.random.default_rng(model.measure_seed + model.steps)
+    out["mean_cosine"] = metrics.mean_pairwise_cosine(pop.params, rng=rng)
+    out["aligned_distance"] = metrics.aligned_consensus_distance(pop, max_agents=200, rng=rng)
+    hidden = pop.predict(probe_X, layer=1) if pop.layout.n_layers > 1 else None
+    out["cka"] = metrics.mean_cka(hidden, max_pairs=200, rng=rng) if hidden is not None else 1.0
+    out["cka_baseline"] = model.cka_baseline
+    labels, n_clusters, largest = metrics.function_clusters(preds, model.p["cluster_eps"])
+    model.cluster_labels = labels
+    out.update(
+        n_clusters=n_clusters,
+        largest_cluster=largest,
+        polarization=metrics.polarization(preds, labels),
+    )
+    out["copies"] = model.copies_last_step
+    if "outcome_homogenization" in names:
+        correct = class_probabilities(preds).argmax(-1) == task.probe_labels[0][None, :]
+        out["outcome_homogenization"] = metrics.outcome_homogenization(correct, rng=rng)
+    if "cluster_nmi" in names:
+        out["cluster_nmi"] = metrics.cluster_nmi(labels, model.communities)
+        out["modularity"] = metrics.modularity(model.csr, labels)
+    return {k: float(out[k]) for k in names}

@@ -1,0 +1,137 @@
+"""Declared model parameters: default, type, allowed range, help.
+
+Scenarios declare their parameters once; the command line (`--set`), `simulator models`, the
+browser app's controls and sweep specs are all generated from these declarations and validated by
+them, so a bad value gets the same clear error wherever it comes from.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from simulator.config import ParameterError, fail
+
+
+@dataclass(frozen=True)
+class Param:
+    """One model parameter.
+
+    Parameters
+    ----------
+    default : Any
+        Value used when none is given.
+    kind : str
+        ``"int"``, ``"float"``, ``"str"``, ``"bool"``, ``"ints"`` (a tuple of ints, e.g. hidden
+        widths), ``"dict"`` (keyword parameters of a generator) or ``"any"`` (e.g. a networkx graph).
+    low, high : float, optional
+        Inclusive bounds for numbers.
+    choices : tuple of str, optional
+        Allowed values for ``"str"`` parameters; ``open_choices`` also accepts other strings
+        (a graph file path, say).
+    help : str
+        One line for users.
+    """
+
+    default: Any
+    kind: str = "float"
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] | None = None
+    help: str = ""
+    open_choices: bool = False
+
+    def allowed(self) -> str:
+        """What this parameter accepts, in words."""
+        if self.choices:
+            more = " (or a file path / networkx graph)" if self.open_choices else ""
+            return "one of " + ", ".join(repr(c) for c in self.choices) + more
+        if self.kind in ("int", "float"):
+            lo = "-inf" if self.low is None else self.low
+            hi = "inf" if self.high is None else self.high
+            return f"{'an integer' if self.kind == 'int' else 'a number'} in [{lo}, {hi}]"
+        return {
+            "bool": "true or false",
+            "ints": "a tuple of positive integers, e.g. (16,)",
+            "dict": "a dict of keyword parameters",
+            "str": "a string",
+        }.get(self.kind, "any value")
+
+    def validate(self, name: str, value: Any) -> Any:
+        """Return ``value`` coerced to this parameter's type, or raise ParameterError."""
+        kind = self.kind
+        if kind == "any":
+            return value
+        if isinstance(value, str) and kind not in ("str",):
+            value = parse_value(value)
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            raise fail(name, value, self.allowed())
+        if kind in ("int", "float"):
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            if kind == "int" and ok and float(value).is_integer():
+                value = int(value)
+            elif kind == "int":
+                ok = False
+            if (
+                not ok
+                or not math.isfinite(value)
+                or (self.low is not None and value < self.low)
+                or (self.high is not None and value > self.high)
+            ):
+                raise fail(name, value, self.allowed())
+            return int(value) if kind == "int" else float(value)
+        if kind == "ints":
+            if isinstance(value, int) and not isinstance(value, bool):
+                value = (value,)
+            if not isinstance(value, list | tuple) or not all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value
+            ):
+                raise fail(name, value, self.allowed())
+            return tuple(value)
+        if kind == "dict":
+            if value is None:
+                return {}
+            if not isinstance(value, dict):
+                raise fail(name, value, self.allowed())
+            return dict(value)
+        # str
+        if not isinstance(value, str) and not (self.open_choices and value is not None):
+            raise fail(name, value, self.allowed())
+        if self.choices and value not in self.choices and not self.open_choices:
+            raise fail(name, value, self.allowed())
+        return value
+
+
+def parse_value(text: str) -> Any:
+    """Parse a command-line value: Python literals (1, 0.5, (16, 8), {'p': 0.1}, True), else text.
+
+    ``true``/``false``/``none`` are accepted in any case.
+    """
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null"):
+        return None
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def resolve(params: dict[str, Param], given: dict[str, Any], model: str) -> dict[str, Any]:
+    """Defaults overlaid with ``given``, every value validated; unknown names are refused."""
+    unknown = sorted(set(given) - set(params))
+    if unknown:
+        raise ParameterError(
+            f"{model} has no parameter {', '.join(map(repr, unknown))}; its parameters are: "
+            + ", ".join(sorted(params))
+        )
+    out = {}
+    for name, spec in params.items():
+        value = given.get(name, spec.default)
+        out[name] = spec.validate(name, value)
+    return out

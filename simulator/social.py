@@ -1,0 +1,260 @@
+"""Social learning rules: how agents learn from their neighbours, composable with training.
+
+A rule may change each agent's minibatch before training (:meth:`SocialRule.before_train`,
+e.g. distillation) and act on the parameters after it (:meth:`SocialRule.after_train`, e.g.
+gossip). Every rule works on whole arrays through the kernels in
+:mod:`simulator.kernels.social`; none loops over agents in Python.
+
+A rule with zero strength is never built, so a model whose strengths are all zero trains its
+agents independently.
+
+Raw weight averaging of *independently initialized* networks is destructive (hidden units are
+permuted between them; see ``shared/notes/science-facts.md``): the scenarios start agents from a
+shared initialization when they average weights, and say so.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from simulator.graph import MixingCSR, mixing_matrix
+from simulator.kernels import social as S
+
+if TYPE_CHECKING:
+    from simulator.model import NeuralModel
+
+
+class SocialRule:
+    """Base class: a no-op on both sides of training."""
+
+    name = "none"
+
+    def before_train(
+        self, model: NeuralModel, X: np.ndarray, Y: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Return the (possibly changed) minibatch X (P, B, d_in), Y (P, B, d_out)."""
+        return X, Y
+
+    def after_train(self, model: NeuralModel) -> None:
+        """Act on ``model.population.params`` after the training step."""
+
+    def graph_changed(self, model: NeuralModel) -> None:
+        """Rebuild anything derived from the graph (called when ``model.graph`` changes)."""
+
+
+class Gossip(SocialRule):
+    """Weight averaging with neighbours.
+
+    ``mode="sync"``: every agent at once, ``params <- (1 - rate) params + rate W params`` with
+    mixing matrix W (``metropolis``: symmetric doubly stochastic, preserves the mean;
+    ``uniform``: self and neighbours equally, row-stochastic; ``lazy``: (I + W_metropolis) / 2).
+    ``mode="pairwise"``: a random set of disjoint edges; each pair moves to its midpoint
+    (by ``rate``), which preserves the population mean exactly.
+    """
+
+    name = "gossip"
+
+    def __init__(self, rate: float, kind: str = "metropolis", mode: str = "sync"):
+        self.rate, self.kind, self.mode = rate, kind, mode
+        self.mixing: MixingCSR | None = None
+
+    def graph_changed(self, model: NeuralModel) -> None:
+        self.mixing = mixing_matrix(model.csr, self.kind)
+        indptr, indices = model.csr.indptr, model.csr.indices
+        rows = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+        keep = rows < indices  # each undirected edge once
+        self.edge_u, self.edge_v = rows[keep], indices[keep]
+
+    def after_train(self, model: NeuralModel) -> None:
+        params = model.population.params
+        if self.mode == "pairwise":
+            order = model.social_rng.permutation(self.edge_u.shape[0])
+            pairs = S.greedy_matching(params.shape[0], self.edge_u, self.edge_v, order)
+            S.average_pairs(params, pairs, self.rate)
+            return
+        m = self.mixing
+        out = np.empty_like(params)
+        S.mix_rows(params, m.indptr, m.indices, m.weights, self.rate, out)
+        params[...] = out
+
+
+class Distillation(SocialRule):
+    """Train also on neighbours' predictions for one's own inputs.
+
+    Targets become ``(1 - weight) y + weight * mean_j f_j(x)`` over neighbours j (only those
+    within ``confidence`` in function space when it is set). For a softmax classifier the mean of
+    the neighbours' probabilities is a soft target. ``neighbours="one"`` asks a single random
+    neighbour per step (cheaper; the expectation is the same).
+    """
+
+    name = "distillation"
+
+    def __init__(self, weight: float, neighbours: str = "all", confidence: float | None = None):
+        self.weight, self.neighbours, self.confidence = weight, neighbours, confidence
+
+    def before_train(
+        self, model: NeuralModel, X: np.ndarray, Y: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        pop, csr = model.population, model.csr
+        mask = model.confident_edges(self.confidence)
+        if self.neighbours == "one":
+            mask = mask & _one_neighbour_mask(csr.indptr, model.social_rng)
+        Xc = np.ascontiguousarray(X, dtype=pop.dtype)
+        out = np.empty(Y.shape, dtype=pop.dtype)
+        counts = S.neighbour_predictions(
+            pop.params, Xc, csr.indptr, csr.indices, mask, pop._net, out
+        )
+        w = np.where(counts > 0, self.weight, 0.0)[:, None, None]
+        return Xc, (1 - w) * Y + w * out
+
+
+class Imitation(SocialRule):
+    """Copy a fitter neighbour, with Gaussian mutation (Fermi rule).
+
+    Each step every agent, with probability ``rate``, looks at one random neighbour j and copies
+    j's network with probability ``1 / (1 + exp(-beta (f_j - f_i)))``, fitness ``f = -`` the
+    agent's recent loss (an exponential moving average). The copy gets ``N(0, mutation^2)``
+    noise on every parameter. Decisions use the networks as they were before anyone copied
+    (synchronous update).
+    """
+
+    name = "imitation"
+
+    def __init__(self, rate: float, beta: float = 10.0, mutation: float = 0.01):
+        self.rate, self.beta, self.mutation = rate, beta, mutation
+
+    def after_train(self, model: NeuralModel) -> None:
+        rng, csr, pop = model.social_rng, model.csr, model.population
+        n = pop.n_agents
+        looks = rng.random(n) < self.rate
+        entry = _random_neighbour_entry(csr.indptr, rng)
+        model_j = (
+            np.where(entry >= 0, csr.indices[np.maximum(entry, 0)], np.arange(n))
+            if csr.indices.size
+            else np.arange(n)
+        )
+        fit = model.fitness
+        z = np.clip(self.beta * (fit[model_j] - fit), -500, 500)
+        copies = looks & (rng.random(n) < 1.0 / (1.0 + np.exp(-z)))
+        dst = np.flatnonzero(copies)
+        src = model_j[dst]
+        if dst.size == 0:
+            return
+        pop.copy_agents(src, dst)
+        model.fitness_ema[dst] = model.fitness_ema[src]
+        if self.mutation > 0:
+            noise = rng.standard_normal((dst.size, pop.n_params)) * self.mutation
+            pop.params[dst] += noise.astype(pop.dtype)
+        model.copies_last_step = int(dst.size)
+
+
+class BoundedConfidence(SocialRule):
+    """Average weights only with neighbours that think alike (Hegselmann-Krause on networks).
+
+    Agent i moves by ``rate`` toward the mean of itself and its neighbours whose RMS distance
+    from it is below ``epsilon``: in function space (outputs on the probe set, invariant to
+    reparametrization) or in raw weight space (``space="weights"``; meaningful when agents
+    share an initialization).
+    """
+
+    name = "bounded_confidence"
+
+    def __init__(self, epsilon: float, rate: float = 0.5, space: str = "function"):
+        self.epsilon, self.rate, self.space = epsilon, rate, space
+
+    def after_train(self, model: NeuralModel) -> None:
+        pop, csr = model.population, model.csr
+        mask = model.confident_edges(self.epsilon, self.space)
+        out = np.empty_like(pop.params)
+        S.masked_mean_mix(pop.params, csr.indptr, csr.indices, mask, self.rate, out)
+        pop.params[...] = out
+
+
+class DiversityPressure(SocialRule):
+    """A novelty regularizer: each agent is pushed away from its neighbours' mean.
+
+    After training, ``p_i <- p_i + lr_i * strength * (p_i - mean_j p_j)``: one gradient step
+    on ``-strength/2 ||p_i - m_i||^2``. It counters homogenization; large strengths grow the
+    weights without bound, so keep ``lr * strength`` small (or use weight decay).
+    """
+
+    name = "diversity"
+
+    def __init__(self, strength: float):
+        self.strength = strength
+
+    def after_train(self, model: NeuralModel) -> None:
+        pop, csr = model.population, model.csr
+        mean = np.empty_like(pop.params)
+        S.neighbour_mean(pop.params, csr.indptr, csr.indices, mean)
+        step = (pop.lr * self.strength)[:, None]
+        pop.params += (step * (pop.params - mean)).astype(pop.dtype)
+
+
+class FederatedAveraging(SocialRule):
+    """A server averages the participants' models every ``every`` steps and sends it back.
+
+    Each round a random share ``participation`` of agents sends its parameters plus
+    ``N(0, noise^2)`` noise (differential-privacy style); every agent then starts from the
+    average. The graph is not used: the server talks to every client (a star).
+    """
+
+    name = "fedavg"
+
+    def __init__(self, every: int = 1, noise: float = 0.0, participation: float = 1.0):
+        self.every, self.noise, self.participation = every, noise, participation
+
+    def after_train(self, model: NeuralModel) -> None:
+        if model.steps % self.every:
+            return
+        pop, rng = model.population, model.social_rng
+        who = np.flatnonzero(rng.random(pop.n_agents) < self.participation)
+        if who.size == 0:
+            return
+        shared = pop.params[who].astype(np.float64)
+        if self.noise > 0:
+            shared += rng.standard_normal(shared.shape) * self.noise
+        pop.params[...] = shared.mean(axis=0).astype(pop.dtype)
+
+
+def _random_neighbour_entry(indptr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """For each agent, the CSR entry of one uniformly random neighbour (-1 when isolated)."""
+    deg = np.diff(indptr)
+    u = rng.random(deg.shape[0])
+    return np.where(deg > 0, indptr[:-1] + (u * deg).astype(np.int64), -1)
+
+
+def _one_neighbour_mask(indptr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A mask over CSR entries that keeps one random neighbour per agent."""
+    entry = _random_neighbour_entry(indptr, rng)
+    mask = np.zeros(indptr[-1], dtype=bool)
+    mask[entry[entry >= 0]] = True
+    return mask
+
+
+def build_rules(p: dict[str, Any]) -> list[SocialRule]:
+    """The rules switched on by a model's parameters (those with a nonzero strength)."""
+    rules: list[SocialRule] = []
+    if p["distill_weight"] > 0:
+        rules.append(
+            Distillation(
+                p["distill_weight"],
+                p["distill_neighbours"],
+                p["confidence"] if p["confidence"] > 0 else None,
+            )
+        )
+    if p["mixing_rate"] > 0:
+        rules.append(Gossip(p["mixing_rate"], p["mixing"], p["gossip_mode"]))
+    if p["bc_rate"] > 0 and p["confidence"] > 0:
+        rules.append(BoundedConfidence(p["confidence"], p["bc_rate"], p["confidence_space"]))
+    if p["imitation_rate"] > 0:
+        rules.append(Imitation(p["imitation_rate"], p["beta"], p["mutation"]))
+    if p["diversity"] > 0:
+        rules.append(DiversityPressure(p["diversity"]))
+    if p["fedavg_every"] > 0:
+        rules.append(
+            FederatedAveraging(p["fedavg_every"], p["fedavg_noise"], p["fedavg_participation"])
+        )
+    return rules

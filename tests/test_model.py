@@ -1,0 +1,81 @@
+"""The Mesa layer: parameters, graphs, errors, per-agent tables."""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from models import REGISTRY
+from simulator import ParameterError
+
+GOSSIP = REGISTRY["gossip_learning"]
+
+
+def test_the_documented_example_runs():
+    m = GOSSIP(
+        n_agents=20, graph=nx.cycle_graph(20), lr=0.0, mixing="metropolis", mixing_rate=1.0, rng=0
+    )
+    m.step()
+    m.run_for(2)
+    assert m.population.n_agents == 20 and m.graph.number_of_nodes() == 20
+    assert len(m.datacollector.get_model_vars_dataframe()) == 4
+
+
+def test_seed_given_as_text_is_accepted_like_an_int():
+    a, b = GOSSIP(rng="5", n_agents=8, measures="fast"), GOSSIP(rng=5, n_agents=8, measures="fast")
+    np.testing.assert_array_equal(a.population.params, b.population.params)
+
+
+def test_no_seed_draws_one_and_records_it():
+    m = GOSSIP(n_agents=8, measures="fast")
+    again = GOSSIP(rng=m.seed, n_agents=8, measures="fast")
+    np.testing.assert_array_equal(m.population.params, again.population.params)
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"lr": -0.1}, "lr=-0.1"),
+        ({"mixing_rate": 1.5}, "mixing_rate=1.5"),
+        ({"confidence": -1.0}, "confidence"),
+        ({"mixing": "magic"}, "mixing='magic'"),
+        ({"n_agents": 1}, "n_agents=1"),
+        ({"hidden": (0,)}, "hidden"),
+        ({"graph": "no_such_graph"}, "no_such_graph"),
+    ],
+)
+def test_bad_parameters_get_a_clear_error(kw, match):
+    with pytest.raises(ParameterError, match=match):
+        GOSSIP(rng=0, **kw)
+
+
+def test_a_graph_file_that_does_not_parse_is_refused_clearly(tmp_path):
+    bad = tmp_path / "broken.graphml"
+    bad.write_text("<graphml><oops")
+    with pytest.raises(ParameterError, match="broken.graphml"):
+        GOSSIP(graph=str(bad), rng=0)
+
+
+def test_graph_from_an_edge_list_file(tmp_path):
+    path = tmp_path / "ring.edgelist"
+    nx.write_edgelist(nx.cycle_graph(9), path, data=False)
+    m = GOSSIP(graph=str(path), n_agents=9, rng=0, measures="fast")
+    assert m.n_agents == 9 and m.csr.degree.tolist() == [2] * 9
+
+
+def test_agent_table_has_one_row_per_agent_every_k_steps():
+    m = REGISTRY["social_learning"](n_agents=10, agent_every=2, rng=0, measures="fast")
+    m.run_for(4)
+    df = m.agents_dataframe()
+    assert sorted(df["step"].unique()) == [0, 2, 4]
+    assert len(df) == 30
+    assert {"agent", "loss", "probe_loss", "degree", "cluster", "accuracy"} <= set(df.columns)
+    assert np.isfinite(df.select_dtypes("number").to_numpy(dtype=float)).all()
+
+
+def test_set_graph_rebuilds_the_csr_arrays():
+    m = GOSSIP(n_agents=10, graph="ring", rng=0, measures="fast")
+    m.set_graph(nx.complete_graph(10))
+    assert m.csr.degree.tolist() == [9] * 10
+    m.step()
