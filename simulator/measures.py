@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from simulator.model import NeuralModel
 
 MEASURE_DOCS = {
-    "mean_loss": "mean training loss of the agents on this step's minibatches (before the update)",
+    "mean_loss": "mean training loss on the step's minibatches (before the update)",
     "probe_loss": "mean over agents of each agent's loss on the probe set against its truth",
     "consensus_distance": "weight space: mean squared distance of params to the population mean",
     "mean_cosine": "weight space: mean pairwise cosine similarity of params (sampled pairs)",
@@ -51,7 +51,6 @@ _FAST = (
     "probe_loss",
     "consensus_distance",
     "function_dispersion",
-    "agreement",
     "consensus_time",
 )
 
@@ -62,7 +61,7 @@ def measure_names(kind: str, has_communities: bool, level: str) -> list[str]:
     if kind == "regression":
         names += ["ensemble_loss", "ensemble_gain", "ambiguity"]
     else:
-        names += ["accuracy", "ensemble_accuracy", "ensemble_gain"]
+        names += ["agreement", "accuracy", "ensemble_accuracy", "ensemble_gain"]
     if level == "fast":
         return names
     names += [
@@ -96,11 +95,10 @@ def snapshot(model: NeuralModel) -> dict[str, float]:
     probe_Y = task.probe_Y_at(model.steps) if hasattr(task, "probe_Y_at") else task.probe_Y
     preds = model.probe_predictions()
     out: dict[str, float] = {
-        "mean_loss": float(np.mean(model.losses)) if model.steps else float("nan"),
+        "mean_loss": float(np.mean(model.losses)),
         "probe_loss": float(np.mean(pop.loss(probe_X, probe_Y))),
         "consensus_distance": metrics.consensus_distance(pop.params),
         "function_dispersion": metrics.function_dispersion(preds),
-        "agreement": metrics.prediction_agreement(preds),
     }
     if out["function_dispersion"] < model.p["consensus_tol"] and model.consensus_step < 0:
         model.consensus_step = model.steps
@@ -113,7 +111,12 @@ def snapshot(model: NeuralModel) -> dict[str, float]:
         probs = class_probabilities(preds.astype(np.float64))
         labels = task.probe_labels[0]
         ens_acc, mean_acc = metrics.ensemble_accuracy(probs, labels)
-        out.update(accuracy=mean_acc, ensemble_accuracy=ens_acc, ensemble_gain=ens_acc - mean_acc)
+        out.update(
+            accuracy=mean_acc,
+            ensemble_accuracy=ens_acc,
+            ensemble_gain=ens_acc - mean_acc,
+            agreement=metrics.prediction_agreement(preds),
+        )
     if model.p["measures"] == "fast":
         return {k: float(out[k]) for k in names}
     rng = np.random.default_rng(model.measure_seed + model.steps)

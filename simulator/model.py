@@ -17,6 +17,7 @@ its row of ``population.params``.
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any, ClassVar
 
 import mesa
@@ -163,6 +164,7 @@ class NeuralModel(mesa.Model):
         super().__init__(rng=seed)
         self.seed = seed
         self.p = resolve(self.param_specs(), kwargs, type(self).__name__)
+        self._given = set(kwargs)
         self.config = {**self.p, "seed": seed}
         self._build_graph()
         self._build_population()
@@ -184,8 +186,9 @@ class NeuralModel(mesa.Model):
         )
         self.cka_baseline = self._cka_baseline() if "cka_baseline" in self.measure_names else 0.0
         self.datacollector = mesa.DataCollector(
-            model_reporters={"step": _Reporter("step")}
-            | {name: _Reporter(name) for name in self.measure_names}
+            model_reporters={
+                name: partial(_read_measure, name) for name in ("step", *self.measure_names)
+            }
         )
         self.agent_frames: list[pd.DataFrame] = []
         self.timings = dict.fromkeys(("task", "train", "social", "measure"), 0.0)
@@ -196,7 +199,12 @@ class NeuralModel(mesa.Model):
         p = self.p
         graph = p["graph"]
         n = None if isinstance(graph, nx.Graph) else p["n_agents"]
-        self.graph = build_graph(graph, n, p["graph_params"], seed=stream_seed(self.seed, "graph"))
+        # a scenario's default graph_params belong to its default graph: another graph gets
+        # only the graph_params the user gave explicitly
+        default_graph = self.param_specs()["graph"].default
+        same = isinstance(graph, str) and graph == default_graph
+        gp = p["graph_params"] if same or "graph_params" in self._given else None
+        self.graph = build_graph(graph, n, gp, seed=stream_seed(self.seed, "graph"))
         self.n_agents = self.graph.number_of_nodes()
         self.communities = communities(self.graph)
         self.csr = to_csr(self.graph)
@@ -243,7 +251,7 @@ class NeuralModel(mesa.Model):
         )
 
     def set_graph(self, graph: nx.Graph) -> None:
-        """Replace the social graph (same nodes 0..n-1); CSR arrays and mixing weights are rebuilt."""
+        """Replace the social graph (same nodes 0..n-1); rebuild CSR arrays and mixing weights."""
         G = build_graph(graph, self.n_agents, None, seed=0)
         self.graph = G
         self.communities = communities(G)
@@ -353,11 +361,6 @@ class NeuralModel(mesa.Model):
         return self.datacollector.get_model_vars_dataframe().reset_index(drop=True)
 
 
-class _Reporter:
-    """A DataCollector model reporter that reads one measure of the current snapshot."""
-
-    def __init__(self, name: str):
-        self.name = name
-
-    def __call__(self, model: NeuralModel) -> float:
-        return model._measures[self.name]
+def _read_measure(name: str, model: NeuralModel) -> float:
+    """DataCollector model reporter (bound with functools.partial): one measure of the snapshot."""
+    return model._measures[name]
