@@ -155,9 +155,9 @@ def test_imitation_without_mutation_only_copies_networks_that_exist():
     m = gossip_model(
         "ring", n_agents=30, mixing_rate=0.0, imitation_rate=1.0, beta=50.0, mutation=0.0, lr=0.05
     )
-    before = {row.tobytes() for row in m.population.params}
+    before = {(row + 0.0).tobytes() for row in m.population.params}  # +0.0: -0.0 == 0.0
     m.population.set_lr(0.0)
     m.step()
-    after = [row.tobytes() for row in m.population.params]
+    after = [(row + 0.0).tobytes() for row in m.population.params]
     assert set(after) <= before
     assert len(set(after)) < len(before)  # selection reduced diversity
