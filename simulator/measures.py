@@ -42,6 +42,11 @@ MEASURE_DOCS = {
     "polarization": "polarization of the function-space clusters (0 = consensus)",
     "cluster_nmi": "normalized mutual information of clusters vs graph communities",
     "modularity": "modularity of the function-space clusters on the social graph",
+    "worst_accuracy": "fairness: the lowest individual accuracy on the probe",
+    "worst_probe_loss": "fairness: the highest individual loss on the probe",
+    "output_spread": "collapse (regression): mean over agents of the std of outputs over the probe",
+    "entropy": "collapse (classification): mean predictive entropy on the probe (nats)",
+    "coverage": "collapse (classification): share of classes some agent predicts somewhere",
     "consensus_time": "first step at which function_dispersion < consensus_tol (-1: not yet)",
     "copies": "agents that copied a neighbour on this step (imitation)",
 }
@@ -64,6 +69,10 @@ def measure_names(kind: str, has_communities: bool, level: str) -> list[str]:
         names += ["agreement", "accuracy", "ensemble_accuracy", "ensemble_gain"]
     if level == "fast":
         return names
+    if kind == "regression":
+        names += ["worst_probe_loss", "output_spread"]
+    else:
+        names += ["worst_accuracy", "entropy", "coverage"]
     names += [
         "mean_cosine",
         "aligned_distance",
@@ -119,6 +128,7 @@ def snapshot(model: NeuralModel) -> dict[str, float]:
         )
     if model.p["measures"] == "fast":
         return {k: float(out[k]) for k in names}
+    out.update(_spread_measures(model, preds, probe_X, probe_Y))
     rng = np.random.default_rng(model.measure_seed + model.steps)
     out["mean_cosine"] = metrics.mean_pairwise_cosine(pop.params, rng=rng)
     out["aligned_distance"] = metrics.aligned_consensus_distance(pop, max_agents=200, rng=rng)
@@ -140,3 +150,23 @@ def snapshot(model: NeuralModel) -> dict[str, float]:
         out["cluster_nmi"] = metrics.cluster_nmi(labels, model.communities)
         out["modularity"] = metrics.modularity(model.csr, labels)
     return {k: float(out[k]) for k in names}
+
+
+def _spread_measures(
+    model: NeuralModel, preds: np.ndarray, probe_X: np.ndarray, probe_Y: np.ndarray
+) -> dict[str, float]:
+    """Fairness (worst agent) and output-diversity (collapse) measures."""
+    if model.task.kind == "regression":
+        losses = model.population.loss(probe_X, probe_Y)
+        spread = preds.astype(np.float64).std(axis=1).mean()
+        return {"worst_probe_loss": float(losses.max()), "output_spread": float(spread)}
+    probs = class_probabilities(preds.astype(np.float64))
+    decided = probs.argmax(-1)
+    accuracy = (decided == model.task.probe_labels[0][None]).mean(axis=1)
+    entropy = -(probs * np.log(np.clip(probs, 1e-300, None))).sum(-1).mean()
+    coverage = np.unique(decided).size / probs.shape[-1]
+    return {
+        "worst_accuracy": float(accuracy.min()),
+        "entropy": float(entropy),
+        "coverage": float(coverage),
+    }

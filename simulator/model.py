@@ -77,6 +77,14 @@ BASE_PARAMS: dict[str, Param] = {
         0.0, "float", 0, 1, help="weight of neighbours' predictions in targets"
     ),
     "distill_neighbours": Param("all", "str", choices=("all", "one")),
+    "distill_mode": Param(
+        "soft",
+        "str",
+        choices=("soft", "sample"),
+        help="soft targets, or labels sampled from neighbours (generated data)",
+    ),
+    "real_share": Param(0.0, "float", 0, 1, help="sample mode: share of samples with real labels"),
+    "sample_noise": Param(0.0, "float", 0, 100, help="sample mode, regression: noise std"),
     "confidence": Param(
         0.0, "float", 0, 1e6, help="bounded confidence epsilon (function-space RMS); 0: no bound"
     ),
@@ -85,6 +93,13 @@ BASE_PARAMS: dict[str, Param] = {
     "imitation_rate": Param(0.0, "float", 0, 1, help="probability an agent considers copying"),
     "beta": Param(10.0, "float", 0, 1e4, help="Fermi selection strength"),
     "mutation": Param(0.01, "float", 0, 10, help="std of Gaussian mutation of a copy"),
+    "adopt_share": Param(0.0, "float", 0, 1, help="share of agents adopting one popular model"),
+    "adopt_source": Param("best", "str", choices=("best", "first"), help="the popular model"),
+    "novelty_threshold": Param(
+        0.0, "float", 0, 1e6, help="detector: function dispersion below which novelty is rewarded"
+    ),
+    "novelty_rate": Param(0.05, "float", 0, 10, help="detector: novelty weight change per step"),
+    "novelty_weight": Param(0.0, "float", 0, 1e6, help="initial weight of novelty in fitness"),
     "diversity": Param(0.0, "float", 0, 100, help="diversity pressure strength lambda"),
     "fedavg_every": Param(0, "int", 0, 100_000, help="federated averaging period; 0: off"),
     "fedavg_noise": Param(0.0, "float", 0, 100, help="std of noise on shared models"),
@@ -178,9 +193,11 @@ class NeuralModel(mesa.Model):
         )
         self.fitness_ema = self.losses.copy()
         self.consensus_step = -1
+        self.novelty_weight = self.p["novelty_weight"]
+        self.diversity_now = float("nan")
         self.copies_last_step = 0
         self.cluster_labels = np.zeros(self.n_agents, dtype=np.int64)
-        self._probe_cache: tuple[int, np.ndarray] | None = None
+        self._probe_cache: np.ndarray | None = None
         self.measure_names = measure_names(
             self.task.kind, self.communities is not None, self.p["measures"]
         )
@@ -274,13 +291,14 @@ class NeuralModel(mesa.Model):
             X, Y = rule.before_train(self, X, Y)
         t2 = clock()
         self.copies_last_step = 0
-        self.losses = self.population.train_step(X, Y).astype(np.float64)
+        self.losses = self.train(X, Y)
+        self._probe_cache = None
         a = self.fitness_memory
         self.fitness_ema = (1 - a) * self.fitness_ema + a * self.losses
         t3 = clock()
         for rule in self.rules:
             rule.after_train(self)
-        self._probe_cache = None
+            self._probe_cache = None  # the rule may have changed the networks
         t4 = clock()
         if t % self.p["collect_every"] == 0:
             self.collect()
@@ -290,10 +308,29 @@ class NeuralModel(mesa.Model):
         timings["train"] += t3 - t2
         timings["measure"] += t5 - t4
 
+    def train(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        """Train every agent on its minibatch; returns the losses (P,) as float64.
+
+        The default is one optimizer step of the population; a scenario whose agents hold more
+        than one network (a generator and a discriminator, say) overrides this with an engine
+        trainer.
+        """
+        return self.population.train_step(X, Y).astype(np.float64)
+
     @property
     def fitness(self) -> np.ndarray:
-        """Fitness of each agent, shape (P,): minus its recent (moving-average) training loss."""
+        """Fitness of each agent, shape (P,): minus its recent (moving-average) training loss,
+        plus ``novelty_weight * novelty`` when the novelty term is on."""
+        if self.novelty_weight > 0:
+            return -self.fitness_ema + self.novelty_weight * self.novelty()
         return -self.fitness_ema
+
+    def novelty(self) -> np.ndarray:
+        """RMS function-space distance of each agent from its neighbours' mean output, (P,)."""
+        preds = self.probe_predictions().reshape(self.n_agents, -1).astype(self.population.dtype)
+        mean = np.empty_like(preds)
+        S.neighbour_mean(np.ascontiguousarray(preds), self.csr.indptr, self.csr.indices, mean)
+        return np.sqrt(((preds - mean) ** 2).mean(axis=1, dtype=np.float64))
 
     @property
     def population_size(self) -> int:
@@ -301,10 +338,13 @@ class NeuralModel(mesa.Model):
         return self.n_agents
 
     def probe_predictions(self) -> np.ndarray:
-        """Every agent's outputs on the task's probe set, (P, n_probe, d_out); cached per step."""
-        if self._probe_cache is None or self._probe_cache[0] != self.steps:
-            self._probe_cache = (self.steps, self.population.predict(self.task.probe_X))
-        return self._probe_cache[1]
+        """Every agent's outputs on the task's probe set, (P, n_probe, d_out).
+
+        Cached until the networks change (training or a social rule).
+        """
+        if self._probe_cache is None:
+            self._probe_cache = self.population.predict(self.task.probe_X)
+        return self._probe_cache
 
     def confident_edges(self, epsilon: float | None, space: str = "function") -> np.ndarray:
         """Mask over CSR entries: neighbours within ``epsilon`` (RMS) of the agent, all if None."""
@@ -322,6 +362,7 @@ class NeuralModel(mesa.Model):
     # ------------------------------------------------------------------ measurement
     def collect(self) -> None:
         """Compute this step's measures and hand them to the DataCollector."""
+        self._probe_cache = None  # the networks may have been changed from outside
         self._measures = {"step": self.steps, **snapshot(self)}
         self.datacollector.collect(self)
         every = self.p["agent_every"]

@@ -83,16 +83,33 @@ class Gossip(SocialRule):
 class Distillation(SocialRule):
     """Train also on neighbours' predictions for one's own inputs.
 
-    Targets become ``(1 - weight) y + weight * mean_j f_j(x)`` over neighbours j (only those
-    within ``confidence`` in function space when it is set). For a softmax classifier the mean of
-    the neighbours' probabilities is a soft target. ``neighbours="one"`` asks a single random
-    neighbour per step (cheaper; the expectation is the same).
+    ``mode="soft"``: targets become ``(1 - weight) y + weight * mean_j f_j(x)`` over neighbours j
+    (only those within ``confidence`` in function space when it is set). For a softmax
+    classifier the mean of the neighbours' probabilities is a soft target.
+
+    ``mode="sample"``: learning from data the neighbours *generate*. Each sample keeps its real
+    label with probability ``real_share``; otherwise its label is drawn from the neighbours'
+    mean predictive distribution (a class for a softmax classifier, a 0/1 outcome for a single
+    probability output, or the mean prediction plus Gaussian noise of std ``sample_noise`` for
+    regression). With ``real_share=0`` this is iterated learning from synthetic data (the set-up
+    of model collapse).
+
+    ``neighbours="one"`` asks a single random neighbour per step (cheaper; same expectation).
     """
 
     name = "distillation"
 
-    def __init__(self, weight: float, neighbours: str = "all", confidence: float | None = None):
+    def __init__(
+        self,
+        weight: float,
+        neighbours: str = "all",
+        confidence: float | None = None,
+        mode: str = "soft",
+        real_share: float = 0.0,
+        sample_noise: float = 0.0,
+    ):
         self.weight, self.neighbours, self.confidence = weight, neighbours, confidence
+        self.mode, self.real_share, self.sample_noise = mode, real_share, sample_noise
 
     def before_train(
         self, model: NeuralModel, X: np.ndarray, Y: np.ndarray
@@ -106,8 +123,30 @@ class Distillation(SocialRule):
         counts = S.neighbour_predictions(
             pop.params, Xc, csr.indptr, csr.indices, mask, pop._net, out
         )
-        w = np.where(counts > 0, self.weight, 0.0)[:, None, None]
-        return Xc, (1 - w) * Y + w * out
+        has = (counts > 0)[:, None, None]
+        if self.mode == "soft":
+            w = np.where(has, self.weight, 0.0)
+            return Xc, (1 - w) * Y + w * out
+        synthetic = _sample_targets(
+            out.astype(np.float64), pop.output, self.sample_noise, model.social_rng
+        )
+        real = model.social_rng.random(Y.shape[:2])[..., None] < self.real_share
+        return Xc, np.where(real | ~has, Y, synthetic)
+
+
+def _sample_targets(
+    probs: np.ndarray, output: str, noise: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Draw targets from predictive outputs (P, B, K): one-hot classes for softmax, 0/1 for a
+    single sigmoid/step output, ``mean + N(0, noise^2)`` for a linear output."""
+    if output == "softmax":
+        cum = np.cumsum(probs, axis=-1)
+        u = rng.random(probs.shape[:-1])[..., None] * cum[..., -1:]
+        k = np.minimum((u > cum).sum(axis=-1), probs.shape[-1] - 1)
+        return np.eye(probs.shape[-1])[k]
+    if output in ("sigmoid", "step"):
+        return (rng.random(probs.shape) < probs).astype(np.float64)
+    return probs + noise * rng.standard_normal(probs.shape)
 
 
 class Imitation(SocialRule):
@@ -219,6 +258,57 @@ class FederatedAveraging(SocialRule):
         pop.params[...] = shared.mean(axis=0).astype(pop.dtype)
 
 
+class Adoption(SocialRule):
+    """A share of the agents adopts one popular model (a monoculture).
+
+    Every step the agents in a fixed, seeded subset of size ``round(share * P)`` replace their
+    network by a copy of the popular model: the currently fittest agent (``source="best"``) or
+    agent 0 (``source="first"``). The others keep learning on their own.
+    """
+
+    name = "adoption"
+
+    def __init__(self, share: float, source: str = "best"):
+        self.share, self.source = share, source
+        self.adopters: np.ndarray | None = None
+
+    def after_train(self, model: NeuralModel) -> None:
+        n = model.n_agents
+        if self.adopters is None:
+            order = np.random.default_rng(model.measure_seed).permutation(n)
+            self.adopters = np.sort(order[: round(self.share * n)])
+        src = int(np.argmax(model.fitness)) if self.source == "best" else 0
+        dst = self.adopters[self.adopters != src]
+        model.population.copy_agents(np.full(dst.size, src), dst)
+        model.fitness_ema[dst] = model.fitness_ema[src]
+
+
+class HomogenizationDetector(SocialRule):
+    """Watches diversity and adapts the fitness function when the population homogenizes.
+
+    After each training step it measures the function-space dispersion of the population on the
+    probe set. While it is below ``threshold`` the weight of a novelty term in the fitness rises
+    by ``rate`` per step; once diversity recovers the weight decays by the factor
+    ``1 - rate`` per step. Fitness then is ``-recent_loss + novelty_weight * novelty``, with
+    novelty the RMS function-space distance of an agent from the mean of its neighbours (see
+    :meth:`simulator.model.NeuralModel.novelty`). Put it before imitation, which reads fitness.
+    """
+
+    name = "detector"
+
+    def __init__(self, threshold: float, rate: float = 0.05):
+        self.threshold, self.rate = threshold, rate
+
+    def after_train(self, model: NeuralModel) -> None:
+        preds = model.probe_predictions()
+        dispersion = float(((preds - preds.mean(axis=0)) ** 2).sum(axis=-1).mean())
+        model.diversity_now = dispersion
+        if dispersion < self.threshold:
+            model.novelty_weight += self.rate
+        else:
+            model.novelty_weight *= 1 - self.rate
+
+
 def _random_neighbour_entry(indptr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """For each agent, the CSR entry of one uniformly random neighbour (-1 when isolated)."""
     deg = np.diff(indptr)
@@ -237,20 +327,28 @@ def _one_neighbour_mask(indptr: np.ndarray, rng: np.random.Generator) -> np.ndar
 def build_rules(p: dict[str, Any]) -> list[SocialRule]:
     """The rules switched on by a model's parameters (those with a nonzero strength)."""
     rules: list[SocialRule] = []
-    if p["distill_weight"] > 0:
+    if p["distill_weight"] > 0 or p["distill_mode"] == "sample":
+        confidence = p["confidence"] if p["confidence"] > 0 else None
         rules.append(
             Distillation(
                 p["distill_weight"],
                 p["distill_neighbours"],
-                p["confidence"] if p["confidence"] > 0 else None,
+                confidence,
+                p["distill_mode"],
+                p["real_share"],
+                p["sample_noise"],
             )
         )
     if p["mixing_rate"] > 0:
         rules.append(Gossip(p["mixing_rate"], p["mixing"], p["gossip_mode"]))
     if p["bc_rate"] > 0 and p["confidence"] > 0:
         rules.append(BoundedConfidence(p["confidence"], p["bc_rate"], p["confidence_space"]))
+    if p["novelty_threshold"] > 0:
+        rules.append(HomogenizationDetector(p["novelty_threshold"], p["novelty_rate"]))
     if p["imitation_rate"] > 0:
         rules.append(Imitation(p["imitation_rate"], p["beta"], p["mutation"]))
+    if p["adopt_share"] > 0:
+        rules.append(Adoption(p["adopt_share"], p["adopt_source"]))
     if p["diversity"] > 0:
         rules.append(DiversityPressure(p["diversity"]))
     if p["fedavg_every"] > 0:

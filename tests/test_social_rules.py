@@ -1,0 +1,82 @@
+"""Rules behind the scenario library: generated-data distillation, adoption, the detector."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models import REGISTRY
+from simulator.social import Distillation, _sample_targets
+
+SOCIAL = REGISTRY["social_learning"]
+
+
+def test_sampled_labels_follow_the_predicted_distribution():
+    probs = np.broadcast_to(np.array([0.1, 0.6, 0.3]), (4, 5000, 3))
+    labels = _sample_targets(probs, "softmax", 0.0, np.random.default_rng(0))
+    assert set(np.unique(labels)) == {0.0, 1.0} and (labels.sum(-1) == 1).all()
+    freq = labels.reshape(-1, 3).mean(axis=0)
+    np.testing.assert_allclose(freq, [0.1, 0.6, 0.3], atol=0.01)
+    coin = _sample_targets(np.full((2, 4000, 1), 0.25), "sigmoid", 0.0, np.random.default_rng(1))
+    assert abs(coin.mean() - 0.25) < 0.02
+
+
+def test_sample_mode_with_all_real_data_keeps_the_real_labels():
+    m = SOCIAL(n_agents=10, rng=0, measures="fast", distill_mode="sample", real_share=1.0)
+    X, Y = m.task.sample(1, 8)
+    _, targets = Distillation(0.0, mode="sample", real_share=1.0).before_train(m, X, Y)
+    np.testing.assert_array_equal(targets, Y)
+
+
+def test_sample_mode_without_real_data_labels_with_the_neighbours_classes():
+    m = SOCIAL(n_agents=10, rng=0, measures="fast", distill_mode="sample", real_share=0.0)
+    X, Y = m.task.sample(1, 64)
+    _, targets = Distillation(0.0, mode="sample", real_share=0.0).before_train(m, X, Y)
+    assert ((targets == 0) | (targets == 1)).all() and (targets.sum(-1) == 1).all()
+    assert not np.array_equal(targets, Y)
+
+
+def test_adopters_carry_the_popular_model_and_the_rest_do_not():
+    m = SOCIAL(
+        n_agents=20,
+        rng=0,
+        measures="fast",
+        distill_weight=0.0,
+        adopt_share=0.5,
+        adopt_source="first",
+    )
+    m.step()
+    rows = m.population.params
+    same = [np.array_equal(rows[i], rows[0]) for i in range(20)]
+    adopters = next(r for r in m.rules if r.name == "adoption").adopters
+    assert len(adopters) == 10
+    assert sum(same) == len(set(adopters.tolist()) | {0})
+    m2 = SOCIAL(n_agents=20, rng=0, measures="fast", distill_weight=0.0)
+    m2.step()
+    assert sum(np.array_equal(r, m2.population.params[0]) for r in m2.population.params) == 1
+
+
+def test_detector_raises_the_novelty_weight_while_the_population_is_homogeneous():
+    m = REGISTRY["gossip_learning"](
+        n_agents=12,
+        rng=0,
+        measures="fast",
+        init_noise=0.0,
+        novelty_threshold=1.0,
+        novelty_rate=0.1,
+        lr=0.0,
+    )
+    m.run_for(3)  # identical agents: dispersion 0 < threshold
+    assert m.novelty_weight == pytest.approx(0.3)
+    diverse = REGISTRY["gossip_learning"](
+        n_agents=12,
+        rng=0,
+        measures="fast",
+        init="independent",
+        mixing_rate=0.0,
+        novelty_threshold=1e-9,
+        novelty_weight=1.0,
+        novelty_rate=0.5,
+    )
+    diverse.step()
+    assert diverse.novelty_weight == 0.5  # diversity is above threshold: the weight decays
