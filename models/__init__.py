@@ -5,12 +5,14 @@ The command line, the browser app, sweeps and the contract tests find every scen
 
 from __future__ import annotations
 
+from models.gan_population import GANPopulation
 from models.gossip_learning import GossipLearning
 from models.social_learning import SocialLearning
 
 REGISTRY = {
+    "gan_population": GANPopulation,
     "gossip_learning": GossipLearning,
     "social_learning": SocialLearning,
 }
 
-__all__ = ["REGISTRY", "GossipLearning", "SocialLearning"]
+__all__ = ["REGISTRY", "GANPopulation", "GossipLearning", "SocialLearning"]

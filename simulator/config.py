@@ -128,8 +128,11 @@ def activation_codes(activation: Any, output: str, n_layers: int) -> np.ndarray:
         names = [activation] * n_hidden
         check_choice("activation", activation, ACTIVATIONS)
     else:
-        names = list(activation)
-        if len(names) != n_hidden:
+        try:
+            names = list(activation)
+        except TypeError:
+            names = None
+        if names is None or len(names) != n_hidden:
             raise fail(
                 "activation",
                 activation,
@@ -162,9 +165,69 @@ def check_dtype(dtype: Any) -> np.dtype:
 
 def check_lr(lr: Any, n_agents: int, dtype: np.dtype) -> np.ndarray:
     """A learning rate >= 0 as a scalar or one per agent; returns shape (n_agents,)."""
-    arr = np.asarray(lr, dtype=np.float64) if not isinstance(lr, str) else None
+    try:
+        arr = np.asarray(lr, dtype=np.float64) if not isinstance(lr, str | bytes) else None
+    except (TypeError, ValueError):
+        arr = None
     if arr is None or arr.ndim > 1 or (arr.ndim == 1 and arr.shape != (n_agents,)):
         raise fail("lr", lr, f"a number >= 0 or an array of shape ({n_agents},)")
     if not np.all(np.isfinite(arr)) or np.any(arr < 0):
         raise fail("lr", lr, "finite and >= 0 (a scalar or one per agent)")
     return np.ascontiguousarray(np.broadcast_to(arr, (n_agents,)), dtype=dtype)
+
+
+def check_params(params: Any, n_params: int, layers: tuple[int, ...], dtype: Any = None) -> None:
+    """Weights a population can wrap without copying: a finite, C-contiguous, writable float32
+    or float64 array of shape (n_agents >= 1, n_params); ``dtype``, if given, must be its dtype."""
+    if not isinstance(params, np.ndarray) or params.ndim != 2:
+        raise fail(
+            "params", type(params).__name__, f"a 2-D numpy array of shape (n_agents, {n_params})"
+        )
+    if params.shape[1] != n_params or params.shape[0] < 1:
+        raise fail("params.shape", params.shape, f"(n_agents, {n_params}) for layers={layers}")
+    if dtype is not None and check_dtype(dtype) != params.dtype:
+        raise fail(
+            "dtype",
+            str(np.dtype(dtype)),
+            f"the dtype of params ({params.dtype}): from_params never copies",
+        )
+    check_dtype(params.dtype)
+    if not (params.flags.c_contiguous and params.flags.writeable):
+        raise fail(
+            "params",
+            "a non-contiguous or read-only array",
+            "C-contiguous and writable (use np.ascontiguousarray(params))",
+        )
+    if not np.all(np.isfinite(params)):
+        raise fail("params", "an array with NaN or inf", "finite everywhere")
+
+
+def check_agents(name: str, agents: Any, n_agents: int) -> np.ndarray:
+    """Agent indices as int64: an int, a 1-D int array, or a boolean mask of shape (n_agents,)."""
+    allowed = (
+        f"an integer, a 1-D integer array of agent indices or a boolean mask of shape ({n_agents},)"
+    )
+    try:
+        idx = np.asarray(agents)
+    except (TypeError, ValueError) as exc:
+        raise fail(name, agents, allowed) from exc
+    if idx.dtype.kind == "b" and idx.shape == (n_agents,):
+        return np.flatnonzero(idx)
+    if idx.size == 0 and idx.ndim == 1:
+        return idx.astype(np.int64)
+    if idx.dtype.kind not in "iu" or idx.ndim > 1:
+        raise fail(name, agents, allowed)
+    if idx.min() < 0 or idx.max() >= n_agents:
+        raise fail(name, agents, f"agent indices in [0, {n_agents - 1}]")
+    return idx.astype(np.int64)
+
+
+def as_real_array(name: str, value: Any) -> np.ndarray:
+    """``np.asarray(value)`` of a real number type, else ParameterError (ragged, str, complex)."""
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise fail(name, type(value).__name__, "a rectangular array of real numbers") from exc
+    if arr.dtype.kind not in "fiub":
+        raise fail(f"{name}.dtype", str(arr.dtype), "a real number type")
+    return arr

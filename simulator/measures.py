@@ -60,9 +60,24 @@ _FAST = (
 )
 
 
+_WEIGHT_AND_CLUSTERS = [
+    "mean_cosine",
+    "aligned_distance",
+    "cka",
+    "cka_baseline",
+    "n_clusters",
+    "largest_cluster",
+    "polarization",
+    "copies",
+]
+
+
 def measure_names(kind: str, has_communities: bool, level: str) -> list[str]:
     """The columns a model with this task kind reports, in order."""
     names = list(_FAST)
+    if kind == "generative":  # no truth per input: no probe loss, no ensemble of predictions
+        names.remove("probe_loss")
+        return names if level == "fast" else [*names, *_WEIGHT_AND_CLUSTERS]
     if kind == "regression":
         names += ["ensemble_loss", "ensemble_gain", "ambiguity"]
     else:
@@ -73,16 +88,7 @@ def measure_names(kind: str, has_communities: bool, level: str) -> list[str]:
         names += ["worst_probe_loss", "output_spread"]
     else:
         names += ["worst_accuracy", "entropy", "coverage"]
-    names += [
-        "mean_cosine",
-        "aligned_distance",
-        "cka",
-        "cka_baseline",
-        "n_clusters",
-        "largest_cluster",
-        "polarization",
-        "copies",
-    ]
+    names += _WEIGHT_AND_CLUSTERS
     if kind == "classification":
         names.append("outcome_homogenization")
     if has_communities:
@@ -105,18 +111,21 @@ def snapshot(model: NeuralModel) -> dict[str, float]:
     preds = model.probe_predictions()
     out: dict[str, float] = {
         "mean_loss": float(np.mean(model.losses)),
-        "probe_loss": float(np.mean(pop.loss(probe_X, probe_Y))),
+
         "consensus_distance": metrics.consensus_distance(pop.params),
         "function_dispersion": metrics.function_dispersion(preds),
     }
     if out["function_dispersion"] < model.p["consensus_tol"] and model.consensus_step < 0:
         model.consensus_step = model.steps
     out["consensus_time"] = model.consensus_step
+    if "probe_loss" in names:
+        out["probe_loss"] = float(np.mean(pop.loss(probe_X, probe_Y)))
+    out.update(model.extra_measures())
     if task.kind == "regression":
         truth = probe_Y[0] if probe_Y.shape[0] == 1 else probe_Y.mean(axis=0)
         ens, mean_mse, amb = metrics.ensemble_decomposition(preds.astype(np.float64), truth)
         out.update(ensemble_loss=ens, ensemble_gain=mean_mse - ens, ambiguity=amb)
-    else:
+    elif task.kind == "classification":
         probs = class_probabilities(preds.astype(np.float64))
         labels = task.probe_labels[0]
         ens_acc, mean_acc = metrics.ensemble_accuracy(probs, labels)
@@ -128,7 +137,8 @@ def snapshot(model: NeuralModel) -> dict[str, float]:
         )
     if model.p["measures"] == "fast":
         return {k: float(out[k]) for k in names}
-    out.update(_spread_measures(model, preds, probe_X, probe_Y))
+    if task.kind != "generative":
+        out.update(_spread_measures(model, preds, probe_X, probe_Y))
     rng = np.random.default_rng(model.measure_seed + model.steps)
     out["mean_cosine"] = metrics.mean_pairwise_cosine(pop.params, rng=rng)
     out["aligned_distance"] = metrics.aligned_consensus_distance(pop, max_agents=200, rng=rng)

@@ -168,6 +168,7 @@ class NeuralModel(mesa.Model):
 
     params: ClassVar[dict[str, Param]] = BASE_PARAMS
     fitness_memory: ClassVar[float] = 0.3  # weight of the newest loss in the fitness average
+    extra_measure_names: ClassVar[tuple[str, ...]] = ()  # a scenario's own measures
 
     @classmethod
     def param_specs(cls) -> dict[str, Param]:
@@ -198,9 +199,10 @@ class NeuralModel(mesa.Model):
         self.copies_last_step = 0
         self.cluster_labels = np.zeros(self.n_agents, dtype=np.int64)
         self._probe_cache: np.ndarray | None = None
-        self.measure_names = measure_names(
-            self.task.kind, self.communities is not None, self.p["measures"]
-        )
+        self.measure_names = [
+            *measure_names(self.task.kind, self.communities is not None, self.p["measures"]),
+            *self.extra_measure_names,
+        ]
         self.cka_baseline = self._cka_baseline() if "cka_baseline" in self.measure_names else 0.0
         self.datacollector = mesa.DataCollector(
             model_reporters={
@@ -316,6 +318,10 @@ class NeuralModel(mesa.Model):
         trainer.
         """
         return self.population.train_step(X, Y).astype(np.float64)
+
+    def extra_measures(self) -> dict[str, float]:
+        """A scenario's own measures (named in ``extra_measure_names``), from engine metrics."""
+        return {}
 
     @property
     def fitness(self) -> np.ndarray:

@@ -25,7 +25,7 @@ class Param:
         Value used when none is given.
     kind : str
         ``"int"``, ``"float"``, ``"str"``, ``"bool"``, ``"ints"`` (a tuple of ints, e.g. hidden
-        widths), ``"dict"`` (keyword parameters of a generator) or ``"any"`` (e.g. a networkx graph).
+        widths), ``"dict"`` (keyword parameters of a generator) or ``"any"`` (a networkx graph).
     low, high : float, optional
         Inclusive bounds for numbers.
     choices : tuple of str, optional

@@ -106,7 +106,10 @@ class Population:
         self.init = C.check_choice("init", init, C.INITS)
         self.init_scale = C.check_number("init_scale", init_scale, 0.0)
         if _params is None:
-            rng = np.random.default_rng(seed)
+            try:
+                rng = np.random.default_rng(seed)
+            except (TypeError, ValueError) as exc:
+                raise C.fail("seed", seed, "an int >= 0 or a numpy Generator") from exc
             _params = self._initial_params(n_agents, rng)
         self.params = _params
         self.step_count = 0
@@ -124,34 +127,7 @@ class Population:
         are taken from ``params``).
         """
         layout = ParamLayout(C.check_layers(layers))
-        if not isinstance(params, np.ndarray) or params.ndim != 2:
-            raise C.fail(
-                "params",
-                type(params).__name__,
-                f"a 2-D numpy array of shape (n_agents, {layout.n_params})",
-            )
-        if params.shape[1] != layout.n_params or params.shape[0] < 1:
-            raise C.fail(
-                "params.shape",
-                params.shape,
-                f"(n_agents, {layout.n_params}) for layers={layout.layers}",
-            )
-        dtype = kwargs.pop("dtype", params.dtype)
-        if C.check_dtype(dtype) != params.dtype:
-            raise C.fail(
-                "dtype",
-                str(np.dtype(dtype)),
-                f"the dtype of params ({params.dtype}): from_params never copies",
-            )
-        C.check_dtype(params.dtype)
-        if not (params.flags.c_contiguous and params.flags.writeable):
-            raise C.fail(
-                "params",
-                "a non-contiguous or read-only array",
-                "C-contiguous and writable (use np.ascontiguousarray(params))",
-            )
-        if not np.all(np.isfinite(params)):
-            raise C.fail("params", "an array with NaN or inf", "finite everywhere")
+        C.check_params(params, layout.n_params, layout.layers, kwargs.pop("dtype", None))
         kwargs.pop("seed", None)
         kwargs.pop("n_agents", None)
         return cls(
@@ -180,23 +156,37 @@ class Population:
             w[...] = draw * self.init_scale
         return params
 
-    def reset_optimizer(self, agents: np.ndarray | None = None) -> None:
-        """Zero the optimizer state (momentum, Adam moments) of ``agents`` (default: all)."""
+    def reset_optimizer(self, agents: Any = None) -> None:
+        """Zero the optimizer state of ``agents`` (default: all): momentum, Adam moments and
+        the per-agent update count that Adam's bias correction uses (so Adam restarts)."""
         if agents is None:
             full, none = self.params.shape, (1, 1)
             self._m = np.zeros(full if self.optimizer != "sgd" else none, dtype=self.dtype)
             self._v = np.zeros(full if self.optimizer == "adam" else none, dtype=self.dtype)
-        else:
-            self._m[agents] = 0 if self.optimizer != "sgd" else self._m[agents]
-            self._v[agents] = 0 if self.optimizer == "adam" else self._v[agents]
+            self._t = np.zeros(self.n_agents, dtype=np.int64)
+            return
+        agents = C.check_agents("agents", agents, self.n_agents)
+        self._t[agents] = 0
+        if self.optimizer != "sgd":
+            self._m[agents] = 0
+        if self.optimizer == "adam":
+            self._v[agents] = 0
 
-    def copy_agents(self, src: np.ndarray, dst: np.ndarray) -> None:
-        """Copy the networks (and optimizer state) of agents ``src`` onto agents ``dst``."""
+    def copy_agents(self, src: Any, dst: Any) -> None:
+        """Copy the networks (and optimizer state) of agents ``src`` onto agents ``dst``.
+
+        ``src`` and ``dst`` are integer indices of the same length (or ``src`` a single agent).
+        """
+        src, dst = (
+            C.check_agents("src", src, self.n_agents),
+            C.check_agents("dst", dst, self.n_agents),
+        )
         self.params[dst] = self.params[src]
+        self._t[dst] = self._t[src]
         if self.optimizer != "sgd":
             self._m[dst] = self._m[src]
-            if self.optimizer == "adam":
-                self._v[dst] = self._v[src]
+        if self.optimizer == "adam":
+            self._v[dst] = self._v[src]
 
     # ------------------------------------------------------------------ views
     @property
@@ -226,11 +216,9 @@ class Population:
     # ------------------------------------------------------------------ input checks
     def _inputs(self, X: Any, name: str = "X", n_rows: int | None = None) -> np.ndarray:
         """X as (P or 1, B, d_in) in the population's dtype (cast at the boundary)."""
-        X = np.asarray(X)
+        X = C.as_real_array(name, X)
         d_in = self.layers[0]
         n_rows = self.n_agents if n_rows is None else n_rows
-        if X.dtype.kind not in "fiub":
-            raise C.fail(f"{name}.dtype", str(X.dtype), "a real number type")
         if X.ndim == 2:
             X = X[None]
         if X.ndim != 3 or X.shape[0] not in (1, n_rows) or X.shape[2] != d_in or X.shape[1] < 1:
@@ -242,22 +230,22 @@ class Population:
         return np.ascontiguousarray(X, dtype=self.dtype)
 
     def _targets(self, Y: Any, X: np.ndarray) -> np.ndarray:
-        """Y as (P or 1, B, d_out); integer labels are one-hot encoded for cross-entropy."""
-        Y = np.asarray(Y)
+        """Y as (P or 1, B, d_out); integer labels are one-hot encoded for cross-entropy.
+
+        Integer Y of shape (B,) or (P or 1, B) are labels; any other shape is taken as targets
+        (so integer one-hot rows (B, d_out) work too).
+        """
+        Y = C.as_real_array("Y", Y)
         d_out, batch = self.layers[-1], X.shape[1]
-        if Y.dtype.kind not in "fiub":
-            raise C.fail("Y.dtype", str(Y.dtype), "a real number type")
-        if self.loss_name == "cross_entropy" and Y.dtype.kind in "iu" and Y.ndim in (1, 2):
+        rows = (1, X.shape[0], self.n_agents)
+        labels = Y.shape == (batch,) or (Y.ndim == 2 and Y.shape[1] == batch and Y.shape[0] in rows)
+        if self.loss_name == "cross_entropy" and Y.dtype.kind in "iu" and labels:
             if Y.size and (Y.min() < 0 or Y.max() >= d_out):
                 raise C.fail("Y", f"labels in [{Y.min()}, {Y.max()}]", f"labels in [0, {d_out})")
             Y = np.eye(d_out, dtype=self.dtype)[Y]
         if Y.ndim == 2:
             Y = Y[None]
-        if (
-            Y.ndim != 3
-            or Y.shape[0] not in (1, X.shape[0], self.n_agents)
-            or Y.shape[1:] != (batch, d_out)
-        ):
+        if Y.ndim != 3 or Y.shape[0] not in rows or Y.shape[1:] != (batch, d_out):
             raise C.fail(
                 "Y.shape",
                 Y.shape,
@@ -277,7 +265,7 @@ class Population:
             self.eps,
             self.weight_decay,
             self.clip_norm,
-            max(self.step_count, 1),
+            self._t,
             self._m,
             self._v,
         )
@@ -305,13 +293,15 @@ class Population:
         for code, name in _STATUS_TEXT.items():
             bad = np.flatnonzero(status == code)
             if bad.size:
-                raise C.ParameterError(
+                err = C.ParameterError(
                     f"{name} contains NaN or inf for agents {_show(bad)}: {name} must be finite."
                     f" Those agents were not updated.{applied}"
                 )
+                err.agents, err.losses = bad, losses
+                raise err
         bad = np.flatnonzero(status == K.DIVERGED)
         msg = (
-            f"training diverged at step {self.step_count}: loss or gradient is NaN/inf for "
+            f"training diverged at step {self.step_count}: loss, gradient or update is NaN/inf for "
             f"agents {_show(bad)} (losses {losses[bad][:5]}). Their parameters were kept "
             f"as before the step.{applied} Lower lr, set clip_norm, or check the data."
         )
@@ -331,6 +321,16 @@ class Population:
         Returns
         -------
         losses : array (P,), each agent's loss on its batch *before* the update.
+
+        Raises
+        ------
+        ParameterError
+            X or Y holds NaN or inf for some agents: those agents are not updated, every other
+            agent is. The error's ``agents`` are the skipped agents, its ``losses`` (P,) what
+            would have been returned.
+        DivergenceError
+            (``on_divergence="raise"``) a loss, gradient or updated parameter is not finite:
+            those agents keep their parameters and optimizer state; every other agent is updated.
         """
         return self._run(X, Y, K.MODE_TRAIN)[0]
 
@@ -355,7 +355,7 @@ class Population:
         Parameters
         ----------
         X : array, shape (P, B, d_in), or (B, d_in) shared (a probe set).
-        agents : int array, optional
+        agents : int array or boolean mask of shape (P,), optional
             Only these agents (rows of the result follow its order).
         layer : int, optional
             1..L: activations after that layer (L, the default, is the output).
@@ -364,7 +364,13 @@ class Population:
         -------
         array, shape (len(agents) or P, B, d_layer)
         """
-        params = self.params if agents is None else self.params[np.asarray(agents)]
+        if agents is None:
+            params = self.params
+        else:
+            idx = C.check_agents("agents", agents, self.n_agents)
+            if idx.ndim != 1:
+                raise C.fail("agents", agents, "a 1-D integer array of agent indices")
+            params = self.params[idx]
         Xa = self._inputs(X, n_rows=params.shape[0])
         if not np.all(np.isfinite(Xa)):
             raise C.fail("X", "an array with NaN or inf", "finite everywhere")

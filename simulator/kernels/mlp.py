@@ -58,8 +58,10 @@ class NetArrays(NamedTuple):
 
 
 class OptArrays(NamedTuple):
-    """Optimizer settings and state. ``lr`` is per agent; ``m``/``v`` are ``(n_agents, n_params)``
-    state (shape ``(1, 1)`` placeholders when the optimizer keeps none)."""
+    """Optimizer settings and state. ``lr`` is per agent; ``t`` (int64, (n_agents,)) counts each
+    agent's updates since its state was reset; ``m``/``v`` are ``(n_agents, n_params)`` state
+    (shape ``(1, 1)`` placeholders when the optimizer keeps none). ``t``, ``m``, ``v`` are
+    updated in place."""
 
     kind: int
     lr: np.ndarray
@@ -69,7 +71,7 @@ class OptArrays(NamedTuple):
     eps: float
     weight_decay: float
     clip_norm: float
-    t: int
+    t: np.ndarray
     m: np.ndarray
     v: np.ndarray
 

@@ -1,6 +1,7 @@
 """Optimizer updates of one agent's parameter row (called inside the population kernels).
 
-Definitions (``g`` is the loss gradient, ``p`` the parameters, ``t`` the step count >= 1):
+Definitions (``g`` is the loss gradient, ``p`` the parameters, ``t`` >= 1 counts the updates this
+agent has received since its optimizer state was last reset):
 
 * gradient-norm clipping first: ``g <- g * min(1, clip_norm / ||g||)`` when ``clip_norm > 0``;
 * weight decay is L2, coupled: ``g <- g + weight_decay * p``;
@@ -8,6 +9,9 @@ Definitions (``g`` is the loss gradient, ``p`` the parameters, ``t`` the step co
 * ``momentum`` (heavy ball): ``v <- mu v + g``; ``p <- p - lr v``;
 * ``adam`` (bias-corrected, Kingma & Ba 2015): ``m <- b1 m + (1 - b1) g``,
   ``v <- b2 v + (1 - b2) g**2``, ``p <- p - lr (m / (1 - b1**t)) / (sqrt(v / (1 - b2**t)) + eps)``.
+
+An update whose result is not finite (an overflow) is not applied: the row and the state are
+restored and the agent is reported as diverged.
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ SGD, MOMENTUM, ADAM = 0, 1, 2
 def apply_update(p, row, g, opt):
     """Update ``row`` (agent ``p``'s parameters) in place from gradient ``g``.
 
-    Returns False, leaving ``row`` and the optimizer state untouched, when ``g`` is not finite.
+    ``opt.t[p]`` counts the updates agent ``p`` has received (Adam's bias correction uses it);
+    it is incremented here. Returns False, leaving ``row``, ``opt.t[p]`` and the optimizer state
+    exactly as they were, when ``g`` or the updated parameters or state are not finite.
     """
     n = row.shape[0]
     sq = g[0] * 0
@@ -36,24 +42,44 @@ def apply_update(p, row, g, opt):
         scale = opt.clip_norm / norm
     lr = opt.lr[p]
     wd = opt.weight_decay
+    t = opt.t[p] + 1
+    stateful = opt.kind != SGD
+    # Keep what the update overwrites, to put it back if the result is not finite.
+    backup = np.empty(3 * n if stateful else n, dtype=row.dtype)
+    backup[:n] = row
+    check = row[0] * 0
     if opt.kind == SGD:
         for k in range(n):
             row[k] -= lr * (g[k] * scale + wd * row[k])
+            check += row[k] * 0
     elif opt.kind == MOMENTUM:
         vel = opt.m[p]
+        backup[n : 2 * n] = vel
         mu = opt.momentum
         for k in range(n):
             vel[k] = mu * vel[k] + g[k] * scale + wd * row[k]
             row[k] -= lr * vel[k]
+            check += row[k] * 0 + vel[k] * 0
     else:
         m = opt.m[p]
         v = opt.v[p]
+        backup[n : 2 * n] = m
+        backup[2 * n :] = v
         b1, b2 = opt.beta1, opt.beta2
-        step_size = lr / (1.0 - b1**opt.t)
-        inv_bc2 = 1.0 / (1.0 - b2**opt.t)
+        step_size = lr / (1.0 - b1**t)
+        inv_bc2 = 1.0 / (1.0 - b2**t)
         for k in range(n):
             gk = g[k] * scale + wd * row[k]
             m[k] = b1 * m[k] + (1 - b1) * gk
             v[k] = b2 * v[k] + (1 - b2) * gk * gk
             row[k] -= step_size * m[k] / (np.sqrt(v[k] * inv_bc2) + opt.eps)
+            check += row[k] * 0 + v[k] * 0
+    if check != 0:
+        row[:] = backup[:n]
+        if stateful:
+            opt.m[p][:] = backup[n : 2 * n]
+        if opt.kind == ADAM:
+            opt.v[p][:] = backup[2 * n :]
+        return False
+    opt.t[p] = t
     return True

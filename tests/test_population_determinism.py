@@ -1,0 +1,67 @@
+"""Training is bit-identical on 1 and 2 Numba threads (each agent writes only its own row)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+# Runs in a subprocess: trains a few populations and prints a SHA-256 of their bytes.
+SCRIPT = """
+import hashlib, json
+import numba
+import numpy as np
+from simulator import Population
+
+CONFIGS = [
+    # small layers: the loop path
+    dict(layers=(8, 16, 1), activation="tanh", output="linear", loss="mse", optimizer="sgd"),
+    dict(layers=(8, 16, 16, 3), activation="relu", output="softmax", loss="cross_entropy",
+         optimizer="adam"),
+    # 64-64-10 with B = 64: d_in * d_out * B >= BLAS_MIN_MACS, the BLAS (np.dot) path
+    dict(layers=(64, 64, 10), activation="tanh", output="softmax", loss="cross_entropy",
+         optimizer="momentum"),
+]
+out = {"threads": numba.get_num_threads()}
+for dtype in ("float32", "float64"):
+    for k, cfg in enumerate(CONFIGS):
+        rng = np.random.default_rng(k)
+        P, B = 24, 64 if cfg["layers"][0] == 64 else 32
+        pop = Population(P, dtype=dtype, seed=k, lr=np.linspace(0.01, 0.1, P), **cfg)
+        h = hashlib.sha256()
+        for step in range(3):
+            X = rng.standard_normal((P, B, cfg["layers"][0]))
+            Y = rng.random((P, B, cfg["layers"][-1]))
+            h.update(pop.train_step(X, Y).tobytes())
+        h.update(pop.params.tobytes())
+        h.update(pop.gradients(X, Y)[0].tobytes())
+        h.update(pop.input_gradients(X, Y).tobytes())
+        h.update(pop.predict(X[0]).tobytes())
+        out[f"{dtype}-{k}"] = h.hexdigest()
+print(json.dumps(out))
+"""
+
+
+def _run(threads: int) -> dict:
+    env = os.environ | {"NUMBA_NUM_THREADS": str(threads)}
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        env=env,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_training_is_bit_identical_on_one_and_two_threads():
+    one, two = _run(1), _run(2)
+    assert (one.pop("threads"), two.pop("threads")) == (1, 2)
+    assert len(one) == 6
+    assert one == two
