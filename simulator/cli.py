@@ -1,4 +1,4 @@
-"""The ``simulator`` command: run a scenario, list scenarios.
+"""The ``simulator`` command: run a scenario, sweep parameters, plot a sweep, list scenarios.
 
 Heavy libraries are imported inside commands so ``simulator --help`` stays fast.
 """
@@ -147,6 +147,119 @@ def _require_pyarrow() -> None:
 
 
 @main.command()
+@click.argument("spec", required=False, type=click.Path(dir_okay=False))
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    help="output folder [default: out/<spec file name>]; rerunning into it resumes",
+)
+@click.option(
+    "--backend",
+    type=click.Choice(["local", "dask", "serial"]),
+    default="local",
+    show_default=True,
+    help="local: every core (processes); dask: a Dask cluster; serial: this process",
+)
+@click.option("--workers", type=click.IntRange(1), help="local processes [default: every core]")
+@click.option(
+    "--scheduler",
+    envvar="NEUROPOP_DASK_SCHEDULER",
+    metavar="ADDRESS",
+    help="Dask scheduler, e.g. tcp://host:8786 [env NEUROPOP_DASK_SCHEDULER; none: local cluster]",
+)
+@click.option("--resume", is_flag=True, help="continue the sweep in --out (SPEC optional)")
+@click.option("--force", is_flag=True, help="write into a folder of another spec/code revision")
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True
+)
+@click.option("--fsync", is_flag=True, help="fsync after every run (survive a power cut)")
+@click.option("--quiet", is_flag=True, help="no progress output")
+def sweep(
+    spec: str | None,
+    out_dir: str | None,
+    backend: str,
+    workers: int | None,
+    scheduler: str | None,
+    resume: bool,
+    force: bool,
+    fmt: str,
+    fsync: bool,
+    quiet: bool,
+) -> None:
+    """Run the parameter sweep SPEC (a TOML file) and write runs.csv, steps.csv, manifest.json.
+
+    Finished runs are on disk as they end: after a crash, run the same command again (or
+    --resume --out DIR) and only the missing or failed runs run. Exits with status 1 if any
+    run failed (see the error column of runs.csv and errors.log).
+    """
+    from pathlib import Path
+
+    from simulator.config import ParameterError
+    from simulator.sweep import sweep as run_sweep
+
+    if spec is None and not resume:
+        raise click.UsageError("give a SPEC file (or --resume --out DIR)")
+    if out_dir is None:
+        if spec is None:
+            raise click.UsageError("--resume needs --out DIR")
+        out_dir = str(Path("out") / Path(spec).stem)
+    start = time.perf_counter()
+    try:
+        runs = run_sweep(
+            spec,
+            out_dir,
+            backend=backend,
+            workers=workers,
+            scheduler=scheduler,
+            force=force,
+            fmt=fmt,
+            progress=None if quiet else "auto",
+            fsync=fsync,
+            command=["simulator", *sys.argv[1:]],
+        )
+    except ParameterError as exc:
+        raise click.UsageError(str(exc)) from None
+    except KeyboardInterrupt:
+        click.echo(f"interrupted: finished runs are in {out_dir}; rerun to resume", err=True)
+        raise SystemExit(130) from None
+    failed = int((runs["status"] != "ok").sum())
+    if not quiet:
+        took = time.perf_counter() - start
+        click.echo(
+            f"{len(runs)} runs ({failed} failed) in {took:.1f} s -> {out_dir}/runs.csv, steps.csv",
+            err=True,
+        )
+    if failed:
+        raise SystemExit(1)
+
+
+@main.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--stat",
+    type=click.Choice(["final", "mean"]),
+    default="final",
+    show_default=True,
+    help="per run: the value at the last step, or the mean over the recorded steps",
+)
+@click.option("--measure", "measures", multiple=True, help="a measure to draw (repeatable)")
+@click.option("--out", "figdir", type=click.Path(file_okay=False), help="[default: FOLDER/figures]")
+def plot(folder: str, stat: str, measures: tuple[str, ...], figdir: str | None) -> None:
+    """Draw the standard figures of sweep FOLDER as PNG (each measure against each swept
+    parameter, a heat map when two are swept, measures against steps)."""
+    from simulator.config import ParameterError
+    from simulator.sweep.plot import plot_sweep
+
+    try:
+        paths = plot_sweep(folder, list(measures) or None, stat=stat, figdir=figdir)
+    except ParameterError as exc:
+        raise click.UsageError(str(exc)) from None
+    for path in paths:
+        click.echo(f"wrote {path}")
+
+
+@main.command()
 @click.argument("name", required=False)
 def models(name: str | None) -> None:
     """List scenarios, or the parameters of scenario NAME with defaults and allowed values."""
@@ -171,6 +284,55 @@ def models(name: str | None) -> None:
             f"{key:22s} {spec.default!r:28s} {spec.allowed()}"
             + (f"  -- {spec.help}" if spec.help else "")
         )
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="interface to listen on")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--no-open", is_flag=True, help="do not open a web browser")
+def app(host: str, port: int, no_open: bool) -> None:
+    """Open the browser app: watch a population homogenize, live (Ctrl-C stops it)."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    from simulator.app import assets
+
+    env = assets.offline_env()
+    folder = env[assets.ENV_VAR]
+    absent = assets.missing(folder)
+    if absent:
+        click.echo(
+            f"warning: front-end assets missing in {folder} ({', '.join(absent)}): the page "
+            "will need the internet. Fetch them once with `make assets` "
+            "(or `python -m simulator.app.assets`).",
+            err=True,
+        )
+    page = Path(__file__).resolve().parent / "app" / "app.py"
+    cmd = [
+        sys.executable,
+        "-m",
+        "solara",
+        "run",
+        str(page),
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--production",
+    ]
+    if no_open:
+        cmd.append("--no-open")
+    click.echo(f"serving the app on http://{host}:{port}", err=True)
+    sys.stderr.flush()
+    if os.name == "posix":  # become the server: signals (Ctrl-C, SIGTERM) reach it directly
+        os.execve(sys.executable, cmd, env)
+        return  # only reached when execve is replaced (tests)
+    try:
+        code = subprocess.call(cmd, env=env)
+    except KeyboardInterrupt:
+        code = 0
+    sys.exit(code)
 
 
 if __name__ == "__main__":

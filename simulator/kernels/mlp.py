@@ -37,6 +37,9 @@ OK, BAD_INPUT, BAD_TARGET, DIVERGED = 0, 1, 2, 3
 # (np.dot inside the kernel, ~2-3x faster on 64-wide layers); smaller ones use plain loops,
 # where a BLAS call's fixed cost would dominate.
 BLAS_MIN_MACS = 32768
+# Agents handled by one iteration of the parallel loop: its scratch memory is allocated once and
+# reused for each of them. Each agent still writes only its own rows, whatever the chunking.
+AGENTS_PER_CHUNK = 8
 FASTMATH = {"reassoc", "contract", "nsz", "arcp"}  # never nnan/ninf: NaNs must stay visible
 _JIT = {"cache": True, "error_model": "numpy", "fastmath": FASTMATH}
 
@@ -333,43 +336,54 @@ def population_pass(params, X, Y, net, opt, mode, losses, status, grads, dx):
         max_width = max(max_width, dims[l])
     want_params = mode == MODE_GRAD or mode == MODE_TRAIN
     x_each, y_each = X.shape[0] == n_agents, Y.shape[0] == n_agents
-    for p in prange(n_agents):
-        row = params[p]
-        xi = np.int64(p) * x_each
-        yi = np.int64(p) * y_each
-        a_buf = np.empty(offs[n_layers + 1], dtype=params.dtype)
-        z_buf = np.empty(offs[n_layers + 1], dtype=params.dtype)
-        d1 = np.empty(max_width * batch, dtype=params.dtype)
-        d2 = np.empty(max_width * batch, dtype=params.dtype)
-        tmp = np.empty(batch, dtype=params.dtype)
-        dout = np.empty(dims[n_layers] * batch, dtype=params.dtype).reshape((dims[n_layers], batch))
-        finite_x = _forward_agent(row, X, xi, net, a_buf, z_buf, offs, tmp)
-        o = a_buf[offs[n_layers] : offs[n_layers + 1]].reshape((dims[n_layers], batch))
-        z = z_buf[offs[n_layers] : offs[n_layers + 1]].reshape((dims[n_layers], batch))
-        loss, finite_y = _output_delta(net.acts[n_layers - 1], net.loss, z, o, Y, yi, dout, tmp)
-        losses[p] = loss
-        if not finite_x:
-            status[p] = BAD_INPUT
-        elif not finite_y:
-            status[p] = BAD_TARGET
-        elif not np.isfinite(loss):
-            status[p] = DIVERGED
-        else:
-            status[p] = OK
-        if mode == MODE_LOSS:
-            continue
-        if mode == MODE_INPUT_GRAD:
-            dxp = np.empty(dims[0] * batch, dtype=params.dtype).reshape((dims[0], batch))
-            _backward_agent(row, row, net, a_buf, z_buf, offs, dout, d1, d2, False, dxp)
-            for b in range(batch):
-                for i in range(dims[0]):
-                    dx[p, b, i] = dxp[i, b]
-            continue
-        g = grads[p] if mode == MODE_GRAD else np.empty(n_params, dtype=params.dtype)
-        _backward_agent(row, g, net, a_buf, z_buf, offs, dout, d1, d2, want_params, dx[0, :0])
-        if mode == MODE_TRAIN and status[p] == OK:
-            if not apply_update(p, row, g, opt):
+    size_a = offs[n_layers + 1]
+    d_out, d_in = dims[n_layers], dims[0]
+    n_scratch = 2 * size_a + 2 * max_width * batch + batch + (d_out + d_in) * batch + n_params
+    n_chunks = (n_agents + AGENTS_PER_CHUNK - 1) // AGENTS_PER_CHUNK
+    for c in prange(n_chunks):
+        # one scratch allocation per chunk of agents, carved into the per-agent buffers
+        scratch = np.empty(n_scratch, dtype=params.dtype)
+        a_buf = scratch[:size_a]
+        z_buf = scratch[size_a : 2 * size_a]
+        at = 2 * size_a
+        d1 = scratch[at : at + max_width * batch]
+        d2 = scratch[at + max_width * batch : at + 2 * max_width * batch]
+        at += 2 * max_width * batch
+        tmp = scratch[at : at + batch]
+        dout = scratch[at + batch : at + batch + d_out * batch].reshape((d_out, batch))
+        at += batch + d_out * batch
+        dxp = scratch[at : at + d_in * batch].reshape((d_in, batch))
+        g_own = scratch[at + d_in * batch : at + d_in * batch + n_params]
+        for p in range(c * AGENTS_PER_CHUNK, min(n_agents, (c + 1) * AGENTS_PER_CHUNK)):
+            row = params[p]
+            xi = np.int64(p) * x_each
+            yi = np.int64(p) * y_each
+            finite_x = _forward_agent(row, X, xi, net, a_buf, z_buf, offs, tmp)
+            o = a_buf[offs[n_layers] : size_a].reshape((d_out, batch))
+            z = z_buf[offs[n_layers] : size_a].reshape((d_out, batch))
+            loss, finite_y = _output_delta(net.acts[n_layers - 1], net.loss, z, o, Y, yi, dout, tmp)
+            losses[p] = loss
+            if not finite_x:
+                status[p] = BAD_INPUT
+            elif not finite_y:
+                status[p] = BAD_TARGET
+            elif not np.isfinite(loss):
                 status[p] = DIVERGED
+            else:
+                status[p] = OK
+            if mode == MODE_LOSS:
+                continue
+            if mode == MODE_INPUT_GRAD:
+                _backward_agent(row, row, net, a_buf, z_buf, offs, dout, d1, d2, False, dxp)
+                for b in range(batch):
+                    for i in range(d_in):
+                        dx[p, b, i] = dxp[i, b]
+                continue
+            g = grads[p] if mode == MODE_GRAD else g_own
+            _backward_agent(row, g, net, a_buf, z_buf, offs, dout, d1, d2, want_params, dx[0, :0])
+            if mode == MODE_TRAIN and status[p] == OK:
+                if not apply_update(p, row, g, opt, tmp):
+                    status[p] = DIVERGED
 
 
 @njit(parallel=True, **_JIT)

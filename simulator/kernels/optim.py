@@ -23,11 +23,13 @@ SGD, MOMENTUM, ADAM = 0, 1, 2
 
 
 @njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract", "nsz", "arcp"})
-def apply_update(p, row, g, opt):
+def apply_update(p, row, g, opt, cell):
     """Update ``row`` (agent ``p``'s parameters) in place from gradient ``g``.
 
     ``opt.t[p]`` counts the updates agent ``p`` has received (Adam's bias correction uses it);
-    it is incremented here. Returns False, leaving ``row``, ``opt.t[p]`` and the optimizer state
+    it is incremented here. ``cell`` is a 1-element scratch array of the row's dtype: the finite
+    check rounds each new value through it, so an overflow of float32 is seen even when the
+    arithmetic ran in float64. Returns False, leaving ``row``, ``opt.t[p]`` and the optimizer state
     exactly as they were, when ``g`` or the updated parameters or state are not finite.
     """
     n = row.shape[0]
@@ -43,43 +45,49 @@ def apply_update(p, row, g, opt):
     lr = opt.lr[p]
     wd = opt.weight_decay
     t = opt.t[p] + 1
-    stateful = opt.kind != SGD
-    # Keep what the update overwrites, to put it back if the result is not finite.
-    backup = np.empty(3 * n if stateful else n, dtype=row.dtype)
-    backup[:n] = row
-    check = row[0] * 0
-    if opt.kind == SGD:
-        for k in range(n):
-            row[k] -= lr * (g[k] * scale + wd * row[k])
-            check += row[k] * 0
-    elif opt.kind == MOMENTUM:
-        vel = opt.m[p]
-        backup[n : 2 * n] = vel
-        mu = opt.momentum
-        for k in range(n):
-            vel[k] = mu * vel[k] + g[k] * scale + wd * row[k]
-            row[k] -= lr * vel[k]
-            check += row[k] * 0 + vel[k] * 0
-    else:
-        m = opt.m[p]
-        v = opt.v[p]
-        backup[n : 2 * n] = m
-        backup[2 * n :] = v
-        b1, b2 = opt.beta1, opt.beta2
-        step_size = lr / (1.0 - b1**t)
-        inv_bc2 = 1.0 / (1.0 - b2**t)
-        for k in range(n):
-            gk = g[k] * scale + wd * row[k]
-            m[k] = b1 * m[k] + (1 - b1) * gk
-            v[k] = b2 * v[k] + (1 - b2) * gk * gk
-            row[k] -= step_size * m[k] / (np.sqrt(v[k] * inv_bc2) + opt.eps)
-            check += row[k] * 0 + v[k] * 0
-    if check != 0:
-        row[:] = backup[:n]
-        if stateful:
-            opt.m[p][:] = backup[n : 2 * n]
-        if opt.kind == ADAM:
-            opt.v[p][:] = backup[2 * n :]
-        return False
+    # Two passes: the first computes every new value and only checks that it is finite (so a
+    # step that would overflow leaves row and state untouched, with no backup copy); the
+    # second writes them.
+    for write in (False, True):
+        check = row[0] * 0
+        if opt.kind == SGD:
+            for k in range(n):
+                cell[0] = row[k] - lr * (g[k] * scale + wd * row[k])
+                new = cell[0]
+                check += new * 0
+                if write:
+                    row[k] = new
+        elif opt.kind == MOMENTUM:
+            vel = opt.m[p]
+            mu = opt.momentum
+            for k in range(n):
+                new_v = mu * vel[k] + g[k] * scale + wd * row[k]
+                cell[0] = row[k] - lr * new_v
+                new = cell[0]
+                cell[0] = new_v
+                check += new * 0 + cell[0] * 0
+                if write:
+                    vel[k] = new_v
+                    row[k] = new
+        else:
+            m = opt.m[p]
+            v = opt.v[p]
+            b1, b2 = opt.beta1, opt.beta2
+            step_size = lr / (1.0 - b1**t)
+            inv_bc2 = 1.0 / (1.0 - b2**t)
+            for k in range(n):
+                gk = g[k] * scale + wd * row[k]
+                new_m = b1 * m[k] + (1 - b1) * gk
+                new_v = b2 * v[k] + (1 - b2) * gk * gk
+                cell[0] = row[k] - step_size * new_m / (np.sqrt(new_v * inv_bc2) + opt.eps)
+                new = cell[0]
+                cell[0] = new_v
+                check += new * 0 + cell[0] * 0
+                if write:
+                    m[k] = new_m
+                    v[k] = new_v
+                    row[k] = new
+        if check != 0:
+            return False
     opt.t[p] = t
     return True

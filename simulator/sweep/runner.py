@@ -1,0 +1,282 @@
+"""Running the runs of a sweep on a ``concurrent.futures`` executor, recording each as it ends.
+
+Backends
+--------
+``local`` (default)
+    A loky process pool (fork + exec: the driver, which may hold threads, is never forked),
+    one process per core, ``NUMBA_NUM_THREADS=1`` in each worker.
+``dask``
+    An existing Dask distributed cluster (``scheduler="tcp://host:8786"``, or the
+    ``NEUROPOP_DASK_SCHEDULER`` environment variable, or a ``distributed.Client``), through
+    ``Client.get_executor``. Without an address a ``LocalCluster`` is started. Workers need this
+    package installed; start them with ``--nthreads 1`` (each run also sets one Numba thread).
+``serial``
+    In the driver process, one run after another (debugging, profiling; also the backend for
+    a scenario defined only in a notebook: worker processes find scenarios in ``models``).
+
+Failures
+--------
+A run that raises is recorded with ``status="failed"`` and its error; the sweep goes on. If a
+local worker process dies (killed, out of memory), the pool is broken: every run in flight on
+it is resubmitted to a new pool, up to ``max_attempts`` (3) times, then recorded failed with
+"worker died". Dask reschedules runs of a lost worker itself (``allowed-failures``, 3) and
+then reports ``KilledWorker``, recorded as a failed run. Failed runs are retried by resuming.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future, wait
+from typing import Any
+
+from simulator.config import ParameterError, fail
+from simulator.sweep.progress import Progress
+from simulator.sweep.spec import Run, SweepSpec
+from simulator.sweep.store import SweepStore
+
+__all__ = ["BACKENDS", "check_backend", "execute_run", "run_sweep"]
+
+BACKENDS = ("local", "dask", "serial")
+SCHEDULER_ENV = "NEUROPOP_DASK_SCHEDULER"
+TICK = 5.0  # seconds between progress ticks while waiting
+
+
+def execute_run(task: dict[str, Any]) -> dict[str, Any]:
+    """Run one model and return its measures; never raises for an error of the run itself.
+
+    ``task`` holds ``model, params, seed, steps, record, measures, single_thread``. Returns a
+    dict with ``status`` ("ok" or "failed"), ``seconds``, ``error``, ``traceback``, ``final``
+    (measure -> value at the last step), ``steps`` (DataFrame: step + measures, the recorded
+    steps) and ``agents`` (per-agent DataFrame or None). ``seconds`` leaves out the imports
+    of a fresh worker (not the loading of cached kernels on their first call).
+    """
+    start = time.perf_counter()
+    out: dict[str, Any] = {"run_id": task.get("run_id")}
+    threads = None
+    try:
+        if task.get("single_thread"):
+            import numba
+
+            threads = numba.get_num_threads()
+            numba.set_num_threads(1)
+        from simulator.registry import get_model, load_registry
+
+        load_registry()
+        start = time.perf_counter()
+        model = get_model(task["model"])(rng=task["seed"], **task["params"])
+        model.run_for(task["steps"])
+        table = model.model_dataframe()
+        if not len(table) or int(table["step"].iloc[-1]) != model.steps:
+            model.collect()
+            table = model.model_dataframe()
+        names = [n for n in (task.get("measures") or model.measure_names) if n in table.columns]
+        table = table[["step", *names]]
+        record = task.get("record", "every")
+        if record == "end":
+            table = table.iloc[-1:]
+        elif isinstance(record, int):
+            steps = table["step"]
+            table = table[(steps % record == 0) | (steps == model.steps)]
+        agents = model.agents_dataframe()
+        out.update(
+            status="ok",
+            error="",
+            final={n: float(v) for n, v in table.iloc[-1][names].items()},
+            steps=table.reset_index(drop=True),
+            agents=agents if len(agents) else None,
+        )
+    except Exception as exc:  # a run's own error is data
+        out.update(
+            status="failed",
+            error=f"{type(exc).__name__}: {exc}",
+            traceback=traceback.format_exc(),
+        )
+    finally:
+        if threads is not None:
+            import numba
+
+            numba.set_num_threads(threads)
+    out["seconds"] = time.perf_counter() - start
+    return out
+
+
+def check_backend(backend: str, workers: int | None) -> None:
+    """Raise ParameterError unless ``backend`` is known and ``workers`` is None or >= 1."""
+    if backend not in BACKENDS:
+        raise fail("backend", backend, "one of " + ", ".join(map(repr, BACKENDS)))
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
+    ):
+        raise fail("workers", workers, "an integer >= 1 (or None: every core)")
+
+
+def _cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+class _SerialExecutor(Executor):
+    """Runs each call at submit time, in this process."""
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:
+            future.set_exception(exc)
+        return future
+
+
+class _Pool:
+    """An executor for one backend, recreated when a local pool breaks."""
+
+    def __init__(self, backend: str, workers: int | None, scheduler: Any):
+        check_backend(backend, workers)
+        self.backend, self.generation = backend, 0
+        self.workers = workers or _cores()
+        self.client = self.cluster = None
+        self._own_client = False
+        if backend == "dask":
+            self._connect(scheduler or os.environ.get(SCHEDULER_ENV))
+        self.executor = self._make()
+        self._threads_checked = 0.0
+
+    def _connect(self, scheduler: Any) -> None:
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise ParameterError(
+                "backend='dask' needs dask.distributed: pip install 'neuropop[distributed]'"
+            ) from None
+        if isinstance(scheduler, Client):
+            self.client = scheduler
+            return
+        if scheduler is None:
+            self.cluster = LocalCluster(
+                n_workers=self.workers,
+                threads_per_worker=1,
+                processes=True,
+                env={"NUMBA_NUM_THREADS": "1"},
+            )
+            scheduler = self.cluster
+        try:
+            self.client, self._own_client = Client(scheduler, timeout="20s"), True
+        except (OSError, TimeoutError) as exc:
+            raise ParameterError(f"cannot reach the Dask scheduler {scheduler}: {exc}") from None
+
+    def _make(self) -> Executor:
+        if self.backend == "serial":
+            return _SerialExecutor()
+        if self.backend == "dask":
+            return self.client.get_executor(pure=False)
+        from loky import ProcessPoolExecutor
+
+        # idle workers exit after a minute: orphans of a killed driver do not linger
+        return ProcessPoolExecutor(self.workers, timeout=60, env={"NUMBA_NUM_THREADS": "1"})
+
+    @property
+    def capacity(self) -> int:
+        """Runs to keep in flight: two per worker thread (a queue, never the whole sweep)."""
+        if self.backend == "serial":
+            return 1
+        if self.backend == "dask" and time.monotonic() - self._threads_checked > 10:
+            self._threads_checked = time.monotonic()
+            self.workers = max(sum(self.client.nthreads().values()), 1)
+        return 2 * self.workers
+
+    def submit(self, task: dict[str, Any]) -> Future:
+        try:
+            return self.executor.submit(execute_run, task)
+        except BrokenExecutor:
+            self.restart()
+            return self.executor.submit(execute_run, task)
+
+    def restart(self) -> None:
+        """Replace a broken local pool by a new one."""
+        self.executor.shutdown(wait=False)
+        self.executor = self._make()
+        self.generation += 1
+
+    def close(self, kill: bool = False) -> None:
+        if self.backend == "local":
+            self.executor.shutdown(wait=not kill, kill_workers=kill)
+        else:
+            self.executor.shutdown(wait=not kill)
+        if self._own_client:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def _task(spec: SweepSpec, run: Run, single_thread: bool) -> dict[str, Any]:
+    return {
+        "run_id": run.run_id,
+        "model": run.model,
+        "params": run.params,
+        "seed": run.seed,
+        "steps": run.steps,
+        "record": spec.record,
+        "measures": spec.measures,
+        "single_thread": single_thread,
+    }
+
+
+def run_sweep(
+    spec: SweepSpec,
+    runs: list[Run],
+    store: SweepStore,
+    progress: Progress,
+    backend: str = "local",
+    workers: int | None = None,
+    scheduler: Any = None,
+    max_attempts: int = 3,
+) -> None:
+    """Run ``runs`` on ``backend``, recording each in ``store`` as it finishes.
+
+    At most ``2 x workers`` runs are in flight; results are written in the order they finish.
+    """
+    if not runs:
+        progress.close()
+        return
+    pool = _Pool(backend, workers, scheduler)
+    pending = deque(runs)
+    inflight: dict[Future, tuple[Run, int]] = {}
+    attempts: dict[str, int] = {}
+    swept = spec.swept
+    clean = False
+    try:
+        while pending or inflight:
+            while pending and len(inflight) < pool.capacity:
+                run = pending.popleft()
+                task = _task(spec, run, backend != "serial")
+                inflight[pool.submit(task)] = (run, pool.generation)
+            done, _ = wait(list(inflight), timeout=TICK, return_when=FIRST_COMPLETED)
+            progress.tick()
+            for future in done:
+                run, generation = inflight.pop(future)
+                try:
+                    result = future.result()
+                except BrokenExecutor as exc:
+                    attempts[run.run_id] = attempts.get(run.run_id, 0) + 1
+                    if generation == pool.generation:
+                        pool.restart()
+                    if attempts[run.run_id] < max_attempts:
+                        pending.appendleft(run)
+                        continue
+                    result = _failed(run, f"worker died {max_attempts} times ({exc})")
+                except Exception as exc:  # KilledWorker, lost connection, unpicklable...
+                    result = _failed(run, f"{type(exc).__name__}: {exc}")
+                store.record(run, result, swept)
+                progress.finished(result)
+        clean = True
+    finally:
+        pool.close(kill=not clean)
+        progress.close()
+
+
+def _failed(run: Run, error: str) -> dict[str, Any]:
+    return {"run_id": run.run_id, "status": "failed", "error": error, "seconds": 0.0}

@@ -1,0 +1,342 @@
+"""The sweep folder: an append-only journal of finished runs that survives being killed.
+
+Files
+-----
+``manifest.json``
+    The spec (normalized and as written), its hash, package versions, the code revision and
+    one entry per invocation (``history``).
+``runs.csv``
+    One row per finished run: ``run_id, model, <parameters>, seed, status, seconds, error,
+    <final value of each measure>``. ``status`` is ``ok`` or ``failed``.
+``steps.csv``
+    One row per run and recorded step: ``run_id, <parameters>, seed, step, <measures>``.
+``agents.csv``
+    Only when runs keep per-agent rows (parameter ``agent_every``): ``run_id, <swept
+    parameters>, seed, step, agent, ...``.
+``errors.log``
+    The traceback of every failed run.
+
+A run is committed by its row in runs.csv, written after its steps rows, each file flushed
+(and fsync'ed on request) as the run finishes. On reopening, a torn last line (a write cut
+short by a kill) is cut off, steps/agents rows of runs without an ``ok`` row are dropped, and
+failed rows of the current spec are dropped so those runs are retried: no duplicates, nothing
+partial. Every record is one physical line (text cells never hold a newline).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from simulator.collect import code_revision, jsonable, param_columns, versions
+from simulator.config import ParameterError
+from simulator.sweep.spec import Run, SweepSpec
+
+__all__ = ["SweepFolderError", "SweepStore"]
+
+TABLES = ("runs", "steps", "agents")
+
+
+class SweepFolderError(ParameterError):
+    """The output folder holds another sweep (or another driver is writing to it)."""
+
+
+def _clean(value: Any) -> Any:
+    return value.replace("\r", " ").replace("\n", " | ") if isinstance(value, str) else value
+
+
+class _Table:
+    """One append-only CSV file whose header may widen (new columns go at the end)."""
+
+    def __init__(self, path: Path, fsync: bool):
+        self.path, self.fsync, self.handle = path, fsync, None
+        self.columns: list[str] = []
+        if path.exists() and path.stat().st_size:
+            with path.open(newline="") as fh:
+                self.columns = next(csv.reader(fh), [])
+
+    def repair(self) -> int:
+        """Cut a torn last line (no final newline); return the number of bytes dropped."""
+        if not self.path.exists():
+            return 0
+        data = self.path.read_bytes()
+        if not data or data.endswith(b"\n"):
+            return 0
+        keep = data.rfind(b"\n") + 1
+        with self.path.open("r+b") as fh:
+            fh.truncate(keep)
+        if keep == 0:
+            self.columns = []
+        return len(data) - keep
+
+    def keep_rows(self, keep: Any) -> int:
+        """Drop data lines for which ``keep(line)`` is false; return how many were dropped."""
+        if not self.columns:
+            return 0
+        with self.path.open(newline="") as fh:
+            next(fh)
+            mask = [bool(keep(line)) for line in fh]  # keep is called once per line
+        dropped = mask.count(False)
+        if dropped:
+            self.close()
+            tmp = self.path.with_name(f".{self.path.name}.partial")
+            with self.path.open(newline="") as src, tmp.open("w", newline="") as dst:
+                dst.write(next(src))
+                dst.writelines(line for line, k in zip(src, mask) if k)
+                dst.flush()
+                os.fsync(dst.fileno())
+            os.replace(tmp, self.path)
+        return dropped
+
+    def append(self, frame: pd.DataFrame) -> None:
+        """Append ``frame``'s rows (columns matched by name; unknown ones widen the header)."""
+        new = [c for c in frame.columns if c not in self.columns]
+        if new and self.columns:
+            self.close()
+            tmp = self.path.with_name(f".{self.path.name}.partial")
+            pad = "," * len(new)
+            with self.path.open(newline="") as src, tmp.open("w", newline="") as dst:
+                next(src)
+                dst.write(_csv_line([*self.columns, *new]))
+                dst.writelines(line[:-1] + pad + "\n" for line in src)
+            os.replace(tmp, self.path)
+        self.columns += new
+        if self.handle is None:
+            self.handle = self.path.open("a", newline="")
+            if self.handle.tell() == 0:
+                self.handle.write(_csv_line(self.columns))
+        frame = frame.reindex(columns=self.columns)
+        for col in frame.columns:
+            if frame[col].dtype.kind not in "biufcM":
+                frame[col] = frame[col].map(_clean)
+        frame.to_csv(self.handle, header=False, index=False, lineterminator="\n")
+
+    def flush(self) -> None:
+        if self.handle is not None:
+            self.handle.flush()
+            if self.fsync:
+                os.fsync(self.handle.fileno())
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
+
+
+def _csv_line(cells: list[str]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(cells)
+    return buffer.getvalue()
+
+
+class SweepStore:
+    """The output folder of one sweep. Use :meth:`open`, :meth:`record`, :meth:`close`.
+
+    Parameters
+    ----------
+    out : path
+        The folder (created if needed).
+    fsync : bool
+        Also ``os.fsync`` each file after each run (survives a power cut, not only a kill).
+    """
+
+    def __init__(self, out: str | os.PathLike, fsync: bool = False):
+        self.out = Path(out)
+        self.fsync = fsync
+        self.tables: dict[str, _Table] = {}
+        self._lock = None
+        self.repaired: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ opening
+    def open(self, spec: SweepSpec, force: bool = False, command: list[str] | None = None) -> set:
+        """Check and prepare the folder; return the ids of runs already finished (status ok).
+
+        Raises SweepFolderError if the folder holds a sweep with another spec hash or code
+        revision (unless ``force``), or if another driver is writing to it.
+        """
+        self.out.mkdir(parents=True, exist_ok=True)
+        self._take_lock()
+        manifest = self._check_manifest(spec, force)
+        self.tables = {name: _Table(self.out / f"{name}.csv", self.fsync) for name in TABLES}
+        for name, table in self.tables.items():
+            dropped = table.repair()
+            if dropped:
+                self.repaired[name] = dropped
+        wanted = {run.run_id for run in spec.runs()}
+        done = self._compact(wanted)
+        manifest["history"].append(
+            {
+                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "spec_hash": spec.hash,
+                "code_revision": manifest["code_revision"],
+                "already_done": len(done & wanted),
+                "command": command if command is not None else sys.argv,
+            }
+        )
+        path = self.out / "manifest.json"
+        tmp = path.with_name(".manifest.json.partial")
+        tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+        os.replace(tmp, path)
+        return done
+
+    def _take_lock(self) -> None:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory lock
+            return
+        handle = (self.out / ".lock").open("a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise SweepFolderError(f"another sweep is writing to {self.out}") from None
+        self._lock = handle
+
+    def _check_manifest(self, spec: SweepSpec, force: bool) -> dict[str, Any]:
+        path = self.out / "manifest.json"
+        rev = code_revision()
+        old = json.loads(path.read_text()) if path.exists() else None
+        if old is not None and not force:
+            if old.get("spec_hash") != spec.hash:
+                raise SweepFolderError(
+                    f"{self.out} holds another sweep (spec hash {old.get('spec_hash', '?')[:12]}, "
+                    f"this spec {spec.hash[:12]}): choose another --out, or --force to add "
+                    "this spec's runs to it"
+                )
+            if old.get("code_revision") != rev:
+                raise SweepFolderError(
+                    f"{self.out} was written by code revision {old.get('code_revision')}, this "
+                    f"is {rev}: choose another --out, or --force to resume with this code"
+                )
+        return {
+            "name": spec.name,
+            "description": spec.description,
+            "spec": spec.to_dict(),
+            "spec_text": spec.text,
+            "spec_hash": spec.hash,
+            "swept": spec.swept,
+            "runs": len(spec.runs()),
+            "versions": versions(),
+            "code_revision": rev,
+            "history": old.get("history", []) if old else [],
+        }
+
+    def _compact(self, wanted: set[str]) -> set[str]:
+        """Drop failed rows of wanted runs and orphan steps/agents rows; return ids done."""
+        runs = self.tables["runs"]
+        if not runs.columns:
+            for name in ("steps", "agents"):
+                self.tables[name].keep_rows(lambda line: False)
+            return set()
+        status = runs.columns.index("status")
+        done: set[str] = set()
+
+        def keep_run(line: str) -> bool:
+            fields = next(csv.reader([line]))
+            rid = fields[0]
+            ok = len(fields) > status and fields[status] == "ok"
+            if rid in done or not (ok or rid not in wanted):
+                return False
+            if ok:
+                done.add(rid)
+            return True
+
+        runs.keep_rows(keep_run)
+        for name in ("steps", "agents"):
+            self.tables[name].keep_rows(lambda line: line.split(",", 1)[0] in done)
+        return done
+
+    # ------------------------------------------------------------------ writing
+    def record(self, run: Run, result: dict[str, Any], swept: list[str]) -> None:
+        """Append one finished run: steps and agents rows first, then its runs row, flushed."""
+        params = param_columns(run.params)
+        measures = result.get("steps")
+        if measures is not None and len(measures):
+            frame = measures.copy()
+            head = {"run_id": run.run_id, **params, "seed": run.seed}
+            for i, (name, value) in enumerate(head.items()):
+                frame.insert(i, name, value)
+            self.tables["steps"].append(frame)
+            self.tables["steps"].flush()
+        agents = result.get("agents")
+        if agents is not None and len(agents):
+            frame = agents.copy()
+            head = {"run_id": run.run_id, **{k: params[k] for k in swept}, "seed": run.seed}
+            for i, (name, value) in enumerate(head.items()):
+                frame.insert(i, name, value)
+            self.tables["agents"].append(frame)
+            self.tables["agents"].flush()
+        if result["status"] != "ok":
+            with (self.out / "errors.log").open("a") as fh:
+                fh.write(
+                    f"=== run {run.run_id} seed={run.seed} {json.dumps(jsonable(run.params))}\n"
+                )
+                fh.write(result.get("traceback") or result.get("error") or "")
+                fh.write("\n")
+        row = {
+            "run_id": run.run_id,
+            "model": run.model,
+            **params,
+            "seed": run.seed,
+            "status": result["status"],
+            "seconds": round(float(result.get("seconds", 0.0)), 3),
+            "error": result.get("error") or "",
+        }
+        for name, value in (result.get("final") or {}).items():
+            row[name if name not in row else f"final_{name}"] = value
+        self.tables["runs"].append(pd.DataFrame([row]))
+        self.tables["runs"].flush()
+
+    def close(self) -> None:
+        """Close the files and release the folder."""
+        for table in self.tables.values():
+            table.close()
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    # ------------------------------------------------------------------ reading
+    def runs_frame(self, spec: SweepSpec | None = None) -> pd.DataFrame:
+        """runs.csv as a DataFrame (only the runs of ``spec``, in its order, when given)."""
+        return read_runs(self.out, spec)
+
+    def export_parquet(self) -> list[Path]:
+        """Write runs/steps/agents .parquet next to the CSV journal (zstd); return the paths."""
+        import pyarrow.csv as pacsv
+        import pyarrow.parquet as pq
+
+        written = []
+        for name in TABLES:
+            src = self.out / f"{name}.csv"
+            if not src.exists() or not src.stat().st_size:
+                continue
+            table = pacsv.read_csv(src)
+            dst = self.out / f"{name}.parquet"
+            tmp = dst.with_name(f".{dst.name}.partial")
+            pq.write_table(table, tmp, compression="zstd")
+            os.replace(tmp, dst)
+            written.append(dst)
+        return written
+
+
+def read_runs(out: str | os.PathLike, spec: SweepSpec | None = None) -> pd.DataFrame:
+    """The runs table of a sweep folder (restricted to and ordered as ``spec``'s runs if given)."""
+    path = Path(out) / "runs.csv"
+    if not path.exists() or not path.stat().st_size:
+        return pd.DataFrame(columns=["run_id", "seed", "status"])
+    df = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"error": "str"})
+    df["error"] = df["error"].fillna("")
+    if spec is not None:
+        order = {run.run_id: i for i, run in enumerate(spec.runs())}
+        df = df[df["run_id"].isin(order)]
+        df = df.sort_values("run_id", key=lambda s: s.map(order), kind="stable")
+        df = df.reset_index(drop=True)
+    return df
