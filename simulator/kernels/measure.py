@@ -225,6 +225,19 @@ def link_leaders(F, dots, rows, cols, nrm, tol, eps, balls, rad_pt, rad_ball, pa
 
 
 @njit(**_JIT)
+def one_set(parent, rows, cols):
+    """True if every point of ``rows`` and ``cols`` is already in one union-find set."""
+    root = _find(parent, rows[0])
+    for a in rows:
+        if _find(parent, a) != root:
+            return False
+    for b in cols:
+        if _find(parent, b) != root:
+            return False
+    return True
+
+
+@njit(**_JIT)
 def union_with_leaders(leader_of, parent):
     """Fill ``parent`` (int64 (P,)) with one union-find set per ball (each point joined to its
     leader; the root of a set is its smallest index)."""

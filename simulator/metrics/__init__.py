@@ -1,0 +1,65 @@
+"""Homogenization and emergence measures: pure functions of arrays (and of a Population).
+
+None of them modifies its inputs. Randomness (only where pairs, groups or agents are sampled)
+comes from an explicit ``rng`` argument: a ``numpy.random.Generator`` or an int seed; the
+default is seed 0, so results are reproducible. Each sampling function says in its docstring
+when it samples.
+
+Weight space
+    :func:`consensus_distance`, :func:`mean_pairwise_cosine`, :func:`align_params`,
+    :func:`aligned_distance`, :func:`aligned_consensus_distance`
+Function space and representations
+    :func:`function_dispersion`, :func:`prediction_agreement`, :func:`linear_cka`,
+    :func:`mean_cka`, :func:`cka_baseline`
+Ensembles and outcomes
+    :func:`ensemble_decomposition`, :func:`ensemble_gain`, :func:`ensemble_accuracy`,
+    :func:`outcome_homogenization`
+Clusters, polarization, time
+    :func:`function_clusters`, :func:`cluster_nmi`, :func:`modularity`, :func:`polarization`,
+    :func:`consensus_time`
+"""
+
+from simulator.metrics.align import align_params
+from simulator.metrics.clusters import cluster_nmi, function_clusters, modularity
+from simulator.metrics.dynamics import consensus_time, polarization
+from simulator.metrics.ensemble import (
+    ensemble_accuracy,
+    ensemble_decomposition,
+    ensemble_gain,
+    outcome_homogenization,
+)
+from simulator.metrics.functions import (
+    cka_baseline,
+    function_dispersion,
+    linear_cka,
+    mean_cka,
+    prediction_agreement,
+)
+from simulator.metrics.weights import (
+    aligned_consensus_distance,
+    aligned_distance,
+    consensus_distance,
+    mean_pairwise_cosine,
+)
+
+__all__ = [
+    "align_params",
+    "aligned_consensus_distance",
+    "aligned_distance",
+    "cka_baseline",
+    "cluster_nmi",
+    "consensus_distance",
+    "consensus_time",
+    "ensemble_accuracy",
+    "ensemble_decomposition",
+    "ensemble_gain",
+    "function_clusters",
+    "function_dispersion",
+    "linear_cka",
+    "mean_cka",
+    "mean_pairwise_cosine",
+    "modularity",
+    "outcome_homogenization",
+    "polarization",
+    "prediction_agreement",
+]

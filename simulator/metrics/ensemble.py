@@ -1,0 +1,175 @@
+"""Emergence and homogenization of outcomes: the crowd versus its members.
+
+* Krogh & Vedelsby (1995): for the uniform average ``f_bar`` of P regressors,
+  ``mse(f_bar) = mean_i mse(f_i) - ambiguity`` exactly, with
+  ``ambiguity = mean_i mean ||f_i - f_bar||^2``. The ensemble's gain is the ambiguity, which is
+  half the mean squared output distance over all ``P^2`` ordered pairs of agents: it vanishes
+  exactly as the agents homogenize in function space.
+* Bommasani et al. (2022): outcome homogenization compares how often all members of a group
+  fail on the same item with what independent failures would give.
+"""
+
+from __future__ import annotations
+
+import math
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+
+from simulator.config import check_int, fail
+from simulator.kernels import measure as KM
+from simulator.metrics._checks import get_rng, int_labels, preds_array, real_array, row_chunks
+
+
+def _targets(y: Any, n: int, d: int) -> np.ndarray:
+    """Targets as float64 (n, d); (n,) is accepted when d = 1."""
+    Y = np.asarray(y)
+    if Y.ndim == 1 and d == 1:
+        Y = Y[:, None]
+    if Y.shape != (n, d):
+        raise fail("y.shape", Y.shape, f"({n}, {d}) to match preds (or ({n},) when d_out = 1)")
+    return real_array("y", Y, f"({n}, {d})", 2).astype(np.float64)
+
+
+def ensemble_decomposition(preds: Any, y: Any) -> tuple[float, float, float]:
+    """Krogh-Vedelsby decomposition of the uniform-average ensemble's squared error.
+
+    With ``f_bar`` the mean of the agents' outputs and ``mse`` the mean over probe items and
+    outputs of the squared error:
+
+    * ``ensemble_mse = mse(f_bar, y)``
+    * ``mean_mse = (1/P) sum_i mse(f_i, y)``
+    * ``ambiguity = (1/P) sum_i mean (f_i - f_bar)^2``
+      ``= (1/(2 P^2)) sum_{i,j} mean (f_i - f_j)^2`` (= ``function_dispersion / d_out``)
+
+    and ``ensemble_mse == mean_mse - ambiguity`` up to float64 rounding.
+
+    Parameters
+    ----------
+    preds : float array, shape (P, n, d_out). Not modified.
+    y : float array, shape (n, d_out), or (n,) when d_out = 1: the targets.
+
+    Returns
+    -------
+    (ensemble_mse, mean_mse, ambiguity) : floats, computed in float64.
+    """
+    F = preds_array(preds)
+    P, n, d = F.shape
+    Y = _targets(y, n, d)
+    fbar = F.mean(axis=0, dtype=np.float64)
+    size = P * n * d
+    ens = float(np.mean((fbar - Y) ** 2))
+    mean_mse = amb = 0.0
+    for block in row_chunks(F):
+        mean_mse += float(np.sum((block - Y) ** 2))
+        amb += float(np.sum((block - fbar) ** 2))
+    return ens, mean_mse / size, amb / size
+
+
+def ensemble_gain(preds: Any, y: Any) -> float:
+    """``mean_mse - ensemble_mse`` of the uniform-average ensemble (>= 0).
+
+    Returned as the ambiguity of :func:`ensemble_decomposition`, to which it is identical for
+    the squared error (computed directly, it is never negative through rounding).
+    """
+    return ensemble_decomposition(preds, y)[2]
+
+
+def ensemble_accuracy(probs: Any, labels: Any) -> tuple[float, float]:
+    """Accuracy of the mean-probability ensemble and the mean accuracy of its members.
+
+    Parameters
+    ----------
+    probs : float array, shape (P, n, K): class probabilities (or scores) on n items. With
+        K = 1 the single output is P(class 1) and decisions use ``> 0.5``.
+    labels : int array, shape (n,), values in [0, K) (in {0, 1} when K = 1).
+
+    Returns
+    -------
+    (ensemble_accuracy, mean_individual_accuracy) : floats in [0, 1]. Ties in an argmax go
+    to the lowest class index.
+    """
+    F = preds_array(probs, "probs")
+    _, n, K = F.shape
+    lab = int_labels("labels", labels, n)
+    n_classes = max(K, 2)
+    if lab.min() < 0 or lab.max() >= n_classes:
+        raise fail("labels", f"values in [{lab.min()}, {lab.max()}]", f"ints in [0, {n_classes})")
+    mean = F.mean(axis=0, dtype=np.float64)
+    if K == 1:
+        ens_dec = (mean[:, 0] > 0.5).astype(np.int64)
+        dec = F[:, :, 0] > 0.5
+    else:
+        ens_dec = mean.argmax(axis=1)
+        dec = F.argmax(axis=2)
+    return float(np.mean(ens_dec == lab)), float(np.mean(dec == lab[None, :]))
+
+
+def _groups(P: int, k: int, max_groups: int, rng: np.random.Generator) -> np.ndarray:
+    """All k-subsets of range(P) if at most max_groups, else max_groups uniform ones."""
+    if math.comb(P, k) <= max_groups:
+        return np.array(list(combinations(range(P), k)), dtype=np.int64).reshape(-1, k)
+    if 4 * k * k <= P:  # few collisions: draw all at once, redraw groups with a repeat
+        groups = rng.integers(0, P, size=(max_groups, k))
+        while True:
+            s = np.sort(groups, axis=1)
+            bad = (s[:, 1:] == s[:, :-1]).any(axis=1)
+            if not bad.any():
+                return groups.astype(np.int64)
+            groups[bad] = rng.integers(0, P, size=(int(bad.sum()), k))
+    return np.stack([rng.choice(P, size=k, replace=False) for _ in range(max_groups)])
+
+
+def outcome_homogenization(
+    correct: Any, k: int | None = None, max_groups: int = 2_000, rng: Any = None
+) -> float:
+    """Outcome homogenization of Bommasani et al. (2022), averaged over groups of k agents.
+
+    For a group ``G`` of ``k`` agents,
+    ``H(G) = P_x(every agent of G fails on x) / prod_{i in G} P_x(agent i fails on x)``,
+    probabilities being shares of the probe items. 1 means failures as if independent; above 1,
+    failures pile onto the same items (``e^(1-k)`` for k identical agents with error rate e);
+    below 1, the agents fail on different items. The result is the mean of ``H(G)`` over all
+    ``C(P, k)`` groups when there are at most ``max_groups``, else over ``max_groups`` groups of
+    k distinct agents drawn uniformly (with replacement between groups) from ``rng``.
+
+    Degenerate case, documented choice: a group in which some agent never fails has no joint
+    failure and an independence expectation of 0; its ratio 0/0 is taken as 1.0 (nothing to pile
+    up: no evidence of correlated failure). So a population without failures scores 1.0. The
+    result is always finite.
+
+    Parameters
+    ----------
+    correct : bool array, shape (P, n_items) (or 0/1 ints): whether agent i is right on item x.
+    k : int in [1, P], optional
+        Group size; default ``min(P, 3)`` (so ``k = P`` for P <= 3). ``k = 1`` gives 1.0.
+    max_groups : int >= 1
+    rng : numpy.random.Generator or int, optional; default seed 0.
+
+    Returns
+    -------
+    float >= 0.
+    """
+    C = np.asarray(correct)
+    if C.ndim != 2 or C.shape[0] < 1 or C.shape[1] < 1 or C.dtype.kind not in "biu":
+        raise fail(
+            "correct",
+            f"array of dtype {C.dtype} and shape {C.shape}",
+            "bool (P, n_items) with P, n_items >= 1",
+        )
+    if C.dtype.kind != "b" and not np.isin(C, (0, 1)).all():
+        raise fail("correct", "integers other than 0 and 1", "bool or 0/1")
+    P = C.shape[0]
+    k = min(P, 3) if k is None else check_int("k", k, 1, P)
+    max_groups = check_int("max_groups", max_groups, low=1)
+    gen = get_rng(rng)
+    fails = np.ascontiguousarray(C == 0, dtype=np.uint8)
+    rates = fails.mean(axis=1)
+    groups = _groups(P, k, max_groups, gen)
+    joint = np.empty(groups.shape[0])
+    KM.joint_failures(fails, groups, joint)
+    expected = np.prod(rates[groups], axis=1)
+    ratio = np.ones_like(joint)
+    np.divide(joint, expected, out=ratio, where=expected > 0)
+    return float(ratio.mean())

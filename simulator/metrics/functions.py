@@ -1,0 +1,224 @@
+"""Function-space and representation homogenization: outputs and hidden activations on a probe.
+
+Outputs on a fixed probe set are invariant to every reparametrization of a network, so these
+are the safest measures of "are these agents the same?". Linear CKA compares hidden
+representations; it is far from 0 even between unrelated random networks, so always report it
+beside :func:`cka_baseline`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from simulator.config import check_int, fail
+from simulator.metrics._checks import (
+    centered_sq_sum,
+    get_rng,
+    preds_array,
+    real_array,
+    sample_pairs,
+)
+
+# A representation whose centred energy is below this share of its raw energy is constant
+# up to rounding: its CKA with anything is defined as 0.
+_CONSTANT_RTOL = 1e-20
+
+
+def function_dispersion(preds: Any) -> float:
+    """Mean squared distance of the agents' outputs to the population's mean output.
+
+    ``(1/P) sum_i mean_n ||f_i(x_n) - f_bar(x_n)||^2`` (squared norm summed over outputs,
+    averaged over probe items), float64. Equals half the mean over all ``P^2`` ordered pairs of
+    ``mean_n ||f_i(x_n) - f_j(x_n)||^2``; with ``d_out = 1`` it is the Krogh-Vedelsby ambiguity.
+
+    Parameters
+    ----------
+    preds : float array, shape (P, n_probe, d_out). Not modified.
+
+    Returns
+    -------
+    float >= 0 (0 when all agents compute the same outputs).
+    """
+    F = preds_array(preds)
+    P, n = F.shape[:2]
+    return centered_sq_sum(F, F.mean(axis=0, dtype=np.float64)) / (P * n)
+
+
+def _decisions(F: np.ndarray) -> tuple[np.ndarray, int]:
+    """Class decisions (P, n) int64 and the number of classes K."""
+    if F.shape[2] == 1:
+        return (F[:, :, 0] > 0.5).astype(np.int64), 2
+    return F.argmax(axis=2).astype(np.int64), F.shape[2]
+
+
+def prediction_agreement(preds: Any) -> float:
+    """Mean over probe items of the share of agents that make the plurality decision.
+
+    Decisions: the argmax over outputs (first index on ties), or for ``d_out == 1`` the
+    threshold ``output > 0.5``. 1 means every agent decides alike on every item; the minimum is
+    ``1/K`` for ``K`` classes.
+
+    Parameters
+    ----------
+    preds : float array, shape (P, n_probe, d_out). Not modified.
+
+    Returns
+    -------
+    float in [1/K, 1].
+    """
+    F = preds_array(preds)
+    P, n = F.shape[:2]
+    dec, K = _decisions(F)
+    codes = (dec + K * np.arange(n)[None, :]).ravel()
+    counts = np.bincount(codes, minlength=n * K).reshape(n, K)
+    return float(counts.max(axis=1).mean() / P)
+
+
+def _centered(H: np.ndarray) -> np.ndarray:
+    """float64 copy of H with each column (last axis) centred over the items (axis -2)."""
+    X = np.array(H, dtype=np.float64)
+    X -= X.mean(axis=-2, keepdims=True)
+    return X
+
+
+def _is_constant(raw: np.ndarray, centered_energy: np.ndarray) -> np.ndarray:
+    raw_energy = np.einsum("...ij,...ij->...", raw, raw, dtype=np.float64)
+    return centered_energy <= _CONSTANT_RTOL * raw_energy
+
+
+def linear_cka(H1: Any, H2: Any) -> float:
+    """Linear centred kernel alignment of two representations of the same items.
+
+    Kornblith et al. (2019): with column-centred ``X``, ``Y``,
+    ``CKA = ||Y^T X||_F^2 / (||X^T X||_F ||Y^T Y||_F)``, computed in float64 (by the
+    ``n x n`` Gram form when that is cheaper). Invariant to orthogonal maps, isotropic scaling
+    and translation of either representation, not to general invertible maps.
+
+    Convention: if either representation is constant over the items (up to rounding), the
+    result is 0.0.
+
+    Parameters
+    ----------
+    H1 : float array, shape (n, h1); H2 : float array, shape (n, h2). Not modified.
+
+    Returns
+    -------
+    float in [0, 1]; ``linear_cka(H, H) == 1`` for non-constant H.
+    """
+    A = real_array("H1", H1, "(n, h1) with n >= 1, h1 >= 1", 2)
+    B = real_array("H2", H2, "(n, h2) with n >= 1, h2 >= 1", 2)
+    if A.shape[0] != B.shape[0]:
+        raise fail("H2.shape", B.shape, f"({A.shape[0]}, h2): as many items as H1")
+    X, Y = _centered(A), _centered(B)
+    n, h1, h2 = X.shape[0], X.shape[1], Y.shape[1]
+    if _is_constant(A, np.sum(X * X)) or _is_constant(B, np.sum(Y * Y)):
+        return 0.0
+    if n * n * (h1 + h2) < n * (h1 * h2 + h1 * h1 + h2 * h2):
+        K, L = X @ X.T, Y @ Y.T
+        hsic, nx, ny = np.sum(K * L), np.linalg.norm(K), np.linalg.norm(L)
+    else:
+        hsic = np.sum((Y.T @ X) ** 2)
+        nx, ny = np.linalg.norm(X.T @ X), np.linalg.norm(Y.T @ Y)
+    return float(min(1.0, max(0.0, hsic / (nx * ny))))
+
+
+def _cka_norms(Hs: np.ndarray, agents: np.ndarray) -> np.ndarray:
+    """||X_i^T X_i||_F for the given agents (0 for constant representations)."""
+    out = np.empty(agents.size)
+    step = max(1, (1 << 22) // (Hs.shape[1] * Hs.shape[2]))
+    for s in range(0, agents.size, step):
+        raw = Hs[agents[s : s + step]]
+        X = _centered(raw)
+        gram = np.matmul(X.transpose(0, 2, 1), X)
+        norm = np.sqrt(np.einsum("pij,pij->p", gram, gram))
+        norm[_is_constant(raw, np.einsum("pij,pij->p", X, X))] = 0.0
+        out[s : s + step] = norm
+    return out
+
+
+def mean_cka(hidden: Any, max_pairs: int = 2_000, rng: Any = None) -> float:
+    """Mean linear CKA (:func:`linear_cka`) between the agents' hidden representations.
+
+    Exact over all ``P (P - 1) / 2`` pairs when there are at most ``max_pairs`` of them;
+    otherwise the mean over ``max_pairs`` pairs drawn uniformly (with replacement) from ``rng``,
+    an unbiased estimate with standard error about ``std / sqrt(max_pairs)``.
+
+    Parameters
+    ----------
+    hidden : float array, shape (P, n_probe, h): each agent's activations on the same probe.
+    max_pairs : int >= 1
+    rng : numpy.random.Generator or int, optional; default seed 0.
+
+    Returns
+    -------
+    float in [0, 1]; 1.0 for P = 1.
+    """
+    Hs = real_array("hidden", hidden, "(P, n_probe, h), every size >= 1", 3)
+    max_pairs = check_int("max_pairs", max_pairs, low=1)
+    gen = get_rng(rng)
+    P = Hs.shape[0]
+    if P == 1:
+        return 1.0
+    I, J, _ = sample_pairs(P, max_pairs, gen)
+    agents, inverse = np.unique(np.concatenate([I, J]), return_inverse=True)
+    norms = _cka_norms(Hs, agents)
+    nI, nJ = norms[inverse[: I.size]], norms[inverse[I.size :]]
+    total = 0.0
+    step = max(1, (1 << 21) // (Hs.shape[1] * Hs.shape[2]))
+    for s in range(0, I.size, step):
+        Xi, Xj = _centered(Hs[I[s : s + step]]), _centered(Hs[J[s : s + step]])
+        hsic = np.sum(np.matmul(Xi.transpose(0, 2, 1), Xj) ** 2, axis=(1, 2))
+        den = nI[s : s + step] * nJ[s : s + step]
+        ok = den > 0
+        total += float(np.minimum(1.0, hsic[ok] / den[ok]).sum())
+    return total / I.size
+
+
+_INIT_KEYS_DROPPED = ("n_agents", "seed", "lr", "_params")
+
+
+def cka_baseline(
+    pop_kwargs: dict, probe_X: Any, n_agents: int = 20, seed: int = 12345, layer: int = 1
+) -> float:
+    """Mean linear CKA between independently initialized networks of one architecture.
+
+    The reference level for :func:`mean_cka`: unrelated random networks already score well
+    above 0 (often 0.5-0.9 for small networks), so report this beside it.
+
+    Parameters
+    ----------
+    pop_kwargs : dict
+        Keyword arguments of :class:`simulator.Population` (``layers``, ``activation``,
+        ``init``, ``dtype``, ...). ``n_agents``, ``seed`` and ``lr`` are ignored.
+    probe_X : float array, shape (n_probe, d_in).
+    n_agents : int >= 2
+        Networks drawn; all ``n_agents (n_agents - 1) / 2`` pairs are compared.
+    seed : int
+        Seed of the initialization.
+    layer : int
+        Hidden layer compared (1 = first).
+
+    Returns
+    -------
+    float in [0, 1].
+    """
+    from simulator.population import Population
+
+    if not isinstance(pop_kwargs, dict):
+        raise fail("pop_kwargs", pop_kwargs, "a dict of Population keyword arguments")
+    n_agents = check_int("n_agents", n_agents, low=2)
+    kwargs = {k: v for k, v in pop_kwargs.items() if k not in _INIT_KEYS_DROPPED}
+    pop = Population(n_agents=n_agents, seed=seed, **kwargs)
+    hidden = pop.predict(probe_X, layer=layer)
+    return mean_cka(hidden, max_pairs=n_agents * (n_agents - 1) // 2)
+
+
+__all__ = [
+    "cka_baseline",
+    "function_dispersion",
+    "linear_cka",
+    "mean_cka",
+    "prediction_agreement",
+]

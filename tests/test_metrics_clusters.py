@@ -1,0 +1,176 @@
+"""Function-space clusters, NMI, modularity, polarization and consensus time."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import networkx as nx
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial.distance import cdist
+
+from simulator import ParameterError, metrics
+
+
+def _oracle_components(F: np.ndarray, eps: float) -> np.ndarray:
+    """Slow truth: all pairwise RMS distances, then connected components."""
+    P, n = F.shape[:2]
+    G = F.reshape(P, -1).astype(np.float64)
+    return connected_components(cdist(G, G) / np.sqrt(n) < eps, directed=False)[1]
+
+
+def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
+    """True if a and b group the agents identically (up to renaming the groups)."""
+    pairs = np.unique(np.stack([a, b]), axis=1)
+    return len(pairs.T) == len(np.unique(a)) == len(np.unique(b))
+
+
+def _groups(rng, P: int, n_groups: int, spread: float, n: int = 24, d: int = 2, dtype=np.float32):
+    centers = rng.standard_normal((n_groups, n, d))
+    member = rng.integers(0, n_groups, P)
+    F = centers[member] + spread * rng.standard_normal((P, n, d))
+    return F.astype(dtype), member
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.integers(0, 2**31 - 1),
+    st.integers(1, 6),
+    st.floats(0.01, 1.0),
+    st.sampled_from([0.03, 0.1, 0.3, 0.8, 1.5, 3.0]),
+    st.sampled_from([np.float32, np.float64]),
+)
+def test_function_clusters_equal_the_components_of_the_eps_graph(seed, n_groups, spread, eps, dt):
+    rng = np.random.default_rng(seed)
+    F, _ = _groups(rng, int(rng.integers(1, 160)), n_groups, spread, dtype=dt)
+    labels, n_clusters, share = metrics.function_clusters(F, eps)
+    truth = _oracle_components(F, eps)
+    assert _same_partition(labels, truth)
+    assert n_clusters == truth.max() + 1
+    assert share == pytest.approx(np.bincount(truth).max() / F.shape[0])
+    first = np.unique(labels, return_index=True)[1]
+    assert np.all(np.diff(first) > 0)  # numbered by first appearance
+
+
+def test_identical_agents_form_one_cluster():
+    F = np.repeat(np.random.default_rng(0).standard_normal((1, 30, 1)), 200, axis=0)
+    labels, n_clusters, share = metrics.function_clusters(F, 1e-6)
+    assert n_clusters == 1 and share == 1.0 and not labels.any()
+
+
+def test_two_separated_groups_give_two_clusters_matching_their_communities():
+    rng = np.random.default_rng(1)
+    communities = np.repeat([0, 1], [70, 30])
+    rng.shuffle(communities)
+    centers = np.stack([np.zeros((16, 1)), np.full((16, 1), 5.0)])
+    F = centers[communities] + 0.05 * rng.standard_normal((100, 16, 1))
+    labels, n_clusters, share = metrics.function_clusters(F, 0.5)
+    assert n_clusters == 2 and share == pytest.approx(0.7)
+    assert metrics.cluster_nmi(labels, communities) == pytest.approx(1.0)
+    assert metrics.cluster_nmi(labels, rng.integers(0, 2, 100)) < 0.1
+    perm = rng.permutation(100)
+    labels_p, n_p, share_p = metrics.function_clusters(F[perm], 0.5)
+    assert (n_p, share_p) == (n_clusters, share)
+    assert _same_partition(labels_p, labels[perm])
+
+
+def test_sampled_function_clusters_mark_the_agents_left_out():
+    rng = np.random.default_rng(2)
+    F, member = _groups(rng, 3000, 3, 0.01)
+    labels, n_clusters, share = metrics.function_clusters(F, 0.3, max_agents=500, rng=rng)
+    assert (labels >= 0).sum() == 500 and n_clusters == 3
+    assert share == pytest.approx(np.bincount(member).max() / 3000, abs=0.06)
+    assert _same_partition(labels[labels >= 0], member[labels >= 0])
+
+
+def test_function_clusters_handle_ten_thousand_agents():
+    rng = np.random.default_rng(3)
+    F, member = _groups(rng, 10_000, 5, 0.02, n=64, d=1)
+    labels, n_clusters, _ = metrics.function_clusters(F, 0.2)
+    assert n_clusters == 5 and _same_partition(labels, member)
+
+
+def _nmi_oracle(a: np.ndarray, b: np.ndarray) -> float:
+    """Textbook NMI, arithmetic-mean normalization, by counting (Vinh et al. 2010)."""
+    from collections import Counter
+    from math import log
+
+    N = len(a)
+    ca, cb, cab = Counter(a.tolist()), Counter(b.tolist()), Counter(zip(a.tolist(), b.tolist()))
+    mi = sum(c / N * log(N * c / (ca[x] * cb[y])) for (x, y), c in cab.items())
+    ha = -sum(c / N * log(c / N) for c in ca.values())
+    hb = -sum(c / N * log(c / N) for c in cb.values())
+    return mi / ((ha + hb) / 2)
+
+
+def test_cluster_nmi_matches_the_textbook_formula():
+    rng = np.random.default_rng(4)
+    for _ in range(5):
+        a, b = rng.integers(0, 4, 60), rng.integers(0, 3, 60)
+        b[:30] = a[:30]
+        assert metrics.cluster_nmi(a, b) == pytest.approx(_nmi_oracle(a, b), rel=1e-12)
+    assert metrics.cluster_nmi(np.array([0, 0, 1, 1]), np.array([5, 5, 7, 7])) == 1.0
+    assert metrics.cluster_nmi(np.zeros(5, int), np.zeros(5, int)) == 1.0
+    with_unsampled = np.array([-1, 0, 0, 1, 1])
+    assert metrics.cluster_nmi(with_unsampled, np.array([9, 2, 2, 3, 3])) == pytest.approx(1.0)
+
+
+class _CSR(NamedTuple):  # the shape of simulator.graph.CSRGraph
+    indptr: np.ndarray
+    indices: np.ndarray
+    degree: np.ndarray
+
+
+def test_modularity_matches_networkx_for_graph_csr_and_tuple():
+    G = nx.stochastic_block_model(
+        [15, 20, 10], [[0.5, 0.05, 0.02], [0.05, 0.4, 0.05], [0.02, 0.05, 0.6]], seed=5
+    )
+    labels = np.array([G.nodes[v]["block"] for v in range(45)])
+    labels[:3] = 2  # not a perfect partition
+    truth = nx.community.modularity(G, [set(np.flatnonzero(labels == c)) for c in range(3)])
+    A = nx.to_scipy_sparse_array(G, nodelist=range(45), format="csr")
+    csr = _CSR(A.indptr.astype(np.int64), A.indices.astype(np.int64), np.diff(A.indptr))
+    for graph in (G, A, csr, (A.indptr, A.indices)):
+        assert metrics.modularity(graph, labels) == pytest.approx(truth, abs=1e-12)
+    assert metrics.modularity(G, np.zeros(45, int)) == pytest.approx(0.0, abs=1e-12)
+    assert metrics.modularity(nx.empty_graph(4), np.arange(4)) == 0.0
+
+
+def test_polarization_is_zero_for_consensus_and_d_over_four_for_two_equal_poles():
+    rng = np.random.default_rng(6)
+    same = np.repeat(rng.standard_normal((1, 12, 2)), 40, axis=0)
+    assert metrics.polarization(same) == 0.0
+    assert metrics.polarization(same, np.arange(40) % 3) == pytest.approx(0.0, abs=1e-12)
+    a, b = rng.standard_normal((2, 12, 2))
+    d = np.sqrt(np.mean(np.sum((a - b) ** 2, axis=1)))
+    two = np.stack([a] * 20 + [b] * 20)
+    lab = np.repeat([0, 1], 20)
+    assert metrics.polarization(two, lab) == pytest.approx(d / 4)
+    assert metrics.polarization(two) == pytest.approx(d / 4)  # two poles found without labels
+    lopsided = np.stack([a] * 30 + [b] * 10)
+    assert metrics.polarization(lopsided, np.repeat([0, 1], [30, 10])) == pytest.approx(0.1875 * d)
+    assert metrics.polarization(two[::-1], lab[::-1]) == pytest.approx(d / 4)
+
+
+def test_consensus_time_is_the_first_step_of_the_final_run_below_tol():
+    assert metrics.consensus_time([3.0, 2.0, 0.1, 0.5, 0.1, 0.05], 0.2) == 4
+    assert metrics.consensus_time([0.1, 0.1], 0.2) == 0
+    assert metrics.consensus_time([0.1, 0.3], 0.2) is None
+    assert metrics.consensus_time([0.1, np.nan, 0.1], 0.2) == 2
+    assert metrics.consensus_time([], 0.2) is None
+
+
+def test_bad_inputs_name_the_parameter():
+    with pytest.raises(ParameterError, match="eps"):
+        metrics.function_clusters(np.ones((3, 4, 1)), 0.0)
+    with pytest.raises(ParameterError, match="communities"):
+        metrics.cluster_nmi(np.zeros(4, int), np.zeros(3, int))
+    with pytest.raises(ParameterError, match="labels"):
+        metrics.modularity(nx.path_graph(3), np.array([0, -1, 0]))
+    with pytest.raises(ParameterError, match="graph"):
+        metrics.modularity(nx.path_graph(3), np.array([0, 1, 0, 1]))
+    with pytest.raises(ParameterError, match="tol"):
+        metrics.consensus_time([1.0], float("nan"))
