@@ -155,6 +155,17 @@ def test_polarization_is_zero_for_consensus_and_d_over_four_for_two_equal_poles(
     assert metrics.polarization(two[::-1], lab[::-1]) == pytest.approx(d / 4)
 
 
+def test_sampled_polarization_of_many_groups_is_close_to_the_exact_one():
+    rng = np.random.default_rng(7)
+    F = rng.standard_normal((3000, 8, 1))
+    labels = rng.geometric(0.01, 3000)  # ~400 groups of uneven shares: ~80k pairs of groups
+    exact = metrics.polarization(F, labels, max_pairs=10**6)
+    sampled = metrics.polarization(F, labels, rng=rng)
+    assert sampled == pytest.approx(exact, rel=0.03)
+    perm = rng.permutation(3000)
+    assert metrics.polarization(F[perm], labels[perm], max_pairs=10**6) == pytest.approx(exact)
+
+
 def test_consensus_time_is_the_first_step_of_the_final_run_below_tol():
     assert metrics.consensus_time([3.0, 2.0, 0.1, 0.5, 0.1, 0.05], 0.2) == 4
     assert metrics.consensus_time([0.1, 0.1], 0.2) == 0
