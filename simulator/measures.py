@@ -17,6 +17,11 @@ from simulator import metrics
 if TYPE_CHECKING:
     from simulator.model import NeuralModel
 
+# Clustering is O(P^2) in the worst case (every agent within a few eps of many others): above
+# this many agents it runs on a seeded sample, and the unsampled agents get label -1.
+CLUSTER_SAMPLE = 2_000
+CKA_AGENTS = 64  # CKA is averaged over pairs among this many sampled agents
+
 MEASURE_DOCS = {
     "mean_loss": "mean training loss on the step's minibatches (before the update)",
     "probe_loss": "mean over agents of each agent's loss on the probe set against its truth",
@@ -27,7 +32,8 @@ MEASURE_DOCS = {
     "function_dispersion": "function space: mean squared distance of outputs on the probe to the "
     "mean output",
     "agreement": "function space: mean share of agents agreeing with the plurality decision",
-    "cka": "representations: mean linear CKA of first hidden layers (sampled pairs)",
+    "cka": "representations: mean linear CKA of first hidden layers (pairs among a sample of "
+    f"{CKA_AGENTS} agents)",
     "cka_baseline": "the same between independently initialized networks (reference)",
     "ensemble_loss": "MSE of the population's mean prediction on the probe",
     "ensemble_gain": "mean individual loss minus ensemble loss (regression: = ambiguity, "
@@ -37,11 +43,13 @@ MEASURE_DOCS = {
     "ensemble_accuracy": "accuracy of the mean-probability ensemble on the probe",
     "outcome_homogenization": "P(all k agents fail) / prod P(agent fails) over groups of agents "
     "(1 = independent failures)",
-    "n_clusters": "agents linked by chains of function-space RMS distance < cluster_eps",
-    "largest_cluster": "share of agents in the largest cluster",
+    "n_clusters": "agents linked by chains of function-space RMS distance < cluster_eps "
+    f"(above {CLUSTER_SAMPLE:,} agents: among a seeded sample of that many)",
+    "largest_cluster": "share of agents in the largest cluster (sampled likewise)",
     "polarization": "polarization of the function-space clusters (0 = consensus)",
     "cluster_nmi": "normalized mutual information of clusters vs graph communities",
-    "modularity": "modularity of the function-space clusters on the social graph",
+    "modularity": "modularity of the function-space clusters on the social graph (agents "
+    "outside the cluster sample form one extra group)",
     "worst_accuracy": "fairness: the lowest individual accuracy on the probe",
     "worst_probe_loss": "fairness: the highest individual loss on the probe",
     "output_spread": "collapse (regression): mean over agents of the std of outputs over the probe",
@@ -111,15 +119,15 @@ def snapshot(model: NeuralModel) -> dict[str, float]:
     preds = model.probe_predictions()
     out: dict[str, float] = {
         "mean_loss": float(np.mean(model.losses)),
-
         "consensus_distance": metrics.consensus_distance(pop.params),
         "function_dispersion": metrics.function_dispersion(preds),
     }
     if out["function_dispersion"] < model.p["consensus_tol"] and model.consensus_step < 0:
         model.consensus_step = model.steps
     out["consensus_time"] = model.consensus_step
+    probe_losses = pop.loss(probe_X, probe_Y) if task.kind != "generative" else None
     if "probe_loss" in names:
-        out["probe_loss"] = float(np.mean(pop.loss(probe_X, probe_Y)))
+        out["probe_loss"] = float(np.mean(probe_losses))
     out.update(model.extra_measures())
     if task.kind == "regression":
         truth = probe_Y[0] if probe_Y.shape[0] == 1 else probe_Y.mean(axis=0)
@@ -138,14 +146,23 @@ def snapshot(model: NeuralModel) -> dict[str, float]:
     if model.p["measures"] == "fast":
         return {k: float(out[k]) for k in names}
     if task.kind != "generative":
-        out.update(_spread_measures(model, preds, probe_X, probe_Y))
+        out.update(_spread_measures(model, preds, probe_losses))
     rng = np.random.default_rng(model.measure_seed + model.steps)
     out["mean_cosine"] = metrics.mean_pairwise_cosine(pop.params, rng=rng)
     out["aligned_distance"] = metrics.aligned_consensus_distance(pop, max_agents=200, rng=rng)
-    hidden = pop.predict(probe_X, layer=1) if pop.layout.n_layers > 1 else None
-    out["cka"] = metrics.mean_cka(hidden, max_pairs=200, rng=rng) if hidden is not None else 1.0
+    if (
+        pop.layout.n_layers > 1
+    ):  # CKA on pairs among a sample of agents: hidden layers of those only
+        who = np.sort(rng.choice(pop.n_agents, min(pop.n_agents, CKA_AGENTS), replace=False))
+        hidden = pop.predict(probe_X, agents=who, layer=1)
+        out["cka"] = metrics.mean_cka(hidden, max_pairs=200, rng=rng)
+    else:
+        out["cka"] = 1.0
     out["cka_baseline"] = model.cka_baseline
-    labels, n_clusters, largest = metrics.function_clusters(preds, model.p["cluster_eps"])
+    sample = CLUSTER_SAMPLE if pop.n_agents > CLUSTER_SAMPLE else None
+    labels, n_clusters, largest = metrics.function_clusters(
+        preds, model.p["cluster_eps"], max_agents=sample, rng=rng
+    )
     model.cluster_labels = labels
     out.update(
         n_clusters=n_clusters,
@@ -158,18 +175,18 @@ def snapshot(model: NeuralModel) -> dict[str, float]:
         out["outcome_homogenization"] = metrics.outcome_homogenization(correct, rng=rng)
     if "cluster_nmi" in names:
         out["cluster_nmi"] = metrics.cluster_nmi(labels, model.communities)
-        out["modularity"] = metrics.modularity(model.csr, labels)
+        grouped = np.where(labels < 0, labels.max() + 1, labels)
+        out["modularity"] = metrics.modularity(model.csr, grouped)
     return {k: float(out[k]) for k in names}
 
 
 def _spread_measures(
-    model: NeuralModel, preds: np.ndarray, probe_X: np.ndarray, probe_Y: np.ndarray
+    model: NeuralModel, preds: np.ndarray, probe_losses: np.ndarray
 ) -> dict[str, float]:
     """Fairness (worst agent) and output-diversity (collapse) measures."""
     if model.task.kind == "regression":
-        losses = model.population.loss(probe_X, probe_Y)
         spread = preds.astype(np.float64).std(axis=1).mean()
-        return {"worst_probe_loss": float(losses.max()), "output_spread": float(spread)}
+        return {"worst_probe_loss": float(probe_losses.max()), "output_spread": float(spread)}
     probs = class_probabilities(preds.astype(np.float64))
     decided = probs.argmax(-1)
     accuracy = (decided == model.task.probe_labels[0][None]).mean(axis=1)
