@@ -2,10 +2,10 @@
 VENV      ?= .venv
 PY        := $(VENV)/bin/python
 STAMP     := $(VENV)/.installed
-EXTRAS    ?= dev,distributed,parquet,digits,bench
+EXTRAS    ?= dev,distributed,parquet,digits,bench,browser
 ASSETS    := .solara-assets/.complete
 
-.PHONY: setup demo test test-extra test-all lint bench clean
+.PHONY: setup assets app demo test test-extra test-all lint bench clean
 
 $(STAMP): pyproject.toml scripts/find-python.sh
 	@PYBIN=$$(scripts/find-python.sh) || exit 1; \
@@ -17,16 +17,28 @@ $(STAMP): pyproject.toml scripts/find-python.sh
 
 setup: $(STAMP)
 
+# The browser app's front-end files (JavaScript, CSS, fonts) from the npm registry, unpacked
+# once into .solara-assets/<package>@<version>/ so the app never needs a CDN; idempotent.
+$(ASSETS): $(STAMP) simulator/app/assets.py
+	$(PY) -m simulator.app.assets --dest .solara-assets
+
+## assets: fetch the browser app's front-end files once (npm pack; offline afterwards)
+assets: $(ASSETS)
+
+## app: set up, then open the browser app on http://127.0.0.1:8765
+app: $(STAMP) $(ASSETS)
+	$(PY) -m simulator app
+
 ## demo: set up, then run the gossip-learning simulation and write CSV to out/demo
-demo: $(STAMP)
+demo: $(STAMP) $(ASSETS)
 	$(PY) -m simulator run gossip_learning --steps 100 --seed 0 --agents-every 10 --out out/demo
 
 ## test: set up, then run the default (fast) suite
-test: $(STAMP)
+test: $(STAMP) $(ASSETS)
 	$(PY) -m pytest -m "not slow and not browser" -q
 
 ## test-extra: the slow and browser tests (CI runs them after `make test`)
-test-extra: $(STAMP)
+test-extra: $(STAMP) $(ASSETS)
 	$(PY) -m pytest -m "slow or browser" -q
 
 ## test-all: everything CI runs
@@ -39,5 +51,11 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks.train_step
 
-clean:
+## clean-cache: drop Numba's on-disk kernel cache. Numba keys a cached kernel on its own file
+## only: after editing a module whose functions are inlined into kernels elsewhere
+## (kernels/activations.py, kernels/optim.py), clear the cache.
+clean-cache:
+	find simulator -name '*.nbi' -delete -o -name '*.nbc' -delete
+
+clean: clean-cache
 	rm -rf $(VENV) out .pytest_cache

@@ -268,6 +268,7 @@ class Population:
             self._t,
             self._m,
             self._v,
+            float(np.finfo(self.dtype).max),
         )
 
     def _run(self, X: Any, Y: Any, mode: int) -> tuple[np.ndarray, ...]:

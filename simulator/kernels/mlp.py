@@ -20,6 +20,9 @@ import numpy as np
 from numba import njit, prange
 
 from simulator.kernels.activations import (
+    F0,
+    F1,
+    HALF,
     OUT_SOFTMAX,
     OUT_STEP,
     SIGMOID,
@@ -77,6 +80,7 @@ class OptArrays(NamedTuple):
     t: np.ndarray
     m: np.ndarray
     v: np.ndarray
+    limit: float  # the largest finite value of the parameters' dtype
 
 
 @njit(inline="always")
@@ -91,15 +95,25 @@ def _scratch_offsets(dims, batch):
 
 
 @njit(**_JIT)
+def _scales(batch, n_out, dtype):
+    """[1/B, 1/(B K), 2/(B K)] as an array of ``dtype`` (scalars would promote float32)."""
+    out = np.empty(3, dtype=dtype)
+    out[0] = 1.0 / batch
+    out[1] = 1.0 / (batch * n_out)
+    out[2] = 2.0 / (batch * n_out)
+    return out
+
+
+@njit(**_JIT)
 def _load_input(X, xi, a0):
     """Copy sample-major X[xi] (batch, d0) into a0 (d0, batch); False if any value is not finite."""
     batch, d0 = X.shape[1], X.shape[2]
-    total = X[xi, 0, 0] * 0
+    total = X[xi, 0, 0] * F0
     for b in range(batch):
         for i in range(d0):
             x = X[xi, b, i]
             a0[i, b] = x
-            total += x * 0
+            total += x * F0
     return total == 0
 
 
@@ -177,17 +191,18 @@ def _forward_agent(row, X, xi, net, a_buf, z_buf, offs, tmp):
 
 
 @njit(**_JIT)
-def _output_delta(out_kind, loss, z, o, Y, yi, delta, tmp):
+def _output_delta(out_kind, loss, z, o, Y, yi, delta, tmp, scales):
     """Loss of one agent and dLoss/dz of its output layer into delta (K, B).
 
+    scales : [1/B, 1/(B K), 2/(B K)] in the data's dtype (see :func:`_scales`).
     Returns (loss, targets_finite). See :mod:`simulator.population` for the definitions.
     """
     n_out, batch = o.shape
-    zero = o[0, 0] * 0
+    zero = o[0, 0] * F0
     total = zero
     check = zero
     if loss == CROSS_ENTROPY:  # softmax output: L = mean_b sum_k y_k (lse_b - z_kb)
-        inv = 1.0 / batch
+        inv = scales[0]
         for b in range(batch):
             zmax = z[0, b]
             for k in range(1, n_out):
@@ -201,16 +216,16 @@ def _output_delta(out_kind, loss, z, o, Y, yi, delta, tmp):
                 y = Y[yi, b, k]
                 ysum += y
                 total += y * (lse - z[k, b])
-            check += ysum * 0
+            check += ysum * F0
             for k in range(n_out):
                 delta[k, b] = (o[k, b] * ysum - Y[yi, b, k]) * inv
         return total * inv, check == 0
-    inv = 1.0 / (batch * n_out)
+    inv, two_inv = scales[1], scales[2]
     if loss == BCE:  # sigmoid output: L = mean softplus(z) - y z
         for k in range(n_out):
             for b in range(batch):
                 y = Y[yi, b, k]
-                check += y * 0
+                check += y * F0
                 total += softplus(z[k, b]) - y * z[k, b]
                 delta[k, b] = (o[k, b] - y) * inv
         return total * inv, check == 0
@@ -221,15 +236,15 @@ def _output_delta(out_kind, loss, z, o, Y, yi, delta, tmp):
             check += y * 0
             diff = o[k, b] - y
             total += diff * diff
-            delta[k, b] = 2 * diff * inv
+            delta[k, b] = diff * two_inv
     if out_kind == OUT_STEP:  # perceptron rule: delta = (o - y) / (B K)
         for k in range(n_out):
             for b in range(batch):
-                delta[k, b] *= 0.5
+                delta[k, b] *= HALF
     elif out_kind == SIGMOID:
         for k in range(n_out):
             for b in range(batch):
-                delta[k, b] *= o[k, b] * (1 - o[k, b])
+                delta[k, b] *= o[k, b] * (F1 - o[k, b])
     elif out_kind == OUT_SOFTMAX:  # Jacobian of softmax: s_k (g_k - sum_j g_j s_j)
         for b in range(batch):
             tmp[b] = zero
@@ -257,13 +272,13 @@ def _dense_backward(row, g, w_off, b_off, a_in, delta, want_params, d_in_out):
     elif want_params:
         for i in range(d_in):
             for j in range(d_out):
-                acc = delta[0, 0] * 0
+                acc = delta[0, 0] * F0
                 for b in range(batch):
                     acc += a_in[i, b] * delta[j, b]
                 g[w_off + i * d_out + j] = acc
     if want_params:
         for j in range(d_out):
-            acc = delta[0, 0] * 0
+            acc = delta[0, 0] * F0
             for b in range(batch):
                 acc += delta[j, b]
             g[b_off + j] = acc
@@ -340,6 +355,7 @@ def population_pass(params, X, Y, net, opt, mode, losses, status, grads, dx):
     d_out, d_in = dims[n_layers], dims[0]
     n_scratch = 2 * size_a + 2 * max_width * batch + batch + (d_out + d_in) * batch + n_params
     n_chunks = (n_agents + AGENTS_PER_CHUNK - 1) // AGENTS_PER_CHUNK
+    scales = _scales(batch, d_out, params.dtype)
     for c in prange(n_chunks):
         # one scratch allocation per chunk of agents, carved into the per-agent buffers
         scratch = np.empty(n_scratch, dtype=params.dtype)
@@ -361,7 +377,9 @@ def population_pass(params, X, Y, net, opt, mode, losses, status, grads, dx):
             finite_x = _forward_agent(row, X, xi, net, a_buf, z_buf, offs, tmp)
             o = a_buf[offs[n_layers] : size_a].reshape((d_out, batch))
             z = z_buf[offs[n_layers] : size_a].reshape((d_out, batch))
-            loss, finite_y = _output_delta(net.acts[n_layers - 1], net.loss, z, o, Y, yi, dout, tmp)
+            loss, finite_y = _output_delta(
+                net.acts[n_layers - 1], net.loss, z, o, Y, yi, dout, tmp, scales
+            )
             losses[p] = loss
             if not finite_x:
                 status[p] = BAD_INPUT
@@ -382,7 +400,7 @@ def population_pass(params, X, Y, net, opt, mode, losses, status, grads, dx):
             g = grads[p] if mode == MODE_GRAD else g_own
             _backward_agent(row, g, net, a_buf, z_buf, offs, dout, d1, d2, want_params, dx[0, :0])
             if mode == MODE_TRAIN and status[p] == OK:
-                if not apply_update(p, row, g, opt, tmp):
+                if not apply_update(p, row, g, opt):
                     status[p] = DIVERGED
 
 

@@ -23,14 +23,15 @@ SGD, MOMENTUM, ADAM = 0, 1, 2
 
 
 @njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract", "nsz", "arcp"})
-def apply_update(p, row, g, opt, cell):
+def apply_update(p, row, g, opt):
     """Update ``row`` (agent ``p``'s parameters) in place from gradient ``g``.
 
     ``opt.t[p]`` counts the updates agent ``p`` has received (Adam's bias correction uses it);
-    it is incremented here. ``cell`` is a 1-element scratch array of the row's dtype: the finite
-    check rounds each new value through it, so an overflow of float32 is seen even when the
-    arithmetic ran in float64. Returns False, leaving ``row``, ``opt.t[p]`` and the optimizer state
-    exactly as they were, when ``g`` or the updated parameters or state are not finite.
+    it is incremented here. The new values are checked against ``opt.limit`` (the dtype's
+    largest finite value) through the sum of their magnitudes, so an overflow of float32 is
+    seen even when the arithmetic ran in float64. Returns False, leaving ``row``, ``opt.t[p]``
+    and the optimizer state exactly as they were, when ``g`` or the updated parameters or state
+    are not finite.
     """
     n = row.shape[0]
     sq = g[0] * 0
@@ -52,9 +53,8 @@ def apply_update(p, row, g, opt, cell):
         check = row[0] * 0
         if opt.kind == SGD:
             for k in range(n):
-                cell[0] = row[k] - lr * (g[k] * scale + wd * row[k])
-                new = cell[0]
-                check += new * 0
+                new = row[k] - lr * (g[k] * scale + wd * row[k])
+                check += abs(new)
                 if write:
                     row[k] = new
         elif opt.kind == MOMENTUM:
@@ -62,10 +62,8 @@ def apply_update(p, row, g, opt, cell):
             mu = opt.momentum
             for k in range(n):
                 new_v = mu * vel[k] + g[k] * scale + wd * row[k]
-                cell[0] = row[k] - lr * new_v
-                new = cell[0]
-                cell[0] = new_v
-                check += new * 0 + cell[0] * 0
+                new = row[k] - lr * new_v
+                check += abs(new) + abs(new_v)
                 if write:
                     vel[k] = new_v
                     row[k] = new
@@ -79,15 +77,13 @@ def apply_update(p, row, g, opt, cell):
                 gk = g[k] * scale + wd * row[k]
                 new_m = b1 * m[k] + (1 - b1) * gk
                 new_v = b2 * v[k] + (1 - b2) * gk * gk
-                cell[0] = row[k] - step_size * new_m / (np.sqrt(new_v * inv_bc2) + opt.eps)
-                new = cell[0]
-                cell[0] = new_v
-                check += new * 0 + cell[0] * 0
+                new = row[k] - step_size * new_m / (np.sqrt(new_v * inv_bc2) + opt.eps)
+                check += abs(new) + abs(new_v)
                 if write:
                     m[k] = new_m
                     v[k] = new_v
                     row[k] = new
-        if check != 0:
+        if not check <= opt.limit:  # NaN, inf or beyond the dtype's range
             return False
     opt.t[p] = t
     return True
