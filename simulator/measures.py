@@ -26,7 +26,7 @@ MEASURE_DOCS = {
     "mean_loss": "mean training loss on the step's minibatches (before the update)",
     "probe_loss": "mean over agents of each agent's loss on the probe set against its truth",
     "consensus_distance": "weight space: mean squared distance of params to the population mean",
-    "mean_cosine": "weight space: mean pairwise cosine similarity of params (sampled pairs)",
+    "mean_cosine": "weight space: mean pairwise cosine similarity of params (exact, centroid form)",
     "aligned_distance": "weight space: consensus distance after aligning hidden units "
     "(permutations, sign flips) to a reference agent (sampled agents)",
     "function_dispersion": "function space: mean squared distance of outputs on the probe to the "
