@@ -5,14 +5,31 @@ The command line, the browser app, sweeps and the contract tests find every scen
 
 from __future__ import annotations
 
+from models.federated import Federated
 from models.gan_population import GANPopulation
 from models.gossip_learning import GossipLearning
+from models.monoculture import Monoculture
+from models.perceptron_crowd import PerceptronCrowd
+from models.polarization import Polarization
 from models.social_learning import SocialLearning
 
 REGISTRY = {
+    "federated": Federated,
     "gan_population": GANPopulation,
     "gossip_learning": GossipLearning,
+    "monoculture": Monoculture,
+    "perceptron_crowd": PerceptronCrowd,
+    "polarization": Polarization,
     "social_learning": SocialLearning,
 }
 
-__all__ = ["REGISTRY", "GANPopulation", "GossipLearning", "SocialLearning"]
+__all__ = [
+    "REGISTRY",
+    "Federated",
+    "GANPopulation",
+    "GossipLearning",
+    "Monoculture",
+    "PerceptronCrowd",
+    "Polarization",
+    "SocialLearning",
+]

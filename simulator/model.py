@@ -94,7 +94,12 @@ BASE_PARAMS: dict[str, Param] = {
     "beta": Param(10.0, "float", 0, 1e4, help="Fermi selection strength"),
     "mutation": Param(0.01, "float", 0, 10, help="std of Gaussian mutation of a copy"),
     "adopt_share": Param(0.0, "float", 0, 1, help="share of agents adopting one popular model"),
-    "adopt_source": Param("best", "str", choices=("best", "first"), help="the popular model"),
+    "adopt_source": Param(
+        "best_independent",
+        "str",
+        choices=("best", "best_independent", "first"),
+        help="the popular model: fittest agent, fittest non-adopter, or agent 0",
+    ),
     "novelty_threshold": Param(
         0.0, "float", 0, 1e6, help="detector: function dispersion below which novelty is rewarded"
     ),

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from simulator.config import check_choice
 from simulator.graph import MixingCSR, mixing_matrix
 from simulator.kernels import social as S
 
@@ -262,14 +263,21 @@ class Adoption(SocialRule):
     """A share of the agents adopts one popular model (a monoculture).
 
     Every step the agents in a fixed, seeded subset of size ``round(share * P)`` replace their
-    network by a copy of the popular model: the currently fittest agent (``source="best"``) or
-    agent 0 (``source="first"``). The others keep learning on their own.
+    network by a copy of the popular model: the currently fittest agent (``source="best"``),
+    the fittest agent outside that subset (``source="best_independent"``: a model developed
+    by an agent that does not adopt; every agent is a candidate when all adopt) or agent 0
+    (``source="first"``). The others keep learning on their own.
+
+    With ``"best"`` the fittest agent is often an adopter whose last minibatch happened to be
+    easy (fitness is a recent training loss), so the popular lineage is selected on minibatch
+    luck and learns mostly from easy batches; ``"best_independent"`` avoids that.
     """
 
     name = "adoption"
 
-    def __init__(self, share: float, source: str = "best"):
-        self.share, self.source = share, source
+    def __init__(self, share: float, source: str = "best_independent"):
+        self.share = share
+        self.source = check_choice("adopt_source", source, ("best", "best_independent", "first"))
         self.adopters: np.ndarray | None = None
 
     def after_train(self, model: NeuralModel) -> None:
@@ -277,7 +285,14 @@ class Adoption(SocialRule):
         if self.adopters is None:
             order = np.random.default_rng(model.measure_seed).permutation(n)
             self.adopters = np.sort(order[: round(self.share * n)])
-        src = int(np.argmax(model.fitness)) if self.source == "best" else 0
+            free = np.setdiff1d(np.arange(n), self.adopters)
+            self.candidates = free if free.size else np.arange(n)
+        if self.source == "first":
+            src = 0
+        elif self.source == "best":
+            src = int(np.argmax(model.fitness))
+        else:
+            src = int(self.candidates[np.argmax(model.fitness[self.candidates])])
         dst = self.adopters[self.adopters != src]
         model.population.copy_agents(np.full(dst.size, src), dst)
         model.fitness_ema[dst] = model.fitness_ema[src]
