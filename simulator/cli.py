@@ -298,7 +298,7 @@ def app(host: str, port: int, no_open: bool) -> None:
 
     from simulator.app import assets
 
-    env = assets.offline_env()
+    env = assets.server_env()
     folder = env[assets.ENV_VAR]
     absent = assets.missing(folder)
     if absent:

@@ -1,0 +1,377 @@
+"""The browser app, in-process: the page rendered with solara.render and driven through widgets.
+
+The page's model work runs on a per-session worker thread, so each interaction is followed by
+waiting for the page to show its effect (``wait_for``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import stat
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+solara = pytest.importorskip("solara")
+v = pytest.importorskip("ipyvuetify")
+
+from simulator.app import assets  # noqa: E402
+from simulator.app.controls import control_kind  # noqa: E402
+from simulator.app.graphview import (  # noqa: E402
+    SIZE_PX,
+    cluster_colours,
+    graph_view,
+    nearest_node,
+    snowball_sample,
+)
+from simulator.app.projection import HomogenizationMap, top2_directions  # noqa: E402
+from simulator.app.session import Session  # noqa: E402
+from simulator.collect import model_table, write_table  # noqa: E402
+from simulator.registry import load_registry  # noqa: E402
+
+TIMEOUT = 180  # seconds: a cold Numba cache compiles kernels on the first build
+
+
+# ---------------------------------------------------------------------------- helpers
+def wait_for(condition, timeout: float = TIMEOUT, what: str = "condition"):
+    """Poll ``condition()`` until it is truthy; return its value or fail."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def texts(rc, cls: str) -> list[str]:
+    """Texts of the page's Html elements with CSS class ``cls``."""
+    return [str(w.children[0]) for w in rc.find(v.Html, class_=cls).widgets if w.children]
+
+
+def status(rc) -> str:
+    found = texts(rc, "neuropop-status")
+    return found[0] if found else ""
+
+
+def agents_shown(rc) -> int | None:
+    match = re.search(r"([\d,]+) agents", status(rc))
+    return int(match.group(1).replace(",", "")) if match else None
+
+
+def step_shown(rc) -> int | None:
+    match = re.search(r"step (\d+)", status(rc))
+    return int(match.group(1)) if match else None
+
+
+def field(rc, label: str):
+    """The parameter control with this label (text field, select, slider or checkbox)."""
+    for cls in (v.TextField, v.Select, v.Slider, v.Checkbox):
+        found = rc.find(cls, label=label).widgets
+        if found:
+            return found[0]
+    raise AssertionError(f"no control labelled {label!r}")
+
+
+def type_into(widget, text: str) -> None:
+    """Type ``text`` into a text field and press Enter."""
+    widget.v_model = text
+    widget.fire_event("keyup.enter", None)
+
+
+@pytest.fixture
+def app_page():
+    """A fresh page (its own session) rendered in-process, its model built."""
+    from simulator.app.app import Page
+
+    _, rc = solara.render(solara.AppLayout(children=[Page()]), handle_error=False)
+    wait_for(lambda: step_shown(rc) == 0, what="the first model")
+    yield rc
+    rc.close()
+
+
+# ---------------------------------------------------------------------------- the page
+def test_every_parameter_of_every_scenario_gets_a_control():
+    from simulator.app.controls import ParamControls
+
+    session = Session(build=False)
+    for scenario, cls in sorted(load_registry().items()):
+        _, rc = solara.render(ParamControls(session, lambda *a: None, scenario, {}))
+        try:
+            for name, spec in cls.param_specs().items():
+                widget = field(rc, name)
+                if control_kind(spec) == "text":
+                    assert spec.validate(name, widget.v_model) == spec.default
+        finally:
+            rc.close()
+
+
+def test_switching_scenario_shows_its_parameters(app_page):
+    field(app_page, "scenario").v_model = "social_learning"
+    wait_for(lambda: status(app_page).startswith("social_learning:"), what="social_learning")
+    specs = load_registry()["social_learning"].param_specs()
+    wait_for(lambda: field(app_page, "task").v_model == specs["task"].default, what="its task")
+    for name in specs:
+        field(app_page, name)
+    field(app_page, "seed")
+
+
+def test_step_advances_the_model_and_reset_restores_step_zero(app_page):
+    app_page.find(v.Btn, children=["Step"]).widget.click()
+    wait_for(lambda: step_shown(app_page) == 1, what="step 1")
+    app_page.find(v.Btn, children=["Step"]).widget.click()
+    wait_for(lambda: step_shown(app_page) == 2, what="step 2")
+    app_page.find(v.Btn, children=["Reset"]).widget.click()
+    wait_for(lambda: step_shown(app_page) == 0, what="step 0 after Reset")
+
+
+def test_play_steps_until_paused(app_page):
+    app_page.find(v.Btn, children=["Play"]).widget.click()
+    wait_for(lambda: (step_shown(app_page) or 0) >= 2, what="two steps while playing")
+    app_page.find(v.Btn, children=["Pause"]).widget.click()
+    wait_for(lambda: app_page.find(v.Btn, children=["Play"]).widgets, what="Play again")
+    wait_until_stable(lambda: step_shown(app_page), what="the step count to stop")
+
+
+def wait_until_stable(read, quiet: float = 2.0, timeout: float = 60.0, what: str = "value"):
+    """Wait until ``read()`` stays the same for ``quiet`` seconds (a frame running at Pause
+    may still finish); fail if it keeps changing for ``timeout`` seconds."""
+    end = time.monotonic() + timeout
+    value = read()
+    while time.monotonic() < end:
+        time.sleep(quiet)
+        now = read()
+        if now == value:
+            return value
+        value = now
+    raise AssertionError(f"{what}: still changing after {timeout} s")
+
+
+def test_changing_a_parameter_rebuilds_the_model(app_page):
+    type_into(field(app_page, "n_agents"), "30")
+    wait_for(lambda: agents_shown(app_page) == 30, what="30 agents")
+    wait_for(
+        lambda: app_page.find(v.TextField, label="agent (0..29)").widgets, what="agent chooser"
+    )
+
+
+def test_invalid_parameter_shows_an_error_and_the_page_keeps_working(app_page):
+    type_into(field(app_page, "n_agents"), "-5")
+    errors = wait_for(
+        lambda: texts(app_page, "neuropop-error") or _alerts(app_page), what="an error"
+    )
+    assert any("n_agents=-5 is not allowed" in e for e in errors)
+    assert agents_shown(app_page) == 64  # the previous model is kept
+    app_page.find(v.Btn, children=["Step"]).widget.click()
+    wait_for(lambda: step_shown(app_page) == 1, what="a step after the error")
+
+
+def _alerts(rc) -> list[str]:
+    out = []
+    for alert in rc.find(v.Alert).widgets:
+        out.append(" ".join(str(c) for c in alert.children))
+    return out
+
+
+def test_slider_commits_on_release(app_page):
+    slider = field(app_page, "mixing_rate")
+    slider.v_model = 0.2  # dragging: no rebuild yet
+    slider.fire_event("change", 0.2)
+    wait_for(lambda: field(app_page, "mixing_rate").v_model == 0.2, what="slider value")
+    app_page.find(v.Btn, children=["Step"]).widget.click()
+    wait_for(lambda: step_shown(app_page) == 1, what="step 1")
+
+
+def test_two_pages_have_independent_models(app_page):
+    from simulator.app.app import Page
+
+    _, other = solara.render(solara.AppLayout(children=[Page()]), handle_error=False)
+    try:
+        wait_for(lambda: step_shown(other) == 0, what="the second page's model")
+        app_page.find(v.Btn, children=["Step"]).widget.click()
+        wait_for(lambda: step_shown(app_page) == 1, what="step 1 on the first page")
+        assert step_shown(other) == 0
+    finally:
+        other.close()
+
+
+# ---------------------------------------------------------------------------- the session
+@pytest.fixture(scope="module")
+def session():
+    s = Session("gossip_learning", seed=3)
+    assert s.set_param("n_agents", "24"), s.error
+    assert s.step(3), s.error
+    return s
+
+
+def test_session_csv_is_the_table_simulator_run_writes(session, tmp_path):
+    path = write_table(model_table(session.model, "gossip_learning"), tmp_path / "model")
+    assert session.csv_bytes() == path.read_bytes()
+    df = pd.read_csv(io.BytesIO(session.csv_bytes()))
+    assert list(df["step"]) == [0, 1, 2, 3]
+    assert session.csv_name() == "gossip_learning-seed3-step3.csv"
+
+
+def test_session_keeps_the_model_on_a_bad_value_and_names_it(session):
+    before = session.model
+    assert not session.set_param("graph_params", "{'k': 1000}")
+    assert "graph_params" in session.error and session.model is before
+    assert session.set_param("graph_params", "")  # emptied: back to the default
+    assert session.error == ""
+
+
+def test_agent_info_matches_the_graph(session):
+    m = session.model
+    info = session.agent_info(5)
+    assert info["neighbours"] == sorted(m.graph.neighbors(5))
+    assert info["degree"] == m.graph.degree(5)
+    assert info["loss"] == pytest.approx(float(m.losses[5]))
+
+
+def test_control_kinds_follow_the_declarations():
+    specs = load_registry()["gossip_learning"].param_specs()
+    assert control_kind(specs["mixing_rate"]) == "slider"  # float in [0, 1]
+    assert control_kind(specs["graph"]) == "select"
+    assert control_kind(specs["graph_params"]) == "text"  # a dict
+    assert control_kind(specs["n_agents"]) == "text"  # [2, 1e6]: too wide for a slider
+
+
+# ---------------------------------------------------------------------------- views
+def test_snowball_sample_is_capped_connected_and_seeded():
+    import networkx as nx
+
+    G = nx.convert_node_labels_to_integers(nx.grid_2d_graph(40, 40))
+    a = snowball_sample(G, 300, np.random.default_rng(1))
+    b = snowball_sample(G, 300, np.random.default_rng(1))
+    assert len(a) == 300 and np.array_equal(a, b)
+    assert nx.is_connected(G.subgraph(a.tolist()))
+    small = nx.path_graph(10)
+    assert np.array_equal(snowball_sample(small, 300, np.random.default_rng(0)), np.arange(10))
+
+
+def test_layout_is_computed_from_the_seed_and_clicks_map_back_to_agents():
+    import networkx as nx
+
+    G = nx.watts_strogatz_graph(50, 4, 0.1, seed=0)
+    view, again = graph_view(G, seed=7), graph_view(G, seed=7)
+    assert np.array_equal(view.xy, again.xy) and not view.sampled
+    xmin, xmax, ymin, ymax = view.limits
+    w, h = SIZE_PX
+    for i in (0, 17, 49):
+        x, y = view.xy[i]
+        px, py = (x - xmin) / (xmax - xmin) * w, (ymax - y) / (ymax - ymin) * h
+        d = np.hypot(*(view.xy - view.xy[i]).T)
+        d[i] = np.inf
+        if d.min() > 0.02:  # unambiguous
+            assert nearest_node(view, px, py) == view.nodes[i]
+    assert nearest_node(view, -1000, -1000) is None
+
+
+def test_cluster_colours_give_the_largest_cluster_the_first_colour():
+    labels = np.array([5, 5, 5, 2, 2, 9])
+    colours = cluster_colours(labels)
+    assert np.array_equal(colours[0], colours[1]) and not np.array_equal(colours[0], colours[3])
+    assert np.allclose(colours[0], cluster_colours(np.array([1, 1, 0]))[0])  # rank 0
+    assert np.allclose(colours[5], (0.62, 0.62, 0.62, 1.0))  # a singleton is grey
+
+
+def test_top2_directions_match_the_svd_oracle():
+    rng = np.random.default_rng(0)
+    for k, d in [(60, 20), (20, 60), (560, 530)]:
+        scale = np.full(d, 0.5)
+        scale[:3] = (10, 4, 1.5)  # a spectrum with gaps, as populations have
+        X = rng.standard_normal((k, d)) * scale
+        X -= X.mean(axis=0)
+        V = top2_directions(X, None)
+        _, _, vt = np.linalg.svd(X, full_matrices=False)
+        assert np.allclose(np.abs(np.sum(V * vt[:2].T, axis=0)), 1, atol=1e-6)
+        flipped = top2_directions(X, -V)
+        assert np.allclose(flipped, -V, atol=1e-6)  # signs follow the previous frame
+
+
+def test_map_of_identical_agents_is_a_single_point(session):
+    m = session.model
+    pop = m.population
+    saved = pop.params.copy()
+    try:
+        pop.params[:] = pop.params[0]
+        m._probe_cache = None
+        frame = HomogenizationMap(m.n_agents).frame(m, "function")
+        assert frame.spread == pytest.approx(0, abs=1e-9)
+        assert np.allclose(frame.xy, frame.xy[0], atol=1e-9)
+        assert frame.truth is not None
+        weights = HomogenizationMap(m.n_agents).frame(m, "weights")
+        assert weights.spread == pytest.approx(0, abs=1e-6)
+    finally:
+        pop.params[:] = saved
+        m._probe_cache = None
+
+
+# ---------------------------------------------------------------------------- assets and CLI
+def test_asset_list_matches_what_the_installed_solara_requests():
+    from solara.server import settings
+
+    template = (
+        Path(solara.__file__).parent / "server" / "templates" / "solara.html.j2"
+    ).read_text()
+    requested = set(re.findall(r"\{\{cdn\}\}/(@?[\w.-]+(?:/[\w.-]+)?@[\w.-]+)/", template))
+    requested = {r for r in requested if "vuetify3" not in r}  # the Vue 3 page is not used
+    requested.add(settings.assets.fontawesome_path.strip("/").split("/")[0])
+    assert requested <= set(assets.PACKAGES)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a shell-script stand-in for npm")
+def test_fetch_unpacks_npm_tarballs_into_versioned_folders_once(tmp_path):
+    log = tmp_path / "calls.log"
+    fake = tmp_path / "npm"
+    fake.write_text(
+        f"#!{sys.executable}\n"
+        "import io, json, sys, tarfile, pathlib\n"
+        f"open({str(log)!r}, 'a').write(sys.argv[2] + '\\n')\n"
+        "spec = sys.argv[2]\n"
+        "dest = pathlib.Path(sys.argv[sys.argv.index('--pack-destination') + 1])\n"
+        "name = spec.replace('@', '').replace('/', '-') + '.tgz'\n"
+        "with tarfile.open(dest / name, 'w:gz') as tar:\n"
+        "    for path, text in [('package/package.json', json.dumps({'name': spec})),\n"
+        "                       ('package/dist/app.js', 'x = 1;')]:\n"
+        "        data = text.encode(); info = tarfile.TarInfo(path); info.size = len(data)\n"
+        "        tar.addfile(info, io.BytesIO(data))\n"
+        "print(json.dumps([{'filename': name}]))\n"
+    )
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    dest = tmp_path / "assets"
+    packages = ("@scope/pkg@1.2.3", "plain@0.1.0")
+    assets.fetch(dest, packages, npm=str(fake), quiet=True)
+    assert (dest / "@scope/pkg@1.2.3/dist/app.js").read_text() == "x = 1;"
+    assert json.loads((dest / "plain@0.1.0/package.json").read_text()) == {"name": "plain@0.1.0"}
+    assert (dest / assets.STAMP).read_text().split() == list(packages)
+    assert assets.missing(dest, packages) == []
+    assets.fetch(dest, packages, npm=str(fake), quiet=True)  # idempotent: nothing fetched
+    assert log.read_text().split() == list(packages)
+
+
+def test_app_command_serves_the_page_with_local_assets(monkeypatch, tmp_path):
+    import os
+
+    from click.testing import CliRunner
+
+    from simulator.cli import main
+
+    calls = []
+    monkeypatch.setenv(assets.ENV_VAR, str(tmp_path))
+    monkeypatch.setattr(os, "execve", lambda exe, argv, env: calls.append((argv, env)))
+    monkeypatch.setattr("subprocess.call", lambda argv, env: calls.append((argv, env)) or 0)
+    result = CliRunner().invoke(main, ["app", "--port", "8799", "--no-open"])
+    assert result.exit_code == 0, result.output
+    argv, env = calls[0]
+    assert argv[-6:] == ["--host", "127.0.0.1", "--port", "8799", "--production", "--no-open"]
+    assert argv[argv.index("run") + 1].endswith(str(Path("simulator", "app", "app.py")))
+    assert env[assets.ENV_VAR] == str(tmp_path)
+    assert env["SOLARA_TELEMETRY_MIXPANEL_ENABLE"] == "False"
+    assert "missing" in result.output  # the empty folder has no assets: the user is told
