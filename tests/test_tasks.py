@@ -50,7 +50,7 @@ def test_shapes_dtypes_and_declared_model(name):
     n_probe = task.probe_X.shape[0]
     assert task.probe_X.shape == (n_probe, task.d_in) and task.probe_X.dtype == np.float64
     assert task.probe_Y.shape in ((1, n_probe, task.d_out), (7, n_probe, task.d_out))
-    assert task.kind in ("regression", "classification")
+    assert task.kind in ("regression", "classification", "generative")
     if task.kind == "classification":
         assert task.probe_labels.dtype == np.int64
         assert task.probe_labels.shape == task.probe_Y.shape[:2]
