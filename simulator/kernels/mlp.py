@@ -25,7 +25,9 @@ from simulator.kernels.activations import (
     HALF,
     OUT_SOFTMAX,
     OUT_STEP,
+    RELU,
     SIGMOID,
+    TANH,
     activate,
     derivative,
     softplus,
@@ -142,10 +144,39 @@ def _dense_forward(row, w_off, b_off, a_in, z_out):
 
 @njit(**_JIT)
 def _activate_block(kind, z, a):
+    """a = f(z) element-wise. One loop per kind, so each inner loop is branch-free and
+    vectorizes (a switch inside the loop would not)."""
     d, batch = z.shape
-    for j in range(d):
-        for b in range(batch):
-            a[j, b] = activate(kind, z[j, b])
+    if kind == TANH:
+        for j in range(d):
+            for b in range(batch):
+                a[j, b] = activate(TANH, z[j, b])
+    elif kind == RELU:
+        for j in range(d):
+            for b in range(batch):
+                a[j, b] = activate(RELU, z[j, b])
+    else:
+        for j in range(d):
+            for b in range(batch):
+                a[j, b] = activate(kind, z[j, b])
+
+
+@njit(**_JIT)
+def _times_derivative(kind, z, a, delta):
+    """delta *= f'(z) element-wise (f' from the output a where it can), one loop per kind."""
+    d, batch = z.shape
+    if kind == TANH:
+        for i in range(d):
+            for b in range(batch):
+                delta[i, b] *= derivative(TANH, z[i, b], a[i, b])
+    elif kind == RELU:
+        for i in range(d):
+            for b in range(batch):
+                delta[i, b] *= derivative(RELU, z[i, b], a[i, b])
+    else:
+        for i in range(d):
+            for b in range(batch):
+                delta[i, b] *= derivative(kind, z[i, b], a[i, b])
 
 
 @njit(**_JIT)
@@ -316,10 +347,7 @@ def _backward_agent(row, g, net, a_buf, z_buf, offs, delta_out, d1, d2, want_par
         _dense_backward(row, g, net.w_off[l], net.b_off[l], a_in, delta, want_params, nxt)
         if l > 0:
             z = z_buf[offs[l] : offs[l + 1]].reshape((dims[l], batch))
-            kind = net.acts[l - 1]
-            for i in range(dims[l]):
-                for b in range(batch):
-                    nxt[i, b] *= derivative(kind, z[i, b], a_in[i, b])
+            _times_derivative(net.acts[l - 1], z, a_in, nxt)
             delta = nxt
 
 
