@@ -6,16 +6,23 @@ share, copy and are measured by) and a private discriminator ``D: x -> P(real)``
 1. ``D`` takes one optimizer step on binary cross-entropy: real points labelled 1, ``G(z)``
    labelled 0 (one kernel call for the whole population);
 2. ``G`` takes one step on the non-saturating loss ``-log D(G(z))`` (Goodfellow et al. 2014),
-   optionally minus ``diversity * mean_b ||G(z_b) - mean||^2`` (the remedy for mode collapse:
-   reward spread within a batch). The gradient reaches ``G`` through ``D``'s input gradients
-   (``Population.input_gradients``) and is applied with the exact identity
+   optionally plus ``diversity * mean_b log p_hat(G(z_b))``, with ``p_hat`` a Gaussian kernel
+   density estimate over the agent's own batch (bandwidth ``bandwidth``): minus an entropy
+   estimate of the generated distribution, a remedy for mode collapse (entropy-regularized
+   GANs, e.g. Dieng et al. 2019, "Prescribed GANs"). The term uses no real data; the pull
+   toward the data reaches ``G`` only through ``D``'s input gradients
+   (``Population.input_gradients``). The gradient is applied with the exact identity
    ``d/dx MSE(x, x - c g) = g`` for ``c = B * d / 2``, so no second backward kernel is needed.
+
+Mode collapse on the ring task (8 Gaussians, :class:`simulator.tasks.RingMixture`) shows as a
+generator that puts its samples on a few modes and misses the others (``mode_statistics``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from simulator.config import check_number
 from simulator.population import Population
 
 
@@ -31,9 +38,17 @@ class GANTrainer:
     activation : str
         Their hidden activation.
     lr : float
-        Discriminators' Adam learning rate (``beta1 = 0.5``, as usual for GANs).
+        Discriminators' Adam learning rate.
     diversity : float
-        Weight of the within-batch spread bonus in the generators' loss (0: plain GAN).
+        Weight of the kernel entropy bonus in the generators' loss (0: plain GAN). Large
+        values (about 3 on the ring task) push samples out of the discriminator's reach.
+    bandwidth : float
+        Standard deviation of the Gaussian kernel of that entropy estimate, in data units
+        (about a third of the distance between modes works on the ring task).
+    beta1 : float or None
+        Adam's first-moment decay for the discriminators and, set in place on ``generators``,
+        for the generators (0.5, as usual for GANs; the default 0.9 lets this small GAN
+        oscillate and cover fewer modes). None leaves the generators' value.
     seed : int
         Seeds the discriminators' initialization.
     """
@@ -45,13 +60,18 @@ class GANTrainer:
         activation: str = "tanh",
         lr: float = 0.002,
         diversity: float = 0.0,
+        bandwidth: float = 0.5,
+        beta1: float | None = 0.5,
         seed: int = 0,
     ):
         if generators.output != "linear" or generators.loss_name != "mse":
             raise ValueError("GANTrainer needs generators with output='linear', loss='mse'")
         self.generators = generators
-        self.diversity = diversity
+        self.diversity = check_number("diversity", diversity, 0.0)
+        self.bandwidth = check_number("bandwidth", bandwidth, 0.0, low_open=True)
         d = generators.layers[-1]
+        if beta1 is not None:
+            generators.beta1 = check_number("beta1", beta1, 0.0, 1.0, high_open=True)
         self.discriminators = Population(
             generators.n_agents,
             (d, *hidden, 1),
@@ -60,7 +80,7 @@ class GANTrainer:
             loss="bce",
             optimizer="adam",
             lr=lr,
-            beta1=0.5,
+            beta1=0.5 if beta1 is None else beta1,
             dtype=generators.dtype.name,
             seed=seed,
         )
@@ -87,11 +107,40 @@ class GANTrainer:
         g_losses = D.loss(fake, ones).astype(np.float64)
         grad = D.input_gradients(fake, ones).astype(np.float64)  # d mean_b loss_b / d x_b
         if self.diversity > 0:
-            centred = fake - fake.mean(axis=1, keepdims=True)
-            grad -= 2 * self.diversity * centred / batch
+            grad += self.diversity * kde_log_density_gradient(fake, self.bandwidth)
         c = batch * fake.shape[2] / 2
         G.train_step(z, fake - c * grad)
         return g_losses
+
+
+def kde_log_density_gradient(x: np.ndarray, bandwidth: float) -> np.ndarray:
+    """Gradient of ``mean_b log p_hat(x_b)`` with respect to every point, per agent.
+
+    ``p_hat(y) = mean_a N(y; x_a, bandwidth^2 I)`` is the Gaussian kernel density estimate over
+    the agent's own batch (its own point included); minus the mean is an entropy estimate, so
+    descending ``diversity *`` this gradient spreads the batch out.
+
+    Parameters
+    ----------
+    x : float (P, B, d), each agent's batch of points.
+    bandwidth : float > 0, the kernel's standard deviation.
+
+    Returns
+    -------
+    float64 (P, B, d).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    h2 = bandwidth * bandwidth
+    sq = (x * x).sum(axis=-1)
+    d2 = sq[:, :, None] + sq[:, None, :] - 2 * (x @ x.transpose(0, 2, 1))  # (P, B, B)
+    logits = -d2 / (2 * h2)
+    w = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    w /= w.sum(axis=-1, keepdims=True)  # w[p, b, a]: responsibility of x_a for x_b
+    # d/dx_b log p_hat(x_b) = -sum_a w_ba (x_b - x_a) / h2; through the other points' densities:
+    # sum_c w_cb (x_c - x_b) / h2
+    own = -(x - w @ x)
+    others = w.transpose(0, 2, 1) @ x - x * w.sum(axis=1)[..., None]
+    return (own + others) / (h2 * x.shape[1])
 
 
 def mode_statistics(

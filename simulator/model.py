@@ -85,6 +85,13 @@ BASE_PARAMS: dict[str, Param] = {
     ),
     "real_share": Param(0.0, "float", 0, 1, help="sample mode: share of samples with real labels"),
     "sample_noise": Param(0.0, "float", 0, 100, help="sample mode, regression: noise std"),
+    "distill_start": Param(
+        0,
+        "int",
+        0,
+        100_000_000,
+        help="distillation: first steps on the agents' own data only (0: from the start)",
+    ),
     "confidence": Param(
         0.0, "float", 0, 1e6, help="bounded confidence epsilon (function-space RMS); 0: no bound"
     ),

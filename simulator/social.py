@@ -96,6 +96,10 @@ class Distillation(SocialRule):
     of model collapse).
 
     ``neighbours="one"`` asks a single random neighbour per step (cheaper; same expectation).
+
+    ``start``: during the model's first ``start`` steps (``1 <= model.steps <= start`` inside a
+    step) the rule leaves the minibatch alone, so agents first learn from their own (real) data
+    and generated-data learning starts from trained models. ``start=0``: from the first step.
     """
 
     name = "distillation"
@@ -108,13 +112,17 @@ class Distillation(SocialRule):
         mode: str = "soft",
         real_share: float = 0.0,
         sample_noise: float = 0.0,
+        start: int = 0,
     ):
         self.weight, self.neighbours, self.confidence = weight, neighbours, confidence
         self.mode, self.real_share, self.sample_noise = mode, real_share, sample_noise
+        self.start = start
 
     def before_train(
         self, model: NeuralModel, X: np.ndarray, Y: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
+        if self.start and model.steps <= self.start:
+            return X, Y
         pop, csr = model.population, model.csr
         mask = model.confident_edges(self.confidence)
         if self.neighbours == "one":
@@ -352,6 +360,7 @@ def build_rules(p: dict[str, Any]) -> list[SocialRule]:
                 p["distill_mode"],
                 p["real_share"],
                 p["sample_noise"],
+                p.get("distill_start", 0),
             )
         )
     if p["mixing_rate"] > 0:
