@@ -21,8 +21,16 @@ _LAZY = {
     "metrics": ("simulator.metrics", None),
 }
 
-__all__ = ["AgentNetwork", "DivergenceError", "NeuralAgent", "NeuralModel", "ParamLayout",
-           "ParameterError", "Population", "metrics"]
+__all__ = [
+    "AgentNetwork",
+    "DivergenceError",
+    "NeuralAgent",
+    "NeuralModel",
+    "ParamLayout",
+    "ParameterError",
+    "Population",
+    "metrics",
+]
 
 
 def __getattr__(name: str) -> Any:
