@@ -24,8 +24,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
-
-from models import REGISTRY
+from _common import mean_over_seeds
 
 SETTINGS = {
     "selection, no detector": {"novelty_threshold": 0.0},
@@ -47,13 +46,7 @@ COLUMNS = [
 
 def run(settings: dict) -> tuple[np.ndarray, np.ndarray]:
     """Steps (T,) and the mean over seeds of COLUMNS over the steps, (T, 6)."""
-    curves = []
-    for seed in SEEDS:
-        model = REGISTRY["evolution"](rng=seed, collect_every=EVERY, **settings)
-        model.run_for(STEPS)
-        df = model.model_dataframe()
-        curves.append(df[COLUMNS].to_numpy(dtype=float))
-    return df["step"].to_numpy(), np.mean(curves, axis=0)
+    return mean_over_seeds("evolution", SEEDS, STEPS, COLUMNS, collect_every=EVERY, **settings)
 
 
 def main() -> None:

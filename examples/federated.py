@@ -23,8 +23,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
-
-from models import REGISTRY
+from _common import mean_over_seeds
 
 SEEDS = range(3)
 STEPS = 200
@@ -42,13 +41,7 @@ COLUMNS = ["accuracy", "worst_accuracy", "ensemble_accuracy", "consensus_distanc
 
 def run(setting: dict) -> tuple[np.ndarray, np.ndarray]:
     """Steps (T,) and the mean over seeds of COLUMNS (T, 4)."""
-    runs = []
-    for seed in SEEDS:
-        model = REGISTRY["federated"](rng=seed, collect_every=20, **setting)
-        model.run_for(STEPS)
-        df = model.model_dataframe()
-        runs.append(df[COLUMNS].to_numpy())
-    return df["step"].to_numpy(), np.mean(runs, axis=0)
+    return mean_over_seeds("federated", SEEDS, STEPS, COLUMNS, collect_every=20, **setting)
 
 
 def main() -> None:

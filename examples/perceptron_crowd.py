@@ -21,8 +21,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
-
-from models import REGISTRY
+from _common import mean_over_seeds
 
 RATES = (0.0, 0.1, 0.5)
 SEEDS = range(5)
@@ -32,15 +31,15 @@ COLUMNS = ["accuracy", "ensemble_accuracy", "ensemble_gain", "function_dispersio
 
 def run(rate: float) -> tuple[np.ndarray, np.ndarray]:
     """Steps (T,) and the mean over seeds of COLUMNS, (T, 4)."""
-    runs = []
-    for seed in SEEDS:
-        model = REGISTRY["perceptron_crowd"](
-            rng=seed, mixing_rate=rate, measures="fast", collect_every=5
-        )
-        model.run_for(STEPS)
-        df = model.model_dataframe()
-        runs.append(df[COLUMNS].to_numpy())
-    return df["step"].to_numpy(), np.mean(runs, axis=0)
+    return mean_over_seeds(
+        "perceptron_crowd",
+        SEEDS,
+        STEPS,
+        COLUMNS,
+        mixing_rate=rate,
+        measures="fast",
+        collect_every=5,
+    )
 
 
 def main() -> None:

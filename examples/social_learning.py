@@ -22,8 +22,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
-
-from models import REGISTRY
+from _common import mean_over_seeds
 
 WEIGHTS = (0.0, 0.3, 0.7)
 SEEDS = range(3)
@@ -33,15 +32,15 @@ COLUMNS = ["accuracy", "ensemble_accuracy", "ensemble_gain", "function_dispersio
 
 def run(weight: float) -> tuple[np.ndarray, np.ndarray]:
     """Steps (T,) and the mean over seeds of COLUMNS, (T, 4)."""
-    runs = []
-    for seed in SEEDS:
-        model = REGISTRY["social_learning"](
-            rng=seed, distill_weight=weight, measures="fast", collect_every=5
-        )
-        model.run_for(STEPS)
-        df = model.model_dataframe()
-        runs.append(df[COLUMNS].to_numpy())
-    return df["step"].to_numpy(), np.mean(runs, axis=0)
+    return mean_over_seeds(
+        "social_learning",
+        SEEDS,
+        STEPS,
+        COLUMNS,
+        distill_weight=weight,
+        measures="fast",
+        collect_every=5,
+    )
 
 
 def main() -> None:
