@@ -108,14 +108,19 @@ def _scales(batch, n_out, dtype):
 
 @njit(**_JIT)
 def _load_input(X, xi, a0):
-    """Copy sample-major X[xi] (batch, d0) into a0 (d0, batch); False if any value is not finite."""
+    """Copy sample-major X[xi] (batch, d0) into a0 (d0, batch); False if any value is not finite.
+
+    The check is a separate pass over the contiguous copy, so it vectorizes (summing ``x * 0``
+    inside the transposing loop made a serial dependency chain).
+    """
     batch, d0 = X.shape[1], X.shape[2]
-    total = X[xi, 0, 0] * F0
-    for b in range(batch):
-        for i in range(d0):
-            x = X[xi, b, i]
-            a0[i, b] = x
-            total += x * F0
+    for i in range(d0):
+        for b in range(batch):
+            a0[i, b] = X[xi, b, i]
+    flat = a0.ravel()
+    total = flat[0] * F0
+    for k in range(flat.shape[0]):
+        total += flat[k] * F0
     return total == 0
 
 
@@ -132,14 +137,35 @@ def _dense_forward(row, w_off, b_off, a_in, z_out):
             for b in range(batch):
                 z_out[j, b] += bj
         return
-    for j in range(d_out):
-        bj = row[b_off + j]
+    j = 0
+    while j + 4 <= d_out:  # four output units per pass: each input row is read once for four
+        z0, z1, z2, z3 = z_out[j], z_out[j + 1], z_out[j + 2], z_out[j + 3]
+        c0, c1 = row[b_off + j], row[b_off + j + 1]
+        c2, c3 = row[b_off + j + 2], row[b_off + j + 3]
         for b in range(batch):
-            z_out[j, b] = bj
+            z0[b] = c0
+            z1[b] = c1
+            z2[b] = c2
+            z3[b] = c3
         for i in range(d_in):
-            w = row[w_off + i * d_out + j]
+            at = w_off + i * d_out + j
+            w0, w1, w2, w3 = row[at], row[at + 1], row[at + 2], row[at + 3]
+            ai = a_in[i]
             for b in range(batch):
-                z_out[j, b] += w * a_in[i, b]
+                x = ai[b]
+                z0[b] += w0 * x
+                z1[b] += w1 * x
+                z2[b] += w2 * x
+                z3[b] += w3 * x
+        j += 4
+    for k in range(j, d_out):
+        bk = row[b_off + k]
+        for b in range(batch):
+            z_out[k, b] = bk
+        for i in range(d_in):
+            w = row[w_off + i * d_out + k]
+            for b in range(batch):
+                z_out[k, b] += w * a_in[i, b]
 
 
 @njit(**_JIT)
