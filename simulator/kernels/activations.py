@@ -9,8 +9,9 @@ vectorize and are checked against ``np.tanh`` in ``tests/test_activations.py``:
 * float32: the minimax rational approximation of Eigen (``generic_fast_tanh_float``),
   accurate to a few float32 ulps on the whole real line.
 * float64: ``tanh(x / 2**8)`` by a 7-term odd Taylor series, then 8 applications of the
-  doubling identity ``tanh(2y) = 2 t / (1 + t**2)``. Each step is well conditioned
-  (relative error is not amplified), so the result is within ~1e-15 of ``np.tanh``.
+  doubling identity ``tanh(2y) = 2 t / (1 + t**2)``, carried on a numerator/denominator pair
+  so that only one division remains. Each step is well conditioned (relative error is not
+  amplified), so the result is within ~1e-15 of ``np.tanh``.
 
 ``sigmoid(x) = 0.5 + 0.5 * tanh(x / 2)`` reuses them (an exact identity).
 """
@@ -75,7 +76,7 @@ def _fast_tanh_overload(x):
             q = x2 * b6 + b4
             q = x2 * q + b2
             q = x2 * q + b0
-            return p / q
+            return min(max(p / q, -1.0), 1.0)  # p ~ q for large |x|: keep |tanh| <= 1
 
         return tanh32
 
@@ -91,10 +92,13 @@ def _fast_tanh_overload(x):
             t = y2 * t - 17.0 / 315.0
             t = y2 * t + 2.0 / 15.0
             t = y2 * t - 1.0 / 3.0
-            t = y + y * y2 * t
+            # doubling t <- 2t / (1 + t^2) on a fraction p / q: p, q <- 2pq, p^2 + q^2 needs no
+            # division until the end (q stays below 2**255 after 8 steps: no overflow)
+            p = y + y * y2 * t
+            q = 1.0
             for _ in range(8):
-                t = 2.0 * t / (1.0 + t * t)
-            return t
+                p, q = 2.0 * p * q, p * p + q * q
+            return min(max(p / q, -1.0), 1.0)  # p ~ q for large |x|: keep |tanh| <= 1
 
         return tanh64
     return None
