@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from simulator.model import BASE_PARAMS
+from simulator.model_params import BASE_PARAMS
 from simulator.params import Param
 
 
