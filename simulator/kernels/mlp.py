@@ -328,11 +328,31 @@ def _dense_backward(row, g, w_off, b_off, a_in, delta, want_params, d_in_out):
         np.dot(a_in, delta.T, g[w_off : w_off + d_in * d_out].reshape((d_in, d_out)))
     elif want_params:
         for i in range(d_in):
-            for j in range(d_out):
-                acc = delta[0, 0] * F0
+            ai = a_in[i]
+            j = 0
+            while j + 4 <= d_out:  # four reductions per pass over the input row
+                d0, d1, d2, d3 = delta[j], delta[j + 1], delta[j + 2], delta[j + 3]
+                s0 = ai[0] * F0
+                s1 = s0
+                s2 = s0
+                s3 = s0
                 for b in range(batch):
-                    acc += a_in[i, b] * delta[j, b]
-                g[w_off + i * d_out + j] = acc
+                    x = ai[b]
+                    s0 += x * d0[b]
+                    s1 += x * d1[b]
+                    s2 += x * d2[b]
+                    s3 += x * d3[b]
+                at = w_off + i * d_out + j
+                g[at] = s0
+                g[at + 1] = s1
+                g[at + 2] = s2
+                g[at + 3] = s3
+                j += 4
+            for k in range(j, d_out):
+                acc = ai[0] * F0
+                for b in range(batch):
+                    acc += ai[b] * delta[k, b]
+                g[w_off + i * d_out + k] = acc
     if want_params:
         for j in range(d_out):
             acc = delta[0, 0] * F0
