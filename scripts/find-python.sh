@@ -16,6 +16,6 @@ for root in "${roots[@]}"; do
     if ok "$path"; then echo "$path"; exit 0; fi
   done
 done
-echo "error: no Python >= 3.12 found (tried \$PYTHON, python3.13, python3.12, python3 and pyenv versions)." >&2
+echo "error: no Python >= 3.12 found (tried \$PYTHON, python3.12, python3.13, python3 and pyenv versions)." >&2
 echo "       Mesa 3.4+ needs Python >= 3.12: install one (e.g. 'pyenv install 3.12') or set PYTHON=/path/to/python3.12." >&2
 exit 1
