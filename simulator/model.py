@@ -258,11 +258,6 @@ class NeuralModel(mesa.Model):
         S.neighbour_mean(np.ascontiguousarray(preds), self.csr.indptr, self.csr.indices, mean)
         return np.sqrt(((preds - mean) ** 2).mean(axis=1, dtype=np.float64))
 
-    @property
-    def population_size(self) -> int:
-        """Number of agents."""
-        return self.n_agents
-
     def probe_predictions(self) -> np.ndarray:
         """Every agent's outputs on the task's probe set, (P, n_probe, d_out).
 

@@ -16,6 +16,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+# Every (output, loss) pair the engine accepts: the oracle tests and the property tests cover all.
+OUTPUT_LOSS = (
+    ("linear", "mse"),
+    ("sigmoid", "mse"),
+    ("softmax", "mse"),
+    ("step", "mse"),
+    ("sigmoid", "bce"),
+    ("softmax", "cross_entropy"),
+)
+
 STE_WINDOW = 1.0  # hidden step: d step(z)/dz = 1 for |z| <= 1, else 0
 
 

@@ -12,19 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from oracle import OraclePopulation, make_data
+from oracle import OUTPUT_LOSS, OraclePopulation, make_data
 
 from simulator import ParameterError, Population
 
 ACTIVATIONS = ("identity", "step", "sigmoid", "tanh", "relu")
-OUTPUT_LOSS = (
-    ("linear", "mse"),
-    ("sigmoid", "mse"),
-    ("softmax", "mse"),
-    ("step", "mse"),
-    ("sigmoid", "bce"),
-    ("softmax", "cross_entropy"),
-)
 OPTIMIZERS = ("sgd", "momentum", "adam")
 BASE_LR = {"sgd": 0.25, "momentum": 0.125, "adam": 0.03125}
 TOL = {"float64": {"rtol": 1e-12, "atol": 1e-12}, "float32": {"rtol": 1e-4, "atol": 2e-6}}

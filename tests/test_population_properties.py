@@ -7,18 +7,11 @@ import itertools
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from oracle import OUTPUT_LOSS
 
 from simulator import ParamLayout, Population
 
 SETTINGS = settings(max_examples=25, deadline=None)
-OUTPUT_LOSS = [
-    ("linear", "mse"),
-    ("sigmoid", "mse"),
-    ("softmax", "mse"),
-    ("step", "mse"),
-    ("sigmoid", "bce"),
-    ("softmax", "cross_entropy"),
-]
 layer_tuples = st.lists(st.integers(1, 7), min_size=2, max_size=5).map(tuple)
 configs = st.fixed_dictionaries(
     {
