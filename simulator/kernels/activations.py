@@ -8,10 +8,9 @@ vectorize and are checked against ``np.tanh`` in ``tests/test_activations.py``:
 
 * float32: the minimax rational approximation of Eigen (``generic_fast_tanh_float``),
   accurate to a few float32 ulps on the whole real line.
-* float64: ``tanh(x / 2**8)`` by a 7-term odd Taylor series, then 8 applications of the
-  doubling identity ``tanh(2y) = 2 t / (1 + t**2)``, carried on a numerator/denominator pair
-  so that only one division remains. Each step is well conditioned (relative error is not
-  amplified), so the result is within ~1e-15 of ``np.tanh``.
+* float64: ``tanh|x| = -e / (2 + e)`` with ``e = expm1(-2|x|)`` from
+  :mod:`simulator.kernels.elementary` (a vectorizing ``expm1``, within 2 ulp), so the result
+  is within a few ulp of ``np.tanh``, relative, down to the smallest ``|x|``.
 
 ``sigmoid(x) = 0.5 + 0.5 * tanh(x / 2)`` reuses them (an exact identity).
 """
@@ -23,6 +22,8 @@ import math
 import numpy as np
 from numba import njit, types
 from numba.extending import overload
+
+from simulator.kernels.elementary import expm1_nonpositive
 
 IDENTITY, STEP, SIGMOID, TANH, RELU = 0, 1, 2, 3, 4
 
@@ -80,25 +81,12 @@ def _fast_tanh_overload(x):
 
         return tanh32
 
-    if isinstance(x, types.Float):
+    if x == types.float64:
 
         def tanh64(x):
-            y = min(max(x, -20.0), 20.0) * (1.0 / 256.0)
-            y2 = y * y
-            # odd Taylor series of tanh to y**15: error < 1e-19 for |y| <= 20/256
-            t = y2 * (-(929569.0 / 638512875.0)) + 21844.0 / 6081075.0
-            t = y2 * t - 1382.0 / 155925.0
-            t = y2 * t + 62.0 / 2835.0
-            t = y2 * t - 17.0 / 315.0
-            t = y2 * t + 2.0 / 15.0
-            t = y2 * t - 1.0 / 3.0
-            # doubling t <- 2t / (1 + t^2) on a fraction p / q: p, q <- 2pq, p^2 + q^2 needs no
-            # division until the end (q stays below 2**255 after 8 steps: no overflow)
-            p = y + y * y2 * t
-            q = 1.0
-            for _ in range(8):
-                p, q = 2.0 * p * q, p * p + q * q
-            return min(max(p / q, -1.0), 1.0)  # p ~ q for large |x|: keep |tanh| <= 1
+            e = expm1_nonpositive(-2.0 * abs(x))  # tanh|x| = -expm1(-2|x|) / (2 + expm1(-2|x|))
+            t = -e / (2.0 + e)
+            return t if x >= 0 else -t
 
         return tanh64
     return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from simulator.kernels.mlp import _forward_agent, _scratch_offsets
+from simulator.kernels.mlp import _forward_agent, _layer_buffers, _max_width
 
 _JIT = {"cache": True, "error_model": "numpy"}
 
@@ -138,19 +138,20 @@ def neighbour_predictions(params, X, indptr, indices, mask, net, out):
     dims = net.dims
     n_layers = dims.shape[0] - 1
     d_out = dims[n_layers]
-    offs = _scratch_offsets(dims, batch)
+    width = _max_width(dims)
+    size = 2 * (n_layers + 1) * width * batch
     counts = np.zeros(n_agents, dtype=np.int64)
     for i in prange(n_agents):
-        a_buf = np.empty(offs[n_layers + 1], dtype=params.dtype)
-        z_buf = np.empty(offs[n_layers + 1], dtype=params.dtype)
-        tmp = np.empty(batch, dtype=params.dtype)
+        scratch = np.empty(size + 2 * batch, dtype=params.dtype)
+        acts, zs = _layer_buffers(scratch, n_layers, width, batch)
+        tmp = scratch[size:]
+        o = acts[n_layers, :d_out]
         acc = np.zeros((d_out, batch), dtype=np.float64)
         for k in range(indptr[i], indptr[i + 1]):
             if not mask[k]:
                 continue
             counts[i] += 1
-            _forward_agent(params[indices[k]], X, np.int64(i), net, a_buf, z_buf, offs, tmp)
-            o = a_buf[offs[n_layers] : offs[n_layers + 1]].reshape((d_out, batch))
+            _forward_agent(params[indices[k]], X, np.int64(i), net, acts, zs, tmp)
             for j in range(d_out):
                 for b in range(batch):
                     acc[j, b] += o[j, b]
