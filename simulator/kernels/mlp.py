@@ -282,16 +282,23 @@ def _output_delta(out_kind, loss, z, o, Y, yi, delta, tmp, scales):
     check = zero
     if loss == CROSS_ENTROPY:  # softmax output: L = mean_b sum_k y_k (lse_b - z_kb)
         inv = scales[0]
+        ysum = tmp[:batch]
         lse = tmp[batch : 2 * batch]  # left there by _softmax_block
+        for k in range(n_out):  # delta <- Y transposed, so every loop below runs over b
+            for b in range(batch):
+                delta[k, b] = Y[yi, b, k]
         for b in range(batch):
-            ysum = zero
-            for k in range(n_out):
-                y = Y[yi, b, k]
-                ysum += y
+            ysum[b] = delta[0, b]
+        for k in range(1, n_out):
+            for b in range(batch):
+                ysum[b] += delta[k, b]
+        for b in range(batch):
+            check += ysum[b] * F0
+        for k in range(n_out):
+            for b in range(batch):
+                y = delta[k, b]
                 total += y * (lse[b] - z[k, b])
-            check += ysum * F0
-            for k in range(n_out):
-                delta[k, b] = (o[k, b] * ysum - Y[yi, b, k]) * inv
+                delta[k, b] = (o[k, b] * ysum[b] - y) * inv
         return total * inv, check == 0
     inv, two_inv = scales[1], scales[2]
     if loss == BCE:  # sigmoid output: L = mean softplus(z) - y z
@@ -485,7 +492,7 @@ def population_pass(params, X, Y, net, opt, mode, losses, status, grads, dx):
             g = grads[p] if mode == MODE_GRAD else g_own
             _backward_agent(row, g, net, acts, zs, dout, deltas, want_params, dx[0, :0])
             if mode == MODE_TRAIN and status[p] == OK:
-                if not apply_update(p, row, g, opt):
+                if not apply_update(p, row, g, opt, True):
                     status[p] = DIVERGED
 
 
