@@ -62,7 +62,7 @@ def _fast_tanh_overload(x):
     if x == types.float32:
         a1, a3, a5, a7, a9, a11, a13 = (np.float32(c) for c in _A)
         b0, b2, b4, b6 = (np.float32(c) for c in _B)
-        hi = np.float32(_TANH32_CLAMP)
+        hi, one = np.float32(_TANH32_CLAMP), np.float32(1.0)  # float32: no float64 detour
 
         def tanh32(x):
             x = min(max(x, -hi), hi)
@@ -77,7 +77,7 @@ def _fast_tanh_overload(x):
             q = x2 * b6 + b4
             q = x2 * q + b2
             q = x2 * q + b0
-            return min(max(p / q, -1.0), 1.0)  # p ~ q for large |x|: keep |tanh| <= 1
+            return min(max(p / q, -one), one)  # p ~ q for large |x|: keep |tanh| <= 1
 
         return tanh32
 

@@ -32,6 +32,7 @@ from simulator.kernels.activations import (
     derivative,
     softplus,
 )
+from simulator.kernels.arrays import flat
 from simulator.kernels.elementary import exp_nonpositive
 from simulator.kernels.optim import apply_update
 
@@ -182,39 +183,35 @@ def _dense_forward(row, w_off, b_off, a_in, z_out):
 
 @njit(**_JIT)
 def _activate_block(kind, z, a):
-    """a = f(z) element-wise. One loop per kind, so each inner loop is branch-free and
-    vectorizes (a switch inside the loop would not)."""
-    d, batch = z.shape
+    """a = f(z) element-wise (C-contiguous blocks of one shape). One flat loop per kind, so
+    each loop is long and branch-free and vectorizes (a switch inside would not)."""
+    zf, af = flat(z), flat(a)
+    n = zf.shape[0]
     if kind == TANH:
-        for j in range(d):
-            for b in range(batch):
-                a[j, b] = activate(TANH, z[j, b])
+        for k in range(n):
+            af[k] = activate(TANH, zf[k])
     elif kind == RELU:
-        for j in range(d):
-            for b in range(batch):
-                a[j, b] = activate(RELU, z[j, b])
+        for k in range(n):
+            af[k] = activate(RELU, zf[k])
     else:
-        for j in range(d):
-            for b in range(batch):
-                a[j, b] = activate(kind, z[j, b])
+        for k in range(n):
+            af[k] = activate(kind, zf[k])
 
 
 @njit(**_JIT)
 def _times_derivative(kind, z, a, delta):
-    """delta *= f'(z) element-wise (f' from the output a where it can), one loop per kind."""
-    d, batch = z.shape
+    """delta *= f'(z) element-wise (f' from the output a where it can), one flat loop per kind."""
+    zf, af, df = flat(z), flat(a), flat(delta)
+    n = zf.shape[0]
     if kind == TANH:
-        for i in range(d):
-            for b in range(batch):
-                delta[i, b] *= derivative(TANH, z[i, b], a[i, b])
+        for k in range(n):
+            df[k] *= derivative(TANH, zf[k], af[k])
     elif kind == RELU:
-        for i in range(d):
-            for b in range(batch):
-                delta[i, b] *= derivative(RELU, z[i, b], a[i, b])
+        for k in range(n):
+            df[k] *= derivative(RELU, zf[k], af[k])
     else:
-        for i in range(d):
-            for b in range(batch):
-                delta[i, b] *= derivative(kind, z[i, b], a[i, b])
+        for k in range(n):
+            df[k] *= derivative(kind, zf[k], af[k])
 
 
 @njit(**_JIT)

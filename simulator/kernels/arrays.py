@@ -1,0 +1,42 @@
+"""Array views for Numba kernels that Numba's own methods make expensive.
+
+``a.reshape(...)`` and ``a.ravel()`` inside a Numba function call a C helper that checks
+whether a view is possible (~20 ns): negligible once, but a small agent's step is ~2 us and
+its element-wise passes would pay it several times.
+"""
+
+from __future__ import annotations
+
+from numba import types
+from numba.core import cgutils
+from numba.core.imputils import impl_ret_borrowed
+from numba.extending import intrinsic
+from numba.np.arrayobj import make_array, populate_array
+
+
+@intrinsic
+def flat(typingctx, arr):
+    """1-D view of a C-contiguous array (no copy, no C call): ``flat(a)[k] == a.ravel()[k]``."""
+    if not isinstance(arr, types.Array) or arr.layout != "C":
+        return None
+    result = arr.copy(ndim=1, layout="C")
+
+    def codegen(context, builder, signature, args):
+        src_type, (src,) = signature.args[0], args
+        src_ary = make_array(src_type)(context, builder, src)
+        size = context.get_constant(types.intp, 1)
+        for extent in cgutils.unpack_tuple(builder, src_ary.shape):
+            size = builder.mul(size, extent)
+        dst = make_array(signature.return_type)(context, builder)
+        populate_array(
+            dst,
+            data=src_ary.data,
+            shape=[size],
+            strides=[src_ary.itemsize],
+            itemsize=src_ary.itemsize,
+            meminfo=src_ary.meminfo,
+            parent=src_ary.parent,
+        )
+        return impl_ret_borrowed(context, builder, signature.return_type, dst._getvalue())
+
+    return result(arr), codegen
