@@ -2,7 +2,7 @@
 VENV      ?= .venv
 PY        := $(VENV)/bin/python
 STAMP     := $(VENV)/.installed
-EXTRAS    ?= dev,distributed,parquet,digits,bench,browser
+EXTRAS    ?= dev,distributed,parquet,digits,browser
 ASSETS    := .solara-assets/.complete
 
 .PHONY: setup assets app demo test test-extra test-all lint bench clean

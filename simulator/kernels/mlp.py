@@ -298,10 +298,13 @@ def _output_delta(out_kind, loss, z, o, Y, yi, delta, tmp, scales):
                 delta[k, b] = (o[k, b] * ysum[b] - y) * inv
         return total * inv, check == 0
     inv, two_inv = scales[1], scales[2]
+    for k in range(n_out):  # delta <- Y transposed, so the loops below read contiguously
+        for b in range(batch):
+            delta[k, b] = Y[yi, b, k]
     if loss == BCE:  # sigmoid output: L = mean softplus(z) - y z
         for k in range(n_out):
             for b in range(batch):
-                y = Y[yi, b, k]
+                y = delta[k, b]
                 check += y * F0
                 total += softplus(z[k, b]) - y * z[k, b]
                 delta[k, b] = (o[k, b] - y) * inv
@@ -309,8 +312,8 @@ def _output_delta(out_kind, loss, z, o, Y, yi, delta, tmp, scales):
     # MSE: L = mean (o - y)^2
     for k in range(n_out):
         for b in range(batch):
-            y = Y[yi, b, k]
-            check += y * 0
+            y = delta[k, b]
+            check += y * F0
             diff = o[k, b] - y
             total += diff * diff
             delta[k, b] = diff * two_inv
