@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from oracle import OUTPUT_LOSS, OraclePopulation, make_data
+from oracle import OUTPUT_LOSS, OraclePopulation, agent_gradients, make_data
 
 from simulator import ParameterError, Population
+from simulator.kernels.mlp import BLAS_MIN_MACS
 
 ACTIVATIONS = ("identity", "step", "sigmoid", "tanh", "relu")
 OPTIMIZERS = ("sgd", "momentum", "adam")
@@ -335,3 +336,36 @@ def test_perceptron_learns_separable_data_within_the_novikoff_bound():
     np.testing.assert_array_equal(pop.predict(X), Y)  # 100 % training accuracy
     assert np.all(mistakes <= (R / gamma) ** 2)  # Novikoff (1962)
     assert np.all(mistakes > 0)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("shared_x", [False, True])
+def test_blas_sized_layers_match_oracle(shared_x, dtype):
+    """64-64-10 with B = 64: every layer goes through BLAS gemm, and the first reads X in place
+    (transposed by gemm's flags, no copy). Training, gradients and input gradients."""
+    layers, batch = (64, 64, 10), 64
+    assert layers[0] * layers[1] * batch >= BLAS_MIN_MACS
+    pop, oracle = _pair(dtype, layers, "tanh", "softmax", "cross_entropy", "momentum")
+    rng = np.random.default_rng(7)
+    data = [
+        make_data(rng, layers, "softmax", "cross_entropy", N_AGENTS, batch, shared_x, True)
+        for _ in range(3)
+    ]
+    _run_and_compare(pop, oracle, data, dtype)
+    X, Y = (a.astype(dtype) for a in data[0])
+    grads, _ = pop.gradients(X, Y)
+    dx = pop.input_gradients(X, Y)
+    tol = TOL[dtype]
+    for p in range(N_AGENTS):
+        x, y = (X.reshape(-1, *X.shape[-2:])[0] if shared_x else X[p]), Y[p]
+        _, g, d = agent_gradients(
+            pop.params[p].astype(np.float64),
+            layers,
+            "tanh",
+            "softmax",
+            "cross_entropy",
+            x.astype(np.float64),
+            y.astype(np.float64),
+        )
+        np.testing.assert_allclose(grads[p], g, **tol)
+        np.testing.assert_allclose(dx[p], d, **tol)
