@@ -155,18 +155,12 @@ def _load_input(X, xi, a0):
 
 
 @njit(**_JIT)
-def _dense_forward(row, w_off, b_off, a_in, z_out):
-    """z_out (d_out, B) = W^T a_in + b, with W = row[w_off:].reshape(d_in, d_out)."""
+def _dense_forward_by_outputs(row, w_off, b_off, a_in, z_out):
+    """The small-layer loop of :func:`_dense_forward` used for float32: four output units per
+    pass, one input row at a time. Measured A/B on 8-16-1, B = 32: ~5% faster than two units x
+    four inputs in float32 (a batch row is only four float32 vectors), ~8% slower in float64."""
     d_in, batch = a_in.shape
     d_out = z_out.shape[0]
-    if d_in * d_out * batch >= BLAS_MIN_MACS:
-        W = row[w_off : w_off + d_in * d_out].reshape((d_in, d_out))
-        np.dot(W.T, a_in, z_out)
-        for j in range(d_out):
-            bj = row[b_off + j]
-            for b in range(batch):
-                z_out[j, b] += bj
-        return
     j = 0
     while j + 4 <= d_out:  # four output units per pass: each input row is read once for four
         z0, z1, z2, z3 = z_out[j], z_out[j + 1], z_out[j + 2], z_out[j + 3]
@@ -196,6 +190,77 @@ def _dense_forward(row, w_off, b_off, a_in, z_out):
             w = row[w_off + i * d_out + k]
             for b in range(batch):
                 z_out[k, b] += w * a_in[i, b]
+
+
+@njit(**_JIT)
+def _dense_forward(row, w_off, b_off, a_in, z_out):
+    """z_out (d_out, B) = W^T a_in + b, with W = row[w_off:].reshape(d_in, d_out)."""
+    d_in, batch = a_in.shape
+    d_out = z_out.shape[0]
+    if d_in * d_out * batch >= BLAS_MIN_MACS:
+        W = row[w_off : w_off + d_in * d_out].reshape((d_in, d_out))
+        np.dot(W.T, a_in, z_out)
+        for j in range(d_out):
+            bj = row[b_off + j]
+            for b in range(batch):
+                z_out[j, b] += bj
+        return
+    if a_in.itemsize == 4:
+        _dense_forward_by_outputs(row, w_off, b_off, a_in, z_out)
+        return
+    # float64: two output units per pass, four inputs at a time: each pass reads four input
+    # rows once for two outputs and stores each output row once per four multiply-adds (output
+    # rows cannot stay in registers across passes: Numba's arrays may alias).
+    j = 0
+    while j + 2 <= d_out:
+        z0, z1 = z_out[j], z_out[j + 1]
+        c0, c1 = row[b_off + j], row[b_off + j + 1]
+        for b in range(batch):
+            z0[b] = c0
+            z1[b] = c1
+        i = 0
+        while i + 4 <= d_in:
+            a0, a1, a2, a3 = a_in[i], a_in[i + 1], a_in[i + 2], a_in[i + 3]
+            at = w_off + i * d_out + j
+            u0, v0 = row[at], row[at + 1]
+            at += d_out
+            u1, v1 = row[at], row[at + 1]
+            at += d_out
+            u2, v2 = row[at], row[at + 1]
+            at += d_out
+            u3, v3 = row[at], row[at + 1]
+            for b in range(batch):
+                x0, x1, x2, x3 = a0[b], a1[b], a2[b], a3[b]
+                z0[b] += u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
+                z1[b] += v0 * x0 + v1 * x1 + v2 * x2 + v3 * x3
+            i += 4
+        for m in range(i, d_in):
+            am = a_in[m]
+            at = w_off + m * d_out + j
+            u, v = row[at], row[at + 1]
+            for b in range(batch):
+                z0[b] += u * am[b]
+                z1[b] += v * am[b]
+        j += 2
+    if j < d_out:  # a last lone output unit
+        zj = z_out[j]
+        c = row[b_off + j]
+        for b in range(batch):
+            zj[b] = c
+        i = 0
+        while i + 4 <= d_in:
+            a0, a1, a2, a3 = a_in[i], a_in[i + 1], a_in[i + 2], a_in[i + 3]
+            at = w_off + i * d_out + j
+            w0, w1 = row[at], row[at + d_out]
+            w2, w3 = row[at + 2 * d_out], row[at + 3 * d_out]
+            for b in range(batch):
+                zj[b] += w0 * a0[b] + w1 * a1[b] + w2 * a2[b] + w3 * a3[b]
+            i += 4
+        for m in range(i, d_in):
+            am = a_in[m]
+            w = row[w_off + m * d_out + j]
+            for b in range(batch):
+                zj[b] += w * am[b]
 
 
 @njit(**_JIT)
