@@ -119,21 +119,19 @@ def expm1_nonpositive(w):  # pragma: no cover - replaced by the overload inside 
     return np.expm1(max(w, _LOWEST64))
 
 
-def _pick(w):
-    if w == types.float32:
-        return np.float32
-    if w == types.float64:
-        return np.float64
+def _reduction_for(w):
+    """(the reduction, 1 in w's dtype) for a float32 or float64 Numba type, else None."""
+    for numba_type, dtype in ((types.float32, np.float32), (types.float64, np.float64)):
+        if w == numba_type:
+            return _REDUCED[dtype], dtype(1.0)
     return None
 
 
 @overload(exp_nonpositive, jit_options=_OVERLOAD)
 def _exp_overload(w):
-    dtype = _pick(w)
-    if dtype is None:
+    if _reduction_for(w) is None:
         return None
-    reduced = _REDUCED[dtype]
-    one = dtype(1.0)
+    reduced, one = _reduction_for(w)
 
     def impl(w):
         e, n = reduced(w)
@@ -144,11 +142,9 @@ def _exp_overload(w):
 
 @overload(expm1_nonpositive, jit_options=_OVERLOAD)
 def _expm1_overload(w):
-    dtype = _pick(w)
-    if dtype is None:
+    if _reduction_for(w) is None:
         return None
-    reduced = _REDUCED[dtype]
-    one = dtype(1.0)
+    reduced, one = _reduction_for(w)
 
     def impl(w):
         e, n = reduced(w)

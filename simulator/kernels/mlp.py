@@ -147,11 +147,7 @@ def _load_input(X, xi, a0):
     for i in range(d0):
         for b in range(batch):
             a0[i, b] = X[xi, b, i]
-    total = a0[0, 0] * F0
-    for i in range(d0):
-        for b in range(batch):
-            total += a0[i, b] * F0
-    return total == 0
+    return _all_finite(a0)
 
 
 @njit(**_JIT)
