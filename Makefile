@@ -53,7 +53,7 @@ bench: $(STAMP)
 
 ## clean-cache: drop Numba's on-disk kernel cache. Numba keys a cached kernel on its own file
 ## only: after editing a module whose functions are inlined into kernels elsewhere
-## (kernels/activations.py, kernels/optim.py), clear the cache.
+## (kernels/activations.py, optim.py, elementary.py, arrays.py, gemm.py), clear the cache.
 clean-cache:
 	find simulator -name '*.nbi' -delete -o -name '*.nbc' -delete
 

@@ -15,7 +15,6 @@ estimator ``d step(z)/dz = 1`` for ``|z| <= 1``, else 0.
 
 from __future__ import annotations
 
-import itertools
 import warnings
 from typing import Any
 
@@ -23,7 +22,6 @@ import numpy as np
 
 from simulator import config as C
 from simulator.kernels import mlp as K
-from simulator.kernels.blas_threads import single_threaded_blas
 from simulator.layout import AgentNetwork, ParamLayout
 
 _STATUS_TEXT = {K.BAD_INPUT: "X", K.BAD_TARGET: "Y"}
@@ -273,10 +271,6 @@ class Population:
             float(np.finfo(self.dtype).max),
         )
 
-    def _uses_blas(self, batch: int) -> bool:
-        """Whether some layer goes through BLAS gemm inside the kernels at this batch size."""
-        return any(a * b * batch >= K.BLAS_MIN_MACS for a, b in itertools.pairwise(self.layers))
-
     def _run(self, X: Any, Y: Any, mode: int) -> tuple[np.ndarray, ...]:
         Xa = self._inputs(X)
         Ya = self._targets(Y, Xa)
@@ -287,10 +281,9 @@ class Population:
         dx = np.empty((P, *Xa.shape[1:]) if mode == K.MODE_INPUT_GRAD else (1, 1, 1), dtype=dt)
         if mode == K.MODE_TRAIN:
             self.step_count += 1
-        with single_threaded_blas(self._uses_blas(Xa.shape[1])):
-            K.population_pass(
-                self.params, Xa, Ya, self._net, self._opt(), mode, losses, status, grads, dx
-            )
+        K.population_pass(
+            self.params, Xa, Ya, self._net, self._opt(), mode, losses, status, grads, dx
+        )
         self._check_status(status, losses, mode)
         return losses, grads, dx
 
@@ -385,8 +378,7 @@ class Population:
         L = self.layout.n_layers
         layer = L if layer is None else C.check_int("layer", layer, 1, L)
         out = np.empty((params.shape[0], Xa.shape[1], self.layers[layer]), dtype=self.dtype)
-        with single_threaded_blas(self._uses_blas(Xa.shape[1])):
-            K.population_forward(params, Xa, self._net, layer, out)
+        K.population_forward(params, Xa, self._net, layer, out)
         return out
 
     def __repr__(self) -> str:

@@ -20,9 +20,12 @@ CONFIGS = [
     dict(layers=(8, 16, 1), activation="tanh", output="linear", loss="mse", optimizer="sgd"),
     dict(layers=(8, 16, 16, 3), activation="relu", output="softmax", loss="cross_entropy",
          optimizer="adam"),
-    # 64-64-10 with B = 64: d_in * d_out * B >= BLAS_MIN_MACS, the BLAS (np.dot) path
+    # 64-64-10 with B = 64: d_in * d_out * B >= TILE_MIN_MACS, the register-tile products
     dict(layers=(64, 64, 10), activation="tanh", output="softmax", loss="cross_entropy",
          optimizer="momentum"),
+    # widths and a batch off the SIMD width: edge tiles and scalar tails
+    dict(layers=(45, 70, 12), activation="sigmoid", output="linear", loss="mse",
+         optimizer="adam"),
 ]
 out = {"threads": numba.get_num_threads()}
 for dtype in ("float32", "float64"):
@@ -63,5 +66,5 @@ def _run(threads: int) -> dict:
 def test_training_is_bit_identical_on_one_and_two_threads():
     one, two = _run(1), _run(2)
     assert (one.pop("threads"), two.pop("threads")) == (1, 2)
-    assert len(one) == 6
+    assert len(one) == 8  # 4 configs x 2 dtypes
     assert one == two

@@ -34,16 +34,21 @@ from simulator.kernels.activations import (
 )
 from simulator.kernels.arrays import flat
 from simulator.kernels.elementary import exp_nonpositive
+from simulator.kernels.gemm import INIT_BIAS, INIT_ZERO, gemm, gemm_nt, transpose
 from simulator.kernels.optim import apply_update
 
 MSE, BCE, CROSS_ENTROPY = 0, 1, 2
 MODE_LOSS, MODE_GRAD, MODE_TRAIN, MODE_INPUT_GRAD = 0, 1, 2, 3
 OK, BAD_INPUT, BAD_TARGET, DIVERGED = 0, 1, 2, 3
 
-# Layers with at least this many multiply-adds per agent (d_in * d_out * B) use BLAS gemm
-# (np.dot inside the kernel, ~2-3x faster on 64-wide layers); smaller ones use plain loops,
-# where a BLAS call's fixed cost would dominate.
-BLAS_MIN_MACS = 32768
+# Layers with at least this many multiply-adds per agent (d_in * d_out * B) go through the
+# register-tile products of simulator.kernels.gemm; smaller ones use the plain loops below, tuned
+# for narrow layers (8-16-1: 4,096 per layer at B = 32).
+TILE_MIN_MACS = 32768
+# Weight gradients of layers at least this wide (d_out) transpose delta and use the outer-product
+# tiles (85 GFLOP/s on 64x64x64 float32 in cache); narrower ones use the dot-product tiles
+# (~50 GFLOP/s, no transpose), measured faster for 64x10.
+WIDE_GRADIENT = 16
 # Agents handled by one iteration of the parallel loop: its scratch memory is allocated once and
 # reused for each of them. Each agent still writes only its own rows, whatever the chunking.
 AGENTS_PER_CHUNK = 8
@@ -119,13 +124,6 @@ def _scales(batch, n_out, dtype):
     return out
 
 
-@njit(inline="always")
-def _reads_x_in_place(dims, batch):
-    """Whether the first layer goes through BLAS, reading X[xi] (B, d_0) as it is (transposed
-    by gemm's flags) instead of a transposed copy: the copy cost ~2 us of a 64-64-10 step."""
-    return dims[0] * dims[1] * batch >= BLAS_MIN_MACS
-
-
 @njit(**_JIT)
 def _all_finite(x):
     """True when every value of the C-contiguous array x is finite (one vectorized pass)."""
@@ -144,9 +142,12 @@ def _load_input(X, xi, a0):
     inside the transposing loop made a serial dependency chain).
     """
     batch, d0 = X.shape[1], X.shape[2]
-    for i in range(d0):
-        for b in range(batch):
-            a0[i, b] = X[xi, b, i]
+    if X.strides[2] == X.itemsize and X.strides[1] == d0 * X.itemsize:  # X[xi] contiguous
+        transpose(a0, 0, batch, X[xi], 0, d0, batch, d0)
+    else:
+        for i in range(d0):
+            for b in range(batch):
+                a0[i, b] = X[xi, b, i]
     return _all_finite(a0)
 
 
@@ -193,13 +194,25 @@ def _dense_forward(row, w_off, b_off, a_in, z_out):
     """z_out (d_out, B) = W^T a_in + b, with W = row[w_off:].reshape(d_in, d_out)."""
     d_in, batch = a_in.shape
     d_out = z_out.shape[0]
-    if d_in * d_out * batch >= BLAS_MIN_MACS:
-        W = row[w_off : w_off + d_in * d_out].reshape((d_in, d_out))
-        np.dot(W.T, a_in, z_out)
-        for j in range(d_out):
-            bj = row[b_off + j]
-            for b in range(batch):
-                z_out[j, b] += bj
+    if d_in * d_out * batch >= TILE_MIN_MACS:  # z = W^T a + b, in register tiles
+        gemm(
+            z_out,
+            0,
+            batch,
+            row,
+            w_off,
+            1,
+            d_out,
+            a_in,
+            0,
+            batch,
+            d_out,
+            batch,
+            d_in,
+            INIT_BIAS,
+            row,
+            b_off,
+        )
         return
     if a_in.itemsize == 4:
         _dense_forward_by_outputs(row, w_off, b_off, a_in, z_out)
@@ -324,24 +337,16 @@ def _softmax_block(z, a, tmp):
 
 @njit(**_JIT)
 def _forward_agent(row, X, xi, net, acts, zs, tmp):
-    """Forward pass of one agent; fills ``acts[l, :d_l]`` (l = 1..L; l = 0 too unless the first
-    layer reads X in place) and ``zs[l, :d_l]`` (l = 1..L), each of shape (d_l, B); tmp is
-    (2 B,) scratch (see :func:`_softmax_block`). Returns False on non-finite X."""
+    """Forward pass of one agent; fills ``acts[l, :d_l]`` (l = 0..L; l = 0 is X[xi] transposed)
+    and ``zs[l, :d_l]`` (l = 1..L), each of shape (d_l, B); tmp is (2 B,) scratch (see
+    :func:`_softmax_block`). Returns False on non-finite X."""
     dims = net.dims
     n_layers = dims.shape[0] - 1
-    batch = X.shape[1]
-    if _reads_x_in_place(dims, batch):
-        x = X[xi]
-        finite = _all_finite(x)
-        _dense_forward(row, net.w_off[0], net.b_off[0], x.T, zs[1, : dims[1]])
-    else:
-        finite = _load_input(X, xi, acts[0, : dims[0]])
-        _dense_forward(row, net.w_off[0], net.b_off[0], acts[0, : dims[0]], zs[1, : dims[1]])
+    finite = _load_input(X, xi, acts[0, : dims[0]])
     for l in range(n_layers):
         z = zs[l + 1, : dims[l + 1]]
         a = acts[l + 1, : dims[l + 1]]
-        if l > 0:
-            _dense_forward(row, net.w_off[l], net.b_off[l], acts[l, : dims[l]], z)
+        _dense_forward(row, net.w_off[l], net.b_off[l], acts[l, : dims[l]], z)
         if net.acts[l] == OUT_SOFTMAX:
             _softmax_block(z, a, tmp)
         else:
@@ -423,17 +428,38 @@ def _output_delta(out_kind, loss, z, o, Y, yi, delta, tmp, scales):
 
 
 @njit(**_JIT)
-def _dense_backward(row, g, w_off, b_off, a_in, delta, want_params, d_in_out):
+def _dense_backward(row, g, w_off, b_off, a_in, delta, want_params, d_in_out, delta_t):
     """Gradients of one dense layer.
 
-    g[w_off...] += a_in delta^T and g[b_off...] = sum_b delta (when want_params);
+    g[w_off...] = a_in delta^T and g[b_off...] = sum_b delta (when want_params);
     d_in_out (d_in, B) = W delta (when its first dim is nonzero).
+    delta_t : (B d_out,) scratch for delta transposed (wide layers' weight gradients).
     """
     d_in, batch = a_in.shape
     d_out = delta.shape[0]
-    blas = d_in * d_out * batch >= BLAS_MIN_MACS
-    if want_params and blas:
-        np.dot(a_in, delta.T, g[w_off : w_off + d_in * d_out].reshape((d_in, d_out)))
+    tiles = d_in * d_out * batch >= TILE_MIN_MACS
+    if want_params and tiles and d_out >= WIDE_GRADIENT:  # g = a_in (delta^T), in tiles
+        transpose(delta_t, 0, d_out, delta, 0, batch, d_out, batch)
+        gemm(
+            g,
+            w_off,
+            d_out,
+            a_in,
+            0,
+            batch,
+            1,
+            delta_t,
+            0,
+            d_out,
+            d_in,
+            d_out,
+            batch,
+            INIT_ZERO,
+            g,
+            0,
+        )
+    elif want_params and tiles:
+        gemm_nt(g, w_off, d_out, a_in, 0, batch, delta, 0, batch, d_in, d_out, batch)
     elif want_params:
         for i in range(d_in):
             ai = a_in[i]
@@ -467,8 +493,25 @@ def _dense_backward(row, g, w_off, b_off, a_in, delta, want_params, d_in_out):
             for b in range(batch):
                 acc += delta[j, b]
             g[b_off + j] = acc
-    if d_in_out.shape[0] > 0 and blas:
-        np.dot(row[w_off : w_off + d_in * d_out].reshape((d_in, d_out)), delta, d_in_out)
+    if d_in_out.shape[0] > 0 and tiles:  # d_in_out = W delta
+        gemm(
+            d_in_out,
+            0,
+            batch,
+            row,
+            w_off,
+            d_out,
+            1,
+            delta,
+            0,
+            batch,
+            d_in,
+            batch,
+            d_out,
+            INIT_ZERO,
+            row,
+            0,
+        )
     elif d_in_out.shape[0] > 0:
         for i in range(d_in):
             for b in range(batch):
@@ -480,28 +523,26 @@ def _dense_backward(row, g, w_off, b_off, a_in, delta, want_params, d_in_out):
 
 
 @njit(**_JIT)
-def _backward_agent(row, g, net, acts, zs, delta_out, deltas, want_params, dx, X, xi):
+def _backward_agent(row, g, net, acts, zs, delta_out, deltas, want_params, dx):
     """Backpropagate delta_out (d_L, B) through every layer; gradient row into g.
 
-    deltas : (2, width, B) scratch for the hidden layers' deltas (used alternately).
+    deltas : (3, width, B) scratch: the hidden layers' deltas (``deltas[0]`` and ``[1]``, used
+    alternately) and a transposed delta (``deltas[2]``, see :func:`_dense_backward`).
     dx (d_0, B) receives dLoss/dX when it has a nonzero first dimension.
-    X, xi : the inputs, read in place by the first layer when it goes through BLAS.
     """
     dims = net.dims
     n_layers = dims.shape[0] - 1
     delta = delta_out
+    delta_t = flat(deltas[2])
     for l in range(n_layers - 1, 0, -1):
         a_in = acts[l, : dims[l]]
         nxt = deltas[l % 2, : dims[l]]
-        _dense_backward(row, g, net.w_off[l], net.b_off[l], a_in, delta, want_params, nxt)
+        _dense_backward(row, g, net.w_off[l], net.b_off[l], a_in, delta, want_params, nxt, delta_t)
         _times_derivative(net.acts[l - 1], zs[l, : dims[l]], a_in, nxt)
         delta = nxt
     d_x = dx if dx.shape[0] > 0 else deltas[0, :0]
-    if _reads_x_in_place(dims, delta.shape[1]):
-        _dense_backward(row, g, net.w_off[0], net.b_off[0], X[xi].T, delta, want_params, d_x)
-    else:
-        a_in = acts[0, : dims[0]]
-        _dense_backward(row, g, net.w_off[0], net.b_off[0], a_in, delta, want_params, d_x)
+    a_in = acts[0, : dims[0]]
+    _dense_backward(row, g, net.w_off[0], net.b_off[0], a_in, delta, want_params, d_x, delta_t)
 
 
 @njit(parallel=True, **_JIT)
@@ -531,7 +572,7 @@ def population_pass(params, X, Y, net, opt, mode, losses, status, grads, dx):
     x_each, y_each = X.shape[0] == n_agents, Y.shape[0] == n_agents
     d_out, d_in = dims[n_layers], dims[0]
     size_layers = 2 * (n_layers + 1) * width * batch
-    n_scratch = size_layers + 2 * width * batch + 2 * batch + (d_out + d_in) * batch + n_params
+    n_scratch = size_layers + 3 * width * batch + 2 * batch + (d_out + d_in) * batch + n_params
     n_chunks = (n_agents + AGENTS_PER_CHUNK - 1) // AGENTS_PER_CHUNK
     scales = _scales(batch, d_out, params.dtype)
     for c in prange(n_chunks):
@@ -539,8 +580,8 @@ def population_pass(params, X, Y, net, opt, mode, losses, status, grads, dx):
         scratch = np.empty(n_scratch, dtype=params.dtype)
         acts, zs = _layer_buffers(scratch, n_layers, width, batch)
         at = size_layers
-        deltas = scratch[at : at + 2 * width * batch].reshape((2, width, batch))
-        at += 2 * width * batch
+        deltas = scratch[at : at + 3 * width * batch].reshape((3, width, batch))
+        at += 3 * width * batch
         tmp = scratch[at : at + 2 * batch]
         at += 2 * batch
         dout = scratch[at : at + d_out * batch].reshape((d_out, batch))
@@ -569,13 +610,13 @@ def population_pass(params, X, Y, net, opt, mode, losses, status, grads, dx):
             if mode == MODE_LOSS:
                 continue
             if mode == MODE_INPUT_GRAD:
-                _backward_agent(row, row, net, acts, zs, dout, deltas, False, dxp, X, xi)
+                _backward_agent(row, row, net, acts, zs, dout, deltas, False, dxp)
                 for b in range(batch):
                     for i in range(d_in):
                         dx[p, b, i] = dxp[i, b]
                 continue
             g = grads[p] if mode == MODE_GRAD else g_own
-            _backward_agent(row, g, net, acts, zs, dout, deltas, want_params, dx[0, :0], X, xi)
+            _backward_agent(row, g, net, acts, zs, dout, deltas, want_params, dx[0, :0])
             if mode == MODE_TRAIN and status[p] == OK:
                 if not apply_update(p, row, g, opt, True):
                     status[p] = DIVERGED
