@@ -169,26 +169,11 @@ def _bits(scalar) -> int:
     return 64 if isinstance(scalar, ir.DoubleType) else 32
 
 
+# fmt: off
 @intrinsic
-def _tile(
-    typingctx,
-    c,
-    c_off,
-    ldc,
-    a,
-    a_off,
-    sam,
-    sak,
-    b,
-    b_off,
-    ldb,
-    k_len,
-    init,
-    bias,
-    bias_off,
-    rows,
-    n_vectors,
-):
+def _tile(typingctx, c, c_off, ldc, a, a_off, sam, sak, b, b_off, ldb, k_len, init, bias,
+          bias_off, rows, n_vectors):
+    # fmt: on
     """One register tile: ``rows`` rows (literal, 1..4) x ``n_vectors`` SIMD vectors (literal,
     1 or 2; 0 for a single scalar column) of C, addressed as in the module docstring."""
     if not (isinstance(rows, types.IntegerLiteral) and isinstance(n_vectors, types.IntegerLiteral)):
@@ -200,24 +185,10 @@ def _tile(
     n_rows, n_vec = rows.literal_value, n_vectors.literal_value
     lanes = _lanes(c.dtype, n_vec)
     n_cols = max(n_vec, 1)
-    sig = types.void(
-        c,
-        c_off,
-        ldc,
-        a,
-        a_off,
-        sam,
-        sak,
-        b,
-        b_off,
-        ldb,
-        k_len,
-        init,
-        bias,
-        bias_off,
-        rows,
-        n_vectors,
-    )
+    # fmt: off
+    sig = types.void(c, c_off, ldc, a, a_off, sam, sak, b, b_off, ldb, k_len, init, bias,
+                     bias_off, rows, n_vectors)
+    # fmt: on
 
     def codegen(context, builder, signature, args):
         i64 = ir.IntType(64)
@@ -297,80 +268,33 @@ def _tile(
     return sig, codegen
 
 
+# fmt: off
+# (the drivers below call one tile shape per line pair: kept packed by hand, not one argument
+# per line)
 @njit(**_JIT)
-def _row_block(
-    c, c_off, ldc, a, a_off, sam, sak, b, b_off, ldb, n_len, k_len, init, bias, bias_off, rows
-):
+def _row_block(c, c_off, ldc, a, a_off, sam, sak, b, b_off, ldb, n_len, k_len, init, bias,
+               bias_off, rows):
     """Columns 0..n_len of ``rows`` (literal) rows of C: tiles of two vectors, then one, then
     single columns."""
-    lanes = 32 // c.itemsize
+    lanes = VECTOR_BYTES // c.itemsize
     n = 0
     while n + 2 * lanes <= n_len:
-        _tile(
-            c,
-            c_off + n,
-            ldc,
-            a,
-            a_off,
-            sam,
-            sak,
-            b,
-            b_off + n,
-            ldb,
-            k_len,
-            init,
-            bias,
-            bias_off,
-            rows,
-            2,
-        )
+        _tile(c, c_off + n, ldc, a, a_off, sam, sak, b, b_off + n, ldb, k_len, init, bias,
+              bias_off, rows, 2)
         n += 2 * lanes
     if n + lanes <= n_len:
-        _tile(
-            c,
-            c_off + n,
-            ldc,
-            a,
-            a_off,
-            sam,
-            sak,
-            b,
-            b_off + n,
-            ldb,
-            k_len,
-            init,
-            bias,
-            bias_off,
-            rows,
-            1,
-        )
+        _tile(c, c_off + n, ldc, a, a_off, sam, sak, b, b_off + n, ldb, k_len, init, bias,
+              bias_off, rows, 1)
         n += lanes
     while n < n_len:
-        _tile(
-            c,
-            c_off + n,
-            ldc,
-            a,
-            a_off,
-            sam,
-            sak,
-            b,
-            b_off + n,
-            ldb,
-            k_len,
-            init,
-            bias,
-            bias_off,
-            rows,
-            0,
-        )
+        _tile(c, c_off + n, ldc, a, a_off, sam, sak, b, b_off + n, ldb, k_len, init, bias,
+              bias_off, rows, 0)
         n += 1
 
 
 @njit(**_JIT)
-def gemm(
-    c, c_off, ldc, a, a_off, sam, sak, b, b_off, ldb, m_len, n_len, k_len, init, bias, bias_off
-):
+def gemm(c, c_off, ldc, a, a_off, sam, sak, b, b_off, ldb, m_len, n_len, k_len, init, bias,
+         bias_off):
     """C = [C +] A B [+ bias] for an (m_len, n_len) block of C with a sum over k_len terms.
 
     Addressing of c, a, b as in the module docstring; ``init`` is INIT_ZERO, INIT_LOAD or
@@ -379,64 +303,17 @@ def gemm(
     """
     m = 0
     while m + TILE_ROWS <= m_len:
-        _row_block(
-            c,
-            c_off + m * ldc,
-            ldc,
-            a,
-            a_off + m * sam,
-            sam,
-            sak,
-            b,
-            b_off,
-            ldb,
-            n_len,
-            k_len,
-            init,
-            bias,
-            bias_off + m,
-            4,
-        )
+        _row_block(c, c_off + m * ldc, ldc, a, a_off + m * sam, sam, sak, b, b_off, ldb, n_len,
+                   k_len, init, bias, bias_off + m, 4)
         m += TILE_ROWS
     if m + 2 <= m_len:
-        _row_block(
-            c,
-            c_off + m * ldc,
-            ldc,
-            a,
-            a_off + m * sam,
-            sam,
-            sak,
-            b,
-            b_off,
-            ldb,
-            n_len,
-            k_len,
-            init,
-            bias,
-            bias_off + m,
-            2,
-        )
+        _row_block(c, c_off + m * ldc, ldc, a, a_off + m * sam, sam, sak, b, b_off, ldb, n_len,
+                   k_len, init, bias, bias_off + m, 2)
         m += 2
     if m < m_len:
-        _row_block(
-            c,
-            c_off + m * ldc,
-            ldc,
-            a,
-            a_off + m * sam,
-            sam,
-            sak,
-            b,
-            b_off,
-            ldb,
-            n_len,
-            k_len,
-            init,
-            bias,
-            bias_off + m,
-            1,
-        )
+        _row_block(c, c_off + m * ldc, ldc, a, a_off + m * sam, sam, sak, b, b_off, ldb, n_len,
+                   k_len, init, bias, bias_off + m, 1)
+# fmt: on
 
 
 @intrinsic
@@ -608,7 +485,7 @@ def _copy_element(typingctx, dst, d_at, src, s_at):
 def transpose(dst, d_off, ldd, src, s_off, lds, n_rows, n_cols):
     """dst[d_off + j ldd + i] = src[s_off + i lds + j] for i < n_rows, j < n_cols: square
     blocks of SIMD width through shuffles, the edges element by element."""
-    lanes = 32 // dst.itemsize
+    lanes = VECTOR_BYTES // dst.itemsize
     i = 0
     while i + lanes <= n_rows:
         j = 0

@@ -194,24 +194,10 @@ def _dense_forward(row, w_off, b_off, a_in, z_out):
     """z_out (d_out, B) = W^T a_in + b, with W = row[w_off:].reshape(d_in, d_out)."""
     d_in, batch = a_in.shape
     d_out = z_out.shape[0]
-    if d_in * d_out * batch >= TILE_MIN_MACS:  # z = W^T a + b, in register tiles
+    if d_in * d_out * batch >= TILE_MIN_MACS:  # z = W^T a + b in tiles: A[m, k] = W[k, m]
+        nb = batch
         gemm(
-            z_out,
-            0,
-            batch,
-            row,
-            w_off,
-            1,
-            d_out,
-            a_in,
-            0,
-            batch,
-            d_out,
-            batch,
-            d_in,
-            INIT_BIAS,
-            row,
-            b_off,
+            z_out, 0, nb, row, w_off, 1, d_out, a_in, 0, nb, d_out, nb, d_in, INIT_BIAS, row, b_off
         )
         return
     if a_in.itemsize == 4:
@@ -438,28 +424,12 @@ def _dense_backward(row, g, w_off, b_off, a_in, delta, want_params, d_in_out, de
     d_in, batch = a_in.shape
     d_out = delta.shape[0]
     tiles = d_in * d_out * batch >= TILE_MIN_MACS
+    nb = batch
     if want_params and tiles and d_out >= WIDE_GRADIENT:  # g = a_in (delta^T), in tiles
-        transpose(delta_t, 0, d_out, delta, 0, batch, d_out, batch)
-        gemm(
-            g,
-            w_off,
-            d_out,
-            a_in,
-            0,
-            batch,
-            1,
-            delta_t,
-            0,
-            d_out,
-            d_in,
-            d_out,
-            batch,
-            INIT_ZERO,
-            g,
-            0,
-        )
+        transpose(delta_t, 0, d_out, delta, 0, nb, d_out, nb)
+        gemm(g, w_off, d_out, a_in, 0, nb, 1, delta_t, 0, d_out, d_in, d_out, nb, INIT_ZERO, g, 0)
     elif want_params and tiles:
-        gemm_nt(g, w_off, d_out, a_in, 0, batch, delta, 0, batch, d_in, d_out, batch)
+        gemm_nt(g, w_off, d_out, a_in, 0, nb, delta, 0, nb, d_in, d_out, nb)
     elif want_params:
         for i in range(d_in):
             ai = a_in[i]
@@ -495,22 +465,7 @@ def _dense_backward(row, g, w_off, b_off, a_in, delta, want_params, d_in_out, de
             g[b_off + j] = acc
     if d_in_out.shape[0] > 0 and tiles:  # d_in_out = W delta
         gemm(
-            d_in_out,
-            0,
-            batch,
-            row,
-            w_off,
-            d_out,
-            1,
-            delta,
-            0,
-            batch,
-            d_in,
-            batch,
-            d_out,
-            INIT_ZERO,
-            row,
-            0,
+            d_in_out, 0, nb, row, w_off, d_out, 1, delta, 0, nb, d_in, nb, d_out, INIT_ZERO, row, 0
         )
     elif d_in_out.shape[0] > 0:
         for i in range(d_in):
