@@ -16,11 +16,11 @@ import numpy as np
 from simulator import Population
 
 CONFIGS = [
-    # small layers: the loop path
+    # small layers
     dict(layers=(8, 16, 1), activation="tanh", output="linear", loss="mse", optimizer="sgd"),
     dict(layers=(8, 16, 16, 3), activation="relu", output="softmax", loss="cross_entropy",
          optimizer="adam"),
-    # 64-64-10 with B = 64: d_in * d_out * B >= TILE_MIN_MACS, the register-tile products
+    # 64-64-10 with B = 64: wide layers
     dict(layers=(64, 64, 10), activation="tanh", output="softmax", loss="cross_entropy",
          optimizer="momentum"),
     # widths and a batch off the SIMD width: edge tiles and scalar tails

@@ -4,8 +4,9 @@ Every kernel takes arrays and scalars only (grouped in :class:`NetArrays` and
 :class:`OptArrays`), runs ``prange`` over agents, and each iteration writes only its own
 agent's row of every output: results are bit-identical on 1 or N threads.
 
-Inside an agent, activations are kept transposed, shape ``(width, batch)``, so the innermost
-loops run over the batch: long, contiguous and vectorizable.
+Inside an agent, activations are kept transposed, shape ``(width, batch)``, so the element-wise
+loops run over the batch (long, contiguous, vectorizable) and every matrix product reads rows
+of the batch axis in SIMD vectors (:mod:`simulator.kernels.gemm`).
 
 Canonical parameter row of one agent: for each layer ``l``, ``W_l`` flattened row-major
 with shape ``(d_{l-1}, d_l)`` (``W[i, j]`` connects input ``i`` to output ``j``), then
@@ -41,13 +42,11 @@ MSE, BCE, CROSS_ENTROPY = 0, 1, 2
 MODE_LOSS, MODE_GRAD, MODE_TRAIN, MODE_INPUT_GRAD = 0, 1, 2, 3
 OK, BAD_INPUT, BAD_TARGET, DIVERGED = 0, 1, 2, 3
 
-# Layers with at least this many multiply-adds per agent (d_in * d_out * B) go through the
-# register-tile products of simulator.kernels.gemm; smaller ones use the plain loops below, tuned
-# for narrow layers (8-16-1: 4,096 per layer at B = 32).
-TILE_MIN_MACS = 32768
-# Weight gradients of layers at least this wide (d_out) transpose delta and use the outer-product
-# tiles (85 GFLOP/s on 64x64x64 float32 in cache); narrower ones use the dot-product tiles
-# (~50 GFLOP/s, no transpose), measured faster for 64x10.
+# Every dense layer goes through the register-tile products of simulator.kernels.gemm (measured
+# ahead of BLAS on 64-wide layers and of plain loops on narrow ones: 8-16-1, B = 32, ~10%
+# float32, ~4% float64; 4-32-32-2, B = 8, ~2x). Weight gradients of layers at least this wide
+# (d_out) transpose delta and use the outer-product tiles (85 GFLOP/s on 64x64x64 float32 in
+# cache); narrower ones use the dot-product tiles (~50 GFLOP/s, no transpose; faster for 64x10).
 WIDE_GRADIENT = 16
 # Agents handled by one iteration of the parallel loop: its scratch memory is allocated once and
 # reused for each of them. Each agent still writes only its own rows, whatever the chunking.
@@ -152,110 +151,12 @@ def _load_input(X, xi, a0):
 
 
 @njit(**_JIT)
-def _dense_forward_by_outputs(row, w_off, b_off, a_in, z_out):
-    """The small-layer loop of :func:`_dense_forward` used for float32: four output units per
-    pass, one input row at a time. Measured A/B on 8-16-1, B = 32: ~5% faster than two units x
-    four inputs in float32 (a batch row is only four float32 vectors), ~8% slower in float64."""
-    d_in, batch = a_in.shape
-    d_out = z_out.shape[0]
-    j = 0
-    while j + 4 <= d_out:  # four output units per pass: each input row is read once for four
-        z0, z1, z2, z3 = z_out[j], z_out[j + 1], z_out[j + 2], z_out[j + 3]
-        c0, c1 = row[b_off + j], row[b_off + j + 1]
-        c2, c3 = row[b_off + j + 2], row[b_off + j + 3]
-        for b in range(batch):
-            z0[b] = c0
-            z1[b] = c1
-            z2[b] = c2
-            z3[b] = c3
-        for i in range(d_in):
-            at = w_off + i * d_out + j
-            w0, w1, w2, w3 = row[at], row[at + 1], row[at + 2], row[at + 3]
-            ai = a_in[i]
-            for b in range(batch):
-                x = ai[b]
-                z0[b] += w0 * x
-                z1[b] += w1 * x
-                z2[b] += w2 * x
-                z3[b] += w3 * x
-        j += 4
-    for k in range(j, d_out):
-        bk = row[b_off + k]
-        for b in range(batch):
-            z_out[k, b] = bk
-        for i in range(d_in):
-            w = row[w_off + i * d_out + k]
-            for b in range(batch):
-                z_out[k, b] += w * a_in[i, b]
-
-
-@njit(**_JIT)
 def _dense_forward(row, w_off, b_off, a_in, z_out):
-    """z_out (d_out, B) = W^T a_in + b, with W = row[w_off:].reshape(d_in, d_out)."""
-    d_in, batch = a_in.shape
+    """z_out (d_out, B) = W^T a_in + b, with W = row[w_off:].reshape(d_in, d_out): register
+    tiles of z with A[m, k] = W[k, m] and the bias as their starting value."""
+    d_in, nb = a_in.shape
     d_out = z_out.shape[0]
-    if d_in * d_out * batch >= TILE_MIN_MACS:  # z = W^T a + b in tiles: A[m, k] = W[k, m]
-        nb = batch
-        gemm(
-            z_out, 0, nb, row, w_off, 1, d_out, a_in, 0, nb, d_out, nb, d_in, INIT_BIAS, row, b_off
-        )
-        return
-    if a_in.itemsize == 4:
-        _dense_forward_by_outputs(row, w_off, b_off, a_in, z_out)
-        return
-    # float64: two output units per pass, four inputs at a time: each pass reads four input
-    # rows once for two outputs and stores each output row once per four multiply-adds (output
-    # rows cannot stay in registers across passes: Numba's arrays may alias).
-    j = 0
-    while j + 2 <= d_out:
-        z0, z1 = z_out[j], z_out[j + 1]
-        c0, c1 = row[b_off + j], row[b_off + j + 1]
-        for b in range(batch):
-            z0[b] = c0
-            z1[b] = c1
-        i = 0
-        while i + 4 <= d_in:
-            a0, a1, a2, a3 = a_in[i], a_in[i + 1], a_in[i + 2], a_in[i + 3]
-            at = w_off + i * d_out + j
-            u0, v0 = row[at], row[at + 1]
-            at += d_out
-            u1, v1 = row[at], row[at + 1]
-            at += d_out
-            u2, v2 = row[at], row[at + 1]
-            at += d_out
-            u3, v3 = row[at], row[at + 1]
-            for b in range(batch):
-                x0, x1, x2, x3 = a0[b], a1[b], a2[b], a3[b]
-                z0[b] += u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
-                z1[b] += v0 * x0 + v1 * x1 + v2 * x2 + v3 * x3
-            i += 4
-        for m in range(i, d_in):
-            am = a_in[m]
-            at = w_off + m * d_out + j
-            u, v = row[at], row[at + 1]
-            for b in range(batch):
-                z0[b] += u * am[b]
-                z1[b] += v * am[b]
-        j += 2
-    if j < d_out:  # a last lone output unit
-        zj = z_out[j]
-        c = row[b_off + j]
-        for b in range(batch):
-            zj[b] = c
-        i = 0
-        while i + 4 <= d_in:
-            a0, a1, a2, a3 = a_in[i], a_in[i + 1], a_in[i + 2], a_in[i + 3]
-            at = w_off + i * d_out + j
-            w0, w1 = row[at], row[at + d_out]
-            w2, w3 = row[at + 2 * d_out], row[at + 3 * d_out]
-            for b in range(batch):
-                zj[b] += w0 * a0[b] + w1 * a1[b] + w2 * a2[b] + w3 * a3[b]
-            i += 4
-        for m in range(i, d_in):
-            am = a_in[m]
-            w = row[w_off + m * d_out + j]
-            for b in range(batch):
-                zj[b] += w * am[b]
+    gemm(z_out, 0, nb, row, w_off, 1, d_out, a_in, 0, nb, d_out, nb, d_in, INIT_BIAS, row, b_off)
 
 
 @njit(**_JIT)
@@ -421,60 +322,21 @@ def _dense_backward(row, g, w_off, b_off, a_in, delta, want_params, d_in_out, de
     d_in_out (d_in, B) = W delta (when its first dim is nonzero).
     delta_t : (B d_out,) scratch for delta transposed (wide layers' weight gradients).
     """
-    d_in, batch = a_in.shape
+    d_in, nb = a_in.shape
     d_out = delta.shape[0]
-    tiles = d_in * d_out * batch >= TILE_MIN_MACS
-    nb = batch
-    if want_params and tiles and d_out >= WIDE_GRADIENT:  # g = a_in (delta^T), in tiles
+    if want_params and d_out >= WIDE_GRADIENT:  # outer-product tiles on delta transposed
         transpose(delta_t, 0, d_out, delta, 0, nb, d_out, nb)
         gemm(g, w_off, d_out, a_in, 0, nb, 1, delta_t, 0, d_out, d_in, d_out, nb, INIT_ZERO, g, 0)
-    elif want_params and tiles:
+    elif want_params:  # dot-product tiles along the batch
         gemm_nt(g, w_off, d_out, a_in, 0, nb, delta, 0, nb, d_in, d_out, nb)
-    elif want_params:
-        for i in range(d_in):
-            ai = a_in[i]
-            j = 0
-            while j + 4 <= d_out:  # four reductions per pass over the input row
-                d0, d1, d2, d3 = delta[j], delta[j + 1], delta[j + 2], delta[j + 3]
-                s0 = ai[0] * F0
-                s1 = s0
-                s2 = s0
-                s3 = s0
-                for b in range(batch):
-                    x = ai[b]
-                    s0 += x * d0[b]
-                    s1 += x * d1[b]
-                    s2 += x * d2[b]
-                    s3 += x * d3[b]
-                at = w_off + i * d_out + j
-                g[at] = s0
-                g[at + 1] = s1
-                g[at + 2] = s2
-                g[at + 3] = s3
-                j += 4
-            for k in range(j, d_out):
-                acc = ai[0] * F0
-                for b in range(batch):
-                    acc += ai[b] * delta[k, b]
-                g[w_off + i * d_out + k] = acc
     if want_params:
         for j in range(d_out):
             acc = delta[0, 0] * F0
-            for b in range(batch):
+            for b in range(nb):
                 acc += delta[j, b]
             g[b_off + j] = acc
-    if d_in_out.shape[0] > 0 and tiles:  # d_in_out = W delta
-        gemm(
-            d_in_out, 0, nb, row, w_off, d_out, 1, delta, 0, nb, d_in, nb, d_out, INIT_ZERO, row, 0
-        )
-    elif d_in_out.shape[0] > 0:
-        for i in range(d_in):
-            for b in range(batch):
-                d_in_out[i, b] = 0
-            for j in range(d_out):
-                w = row[w_off + i * d_out + j]
-                for b in range(batch):
-                    d_in_out[i, b] += w * delta[j, b]
+    if d_in_out.shape[0] > 0:  # d_in_out = W delta
+        gemm(d_in_out, 0, nb, row, w_off, d_out, 1, delta, 0, nb, d_in, nb, d_out, INIT_ZERO, g, 0)
 
 
 @njit(**_JIT)
