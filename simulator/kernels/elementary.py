@@ -129,9 +129,10 @@ def _reduction_for(w):
 
 @overload(exp_nonpositive, jit_options=_OVERLOAD)
 def _exp_overload(w):
-    if _reduction_for(w) is None:
+    found = _reduction_for(w)
+    if found is None:
         return None
-    reduced, one = _reduction_for(w)
+    reduced, one = found
 
     def impl(w):
         e, n = reduced(w)
@@ -142,9 +143,10 @@ def _exp_overload(w):
 
 @overload(expm1_nonpositive, jit_options=_OVERLOAD)
 def _expm1_overload(w):
-    if _reduction_for(w) is None:
+    found = _reduction_for(w)
+    if found is None:
         return None
-    reduced, one = _reduction_for(w)
+    reduced, one = found
 
     def impl(w):
         e, n = reduced(w)

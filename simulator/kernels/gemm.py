@@ -23,7 +23,7 @@ Three products, measured in the training kernel against OpenBLAS called through 
 (64-64-10, B = 64, float32: ~13% more agent steps per second on one thread, ~17% on two) and
 against blocked plain loops on narrow layers (8-16-1, B = 32: ~10% float32, ~4% float64):
 
-* :func:`gemm`: C = A B (+ C or + bias) as above, for forward passes and input gradients;
+* :func:`gemm`: C = A B (+ bias) as above, for forward passes and input gradients;
 * :func:`gemm_nt`: C = A B^T with both factors read along their rows (dot-product tiles, the
   lanes summed at the end), for weight gradients of narrow layers;
 * :func:`transpose`: square SIMD blocks transposed by shuffles, to feed :func:`gemm` with the
@@ -42,8 +42,8 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 from numba.np.arrayobj import make_array
 
-INIT_ZERO, INIT_LOAD, INIT_BIAS = 0, 1, 2
-"""How a product starts: C = A B, C += A B, or C = A B + bias (bias[bias_off + m] on row m)."""
+INIT_ZERO, INIT_BIAS = 0, 1
+"""How a product starts: C = A B, or C = A B + bias (bias[bias_off + m] on row m)."""
 
 TILE_ROWS = 4
 VECTOR_BYTES = 32  # AVX2: 8 float32 or 4 float64 lanes
@@ -209,12 +209,11 @@ def _tile(typingctx, c, c_off, ldc, a, a_off, sam, sak, b, b_off, ldb, k_len, in
 
         # the starting accumulators: one block per init mode, merged by phis
         fn = builder.basic_block.function
-        modes = (INIT_ZERO, INIT_LOAD, INIT_BIAS)
+        modes = (INIT_ZERO, INIT_BIAS)
         blocks = {mode: fn.append_basic_block(f"tile.init{mode}") for mode in modes}
         merged = fn.append_basic_block("tile.start")
         switch = builder.switch(init_, blocks[INIT_ZERO])
-        for mode in (INIT_LOAD, INIT_BIAS):
-            switch.add_case(ir.Constant(i64, mode), blocks[mode])
+        switch.add_case(ir.Constant(i64, INIT_BIAS), blocks[INIT_BIAS])
         starts = []
         for mode, block in blocks.items():
             builder.position_at_end(block)
@@ -224,10 +223,6 @@ def _tile(typingctx, c, c_off, ldc, a, a_off, sam, sak, b, b_off, ldb, k_len, in
                     at = builder.add(bias_off_, ir.Constant(i64, i))
                     row_bias = _load(builder, biasp, at, scalar, item_bytes)
                     values += [_broadcast(builder, row_bias, lanes)] * n_cols
-                elif mode == INIT_LOAD:
-                    values += [
-                        _load(builder, cp, c_at(i, v), vec, item_bytes) for v in range(n_cols)
-                    ]
                 else:
                     values += [ir.Constant(vec, None)] * n_cols
             starts.append((builder.basic_block, values))
@@ -295,10 +290,10 @@ def _row_block(c, c_off, ldc, a, a_off, sam, sak, b, b_off, ldb, n_len, k_len, i
 @njit(**_JIT)
 def gemm(c, c_off, ldc, a, a_off, sam, sak, b, b_off, ldb, m_len, n_len, k_len, init, bias,
          bias_off):
-    """C = [C +] A B [+ bias] for an (m_len, n_len) block of C with a sum over k_len terms.
+    """C = A B [+ bias] for an (m_len, n_len) block of C with a sum over k_len terms.
 
-    Addressing of c, a, b as in the module docstring; ``init`` is INIT_ZERO, INIT_LOAD or
-    INIT_BIAS (row m then starts from ``bias[bias_off + m]``; bias is read for that mode only).
+    Addressing of c, a, b as in the module docstring; ``init`` is INIT_ZERO or INIT_BIAS (row m
+    then starts from ``bias[bias_off + m]``; bias is read for that mode only).
     All arrays share one float dtype.
     """
     m = 0
