@@ -54,4 +54,4 @@ class Evolution(NeuralModel):
 
     def extra_measures(self) -> dict[str, float]:
         """The detector's current weight of novelty in the fitness."""
-        return {"novelty_weight": float(self.novelty_weight)}
+        return {**super().extra_measures(), "novelty_weight": float(self.novelty_weight)}

@@ -108,4 +108,4 @@ class GANPopulation(NeuralModel):
             3 * task.mode_std,
             self.p["min_share"],
         )
-        return {"d_loss": float(self.trainer.d_losses.mean()), **stats}
+        return {**super().extra_measures(), "d_loss": float(self.trainer.d_losses.mean()), **stats}

@@ -62,7 +62,7 @@ GRAPH_DEFAULTS: dict[str, dict] = {
     "star": {},  # node 0 is the hub
     "random_regular": {"d": 4},
 }
-MIXING_KINDS = ("metropolis", "uniform", "lazy")
+MIXING_KINDS = ("metropolis", "uniform", "lazy", "adjacency")
 MAX_EDGES = 5_000_000  # a generated graph above this would take gigabytes as a networkx Graph
 
 
@@ -449,7 +449,11 @@ def mixing_matrix(csr: CSRGraph, kind: str = "metropolis") -> MixingCSR:
         (symmetric, doubly stochastic: consensus on the plain mean). ``"uniform"``: equal
         weights ``1 / (d_i + 1)`` over self and neighbours, ``W = (D + I)^-1 (A + I)``
         (row-stochastic only: consensus on the (degree + 1)-weighted mean). ``"lazy"``:
-        ``(I + W_metropolis) / 2`` (eigenvalues in [0, 1]).
+        ``(I + W_metropolis) / 2`` (eigenvalues in [0, 1]). ``"adjacency"``: the
+        row-normalized adjacency ``W = D^-1 A``, no self-weight (DeGroot averaging of the
+        neighbours only; an isolated node keeps itself, ``W_ii = 1``). Row-stochastic; on a
+        bipartite graph (an even ring, say) it has the eigenvalue -1, so ``x <- W x``
+        oscillates with period 2 and never reaches consensus.
 
     Returns
     -------
@@ -464,6 +468,9 @@ def mixing_matrix(csr: CSRGraph, kind: str = "metropolis") -> MixingCSR:
     if kind == "uniform":
         w_nb = 1.0 / (deg[rows] + 1.0)
         w_self = 1.0 / (deg + 1.0)
+    elif kind == "adjacency":
+        w_nb = 1.0 / deg[rows]  # rows holds only nodes with neighbours: deg >= 1
+        w_self = (deg == 0).astype(np.float64)
     else:
         w_nb = 1.0 / (1.0 + np.maximum(deg[rows], deg[csr.indices]))
         w_self = 1.0 - np.bincount(rows, weights=w_nb, minlength=n)

@@ -17,6 +17,7 @@ its row of ``population.params``.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from functools import partial
 from typing import Any, ClassVar
 
@@ -27,6 +28,7 @@ import pandas as pd
 from mesa.discrete_space import FixedAgent, Network
 
 from simulator import metrics
+from simulator.config import fail
 from simulator.graph import build_graph, communities, to_csr
 from simulator.kernels import social as S
 from simulator.layout import AgentNetwork
@@ -36,6 +38,7 @@ from simulator.params import Param, resolve
 from simulator.population import Population
 from simulator.rng import coerce_seed, stream, stream_seed
 from simulator.social import build_rules
+from simulator.stubbornness import stubbornness_vector
 from simulator.tasks import make_task
 
 
@@ -84,6 +87,25 @@ class NeuralModel(mesa.Model):
     Every parameter of :data:`BASE_PARAMS` (and a scenario's ``params``) is a keyword
     argument with a default, so ``NeuralModel()`` works; ``rng`` is the seed (an int; None draws
     one and records it in ``model.seed``).
+
+    ``fitness`` (Python API only) replaces the default fitness used by imitation and adoption:
+    a callable ``fitness(model) -> array-like (n_agents,)`` of finite numbers, higher is fitter,
+    called once per step by each rule that reads fitness (and by ``agent_table``). It may read
+    anything public on the model (``model.population.params``, ``model.losses``,
+    ``model.probe_predictions()``, ...) and ``model.default_fitness()``, but not
+    ``model.fitness`` itself (that would call it again). Under a sequential schedule a copy
+    takes over the copied agent's fitness for the rest of the step. The callable is not part of
+    ``config``: record what it is yourself. Example::
+
+        def accuracy_fitness(model):
+            probs = model.probe_predictions()
+            return (probs.argmax(-1) == model.task.probe_labels[0]).mean(axis=1)
+
+        NeuralModel(task="mixture", imitation_rate=0.1, fitness=accuracy_fitness)
+
+    ``stubbornness`` s (a number or one per agent, in [0, 1]) pulls each agent back toward its
+    initial parameters after the social rules of every step, ``x(t+1) = (1 - s) x' + s x(0)``
+    (Friedkin-Johnsen); ``initial_params`` holds ``x(0)`` (None when every s is 0).
     """
 
     params: ClassVar[dict[str, Param]] = BASE_PARAMS
@@ -95,7 +117,16 @@ class NeuralModel(mesa.Model):
         """The declared parameters of this model (defaults, types, ranges)."""
         return dict(cls.params)
 
-    def __init__(self, rng: Any = None, **kwargs: Any):
+    def __init__(
+        self,
+        rng: Any = None,
+        *,
+        fitness: Callable[[NeuralModel], Any] | None = None,
+        **kwargs: Any,
+    ):
+        if fitness is not None and not callable(fitness):
+            raise fail("fitness", fitness, "a callable (model) -> array of shape (n_agents,)")
+        self.fitness_fn = fitness
         seed = coerce_seed(rng)
         super().__init__(rng=seed)
         self.seed = seed
@@ -104,6 +135,8 @@ class NeuralModel(mesa.Model):
         self.config = {**self.p, "seed": seed}
         self._build_graph()
         self._build_population()
+        self.stubbornness = stubbornness_vector(self.p["stubbornness"], self.n_agents)
+        self.initial_params = None if self.stubbornness is None else self.population.params.copy()
         self.rules = build_rules(self.p)
         for rule in self.rules:
             rule.graph_changed(self)
@@ -122,6 +155,7 @@ class NeuralModel(mesa.Model):
         self.measure_names = [
             *measure_names(self.task.kind, self.communities is not None, self.p["measures"]),
             *self.extra_measure_names,
+            *(name for rule in self.rules for name in rule.measure_names),
         ]
         self.cka_baseline = self._cka_baseline() if "cka_baseline" in self.measure_names else 0.0
         self.datacollector = mesa.DataCollector(
@@ -221,6 +255,9 @@ class NeuralModel(mesa.Model):
         for rule in self.rules:
             rule.after_train(self)
             self._probe_cache = None  # the rule may have changed the networks
+        if self.stubbornness is not None:  # Friedkin-Johnsen: back toward x(0)
+            S.pull_toward(self.population.params, self.initial_params, self.stubbornness)
+            self._probe_cache = None
         t4 = clock()
         if t % self.p["collect_every"] == 0:
             self.collect()
@@ -240,13 +277,39 @@ class NeuralModel(mesa.Model):
         return self.population.train_step(X, Y).astype(np.float64)
 
     def extra_measures(self) -> dict[str, float]:
-        """A scenario's own measures (named in ``extra_measure_names``), from engine metrics."""
-        return {}
+        """A scenario's own measures (named in ``extra_measure_names``), from engine metrics,
+        and those of the active social rules (their ``measure_names``). An override adds its
+        own to ``super().extra_measures()``."""
+        out: dict[str, float] = {}
+        for rule in self.rules:
+            out.update(rule.measures(self))
+        return out
 
     @property
     def fitness(self) -> np.ndarray:
-        """Fitness of each agent, shape (P,): minus its recent (moving-average) training loss,
-        plus ``novelty_weight * novelty`` when the novelty term is on."""
+        """Fitness of each agent, float64 (P,), read by imitation and adoption: the ``fitness``
+        callable's values when the model was given one, else :meth:`default_fitness`."""
+        if self.fitness_fn is None:
+            return self.default_fitness()
+        values = self.fitness_fn(self)
+        try:
+            arr = np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            arr = None
+        if arr is None or arr.shape != (self.n_agents,) or not np.all(np.isfinite(arr)):
+            shown = values if arr is None else f"an array of shape {arr.shape}"
+            if arr is not None and arr.shape == (self.n_agents,):
+                shown = "an array with NaN or inf"
+            raise fail(
+                "fitness",
+                shown,
+                f"a callable returning {self.n_agents} finite numbers (one per agent)",
+            )
+        return arr
+
+    def default_fitness(self) -> np.ndarray:
+        """Minus each agent's recent (moving-average) training loss, float64 (P,), plus
+        ``novelty_weight * novelty`` when the novelty term is on."""
         if self.novelty_weight > 0:
             return -self.fitness_ema + self.novelty_weight * self.novelty()
         return -self.fitness_ema

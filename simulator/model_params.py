@@ -9,6 +9,10 @@ from __future__ import annotations
 from simulator import config as C
 from simulator.graph import GRAPH_NAMES, MIXING_KINDS
 from simulator.params import Param
+from simulator.privacy import ACCOUNTANTS
+from simulator.schedules import SCHEDULES
+from simulator.social import GOSSIP_ORDERS
+from simulator.stubbornness import PerAgentParam
 from simulator.tasks import TASKS
 
 BASE_PARAMS: dict[str, Param] = {
@@ -85,8 +89,41 @@ BASE_PARAMS: dict[str, Param] = {
     "novelty_weight": Param(0.0, "float", 0, 1e6, help="initial weight of novelty in fitness"),
     "diversity": Param(0.0, "float", 0, 100, help="diversity pressure strength lambda"),
     "fedavg_every": Param(0, "int", 0, 100_000, help="federated averaging period; 0: off"),
-    "fedavg_noise": Param(0.0, "float", 0, 100, help="std of noise on shared models"),
+    "fedavg_noise": Param(
+        0.0, "float", 0, 100, help="std of noise on shared models (not differential privacy)"
+    ),
     "fedavg_participation": Param(1.0, "float", 0, 1),
+    # the experiment kit: schedules, orders of operations, stubbornness, DP-FedAvg
+    "schedule": Param(
+        "synchronous",
+        "str",
+        choices=SCHEDULES,
+        help="imitation, adoption, bounded confidence: all at once, each once in random "
+        "order, or n_agents random single updates (Moran/voter)",
+    ),
+    "gossip_order": Param(
+        "train_then_mix",
+        "str",
+        choices=GOSSIP_ORDERS,
+        help="gossip: adapt-then-combine, combine-then-adapt, or D-PSGD (W x - lr grad f(x))",
+    ),
+    "stubbornness": PerAgentParam(
+        0.0,
+        "float",
+        0,
+        1,
+        help="Friedkin-Johnsen pull toward each agent's initial parameters (or one per agent)",
+    ),
+    "dp_clip": Param(
+        0.0, "float", 0, 1e6, help="DP-FedAvg: L2 bound on each client's update; 0: off"
+    ),
+    "dp_noise_multiplier": Param(
+        1.0, "float", 0, 1e4, help="DP-FedAvg: noise std on the sum, in units of dp_clip"
+    ),
+    "dp_delta": Param(1e-5, "float", 1e-15, 0.5, help="DP-FedAvg: delta of the reported epsilon"),
+    "dp_accountant": Param(
+        "rdp", "str", choices=ACCOUNTANTS, help="DP-FedAvg privacy accounting: Renyi DP or PLD"
+    ),
     # measurement
     "collect_every": Param(1, "int", 1, 1_000_000, help="collect measures every k steps"),
     "agent_every": Param(

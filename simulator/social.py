@@ -19,18 +19,39 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from simulator.config import check_choice
+from simulator.config import check_choice, fail
 from simulator.graph import MixingCSR, mixing_matrix
 from simulator.kernels import social as S
+from simulator.schedules import acting_sequence, check_schedule
 
 if TYPE_CHECKING:
     from simulator.model import NeuralModel
 
 
+GOSSIP_ORDERS = ("train_then_mix", "mix_then_train", "dpsgd")
+
+
 class SocialRule:
-    """Base class: a no-op on both sides of training."""
+    """Base class: a no-op on both sides of training.
+
+    A rule that reports measures names them in ``measure_names`` and returns them from
+    :meth:`measures`; the model adds them to its own (see ``NeuralModel.extra_measures``).
+    State a rule keeps between steps goes through :meth:`get_state` / :meth:`set_state`
+    (numpy arrays or JSON-able values), so a checkpoint can restore it.
+    """
 
     name = "none"
+    measure_names: tuple[str, ...] = ()
+
+    def measures(self, model: NeuralModel) -> dict[str, float]:
+        """This rule's measures (the names in ``measure_names``) for the current step."""
+        return {}
+
+    def get_state(self) -> dict[str, Any]:
+        return {}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        pass
 
     def before_train(
         self, model: NeuralModel, X: np.ndarray, Y: np.ndarray
@@ -50,16 +71,31 @@ class Gossip(SocialRule):
 
     ``mode="sync"``: every agent at once, ``params <- (1 - rate) params + rate W params`` with
     mixing matrix W (``metropolis``: symmetric doubly stochastic, preserves the mean;
-    ``uniform``: self and neighbours equally, row-stochastic; ``lazy``: (I + W_metropolis) / 2).
+    ``uniform``: self and neighbours equally, row-stochastic; ``lazy``: (I + W_metropolis) / 2;
+    ``adjacency``: neighbours only, D^-1 A).
     ``mode="pairwise"``: a random set of disjoint edges; each pair moves to its midpoint
     (by ``rate``), which preserves the population mean exactly.
+
+    ``order`` places the mixing M relative to the local optimizer step T (docs/DYNAMICS.md):
+    ``"train_then_mix"`` x <- M(T(x)) (adapt-then-combine), ``"mix_then_train"``
+    x <- T(M(x)) (combine-then-adapt) and ``"dpsgd"`` x <- M(x) + (T(x) - x): the update the
+    optimizer computes at the pre-mixing parameters, added after mixing (D-PSGD, Lian et al.
+    2017; for SGD, x <- W x - lr grad f(x)).
     """
 
     name = "gossip"
 
-    def __init__(self, rate: float, kind: str = "metropolis", mode: str = "sync"):
+    def __init__(
+        self,
+        rate: float,
+        kind: str = "metropolis",
+        mode: str = "sync",
+        order: str = "train_then_mix",
+    ):
         self.rate, self.kind, self.mode = rate, kind, mode
+        self.order = check_choice("gossip_order", order, GOSSIP_ORDERS)
         self.mixing: MixingCSR | None = None
+        self._x0: np.ndarray | None = None  # dpsgd: the parameters before training (one step)
 
     def graph_changed(self, model: NeuralModel) -> None:
         self.mixing = mixing_matrix(model.csr, self.kind)
@@ -68,8 +104,27 @@ class Gossip(SocialRule):
         keep = rows < indices  # each undirected edge once
         self.edge_u, self.edge_v = rows[keep], indices[keep]
 
+    def before_train(
+        self, model: NeuralModel, X: np.ndarray, Y: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if self.order == "mix_then_train":
+            self._mix(model, model.population.params)
+        elif self.order == "dpsgd":
+            self._x0 = model.population.params.copy()
+        return X, Y
+
     def after_train(self, model: NeuralModel) -> None:
         params = model.population.params
+        if self.order == "train_then_mix":
+            self._mix(model, params)
+        elif self.order == "dpsgd" and self._x0 is not None:
+            x0, self._x0 = self._x0, None
+            update = params - x0  # the optimizer's step, taken at x0 (its state advanced once)
+            self._mix(model, x0)
+            np.add(x0, update, out=params)
+
+    def _mix(self, model: NeuralModel, params: np.ndarray) -> None:
+        """One mixing round of ``params`` (P, n_params), in place."""
         if self.mode == "pairwise":
             order = model.social_rng.permutation(self.edge_u.shape[0])
             pairs = S.greedy_matching(params.shape[0], self.edge_u, self.edge_v, order)
@@ -163,17 +218,32 @@ class Imitation(SocialRule):
 
     Each step every agent, with probability ``rate``, looks at one random neighbour j and copies
     j's network with probability ``1 / (1 + exp(-beta (f_j - f_i)))``, fitness ``f = -`` the
-    agent's recent loss (an exponential moving average). The copy gets ``N(0, mutation^2)``
-    noise on every parameter. Decisions use the networks as they were before anyone copied
-    (synchronous update).
+    agent's recent loss (an exponential moving average) unless the model was given a
+    ``fitness`` callable. The copy gets ``N(0, mutation^2)`` noise on every parameter.
+
+    ``schedule="synchronous"``: decisions use the networks and fitness as they were before
+    anyone copied. ``"random_order"`` / ``"random_independent"`` (see
+    :mod:`simulator.schedules`): the agents act one after another; a copy takes over the
+    network, its optimizer state and its fitness (mutation included), so a later update in the
+    same step can copy the copy.
     """
 
     name = "imitation"
 
-    def __init__(self, rate: float, beta: float = 10.0, mutation: float = 0.01):
+    def __init__(
+        self,
+        rate: float,
+        beta: float = 10.0,
+        mutation: float = 0.01,
+        schedule: str = "synchronous",
+    ):
         self.rate, self.beta, self.mutation = rate, beta, mutation
+        self.schedule = check_schedule(schedule)
 
     def after_train(self, model: NeuralModel) -> None:
+        if self.schedule != "synchronous":
+            self._sequential(model)
+            return
         rng, csr, pop = model.social_rng, model.csr, model.population
         n = pop.n_agents
         looks = rng.random(n) < self.rate
@@ -197,6 +267,26 @@ class Imitation(SocialRule):
             pop.params[dst] += noise.astype(pop.dtype)
         model.copies_last_step = int(dst.size)
 
+    def _sequential(self, model: NeuralModel) -> None:
+        """One step of elementary updates in schedule order (one kernel call)."""
+        rng, csr, pop = model.social_rng, model.csr, model.population
+        acting = acting_sequence(self.schedule, pop.n_agents, rng)
+        look, nb, accept = (rng.random(acting.shape[0]) for _ in range(3))
+        fitness = np.array(model.fitness, dtype=np.float64)
+        dst, _, parent, origin, last = S.imitation_sequence(
+            acting, look, nb, accept, csr.indptr, csr.indices, fitness, self.beta, self.rate
+        )
+        model.copies_last_step = int(dst.size)
+        changed = np.flatnonzero(last >= 0)
+        if changed.size == 0:
+            return
+        pop.copy_agents(origin[changed], changed)  # network + optimizer state, from the origin
+        model.fitness_ema[changed] = model.fitness_ema[origin[changed]]
+        if self.mutation > 0:
+            noise = rng.standard_normal((dst.size, pop.n_params)) * self.mutation
+            S.lineage_noise(noise, parent)
+            pop.params[changed] += noise[last[changed]].astype(pop.dtype)
+
 
 class BoundedConfidence(SocialRule):
     """Average weights only with neighbours that think alike (Hegselmann-Krause on networks).
@@ -205,15 +295,39 @@ class BoundedConfidence(SocialRule):
     from it is below ``epsilon``: in function space (outputs on the probe set, invariant to
     reparametrization) or in raw weight space (``space="weights"``; meaningful when agents
     share an initialization).
+
+    ``schedule="synchronous"``: every agent moves from the start-of-step state (Hegselmann-
+    Krause). ``"random_order"`` / ``"random_independent"``: agents move one after another,
+    each measuring distances to and averaging the neighbours' current networks (an agent's
+    probe outputs are recomputed after it moves).
     """
 
     name = "bounded_confidence"
 
-    def __init__(self, epsilon: float, rate: float = 0.5, space: str = "function"):
+    def __init__(
+        self,
+        epsilon: float,
+        rate: float = 0.5,
+        space: str = "function",
+        schedule: str = "synchronous",
+    ):
         self.epsilon, self.rate, self.space = epsilon, rate, space
+        self.schedule = check_schedule(schedule)
 
     def after_train(self, model: NeuralModel) -> None:
         pop, csr = model.population, model.csr
+        if self.schedule != "synchronous":
+            acting = acting_sequence(self.schedule, pop.n_agents, model.social_rng)
+            if self.space == "function":
+                preds = model.probe_predictions().reshape(pop.n_agents, -1).astype(np.float64)
+            else:
+                preds = np.empty((pop.n_agents, 0))
+            probe = np.ascontiguousarray(model.task.probe_X[None], dtype=pop.dtype)
+            S.bounded_confidence_sequence(
+                pop.params, acting, csr.indptr, csr.indices, float(self.epsilon),
+                float(self.rate), preds, probe, pop._net,
+            )  # fmt: skip
+            return
         mask = model.confident_edges(self.epsilon, self.space)
         out = np.empty_like(pop.params)
         S.masked_mean_mix(pop.params, csr.indptr, csr.indices, mask, self.rate, out)
@@ -245,8 +359,12 @@ class FederatedAveraging(SocialRule):
     """A server averages the participants' models every ``every`` steps and sends it back.
 
     Each round a random share ``participation`` of agents sends its parameters plus
-    ``N(0, noise^2)`` noise (differential-privacy style); every agent then starts from the
-    average. The graph is not used: the server talks to every client (a star).
+    ``N(0, noise^2)`` noise; every agent then starts from the average. The graph is not used:
+    the server talks to every client (a star).
+
+    The noise is *not* differential privacy: nothing bounds what one client's parameters can
+    contribute (no clipping), so no privacy figure follows from it. For a guarantee use
+    DP-FedAvg (``dp_clip > 0``; :class:`simulator.privacy.DPFederatedAveraging`).
     """
 
     name = "fedavg"
@@ -279,13 +397,21 @@ class Adoption(SocialRule):
     With ``"best"`` the fittest agent is often an adopter whose last minibatch happened to be
     easy (fitness is a recent training loss), so the popular lineage is selected on minibatch
     luck and learns mostly from easy batches; ``"best_independent"`` avoids that.
+
+    Schedules: a copy carries the popular model's fitness, so the popular model is the same at
+    every elementary update of a step. ``"synchronous"`` and ``"random_order"`` (every adopter
+    acts once) therefore give the same result; under ``"random_independent"`` only the
+    adopters drawn among the step's ``n_agents`` draws (with replacement) copy it.
     """
 
     name = "adoption"
 
-    def __init__(self, share: float, source: str = "best_independent"):
+    def __init__(
+        self, share: float, source: str = "best_independent", schedule: str = "synchronous"
+    ):
         self.share = share
         self.source = check_choice("adopt_source", source, ("best", "best_independent", "first"))
+        self.schedule = check_schedule(schedule)
         self.adopters: np.ndarray | None = None
 
     def after_train(self, model: NeuralModel) -> None:
@@ -302,6 +428,9 @@ class Adoption(SocialRule):
         else:
             src = int(self.candidates[np.argmax(model.fitness[self.candidates])])
         dst = self.adopters[self.adopters != src]
+        if self.schedule == "random_independent":
+            drawn = acting_sequence(self.schedule, n, model.social_rng)
+            dst = dst[np.isin(dst, drawn)]
         model.population.copy_agents(np.full(dst.size, src), dst)
         model.fitness_ema[dst] = model.fitness_ema[src]
 
@@ -363,20 +492,46 @@ def build_rules(p: dict[str, Any]) -> list[SocialRule]:
                 p.get("distill_start", 0),
             )
         )
+    schedule = p.get("schedule", "synchronous")
     if p["mixing_rate"] > 0:
-        rules.append(Gossip(p["mixing_rate"], p["mixing"], p["gossip_mode"]))
+        order = p.get("gossip_order", "train_then_mix")
+        rules.append(Gossip(p["mixing_rate"], p["mixing"], p["gossip_mode"], order))
     if p["bc_rate"] > 0 and p["confidence"] > 0:
-        rules.append(BoundedConfidence(p["confidence"], p["bc_rate"], p["confidence_space"]))
+        rules.append(
+            BoundedConfidence(p["confidence"], p["bc_rate"], p["confidence_space"], schedule)
+        )
     if p["novelty_threshold"] > 0:
         rules.append(HomogenizationDetector(p["novelty_threshold"], p["novelty_rate"]))
     if p["imitation_rate"] > 0:
-        rules.append(Imitation(p["imitation_rate"], p["beta"], p["mutation"]))
+        rules.append(Imitation(p["imitation_rate"], p["beta"], p["mutation"], schedule))
     if p["adopt_share"] > 0:
-        rules.append(Adoption(p["adopt_share"], p["adopt_source"]))
+        rules.append(Adoption(p["adopt_share"], p["adopt_source"], schedule))
     if p["diversity"] > 0:
         rules.append(DiversityPressure(p["diversity"]))
-    if p["fedavg_every"] > 0:
+    if p["fedavg_every"] > 0 and p.get("dp_clip", 0.0) > 0:
+        rules.append(_dp_fedavg(p))
+    elif p["fedavg_every"] > 0:
         rules.append(
             FederatedAveraging(p["fedavg_every"], p["fedavg_noise"], p["fedavg_participation"])
         )
     return rules
+
+
+def _dp_fedavg(p: dict[str, Any]) -> SocialRule:
+    """The DP-FedAvg rule of the parameters (``dp_clip > 0``); see :mod:`simulator.privacy`."""
+    from simulator.privacy import DPFederatedAveraging  # imports this module
+
+    if p["fedavg_noise"] > 0:
+        raise fail(
+            "fedavg_noise",
+            p["fedavg_noise"],
+            "0 when dp_clip > 0 (DP-FedAvg adds its own noise, dp_noise_multiplier * dp_clip)",
+        )
+    return DPFederatedAveraging(
+        every=p["fedavg_every"],
+        clip=p["dp_clip"],
+        noise_multiplier=p["dp_noise_multiplier"],
+        sample_rate=p["fedavg_participation"],
+        delta=p["dp_delta"],
+        accountant=p["dp_accountant"],
+    )

@@ -164,3 +164,139 @@ def neighbour_predictions(params, X, indptr, indices, mask, net, out):
                 for j in range(d_out):
                     out[i, b, j] = 0
     return counts
+
+
+# ---------------------------------------------------------------------------- schedules
+# The sequential (random_order / random_independent) forms of imitation and bounded confidence.
+# One kernel call runs a step's elementary updates one after another, from random numbers drawn
+# beforehand, so the result depends on the seed only (no parallel loop, no shared RNG state).
+
+
+@njit(**_JIT)
+def imitation_sequence(acting, look_u, nb_u, accept_u, indptr, indices, fitness, beta, rate):
+    """Fermi imitation, one elementary update after another (see :mod:`simulator.schedules`).
+
+    Update ``t`` is by agent ``acting[t]``: with probability ``rate`` (``look_u[t] < rate``) it
+    looks at the neighbour ``indices[indptr[i] + floor(nb_u[t] deg_i)]`` (itself when isolated)
+    and copies it when ``accept_u[t] < 1 / (1 + exp(-beta (f_j - f_i)))``; a copy takes over the
+    neighbour's current fitness, so later updates of the step see it.
+
+    acting : int64 (m,); look_u, nb_u, accept_u : float64 (m,) uniforms in [0, 1);
+    fitness : float64 (P,), updated in place (the fitness each agent ends the step with).
+    Returns ``(dst, src, parent, origin, last)``: the copies in order, int64 (k,) each, with
+    ``parent[e]`` the copy event that last wrote ``src[e]`` before event ``e`` (-1: none);
+    ``origin`` int64 (P,) the agent whose start-of-step network each agent ends up carrying;
+    ``last`` int64 (P,) the last copy event into each agent (-1: none).
+    """
+    n, m = fitness.shape[0], acting.shape[0]
+    origin = np.arange(n)
+    last = np.full(n, -1, dtype=np.int64)
+    dst = np.empty(m, dtype=np.int64)
+    src = np.empty(m, dtype=np.int64)
+    parent = np.empty(m, dtype=np.int64)
+    k = 0
+    for t in range(m):
+        i = acting[t]
+        if not look_u[t] < rate:
+            continue
+        deg = indptr[i + 1] - indptr[i]
+        j = i if deg == 0 else indices[indptr[i] + np.int64(nb_u[t] * deg)]
+        z = min(max(beta * (fitness[j] - fitness[i]), -500.0), 500.0)
+        if accept_u[t] < 1.0 / (1.0 + np.exp(-z)):
+            dst[k], src[k], parent[k] = i, j, last[j]
+            last[i] = k
+            origin[i] = origin[j]
+            fitness[i] = fitness[j]
+            k += 1
+    return dst[:k], src[:k], parent[:k], origin, last
+
+
+@njit(**_JIT)
+def lineage_noise(noise, parent):
+    """Accumulate mutation noise along chains of copies, in place.
+
+    noise : float64 (k, n_params), the noise of each copy event in order; parent : int64 (k,).
+    Afterwards ``noise[e]`` is the total noise an agent written by event ``e`` carries on top of
+    its origin's start-of-step network (a copy of a copy inherits the first copy's noise).
+    """
+    for e in range(noise.shape[0]):
+        p = parent[e]
+        if p >= 0:
+            for c in range(noise.shape[1]):
+                noise[e, c] += noise[p, c]
+
+
+@njit(cache=True, error_model="numpy")
+def bounded_confidence_sequence(params, acting, indptr, indices, eps, rate, preds, probe, net):
+    """Hegselmann-Krause moves one agent after another, each seeing the moves before it.
+
+    Agent ``i = acting[t]`` moves ``p_i <- (1 - rate) p_i + rate mean(p_i, p_j : d(i, j) < eps)``
+    over its neighbours j, with d the RMS distance of the rows of ``preds`` (function space),
+    or of ``params`` when ``preds`` has no columns (weight space).
+
+    params : float (P, n), updated in place; acting : int64 (m,);
+    preds : float64 (P, n_probe * d_out), each agent's outputs on the probe, sample-major,
+    updated in place after each move (one forward pass on ``probe``), or shape (P, 0);
+    probe : float (1, n_probe, d_in) in the dtype of ``params``; net : the population's NetArrays.
+    """
+    n = params.shape[1]
+    dims = net.dims
+    n_layers = dims.shape[0] - 1
+    d_out = dims[n_layers]
+    batch = probe.shape[1]
+    width = _max_width(dims)
+    size = 2 * (n_layers + 1) * width * batch
+    scratch = np.empty(size + 2 * batch, dtype=params.dtype)
+    acts, zs = _layer_buffers(scratch, n_layers, width, batch)
+    tmp = scratch[size:]
+    functional = preds.shape[1] > 0
+    acc = np.empty(n, dtype=np.float64)
+    for t in range(acting.shape[0]):
+        i = acting[t]
+        for c in range(n):
+            acc[c] = params[i, c]
+        count = 1
+        for k in range(indptr[i], indptr[i + 1]):
+            j = indices[k]
+            if functional:
+                d = _rms(preds[i], preds[j])
+            else:
+                d = _rms(params[i], params[j])
+            if d < eps:
+                count += 1
+                for c in range(n):
+                    acc[c] += params[j, c]
+        for c in range(n):
+            params[i, c] = (1.0 - rate) * params[i, c] + rate * acc[c] / count
+        if functional:
+            _forward_agent(params[i], probe, np.int64(0), net, acts, zs, tmp)
+            o = acts[n_layers, :d_out]
+            for b in range(batch):
+                for j in range(d_out):
+                    preds[i, b * d_out + j] = o[j, b]
+
+
+@njit(**_JIT)
+def _rms(a, b):
+    """RMS difference of two vectors, in float64."""
+    sq = 0.0
+    for c in range(a.shape[0]):
+        d = np.float64(a[c]) - np.float64(b[c])
+        sq += d * d
+    return np.sqrt(sq / a.shape[0])
+
+
+# ---------------------------------------------------------------------------- stubbornness
+@njit(parallel=True, **_JIT)
+def pull_toward(params, anchor, s):
+    """Friedkin-Johnsen anchoring in place: ``params[i] <- (1 - s[i]) params[i] + s[i] anchor[i]``.
+
+    params, anchor : float (P, n), same dtype; s : float64 (P,) in [0, 1].
+    """
+    n_agents, n = params.shape
+    for i in prange(n_agents):
+        si = s[i]
+        if si == 0.0:
+            continue
+        for c in range(n):
+            params[i, c] = (1.0 - si) * params[i, c] + si * anchor[i, c]
