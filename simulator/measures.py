@@ -57,6 +57,13 @@ MEASURE_DOCS = {
     "coverage": "collapse (classification): share of classes some agent predicts somewhere",
     "consensus_time": "first step at which function_dispersion < consensus_tol (-1: not yet)",
     "copies": "agents that copied a neighbour on this step (imitation)",
+    # reported by DP-FedAvg (dp_clip > 0; see simulator.privacy)
+    "dp_epsilon": "DP-FedAvg: privacy spent by the rounds so far, epsilon at dp_delta "
+    "(dp-accounting)",
+    "dp_epsilon_round": "DP-FedAvg: epsilon at dp_delta of one round alone",
+    "dp_rounds": "DP-FedAvg: rounds run so far",
+    "dp_clipped_share": "DP-FedAvg: share of the last round's participants whose update was "
+    "clipped",
 }
 
 _FAST = (
