@@ -92,7 +92,13 @@ BASE_PARAMS: dict[str, Param] = {
     "fedavg_noise": Param(
         0.0, "float", 0, 100, help="std of noise on shared models (not differential privacy)"
     ),
-    "fedavg_participation": Param(1.0, "float", 0, 1),
+    "fedavg_participation": Param(
+        1.0,
+        "float",
+        0,
+        1,
+        help="FedAvg: each client takes part in a round with this probability (DP-FedAvg's q)",
+    ),
     # the experiment kit: schedules, orders of operations, stubbornness, DP-FedAvg
     "schedule": Param(
         "synchronous",
