@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from simulator.config import check_choice, check_int, check_number
+from simulator.config import check_choice, check_int, check_number, fail
 from simulator.social import SocialRule
 
 if TYPE_CHECKING:
@@ -170,6 +170,24 @@ class DPFederatedAveraging(SocialRule):
         self.server: np.ndarray | None = None
         self.rounds = 0
         self.clipped_share = 0.0
+
+    @classmethod
+    def from_params(cls, p: dict[str, Any]) -> DPFederatedAveraging:
+        """The rule of a model's parameters (``fedavg_every``, ``dp_clip > 0``, ...)."""
+        if p["fedavg_noise"] > 0:
+            raise fail(
+                "fedavg_noise",
+                p["fedavg_noise"],
+                "0 when dp_clip > 0 (DP-FedAvg adds its own noise, dp_noise_multiplier * dp_clip)",
+            )
+        return cls(
+            every=p["fedavg_every"],
+            clip=p["dp_clip"],
+            noise_multiplier=p["dp_noise_multiplier"],
+            sample_rate=p["fedavg_participation"],
+            delta=p["dp_delta"],
+            accountant=p["dp_accountant"],
+        )
 
     def graph_changed(self, model: NeuralModel) -> None:
         if self.server is None:  # called once when the model is built (the graph is unused)

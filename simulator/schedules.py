@@ -22,11 +22,23 @@ kernel call, so a run is deterministic for a seed and independent of the thread 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from simulator.config import check_choice
+from simulator.kernels import social as S
 
-__all__ = ["SCHEDULES", "acting_sequence", "check_schedule"]
+if TYPE_CHECKING:
+    from simulator.model import NeuralModel
+
+__all__ = [
+    "SCHEDULES",
+    "acting_sequence",
+    "check_schedule",
+    "imitate_in_sequence",
+    "move_in_sequence",
+]
 
 SCHEDULES = ("synchronous", "random_order", "random_independent")
 
@@ -59,3 +71,58 @@ def acting_sequence(schedule: str, n_agents: int, rng: np.random.Generator) -> n
     if schedule == "random_independent":
         return rng.integers(0, n_agents, n_agents, dtype=np.int64)
     raise ValueError("a synchronous step has no sequence of elementary updates")
+
+
+def imitate_in_sequence(
+    model: NeuralModel, schedule: str, rate: float, beta: float, mutation: float
+) -> None:
+    """One step of Fermi imitation as elementary updates in ``schedule`` order.
+
+    Draws the acting agents, then three uniforms per update (look, neighbour, accept) from
+    ``model.social_rng``; the kernel decides the copies in order, each carrying the copied
+    agent's current fitness. Then every agent that was written gets the network and optimizer
+    state of the agent whose start-of-step network it ends up with (its *origin*), its
+    ``fitness_ema``, and, with ``mutation > 0``, the sum of the ``N(0, mutation^2)`` noises of
+    the chain of copies that brought it there (one draw per copy event, drawn after the
+    kernel). Updates ``model.population`` and ``model.fitness_ema`` in place and sets
+    ``model.copies_last_step`` to the number of copy events.
+    """
+    rng, csr, pop = model.social_rng, model.csr, model.population
+    acting = acting_sequence(schedule, pop.n_agents, rng)
+    look, nb, accept = (rng.random(acting.shape[0]) for _ in range(3))
+    fitness = np.array(model.fitness, dtype=np.float64)
+    dst, _, parent, origin, last = S.imitation_sequence(
+        acting, look, nb, accept, csr.indptr, csr.indices, fitness, beta, rate
+    )
+    model.copies_last_step = int(dst.size)
+    changed = np.flatnonzero(last >= 0)
+    if changed.size == 0:
+        return
+    pop.copy_agents(origin[changed], changed)
+    model.fitness_ema[changed] = model.fitness_ema[origin[changed]]
+    if mutation > 0:
+        noise = rng.standard_normal((dst.size, pop.n_params)) * mutation
+        S.lineage_noise(noise, parent)
+        pop.params[changed] += noise[last[changed]].astype(pop.dtype)
+
+
+def move_in_sequence(
+    model: NeuralModel, schedule: str, epsilon: float, rate: float, space: str
+) -> None:
+    """One step of bounded-confidence moves in ``schedule`` order, in one kernel call.
+
+    Distances in function space use the agents' probe outputs, recomputed for an agent after it
+    moves; in weight space (``space="weights"``) the current parameters. Updates
+    ``model.population.params`` in place.
+    """
+    pop, csr = model.population, model.csr
+    acting = acting_sequence(schedule, pop.n_agents, model.social_rng)
+    if space == "function":
+        preds = model.probe_predictions().reshape(pop.n_agents, -1).astype(np.float64)
+    else:
+        preds = np.empty((pop.n_agents, 0))
+    probe = np.ascontiguousarray(model.task.probe_X[None], dtype=pop.dtype)
+    S.bounded_confidence_sequence(
+        pop.params, acting, csr.indptr, csr.indices, float(epsilon), float(rate), preds, probe,
+        pop._net,
+    )  # fmt: skip

@@ -19,10 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from simulator.config import check_choice, fail
+from simulator.config import check_choice
 from simulator.graph import MixingCSR, mixing_matrix
 from simulator.kernels import social as S
-from simulator.schedules import acting_sequence, check_schedule
+from simulator.schedules import (
+    acting_sequence,
+    check_schedule,
+    imitate_in_sequence,
+    move_in_sequence,
+)
 
 if TYPE_CHECKING:
     from simulator.model import NeuralModel
@@ -242,7 +247,7 @@ class Imitation(SocialRule):
 
     def after_train(self, model: NeuralModel) -> None:
         if self.schedule != "synchronous":
-            self._sequential(model)
+            imitate_in_sequence(model, self.schedule, self.rate, self.beta, self.mutation)
             return
         rng, csr, pop = model.social_rng, model.csr, model.population
         n = pop.n_agents
@@ -266,26 +271,6 @@ class Imitation(SocialRule):
             noise = rng.standard_normal((dst.size, pop.n_params)) * self.mutation
             pop.params[dst] += noise.astype(pop.dtype)
         model.copies_last_step = int(dst.size)
-
-    def _sequential(self, model: NeuralModel) -> None:
-        """One step of elementary updates in schedule order (one kernel call)."""
-        rng, csr, pop = model.social_rng, model.csr, model.population
-        acting = acting_sequence(self.schedule, pop.n_agents, rng)
-        look, nb, accept = (rng.random(acting.shape[0]) for _ in range(3))
-        fitness = np.array(model.fitness, dtype=np.float64)
-        dst, _, parent, origin, last = S.imitation_sequence(
-            acting, look, nb, accept, csr.indptr, csr.indices, fitness, self.beta, self.rate
-        )
-        model.copies_last_step = int(dst.size)
-        changed = np.flatnonzero(last >= 0)
-        if changed.size == 0:
-            return
-        pop.copy_agents(origin[changed], changed)  # network + optimizer state, from the origin
-        model.fitness_ema[changed] = model.fitness_ema[origin[changed]]
-        if self.mutation > 0:
-            noise = rng.standard_normal((dst.size, pop.n_params)) * self.mutation
-            S.lineage_noise(noise, parent)
-            pop.params[changed] += noise[last[changed]].astype(pop.dtype)
 
 
 class BoundedConfidence(SocialRule):
@@ -317,16 +302,7 @@ class BoundedConfidence(SocialRule):
     def after_train(self, model: NeuralModel) -> None:
         pop, csr = model.population, model.csr
         if self.schedule != "synchronous":
-            acting = acting_sequence(self.schedule, pop.n_agents, model.social_rng)
-            if self.space == "function":
-                preds = model.probe_predictions().reshape(pop.n_agents, -1).astype(np.float64)
-            else:
-                preds = np.empty((pop.n_agents, 0))
-            probe = np.ascontiguousarray(model.task.probe_X[None], dtype=pop.dtype)
-            S.bounded_confidence_sequence(
-                pop.params, acting, csr.indptr, csr.indices, float(self.epsilon),
-                float(self.rate), preds, probe, pop._net,
-            )  # fmt: skip
+            move_in_sequence(model, self.schedule, self.epsilon, self.rate, self.space)
             return
         mask = model.confident_edges(self.epsilon, self.space)
         out = np.empty_like(pop.params)
@@ -509,29 +485,11 @@ def build_rules(p: dict[str, Any]) -> list[SocialRule]:
     if p["diversity"] > 0:
         rules.append(DiversityPressure(p["diversity"]))
     if p["fedavg_every"] > 0 and p.get("dp_clip", 0.0) > 0:
-        rules.append(_dp_fedavg(p))
+        from simulator.privacy import DPFederatedAveraging  # imports this module
+
+        rules.append(DPFederatedAveraging.from_params(p))
     elif p["fedavg_every"] > 0:
         rules.append(
             FederatedAveraging(p["fedavg_every"], p["fedavg_noise"], p["fedavg_participation"])
         )
     return rules
-
-
-def _dp_fedavg(p: dict[str, Any]) -> SocialRule:
-    """The DP-FedAvg rule of the parameters (``dp_clip > 0``); see :mod:`simulator.privacy`."""
-    from simulator.privacy import DPFederatedAveraging  # imports this module
-
-    if p["fedavg_noise"] > 0:
-        raise fail(
-            "fedavg_noise",
-            p["fedavg_noise"],
-            "0 when dp_clip > 0 (DP-FedAvg adds its own noise, dp_noise_multiplier * dp_clip)",
-        )
-    return DPFederatedAveraging(
-        every=p["fedavg_every"],
-        clip=p["dp_clip"],
-        noise_multiplier=p["dp_noise_multiplier"],
-        sample_rate=p["fedavg_participation"],
-        delta=p["dp_delta"],
-        accountant=p["dp_accountant"],
-    )
