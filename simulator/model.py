@@ -66,7 +66,7 @@ class NeuralAgent(FixedAgent):
 
     @property
     def fitness(self) -> float:
-        """Minus the moving average of recent losses."""
+        """This agent's fitness (``model.fitness``: minus its recent losses by default)."""
         return float(self.model.fitness[self.index])
 
     @property
