@@ -210,3 +210,22 @@ def test_adjacency_averaging_on_an_odd_ring_reaches_the_mean():
     mean0 = m.population.params.mean(axis=0).copy()
     m.run_for(600)
     np.testing.assert_allclose(m.population.params, np.tile(mean0, (9, 1)), atol=1e-10)
+
+
+@pytest.mark.parametrize("mode", ["sync", "pairwise"])
+def test_without_training_every_order_is_plain_mixing(mode):
+    """T = identity (lr = 0): the three orders are the same mixing round, pairwise too (the
+    pairs are drawn from the same stream in the same order)."""
+    finals = []
+    for order in ORDERS:
+        m = gossip_model(order, mode)
+        m.run_for(5)
+        finals.append(m.population.params.copy())
+    np.testing.assert_array_equal(finals[0], finals[1])
+    np.testing.assert_array_equal(finals[0], finals[2])
+
+
+def gossip_model(order, mode):
+    return REGISTRY["gossip_learning"](
+        n_agents=16, lr=0.0, gossip_order=order, gossip_mode=mode, measures="fast", rng=1
+    )
