@@ -85,7 +85,7 @@ def imitate_in_sequence(
     ``fitness_ema``, and, with ``mutation > 0``, the sum of the ``N(0, mutation^2)`` noises of
     the chain of copies that brought it there (one draw per copy event, drawn after the
     kernel). Updates ``model.population`` and ``model.fitness_ema`` in place and sets
-    ``model.copies_last_step`` to the number of copy events.
+    ``model.copies_last_step`` to the number of agents that copied.
     """
     rng, csr, pop = model.social_rng, model.csr, model.population
     acting = acting_sequence(schedule, pop.n_agents, rng)
@@ -94,8 +94,8 @@ def imitate_in_sequence(
     dst, _, parent, origin, last = S.imitation_sequence(
         acting, look, nb, accept, csr.indptr, csr.indices, fitness, beta, rate
     )
-    model.copies_last_step = int(dst.size)
     changed = np.flatnonzero(last >= 0)
+    model.copies_last_step = int(changed.size)  # agents that copied (some more than once)
     if changed.size == 0:
         return
     pop.copy_agents(origin[changed], changed)
