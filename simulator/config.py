@@ -153,7 +153,10 @@ def check_loss_output(loss: str, output: str) -> None:
 
 
 def check_dtype(dtype: Any) -> np.dtype:
-    """float32 or float64, given as a name or a numpy dtype."""
+    """float32 or float64, given as a name or a numpy dtype (None is refused: numpy would read
+    it as float64)."""
+    if dtype is None or isinstance(dtype, bool):
+        raise fail("dtype", dtype, "'float32' or 'float64'")
     try:
         dt = np.dtype(dtype)
     except TypeError as exc:
@@ -164,9 +167,12 @@ def check_dtype(dtype: Any) -> np.dtype:
 
 
 def check_lr(lr: Any, n_agents: int, dtype: np.dtype) -> np.ndarray:
-    """A learning rate >= 0 as a scalar or one per agent; returns shape (n_agents,)."""
+    """A learning rate >= 0 as a scalar or one per agent; returns shape (n_agents,).
+
+    Booleans (``lr=True``) and strings are refused, not read as numbers."""
     try:
-        arr = np.asarray(lr, dtype=np.float64) if not isinstance(lr, str | bytes) else None
+        raw = None if isinstance(lr, str | bytes | bool) else np.asarray(lr)
+        arr = None if raw is None or raw.dtype.kind not in "iuf" else raw.astype(np.float64)
     except (TypeError, ValueError):
         arr = None
     if arr is None or arr.ndim > 1 or (arr.ndim == 1 and arr.shape != (n_agents,)):
@@ -231,3 +237,30 @@ def as_real_array(name: str, value: Any) -> np.ndarray:
     if arr.dtype.kind not in "fiub":
         raise fail(f"{name}.dtype", str(arr.dtype), "a real number type")
     return arr
+
+
+def check_array(
+    name: str, value: Any, shape: tuple[int, ...], context: str = "", low: float | None = None
+) -> np.ndarray:
+    """``value`` as a finite float array of exactly ``shape`` (any memory order; the caller
+    copies it into its own C-contiguous array), with every entry >= ``low`` if given."""
+    arr = as_real_array(name, value)
+    if arr.dtype.kind == "b":
+        raise fail(f"{name}.dtype", "bool", "a float or integer type")
+    if arr.shape != tuple(shape):
+        raise fail(f"{name}.shape", arr.shape, f"{tuple(shape)} {context}".rstrip())
+    if not np.all(np.isfinite(arr)):
+        raise fail(name, "an array with NaN or inf", "finite everywhere")
+    if low is not None and arr.size and arr.min() < low:
+        raise fail(name, f"an array with minimum {arr.min()}", f">= {low} everywhere")
+    return arr
+
+
+def check_counts(name: str, value: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """``value`` as an int64 array of exactly ``shape`` with every entry an integer >= 0."""
+    arr = as_real_array(name, value)
+    if arr.shape != tuple(shape):
+        raise fail(f"{name}.shape", arr.shape, f"{tuple(shape)}")
+    if arr.dtype.kind not in "iu" or (arr.size and arr.min() < 0):
+        raise fail(name, f"an array of {arr.dtype}", "integers >= 0")
+    return arr.astype(np.int64)

@@ -27,6 +27,43 @@ from simulator.layout import AgentNetwork, ParamLayout
 _STATUS_TEXT = {K.BAD_INPUT: "X", K.BAD_TARGET: "Y"}
 
 
+class _Checked:
+    """A public attribute validated on every assignment: ``check(name, value)`` returns the
+    value to store (in ``_<name>``) or raises ParameterError."""
+
+    def __init__(self, check: Any, doc: str = ""):
+        self.check, self.__doc__ = check, doc
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name, self.slot = name, "_" + name
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        return self if obj is None else getattr(obj, self.slot)
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        setattr(obj, self.slot, self.check(self.name, value))
+
+
+class _Fixed(_Checked):
+    """Set once when the population is built (its arrays and kernels depend on it)."""
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        if hasattr(obj, self.slot):
+            raise AttributeError(
+                f"{self.name} is fixed when a Population is built (its arrays depend on it): "
+                "build a new Population (or Population.from_params(pop.params, ...))"
+            )
+        super().__set__(obj, value)
+
+
+def _number(low: float, high: float = np.inf, **kw: Any) -> Any:
+    return lambda name, value: C.check_number(name, value, low, high, **kw)
+
+
+def _keep(name: str, value: Any) -> Any:
+    return value
+
+
 class Population:
     """``n_agents`` MLPs with identical architecture, one row each of ``params``.
 
@@ -64,7 +101,37 @@ class Population:
         Seeds the initialization; the same seed gives the same population.
     on_divergence : str
         ``raise`` (:class:`DivergenceError`) or ``warn`` when a loss or gradient is not finite.
+
+    Notes
+    -----
+    Every public attribute a kernel reads is checked when it is assigned, so nothing a user
+    assigns reaches a kernel unchecked: ``params`` (same shape, finite; values are copied into
+    the population's own C-contiguous array), ``lr`` (a scalar or one per agent, >= 0),
+    ``momentum``, ``beta1``, ``beta2``, ``eps``, ``weight_decay``, ``clip_norm``,
+    ``on_divergence``, ``step_count`` and the optimizer state (:meth:`set_optimizer_state`).
+    ``layers``, ``optimizer``, ``dtype``, ``activation``, ``output``, ``loss_name``, ``init``
+    and ``init_scale`` are fixed at construction (AttributeError on assignment). ``lr`` and
+    :attr:`optimizer_state` are read-only views: assign them, never write into them.
     """
+
+    momentum = _Checked(_number(0.0, 1.0, high_open=True), "Momentum coefficient in [0, 1).")
+    beta1 = _Checked(_number(0.0, 1.0, high_open=True), "Adam's first-moment decay in [0, 1).")
+    beta2 = _Checked(_number(0.0, 1.0, high_open=True), "Adam's second-moment decay in [0, 1).")
+    eps = _Checked(_number(0.0, low_open=True), "Adam's epsilon > 0.")
+    weight_decay = _Checked(_number(0.0), "L2 coefficient >= 0.")
+    clip_norm = _Checked(_number(0.0), "Gradient norm clip >= 0 (0: off).")
+    on_divergence = _Checked(
+        lambda n, v: C.check_choice(n, v, ("raise", "warn")), "'raise' or 'warn'."
+    )
+    step_count = _Checked(lambda n, v: C.check_int(n, v, low=0), "Training steps taken.")
+    layout = _Fixed(_keep, "The ParamLayout (where each layer sits in a row).")
+    optimizer = _Fixed(lambda n, v: C.check_choice(n, v, C.OPTIMIZERS), "sgd, momentum, adam.")
+    dtype = _Fixed(lambda n, v: C.check_dtype(v), "float32 or float64.")
+    activation = _Fixed(_keep, "Hidden activation name(s).")
+    output = _Fixed(_keep, "Output function name.")
+    loss_name = _Fixed(_keep, "Loss name.")
+    init = _Fixed(lambda n, v: C.check_choice(n, v, C.INITS), "Initialization scheme.")
+    init_scale = _Fixed(_number(0.0), "Initial weight scale.")
 
     def __init__(
         self,
@@ -102,7 +169,7 @@ class Population:
         self.weight_decay = C.check_number("weight_decay", weight_decay, 0.0)
         self.clip_norm = C.check_number("clip_norm", clip_norm, 0.0)
         self.on_divergence = C.check_choice("on_divergence", on_divergence, ("raise", "warn"))
-        self.lr = C.check_lr(lr, n_agents, self.dtype)
+        self._lr = C.check_lr(lr, n_agents, self.dtype)
         self.init = C.check_choice("init", init, C.INITS)
         self.init_scale = C.check_number("init_scale", init_scale, 0.0)
         if _params is None:
@@ -111,7 +178,7 @@ class Population:
             except (TypeError, ValueError) as exc:
                 raise C.fail("seed", seed, "an int >= 0 or a numpy Generator") from exc
             _params = self._initial_params(n_agents, rng)
-        self.params = _params
+        self._params = _params
         self.step_count = 0
         self._net = K.NetArrays(*self.layout.arrays, self._acts, C.LOSSES[loss])
         self.reset_optimizer()
@@ -209,9 +276,65 @@ class Population:
         C.check_int("i", i, 0, self.n_agents - 1)
         return AgentNetwork(self, int(i))
 
+    # ------------------------------------------------------------------ checked attributes
+    @property
+    def params(self) -> np.ndarray:
+        """Weights, shape (n_agents, n_params), C-contiguous, in ``dtype``; updated in place by
+        training. Write into it freely; assigning copies the values in (same shape, finite)."""
+        return self._params
+
+    @params.setter
+    def params(self, value: Any) -> None:
+        self._params[...] = C.check_array(
+            "params", value, self._params.shape, f"for layers={self.layers}"
+        )
+
+    @property
+    def lr(self) -> np.ndarray:
+        """Learning rate of each agent, shape (n_agents,), a read-only view; assign a number
+        >= 0 or an array of shape (n_agents,) to change it."""
+        return _readonly(self._lr)
+
+    @lr.setter
+    def lr(self, value: Any) -> None:
+        self._lr = C.check_lr(value, self.n_agents, self.dtype)
+
     def set_lr(self, lr: Any) -> None:
         """Change the learning rate(s): a scalar or an array of shape (n_agents,)."""
-        self.lr = C.check_lr(lr, self.n_agents, self.dtype)
+        self.lr = lr
+
+    @property
+    def optimizer_state(self) -> dict[str, np.ndarray]:
+        """Read-only views of the optimizer state: ``t`` int64 (n_agents,) updates taken (Adam's
+        bias correction), and ``m`` (momentum, adam) and ``v`` (adam), each (n_agents, n_params)."""
+        state = {"t": _readonly(self._t)}
+        if self.optimizer != "sgd":
+            state["m"] = _readonly(self._m)
+        if self.optimizer == "adam":
+            state["v"] = _readonly(self._v)
+        return state
+
+    def set_optimizer_state(self, **state: Any) -> None:
+        """Replace parts of the optimizer state (keys of :attr:`optimizer_state`); each value is
+        checked (shape, finite; ``v >= 0``; ``t`` integers >= 0) before any is copied in."""
+        own = self.optimizer_state
+        unknown = sorted(set(state) - set(own))
+        if unknown:
+            raise C.fail(
+                "optimizer_state",
+                unknown,
+                f"keys among {sorted(own)} for optimizer={self.optimizer!r}",
+            )
+        checked = {}
+        for key, value in state.items():
+            name = f"optimizer_state[{key!r}]"
+            if key == "t":
+                checked[key] = C.check_counts(name, value, own["t"].shape)
+            else:
+                low = 0.0 if key == "v" else None
+                checked[key] = C.check_array(name, value, own[key].shape, "", low=low)
+        for key, value in checked.items():
+            getattr(self, "_" + key)[...] = value
 
     # ------------------------------------------------------------------ input checks
     def _inputs(self, X: Any, name: str = "X", n_rows: int | None = None) -> np.ndarray:
@@ -251,14 +374,36 @@ class Population:
                 Y.shape,
                 f"({X.shape[0]}, {batch}, {d_out}) to match X of shape {X.shape}",
             )
-        return np.ascontiguousarray(Y, dtype=self.dtype)
+        Y = np.ascontiguousarray(Y, dtype=self.dtype)
+        self._check_target_range(Y)
+        return Y
+
+    def _check_target_range(self, Y: np.ndarray) -> None:
+        """Cross-entropy targets are distributions (>= 0, each row summing to 1 within 1e-3);
+        BCE targets are probabilities in [0, 1]. NaN rows pass: the kernel skips those agents."""
+        if self.loss_name == "bce":
+            if np.any((Y < 0) | (Y > 1)):
+                raise C.fail(
+                    "Y", f"targets in [{np.nanmin(Y)}, {np.nanmax(Y)}]", "in [0, 1] for loss='bce'"
+                )
+        elif self.loss_name == "cross_entropy":
+            sums = Y.sum(axis=-1, dtype=np.float64)
+            if np.any(Y < 0) or np.any(np.abs(sums - 1.0) > 1e-3):
+                bad = sums[np.abs(sums - 1.0) > 1e-3]
+                shown = f"rows summing to {bad.flat[0]:.6g}" if bad.size else "negative targets"
+                raise C.fail(
+                    "Y",
+                    shown,
+                    "probabilities (>= 0, each row summing to 1) or integer labels for "
+                    "loss='cross_entropy'",
+                )
 
     # ------------------------------------------------------------------ kernels
     def _opt(self) -> K.OptArrays:
         kind = C.OPTIMIZERS[self.optimizer]
         return K.OptArrays(
             kind,
-            self.lr,
+            self._lr,
             self.momentum,
             self.beta1,
             self.beta2,
@@ -387,6 +532,12 @@ class Population:
             f"activation={self.activation!r}, output={self.output!r}, loss={self.loss_name!r}"
             f", optimizer={self.optimizer!r}, dtype={self.dtype.name!r})"
         )
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    view = a.view()
+    view.flags.writeable = False
+    return view
 
 
 def _show(agents: np.ndarray, most: int = 10) -> str:
