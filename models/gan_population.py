@@ -70,6 +70,11 @@ class GANPopulation(NeuralModel):
         "d_lr": Param(0.01, "float", 0, 1, help="discriminators' learning rate"),
         "min_share": Param(0.02, "float", 0, 1, help="share of samples that makes a mode covered"),
     }
+    state_attributes: ClassVar[tuple[str, ...]] = (
+        *NeuralModel.state_attributes,
+        "trainer.discriminators",
+        "trainer.d_losses",
+    )
     extra_measure_names: ClassVar[tuple[str, ...]] = (
         "d_loss",
         "mode_coverage",

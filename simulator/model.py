@@ -89,6 +89,29 @@ class NeuralModel(mesa.Model):
     params: ClassVar[dict[str, Param]] = BASE_PARAMS
     fitness_memory: ClassVar[float] = 0.3  # weight of the newest loss in the fitness average
     extra_measure_names: ClassVar[tuple[str, ...]] = ()  # a scenario's own measures
+    #: What a checkpoint holds beyond the graph, the rules' get_state, the collected tables and
+    #: Mesa's clock (see simulator.checkpoint), listed once: every attribute the next step
+    #: depends on. Dotted paths reach inside ("trainer.discriminators"). Add new state here
+    #: (or, in a scenario, ``(*NeuralModel.state_attributes, "mine")``);
+    #: tests/test_checkpoint.py fails, naming the attribute, when state is missing.
+    state_attributes: ClassVar[tuple[str, ...]] = (
+        "random",
+        "rng",
+        "social_rng",
+        "population",
+        "task",
+        "losses",
+        "fitness_ema",
+        "consensus_step",
+        "novelty_weight",
+        "diversity_now",
+        "copies_last_step",
+        "cluster_labels",
+        "cka_baseline",
+        "running",
+        "timings",
+        "_measures",
+    )
 
     @classmethod
     def param_specs(cls) -> dict[str, Param]:
@@ -311,6 +334,13 @@ class NeuralModel(mesa.Model):
         if self.communities is not None:
             table["community"] = self.communities
         return pd.DataFrame(table)
+
+    def save(self, path: Any) -> Any:
+        """Write a checkpoint of this model to ``path`` (a ``.npz`` file; see
+        :mod:`simulator.checkpoint`); ``simulator.load(path)`` continues it. Returns the path."""
+        from simulator.checkpoint import save
+
+        return save(self, path)
 
     def agents_dataframe(self) -> pd.DataFrame:
         """Every per-agent table collected so far (see ``agent_every``)."""

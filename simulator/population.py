@@ -336,6 +336,37 @@ class Population:
         for key, value in checked.items():
             getattr(self, "_" + key)[...] = value
 
+    _HYPER = ("momentum", "beta1", "beta2", "eps", "weight_decay", "clip_norm", "on_divergence")
+
+    def get_state(self) -> dict[str, Any]:
+        """Everything training depends on, for a checkpoint (arrays are copies): ``layers``,
+        ``optimizer``, ``dtype`` (checked on restore), ``params``, ``lr``,
+        ``optimizer_state``, ``step_count`` and the optimizer constants."""
+        return {
+            "layers": list(self.layers),
+            "optimizer": self.optimizer,
+            "dtype": self.dtype.name,
+            "params": self._params.copy(),
+            "lr": self._lr.copy(),
+            "optimizer_state": {k: v.copy() for k, v in self.optimizer_state.items()},
+            "step_count": self.step_count,
+            **{k: getattr(self, k) for k in self._HYPER},
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`get_state` returned (every value checked by its setter)."""
+        for key in ("layers", "optimizer", "dtype"):
+            own = getattr(self, key)
+            own = list(own) if key == "layers" else str(own)
+            if state[key] != own:
+                raise C.fail(key, state[key], f"{own!r}, this population's (fixed) {key}")
+        self.params = state["params"]
+        self.lr = state["lr"]
+        self.set_optimizer_state(**state["optimizer_state"])
+        self.step_count = state["step_count"]
+        for key in self._HYPER:
+            setattr(self, key, state[key])
+
     # ------------------------------------------------------------------ input checks
     def _inputs(self, X: Any, name: str = "X", n_rows: int | None = None) -> np.ndarray:
         """X as (P or 1, B, d_in) in the population's dtype (cast at the boundary)."""
