@@ -37,6 +37,7 @@ numeric or boolean numpy arrays, numpy Generators, ``random.Random``, a
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import os
@@ -341,10 +342,18 @@ def _decode_graph(state: dict[str, Any]) -> nx.Graph:
     return G
 
 
-def state_document(model: NeuralModel) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """The JSON document and the arrays of ``model``'s checkpoint (see the module docstring)."""
+@functools.cache
+def _provenance() -> tuple[dict[str, str], str]:
+    """Package versions and code revision of this process (asked once: a subprocess call)."""
     from simulator.collect import code_revision, versions
 
+    return versions(), code_revision()
+
+
+def state_document(
+    model: NeuralModel, extra: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The JSON document and the arrays of ``model``'s checkpoint (see the module docstring)."""
     w = _Writer()
     cls = type(model)
     attrs = {
@@ -369,8 +378,9 @@ def state_document(model: NeuralModel) -> tuple[dict[str, Any], dict[str, np.nda
             "collector": _collector_state(w, model),
             "agent_frames": _frames_state(w, model),
         },
-        "versions": versions(),
-        "code_revision": code_revision(),
+        "versions": _provenance()[0],
+        "code_revision": _provenance()[1],
+        "run": w.encode("run", extra or {}),
     }
     return meta, w.arrays
 
@@ -384,8 +394,11 @@ def _scenario(cls: type) -> str | None:
         return None
 
 
-def save(model: NeuralModel, path: str | os.PathLike) -> Path:
+def save(model: NeuralModel, path: str | os.PathLike, extra: dict[str, Any] | None = None) -> Path:
     """Write ``model``'s checkpoint to ``path`` (``.npz`` added if missing), atomically.
+
+    ``extra`` (JSON-able) is kept under ``run`` in the document (the command line stores the
+    run's target steps and format there).
 
     The file is written under a temporary name in the same folder, fsynced and renamed over
     ``path``: a checkpoint that exists is whole. A symlink at ``path`` is replaced, never
@@ -394,7 +407,7 @@ def save(model: NeuralModel, path: str | os.PathLike) -> Path:
     path = Path(path)
     if path.suffix != ".npz":
         path = path.with_name(path.name + ".npz")
-    meta, arrays = state_document(model)
+    meta, arrays = state_document(model, extra)
     text = json.dumps(meta, allow_nan=True)
     arrays[META_KEY] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
@@ -449,12 +462,10 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
 def compatibility(meta: dict[str, Any]) -> list[str]:
     """Why a model continued from this checkpoint may differ from an uninterrupted run here:
     differences of code revision or package versions (empty list: none)."""
-    from simulator.collect import code_revision, versions
-
+    now, revision = _provenance()
     notes = []
-    if meta.get("code_revision") != code_revision():
-        notes.append(f"code revision {meta.get('code_revision')} -> {code_revision()}")
-    now = versions()
+    if meta.get("code_revision") != revision:
+        notes.append(f"code revision {meta.get('code_revision')} -> {revision}")
     for name, was in (meta.get("versions") or {}).items():
         if now.get(name) != was:
             notes.append(f"{name} {was} -> {now.get(name)}")
