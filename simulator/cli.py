@@ -20,6 +20,8 @@ def _parse_sets(pairs: tuple[str, ...]) -> dict[str, Any]:
         if "=" not in pair:
             raise click.BadParameter(f"{pair!r} is not key=value", param_hint="--set")
         key, value = pair.split("=", 1)
+        if key.strip() in ("rng", "seed"):
+            raise click.BadParameter(f"{pair!r}: give the seed with --seed", param_hint="--set")
         out[key.strip()] = parse_value(value)
     return out
 
@@ -262,6 +264,13 @@ def _require_pyarrow() -> None:
     "--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True
 )
 @click.option("--fsync", is_flag=True, help="fsync after every run (survive a power cut)")
+@click.option(
+    "--checkpoint-every",
+    type=click.IntRange(0),
+    default=0,
+    metavar="K",
+    help="each run saves a checkpoint every K steps; --resume continues runs in flight from them",
+)
 @click.option("--quiet", is_flag=True, help="no progress output")
 def sweep(
     spec: str | None,
@@ -273,6 +282,7 @@ def sweep(
     force: bool,
     fmt: str,
     fsync: bool,
+    checkpoint_every: int,
     quiet: bool,
 ) -> None:
     """Run the parameter sweep SPEC (a TOML file) and write runs.csv, steps.csv, manifest.json.
@@ -305,6 +315,7 @@ def sweep(
             progress=None if quiet else "auto",
             fsync=fsync,
             command=["simulator", *sys.argv[1:]],
+            checkpoint_every=checkpoint_every,
         )
     except ParameterError as exc:
         raise click.UsageError(str(exc)) from None

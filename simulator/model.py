@@ -178,9 +178,10 @@ class NeuralModel(mesa.Model):
 
     def _build_population(self) -> None:
         p, n = self.p, self.n_agents
-        self.task = make_task(
-            p["task"], n, stream_seed(self.seed, "data"), self.communities, **p["task_params"]
-        )
+        # a scenario's default task_params belong to its default task (as for graph_params)
+        same = p["task"] == self.param_specs()["task"].default
+        tp = p["task_params"] if same or "task_params" in self._given else {}
+        self.task = make_task(p["task"], n, stream_seed(self.seed, "data"), self.communities, **tp)
         init_rng = stream(self.seed, "init")
         lr = p["lr"] * init_rng.uniform(1 - p["lr_spread"], 1 + p["lr_spread"], n)
         kwargs = dict(

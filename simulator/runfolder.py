@@ -54,6 +54,7 @@ __all__ = [
     "OutputFolder",
     "OutputFolderError",
     "RunOutcome",
+    "explosion",
     "run_into",
 ]
 
@@ -238,7 +239,7 @@ class _Stop:
             signal.signal(sig, handler)
 
 
-def _explosion(model: Any, limit: float) -> str | None:
+def explosion(model: Any, limit: float) -> str | None:
     """The divergence status when a training loss is NaN/inf or above ``limit`` (else None)."""
     losses = np.asarray(model.losses, dtype=np.float64)
     bad = np.flatnonzero(~(losses <= limit))
@@ -262,7 +263,7 @@ def _loop(model: Any, steps: int, progress: Any, checkpoint: Any, limit: float) 
         try:
             while model.steps < steps and stop.signal is None:
                 model.step()
-                exploded = _explosion(model, limit)
+                exploded = explosion(model, limit)
                 if exploded:
                     return "diverged", exploded, None
                 progress.update(model)

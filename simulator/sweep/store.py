@@ -15,6 +15,10 @@ Files
     parameters>, seed, step, agent, ...``.
 ``errors.log``
     The traceback of every failed run.
+``checkpoints/``
+    With ``checkpoint_every``: ``<run_id>.npz``, the last checkpoint of each run in flight
+    (removed when the run is recorded). A run continued from one has ``resumed_from_step`` in
+    runs.csv (a column that appears when the first such run is recorded).
 
 A run is committed by its row in runs.csv, written after its steps rows, each file flushed
 (and fsync'ed on request) as the run finishes. On reopening, a torn last line (a write cut
@@ -40,13 +44,45 @@ from simulator.collect import code_revision, jsonable, param_columns, versions
 from simulator.config import ParameterError
 from simulator.sweep.spec import Run, SweepSpec
 
-__all__ = ["SweepFolderError", "SweepStore"]
+__all__ = ["SweepFolderError", "SweepStore", "read_manifest", "read_runs"]
 
 TABLES = ("runs", "steps", "agents")
 
 
 class SweepFolderError(ParameterError):
     """The output folder holds another sweep (or another driver is writing to it)."""
+
+
+MANIFEST_KEYS = ("spec", "spec_hash", "code_revision")
+
+
+def read_manifest(out: str | os.PathLike) -> dict[str, Any] | None:
+    """The manifest.json of sweep folder ``out`` (None if there is none).
+
+    Raises SweepFolderError naming the file and line when it is not valid JSON or lacks what
+    a manifest holds (a damaged journal: move it away to start the sweep over).
+    """
+    path = Path(out) / "manifest.json"
+    if not path.exists():
+        return None
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise SweepFolderError(
+            f"{path}, line {exc.lineno}: not valid JSON ({exc.msg}); the sweep journal is "
+            "damaged: repair it or move the folder away to start over"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SweepFolderError(f"{path}: cannot be read ({exc})") from None
+    missing = [k for k in MANIFEST_KEYS if not isinstance(manifest, dict) or k not in manifest]
+    if missing:
+        raise SweepFolderError(
+            f"{path}, line 1: not a sweep manifest (no {', '.join(missing)}); the sweep journal "
+            "is damaged: repair it or move the folder away to start over"
+        )
+    if not isinstance(manifest.get("history", []), list):
+        raise SweepFolderError(f"{path}: 'history' must be a list; the journal is damaged")
+    return manifest
 
 
 def _clean(value: Any) -> Any:
@@ -165,13 +201,19 @@ class SweepStore:
         self.out.mkdir(parents=True, exist_ok=True)
         self._take_lock()
         manifest = self._check_manifest(spec, force)
-        self.tables = {name: _Table(self.out / f"{name}.csv", self.fsync) for name in TABLES}
-        for name, table in self.tables.items():
-            dropped = table.repair()
-            if dropped:
-                self.repaired[name] = dropped
         wanted = {run.run_id for run in spec.runs()}
-        done = self._compact(wanted)
+        try:
+            self.tables = {name: _Table(self.out / f"{name}.csv", self.fsync) for name in TABLES}
+            for name, table in self.tables.items():
+                dropped = table.repair()
+                if dropped:
+                    self.repaired[name] = dropped
+            done = self._compact(wanted)
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise SweepFolderError(
+                f"{self.out}: a journal file (runs.csv, steps.csv, agents.csv) cannot be read "
+                f"({exc}); repair it or move the folder away to start over"
+            ) from None
         manifest["history"].append(
             {
                 "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -201,9 +243,8 @@ class SweepStore:
         self._lock = handle
 
     def _check_manifest(self, spec: SweepSpec, force: bool) -> dict[str, Any]:
-        path = self.out / "manifest.json"
         rev = code_revision()
-        old = json.loads(path.read_text()) if path.exists() else None
+        old = read_manifest(self.out)
         if old is not None and not force:
             if old.get("spec_hash") != spec.hash:
                 raise SweepFolderError(
@@ -236,6 +277,11 @@ class SweepStore:
             for name in ("steps", "agents"):
                 self.tables[name].keep_rows(lambda line: False)
             return set()
+        if runs.columns[:1] != ["run_id"] or "status" not in runs.columns:
+            raise SweepFolderError(
+                f"{runs.path}, line 1: the header must start with run_id and hold status "
+                f"(got {','.join(runs.columns)[:80]!r}); the sweep journal is damaged"
+            )
         status = runs.columns.index("status")
         done: set[str] = set()
 
@@ -290,6 +336,8 @@ class SweepStore:
             "seconds": round(float(result.get("seconds", 0.0)), 3),
             "error": result.get("error") or "",
         }
+        if result.get("resumed_from"):
+            row["resumed_from_step"] = int(result["resumed_from"])
         for name, value in (result.get("final") or {}).items():
             row[name if name not in row else f"final_{name}"] = value
         self.tables["runs"].append(pd.DataFrame([row]))
@@ -332,7 +380,16 @@ def read_runs(out: str | os.PathLike, spec: SweepSpec | None = None) -> pd.DataF
     path = Path(out) / "runs.csv"
     if not path.exists() or not path.stat().st_size:
         return pd.DataFrame(columns=["run_id", "seed", "status"])
-    df = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"error": "str"})
+    try:
+        df = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"error": "str"})
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        text = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise SweepFolderError(f"{path}: {text}; the sweep journal is damaged") from None
+    missing = [c for c in ("run_id", "status", "error") if c not in df.columns]
+    if missing:
+        raise SweepFolderError(
+            f"{path}, line 1: no column {', '.join(missing)}; the sweep journal is damaged"
+        )
     df["error"] = df["error"].fillna("")
     if spec is not None:
         order = {run.run_id: i for i, run in enumerate(spec.runs())}
