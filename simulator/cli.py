@@ -80,6 +80,7 @@ def main() -> None:
 @click.option(
     "--divergence-factor",
     type=click.FloatRange(0),
+    callback=lambda ctx, param, value: _finite(param, value),
     default=1e6,
     show_default=True,
     help="stop as diverged when a loss exceeds this x max(1, median initial loss); 0: off",
@@ -167,6 +168,14 @@ def run(
             click.echo(f"wrote {path}")
     if outcome.code:
         raise SystemExit(outcome.code)
+
+
+def _finite(param: click.Parameter, value: float) -> float:
+    import math
+
+    if not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a finite number", param=param)
+    return value
 
 
 def _default(ctx: click.Context, name: str) -> bool:

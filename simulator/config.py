@@ -7,6 +7,7 @@ allowed, before anything is computed.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -62,7 +63,7 @@ class DivergenceError(FloatingPointError):
 
 def fail(name: str, value: Any, allowed: str) -> ParameterError:
     """Build the error for parameter ``name`` that got ``value``; ``allowed`` says what is."""
-    shown = repr(value)
+    shown = " ".join(repr(value).split())  # one line, even for an array
     if len(shown) > 80:
         shown = shown[:77] + "..."
     return ParameterError(f"{name}={shown} is not allowed: {name} must be {allowed}.")
@@ -240,17 +241,27 @@ def as_real_array(name: str, value: Any) -> np.ndarray:
 
 
 def check_array(
-    name: str, value: Any, shape: tuple[int, ...], context: str = "", low: float | None = None
+    name: str,
+    value: Any,
+    shape: tuple[int, ...],
+    context: str = "",
+    low: float | None = None,
+    dtype: Any = None,
 ) -> np.ndarray:
-    """``value`` as a finite float array of exactly ``shape`` (any memory order; the caller
-    copies it into its own C-contiguous array), with every entry >= ``low`` if given."""
+    """``value`` as a finite array of exactly ``shape`` in ``dtype`` (if given; a value that
+    overflows it is refused), any memory order (the caller copies it into its own C-contiguous
+    array), with every entry >= ``low`` if given."""
     arr = as_real_array(name, value)
     if arr.dtype.kind == "b":
         raise fail(f"{name}.dtype", "bool", "a float or integer type")
     if arr.shape != tuple(shape):
         raise fail(f"{name}.shape", arr.shape, f"{tuple(shape)} {context}".rstrip())
+    if dtype is not None:
+        with np.errstate(over="ignore", invalid="ignore"):
+            arr = arr.astype(dtype)
     if not np.all(np.isfinite(arr)):
-        raise fail(name, "an array with NaN or inf", "finite everywhere")
+        where = f" in {np.dtype(dtype).name}" if dtype is not None else ""
+        raise fail(name, f"an array with NaN or inf{where}", f"finite everywhere{where}")
     if low is not None and arr.size and arr.min() < low:
         raise fail(name, f"an array with minimum {arr.min()}", f">= {low} everywhere")
     return arr
@@ -264,3 +275,21 @@ def check_counts(name: str, value: Any, shape: tuple[int, ...]) -> np.ndarray:
     if arr.dtype.kind not in "iu" or (arr.size and arr.min() < 0):
         raise fail(name, f"an array of {arr.dtype}", "integers >= 0")
     return arr.astype(np.int64)
+
+
+def check_memory(n_agents: int, n_params: int, dtype: np.dtype, optimizer: str) -> None:
+    """Refuse a population whose parameters and optimizer state would not fit in this machine's
+    memory (a MemoryError or the out-of-memory killer otherwise)."""
+    copies = {"sgd": 2, "momentum": 3, "adam": 4}.get(optimizer, 4)  # params, grads/out, m, v
+    need = n_agents * n_params * np.dtype(dtype).itemsize * copies
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        have = 1 << 40
+    if need > have:
+        raise fail(
+            "n_agents",
+            n_agents,
+            f"small enough that {n_agents:,} x {n_params:,} parameters (~{need / 2**30:,.1f} GiB "
+            f"with optimizer state) fit in this machine's {have / 2**30:,.1f} GiB",
+        )

@@ -162,6 +162,7 @@ class Population:
         self.activation, self.output, self.loss_name = activation, output, loss
         self.optimizer = C.check_choice("optimizer", optimizer, C.OPTIMIZERS)
         self.dtype = C.check_dtype(dtype)
+        C.check_memory(n_agents, self.layout.n_params, self.dtype, optimizer)
         self.momentum = C.check_number("momentum", momentum, 0.0, 1.0, high_open=True)
         self.beta1 = C.check_number("beta1", beta1, 0.0, 1.0, high_open=True)
         self.beta2 = C.check_number("beta2", beta2, 0.0, 1.0, high_open=True)
@@ -286,7 +287,7 @@ class Population:
     @params.setter
     def params(self, value: Any) -> None:
         self._params[...] = C.check_array(
-            "params", value, self._params.shape, f"for layers={self.layers}"
+            "params", value, self._params.shape, f"for layers={self.layers}", dtype=self.dtype
         )
 
     @property
@@ -332,7 +333,9 @@ class Population:
                 checked[key] = C.check_counts(name, value, own["t"].shape)
             else:
                 low = 0.0 if key == "v" else None
-                checked[key] = C.check_array(name, value, own[key].shape, "", low=low)
+                checked[key] = C.check_array(
+                    name, value, own[key].shape, "", low=low, dtype=self.dtype
+                )
         for key, value in checked.items():
             getattr(self, "_" + key)[...] = value
 
