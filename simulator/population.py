@@ -25,6 +25,7 @@ from simulator.kernels import mlp as K
 from simulator.layout import AgentNetwork, ParamLayout
 
 _STATUS_TEXT = {K.BAD_INPUT: "X", K.BAD_TARGET: "Y"}
+EXPLOSION_FACTOR = 1e6  # a training loss above this x the first step's median: a warning
 
 
 class _Checked:
@@ -181,6 +182,8 @@ class Population:
             _params = self._initial_params(n_agents, rng)
         self._params = _params
         self.step_count = 0
+        self._loss_reference: float | None = None  # median loss of the first training step
+        self._explosion_warned = False
         self._net = K.NetArrays(*self.layout.arrays, self._acts, C.LOSSES[loss])
         self.reset_optimizer()
 
@@ -353,6 +356,8 @@ class Population:
             "lr": self._lr.copy(),
             "optimizer_state": {k: v.copy() for k, v in self.optimizer_state.items()},
             "step_count": self.step_count,
+            "loss_reference": self._loss_reference,
+            "explosion_warned": self._explosion_warned,
             **{k: getattr(self, k) for k in self._HYPER},
         }
 
@@ -367,6 +372,9 @@ class Population:
         self.lr = state["lr"]
         self.set_optimizer_state(**state["optimizer_state"])
         self.step_count = state["step_count"]
+        reference = state.get("loss_reference")
+        self._loss_reference = None if reference is None else float(reference)
+        self._explosion_warned = bool(state.get("explosion_warned", False))
         for key in self._HYPER:
             setattr(self, key, state[key])
 
@@ -512,7 +520,28 @@ class Population:
             (``on_divergence="raise"``) a loss, gradient or updated parameter is not finite:
             those agents keep their parameters and optimizer state; every other agent is updated.
         """
-        return self._run(X, Y, K.MODE_TRAIN)[0]
+        losses = self._run(X, Y, K.MODE_TRAIN)[0]
+        self._watch_explosion(losses)
+        return losses
+
+    def _watch_explosion(self, losses: np.ndarray) -> None:
+        """Warn once when a training loss exceeds EXPLOSION_FACTOR x max(1, median loss of the
+        first training step): exploding, though still finite (lower lr or set clip_norm)."""
+        if self._loss_reference is None:
+            median = float(np.median(losses))
+            self._loss_reference = max(1.0, median) if np.isfinite(median) else 1.0
+            return
+        worst = float(np.max(losses))
+        if not self._explosion_warned and worst > EXPLOSION_FACTOR * self._loss_reference:
+            self._explosion_warned = True
+            bad = np.flatnonzero(losses > EXPLOSION_FACTOR * self._loss_reference)
+            warnings.warn(
+                f"training losses are exploding at step {self.step_count}: agents {_show(bad)} "
+                f"have losses up to {worst:.3g}, above {EXPLOSION_FACTOR:.0e} x the first step's "
+                f"median ({self._loss_reference:.3g}). Lower lr or set clip_norm.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
 
     def loss(self, X: Any, Y: Any) -> np.ndarray:
         """Each agent's loss on (X, Y) without updating anything; shape (P,)."""

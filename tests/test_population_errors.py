@@ -489,3 +489,13 @@ def test_dtype_none_is_refused_not_read_as_float64(dtype):
 def test_a_population_too_big_for_memory_is_refused_before_allocating():
     with _raises("n_agents"):
         Population(n_agents=10**12, layers=(64, 64, 10))
+
+
+def test_exploding_but_finite_losses_get_a_warning():
+    """Adam at lr=1e3 runs to huge losses: a warning names it (runs stop: docs/RUNS.md)."""
+    pop = Population(8, (3, 16, 1), optimizer="adam", lr=1e3)
+    rng = np.random.default_rng(0)
+    with pytest.warns(RuntimeWarning, match=r"exploding at step \d+: agents \[.*above 1e\+06 x"):
+        for _ in range(12):
+            X = rng.standard_normal((8, 32, 3))
+            pop.train_step(X, X.sum(-1, keepdims=True))
