@@ -141,18 +141,22 @@ def run(
         raise click.UsageError(str(exc)) from None
     progress = StepProgress(steps, m.steps, quiet)
     start, first = time.perf_counter(), m.steps
-    outcome = run_into(
-        m,
-        folder,
-        steps,
-        scenario,
-        command=["simulator", *sys.argv[1:]],
-        fmt=fmt,
-        checkpoint_every=checkpoint_every,
-        progress=progress,
-        divergence_factor=divergence_factor,
-        run_info={"checkpoint_every": checkpoint_every},
-    )
+    try:
+        outcome = run_into(
+            m,
+            folder,
+            steps,
+            scenario,
+            command=["simulator", *sys.argv[1:]],
+            fmt=fmt,
+            checkpoint_every=checkpoint_every,
+            progress=progress,
+            divergence_factor=divergence_factor,
+            run_info={"checkpoint_every": checkpoint_every},
+        )
+    except OSError as exc:  # disk full, permissions changed under the run...
+        click.echo(f"error: cannot write the run's files ({exc}); {folder.partial} kept", err=True)
+        raise SystemExit(4) from None
     if outcome.message:
         click.echo(outcome.message, err=True)
     elif not quiet:

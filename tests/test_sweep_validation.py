@@ -207,3 +207,24 @@ def test_a_killed_sweep_continues_its_in_flight_runs_from_their_checkpoints(tmp_
         pd.testing.assert_frame_equal(_frame(out, name), _frame(whole, name))
     manifest = json.loads((out / "manifest.json").read_text())
     assert len(manifest["history"]) == 2
+
+
+@pytest.mark.parametrize("name", ["runs.csv", "steps.csv", "manifest.json", ".runs.csv.partial"])
+def test_symlinks_planted_in_a_sweep_folder_are_never_followed(tmp_path, name):
+    outside = tmp_path / "outside.txt"
+    outside.write_text("precious\n")
+    out = tmp_path / "s"
+    sweep(GOOD, out, backend="serial", progress=None)
+    (out / name).unlink(missing_ok=True)
+    (out / name).symlink_to(outside)
+    try:
+        sweep(
+            GOOD.replace("seeds = [0, 1]", "seeds = [0, 1, 2]"),
+            out,
+            backend="serial",
+            progress=None,
+            force=True,
+        )
+    except SweepFolderError as exc:
+        assert "symlink" in str(exc)
+    assert outside.read_text() == "precious\n"

@@ -85,6 +85,26 @@ def read_manifest(out: str | os.PathLike) -> dict[str, Any] | None:
     return manifest
 
 
+def _open_new(path: Path, mode: str = "w") -> Any:
+    """A fresh file at ``path`` (whatever was there, a planted symlink say, is removed first),
+    created with O_EXCL | O_NOFOLLOW: nothing outside the sweep folder is ever written."""
+    if path.is_symlink() or path.exists():
+        path.unlink()
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    return os.fdopen(os.open(path, flags, 0o644), mode, newline=None if "b" in mode else "")
+
+
+def _open_append(path: Path) -> Any:
+    """``path`` opened to append, refusing to follow a symlink."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        return os.fdopen(os.open(path, flags, 0o644), "a", newline="")
+    except OSError as exc:
+        raise SweepFolderError(
+            f"{path}: cannot append ({exc}; a symlink is never followed)"
+        ) from None
+
+
 def _clean(value: Any) -> Any:
     return value.replace("\r", " ").replace("\n", " | ") if isinstance(value, str) else value
 
@@ -124,7 +144,7 @@ class _Table:
         if dropped:
             self.close()
             tmp = self.path.with_name(f".{self.path.name}.partial")
-            with self.path.open(newline="") as src, tmp.open("w", newline="") as dst:
+            with self.path.open(newline="") as src, _open_new(tmp) as dst:
                 dst.write(next(src))
                 dst.writelines(line for line, k in zip(src, mask) if k)
                 dst.flush()
@@ -139,14 +159,14 @@ class _Table:
             self.close()
             tmp = self.path.with_name(f".{self.path.name}.partial")
             pad = "," * len(new)
-            with self.path.open(newline="") as src, tmp.open("w", newline="") as dst:
+            with self.path.open(newline="") as src, _open_new(tmp) as dst:
                 next(src)
                 dst.write(_csv_line([*self.columns, *new]))
                 dst.writelines(line[:-1] + pad + "\n" for line in src)
             os.replace(tmp, self.path)
         self.columns += new
         if self.handle is None:
-            self.handle = self.path.open("a", newline="")
+            self.handle = _open_append(self.path)
             if self.handle.tell() == 0:
                 self.handle.write(_csv_line(self.columns))
         frame = frame.reindex(columns=self.columns)
@@ -200,6 +220,13 @@ class SweepStore:
         """
         self.out.mkdir(parents=True, exist_ok=True)
         self._take_lock()
+        for name in ("manifest.json", "errors.log", *(f"{t}.csv" for t in TABLES)):
+            if (self.out / name).is_symlink():
+                self.close()
+                raise SweepFolderError(
+                    f"{self.out / name} is a symlink: a sweep never writes through one; "
+                    "remove it (or choose another --out)"
+                )
         manifest = self._check_manifest(spec, force)
         wanted = {run.run_id for run in spec.runs()}
         try:
@@ -225,7 +252,8 @@ class SweepStore:
         )
         path = self.out / "manifest.json"
         tmp = path.with_name(".manifest.json.partial")
-        tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+        with _open_new(tmp) as fh:
+            fh.write(json.dumps(manifest, indent=2) + "\n")
         os.replace(tmp, path)
         return done
 
@@ -234,7 +262,7 @@ class SweepStore:
             import fcntl
         except ImportError:  # Windows: no advisory lock
             return
-        handle = (self.out / ".lock").open("a")
+        handle = _open_append(self.out / ".lock")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -321,7 +349,7 @@ class SweepStore:
             self.tables["agents"].append(frame)
             self.tables["agents"].flush()
         if result["status"] != "ok":
-            with (self.out / "errors.log").open("a") as fh:
+            with _open_append(self.out / "errors.log") as fh:
                 fh.write(
                     f"=== run {run.run_id} seed={run.seed} {json.dumps(jsonable(run.params))}\n"
                 )
@@ -369,7 +397,8 @@ class SweepStore:
             table = pacsv.read_csv(src)
             dst = self.out / f"{name}.parquet"
             tmp = dst.with_name(f".{dst.name}.partial")
-            pq.write_table(table, tmp, compression="zstd")
+            with _open_new(tmp, "wb") as fh:
+                pq.write_table(table, fh, compression="zstd")
             os.replace(tmp, dst)
             written.append(dst)
         return written
