@@ -239,3 +239,37 @@ def test_output_folder_refuses_a_locked_partial(tmp_path):
     with pytest.raises(OutputFolderError, match="another run is writing"):
         OutputFolder(tmp_path / "L", resume=True).open()
     first.close()
+
+
+@pytest.mark.slow
+def test_the_first_run_on_a_cold_cache_says_kernels_compile_and_the_second_does_not(tmp_path):
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+    outputs = []
+    for i in range(2):
+        res = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "simulator",
+                "run",
+                "perceptron_crowd",
+                "--steps",
+                "1",
+                "--set",
+                "n_agents=4",
+                "--out",
+                str(tmp_path / f"o{i}"),
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=1200,
+        )
+        assert res.returncode == 0, res.stderr
+        outputs.append(res.stderr)
+    notice = [
+        line for line in outputs[0].splitlines() if "compiling the simulation kernels" in line
+    ]
+    assert len(notice) == 1 and "float32" in notice[0]
+    assert "compiling" not in outputs[1]
