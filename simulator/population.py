@@ -21,48 +21,12 @@ from typing import Any
 import numpy as np
 
 from simulator import config as C
+from simulator.attributes import Checked, Fixed, keep, number, readonly
 from simulator.kernels import mlp as K
 from simulator.layout import AgentNetwork, ParamLayout
 
 _STATUS_TEXT = {K.BAD_INPUT: "X", K.BAD_TARGET: "Y"}
 EXPLOSION_FACTOR = 1e6  # a training loss above this x the first step's median: a warning
-
-
-class _Checked:
-    """A public attribute validated on every assignment: ``check(name, value)`` returns the
-    value to store (in ``_<name>``) or raises ParameterError."""
-
-    def __init__(self, check: Any, doc: str = ""):
-        self.check, self.__doc__ = check, doc
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name, self.slot = name, "_" + name
-
-    def __get__(self, obj: Any, owner: Any = None) -> Any:
-        return self if obj is None else getattr(obj, self.slot)
-
-    def __set__(self, obj: Any, value: Any) -> None:
-        setattr(obj, self.slot, self.check(self.name, value))
-
-
-class _Fixed(_Checked):
-    """Set once when the population is built (its arrays and kernels depend on it)."""
-
-    def __set__(self, obj: Any, value: Any) -> None:
-        if hasattr(obj, self.slot):
-            raise AttributeError(
-                f"{self.name} is fixed when a Population is built (its arrays depend on it): "
-                "build a new Population (or Population.from_params(pop.params, ...))"
-            )
-        super().__set__(obj, value)
-
-
-def _number(low: float, high: float = np.inf, **kw: Any) -> Any:
-    return lambda name, value: C.check_number(name, value, low, high, **kw)
-
-
-def _keep(name: str, value: Any) -> Any:
-    return value
 
 
 class Population:
@@ -115,24 +79,24 @@ class Population:
     :attr:`optimizer_state` are read-only views: assign them, never write into them.
     """
 
-    momentum = _Checked(_number(0.0, 1.0, high_open=True), "Momentum coefficient in [0, 1).")
-    beta1 = _Checked(_number(0.0, 1.0, high_open=True), "Adam's first-moment decay in [0, 1).")
-    beta2 = _Checked(_number(0.0, 1.0, high_open=True), "Adam's second-moment decay in [0, 1).")
-    eps = _Checked(_number(0.0, low_open=True), "Adam's epsilon > 0.")
-    weight_decay = _Checked(_number(0.0), "L2 coefficient >= 0.")
-    clip_norm = _Checked(_number(0.0), "Gradient norm clip >= 0 (0: off).")
-    on_divergence = _Checked(
+    momentum = Checked(number(0.0, 1.0, high_open=True), "Momentum coefficient in [0, 1).")
+    beta1 = Checked(number(0.0, 1.0, high_open=True), "Adam's first-moment decay in [0, 1).")
+    beta2 = Checked(number(0.0, 1.0, high_open=True), "Adam's second-moment decay in [0, 1).")
+    eps = Checked(number(0.0, low_open=True), "Adam's epsilon > 0.")
+    weight_decay = Checked(number(0.0), "L2 coefficient >= 0.")
+    clip_norm = Checked(number(0.0), "Gradient norm clip >= 0 (0: off).")
+    on_divergence = Checked(
         lambda n, v: C.check_choice(n, v, ("raise", "warn")), "'raise' or 'warn'."
     )
-    step_count = _Checked(lambda n, v: C.check_int(n, v, low=0), "Training steps taken.")
-    layout = _Fixed(_keep, "The ParamLayout (where each layer sits in a row).")
-    optimizer = _Fixed(lambda n, v: C.check_choice(n, v, C.OPTIMIZERS), "sgd, momentum, adam.")
-    dtype = _Fixed(lambda n, v: C.check_dtype(v), "float32 or float64.")
-    activation = _Fixed(_keep, "Hidden activation name(s).")
-    output = _Fixed(_keep, "Output function name.")
-    loss_name = _Fixed(_keep, "Loss name.")
-    init = _Fixed(lambda n, v: C.check_choice(n, v, C.INITS), "Initialization scheme.")
-    init_scale = _Fixed(_number(0.0), "Initial weight scale.")
+    step_count = Checked(lambda n, v: C.check_int(n, v, low=0), "Training steps taken.")
+    layout = Fixed(keep, "The ParamLayout (where each layer sits in a row).")
+    optimizer = Fixed(lambda n, v: C.check_choice(n, v, C.OPTIMIZERS), "sgd, momentum, adam.")
+    dtype = Fixed(lambda n, v: C.check_dtype(v), "float32 or float64.")
+    activation = Fixed(keep, "Hidden activation name(s).")
+    output = Fixed(keep, "Output function name.")
+    loss_name = Fixed(keep, "Loss name.")
+    init = Fixed(lambda n, v: C.check_choice(n, v, C.INITS), "Initialization scheme.")
+    init_scale = Fixed(number(0.0), "Initial weight scale.")
 
     def __init__(
         self,
@@ -297,7 +261,7 @@ class Population:
     def lr(self) -> np.ndarray:
         """Learning rate of each agent, shape (n_agents,), a read-only view; assign a number
         >= 0 or an array of shape (n_agents,) to change it."""
-        return _readonly(self._lr)
+        return readonly(self._lr)
 
     @lr.setter
     def lr(self, value: Any) -> None:
@@ -311,11 +275,11 @@ class Population:
     def optimizer_state(self) -> dict[str, np.ndarray]:
         """Read-only views of the optimizer state: ``t`` int64 (n_agents,) updates taken (Adam's
         bias correction), and ``m`` (momentum, adam) and ``v`` (adam), each (n_agents, n_params)."""
-        state = {"t": _readonly(self._t)}
+        state = {"t": readonly(self._t)}
         if self.optimizer != "sgd":
-            state["m"] = _readonly(self._m)
+            state["m"] = readonly(self._m)
         if self.optimizer == "adam":
-            state["v"] = _readonly(self._v)
+            state["v"] = readonly(self._v)
         return state
 
     def set_optimizer_state(self, **state: Any) -> None:
@@ -595,12 +559,6 @@ class Population:
             f"activation={self.activation!r}, output={self.output!r}, loss={self.loss_name!r}"
             f", optimizer={self.optimizer!r}, dtype={self.dtype.name!r})"
         )
-
-
-def _readonly(a: np.ndarray) -> np.ndarray:
-    view = a.view()
-    view.flags.writeable = False
-    return view
 
 
 def _show(agents: np.ndarray, most: int = 10) -> str:
