@@ -273,3 +273,16 @@ def test_the_first_run_on_a_cold_cache_says_kernels_compile_and_the_second_does_
     ]
     assert len(notice) == 1 and "float32" in notice[0]
     assert "compiling" not in outputs[1]
+
+
+def test_a_stopped_partial_run_is_not_silently_thrown_away(tmp_path):
+    partial = tmp_path / ".D.partial"
+    partial.mkdir()
+    (partial / "checkpoint.npz").write_bytes(b"stand-in")
+    with pytest.raises(OutputFolderError, match="--resume continues it, --force starts over"):
+        OutputFolder(tmp_path / "D").open()
+    assert (partial / "checkpoint.npz").exists()
+    forced = OutputFolder(tmp_path / "D", force=True)
+    forced.open()
+    assert not (partial / "checkpoint.npz").exists()  # --force starts over
+    forced.close()
