@@ -40,6 +40,7 @@ import shutil
 import signal
 import threading
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -259,7 +260,9 @@ def _agents(bad: np.ndarray) -> str:
 
 def _loop(model: Any, steps: int, progress: Any, checkpoint: Any, limit: float) -> tuple:
     """Step ``model`` up to ``steps``; return (kind, status, traceback text or None)."""
-    with _Stop(progress.write) as stop:
+    with _Stop(progress.write) as stop, warnings.catch_warnings():
+        # the run's own divergence check reports exploding losses (as one line)
+        warnings.filterwarnings("ignore", message="training losses are exploding")
         try:
             while model.steps < steps and stop.signal is None:
                 model.step()

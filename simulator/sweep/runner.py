@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 import time
 import traceback
+import warnings
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future, wait
 from typing import Any
@@ -129,15 +130,17 @@ def _advance(model: Any, task: dict[str, Any]) -> None:
     ck = task.get("checkpoint")
     initial = np.asarray(model.losses, dtype=np.float64)
     limit = DIVERGENCE_FACTOR * max(1.0, float(np.nanmedian(initial))) if initial.size else 0.0
-    while model.steps < task["steps"]:
-        model.step()
-        why = explosion(model, limit)
-        if why:
-            raise DivergenceError(why, model.steps, np.empty(0, np.int64), model.losses)
-        if ck and model.steps % ck["every"] == 0 and model.steps < task["steps"]:
-            from simulator.checkpoint import save
+    with warnings.catch_warnings():  # the check below reports exploding losses itself
+        warnings.filterwarnings("ignore", message="training losses are exploding")
+        while model.steps < task["steps"]:
+            model.step()
+            why = explosion(model, limit)
+            if why:
+                raise DivergenceError(why, model.steps, np.empty(0, np.int64), model.losses)
+            if ck and model.steps % ck["every"] == 0 and model.steps < task["steps"]:
+                from simulator.checkpoint import save
 
-            save(model, ck["path"])
+                save(model, ck["path"])
 
 
 def check_backend(backend: str, workers: int | None) -> None:
