@@ -180,7 +180,8 @@ def check_lr(lr: Any, n_agents: int, dtype: np.dtype) -> np.ndarray:
         raise fail("lr", lr, f"a number >= 0 or an array of shape ({n_agents},)")
     if not np.all(np.isfinite(arr)) or np.any(arr < 0):
         raise fail("lr", lr, "finite and >= 0 (a scalar or one per agent)")
-    return np.ascontiguousarray(np.broadcast_to(arr, (n_agents,)), dtype=dtype)
+    # always a fresh writable copy: a read-only array would make Numba compile another kernel
+    return np.array(np.broadcast_to(arr, (n_agents,)), dtype=dtype, order="C")
 
 
 def check_params(params: Any, n_params: int, layers: tuple[int, ...], dtype: Any = None) -> None:
