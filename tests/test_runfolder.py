@@ -86,6 +86,7 @@ def test_a_killed_run_resumes_to_a_byte_identical_model_csv(tmp_path):
     assert not (tmp_path / ".killed.partial").exists()
 
 
+@pytest.mark.slow
 def test_ctrl_c_writes_the_steps_so_far_and_a_checkpoint_to_continue(tmp_path):
     out = tmp_path / "run"
     whole = simulator(*RUN, "--steps", "200", "--out", str(tmp_path / "whole"))
@@ -182,18 +183,30 @@ def test_an_error_inside_a_step_keeps_the_steps_and_logs_the_traceback(tmp_path)
 
 
 def test_resume_refuses_what_it_cannot_honour(tmp_path):
+    from click.testing import CliRunner
+
+    from simulator.cli import main
+
+    def cli(*args: str):
+        return CliRunner().invoke(main, list(args))
+
     out = tmp_path / "R"
-    assert simulator(*RUN, "--steps", "3", "--out", str(out)).returncode == 0
-    res = simulator("run", "--resume", str(out))
-    assert res.returncode == 2 and "no checkpoint" in res.stderr
-    assert simulator(*RUN, "--steps", "3", "--out", str(out), "--force", "--checkpoint-every", "2")
-    res = simulator("run", "--resume", str(out), "--set", "lr=0.1")
-    assert res.returncode == 2 and "--set" in res.stderr
-    res = simulator("run", "--resume", str(out), "--steps", "1")
-    assert res.returncode == 2 and "already at step 3" in res.stderr
-    res = simulator("run", "--resume", str(out), "--steps", "5", "--quiet")
-    assert res.returncode == 0, res.stderr
-    assert json.loads((out / "config.json").read_text())["steps_done"] == 5
+    run = ["run", "gossip_learning", "--set", "n_agents=8", "--quiet", "--out", str(out)]
+    assert cli(*run, "--steps", "3").exit_code == 0
+    res = cli("run", "--resume", str(out))
+    assert res.exit_code == 2 and "no checkpoint" in res.output
+    assert cli(*run, "--steps", "3", "--force", "--checkpoint-every", "2").exit_code == 0
+    res = cli("run", "--resume", str(out), "--set", "lr=0.1")
+    assert res.exit_code == 2 and "--set" in res.output
+    res = cli("run", "social_learning", "--resume", str(out))
+    assert res.exit_code == 2 and "holds a run of 'gossip_learning'" in res.output
+    res = cli("run", "--resume", str(out), "--steps", "1")
+    assert res.exit_code == 2 and "already at step 3" in res.output
+    res = cli("run", "--resume", str(out), "--steps", "5", "--quiet")
+    assert res.exit_code == 0, res.output
+    config = json.loads((out / "config.json").read_text())
+    assert config["steps_done"] == 5 and config["run"]["checkpoint_every"] == 2
+    assert read_metadata(out / "checkpoint.npz")["steps"] == 5  # the period carried over
 
 
 class _FakeModel:
