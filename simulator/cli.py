@@ -114,9 +114,11 @@ def run(
     ctx = click.get_current_context()
     try:
         if resume_dir is not None:
-            given = [n for n in ("seed", "sets", "agents_every", "out_dir") if not _default(ctx, n)]
+            flags = {"seed": "--seed", "sets": "--set", "agents_every": "--agents-every"}
+            flags["out_dir"] = "--out"
+            given = [flag for name, flag in flags.items() if not _default(ctx, name)]
             if given:
-                names = ", ".join("--" + n.replace("_dir", "").replace("_", "-") for n in given)
+                names = ", ".join(given)
                 raise ParameterError(
                     f"--resume continues a run with its own settings: drop {names}"
                 )
@@ -139,6 +141,9 @@ def run(
         folder.open()
     except ParameterError as exc:
         raise click.UsageError(str(exc)) from None
+    except KeyboardInterrupt:
+        click.echo("interrupted before the first step: nothing written", err=True)
+        raise SystemExit(130) from None
     progress = StepProgress(steps, m.steps, quiet)
     start, first = time.perf_counter(), m.steps
     try:

@@ -197,7 +197,7 @@ def test_resume_refuses_what_it_cannot_honour(tmp_path):
     assert res.exit_code == 2 and "no checkpoint" in res.output
     assert cli(*run, "--steps", "3", "--force", "--checkpoint-every", "2").exit_code == 0
     res = cli("run", "--resume", str(out), "--set", "lr=0.1")
-    assert res.exit_code == 2 and "--set" in res.output
+    assert res.exit_code == 2 and "drop --set" in res.output
     res = cli("run", "social_learning", "--resume", str(out))
     assert res.exit_code == 2 and "holds a run of 'gossip_learning'" in res.output
     res = cli("run", "--resume", str(out), "--steps", "1")
