@@ -136,9 +136,15 @@ def run(
             if fmt == "parquet":
                 _require_pyarrow()
             folder = OutputFolder(out_dir, force=force)
-            m, scenario = _build(model, seed, params, quiet), model
+            folder.open()  # before the (maybe long) build: an unusable --out is found first
+            try:
+                m, scenario = _build(model, seed, params, quiet), model
+            except BaseException:
+                folder.abandon()
+                raise
             steps = 100 if steps is None else steps
-        folder.open()
+        if resume_dir is not None:
+            folder.open()
     except ParameterError as exc:
         raise click.UsageError(str(exc)) from None
     except KeyboardInterrupt:

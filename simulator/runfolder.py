@@ -183,6 +183,12 @@ class OutputFolder:
         self.close()
         return self.out
 
+    def abandon(self) -> None:
+        """Remove the partial folder of a run that never started (nothing was computed)."""
+        self.close()
+        if self.partial.is_dir() and not (self.partial / CHECKPOINT).exists():
+            shutil.rmtree(self.partial, ignore_errors=True)
+
     def close(self) -> None:
         if self._lock is not None:
             os.close(self._lock)
