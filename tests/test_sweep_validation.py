@@ -184,19 +184,8 @@ def test_a_killed_sweep_continues_its_in_flight_runs_from_their_checkpoints(tmp_
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert any((out / "checkpoints").glob("*.npz"))
-    res = CliRunner().invoke(
-        main,
-        [
-            "sweep",
-            "--resume",
-            "--out",
-            str(out),
-            "--backend",
-            "serial",
-            "--quiet",
-            "--checkpoint-every",
-            "10",
-        ],
+    res = CliRunner().invoke(  # no --checkpoint-every: the checkpoints found are used
+        main, ["sweep", "--resume", "--out", str(out), "--backend", "serial", "--quiet"]
     )
     assert res.exit_code == 0, res.output
     runs = pd.read_csv(out / "runs.csv")

@@ -137,7 +137,8 @@ def _advance(model: Any, task: dict[str, Any]) -> None:
             why = explosion(model, limit)
             if why:
                 raise DivergenceError(why, model.steps, np.empty(0, np.int64), model.losses)
-            if ck and model.steps % ck["every"] == 0 and model.steps < task["steps"]:
+            every = ck["every"] if ck else 0
+            if every and model.steps % every == 0 and model.steps < task["steps"]:
                 from simulator.checkpoint import save
 
                 save(model, ck["path"])
@@ -292,8 +293,9 @@ def run_sweep(
     removed once the run is recorded.
     """
     checkpoints = None
-    if checkpoint_every:
-        folder = (store.out / "checkpoints").resolve()
+    folder = (store.out / "checkpoints").resolve()
+    if checkpoint_every or (folder.is_dir() and any(folder.glob("*.npz"))):
+        # a resumed sweep uses the checkpoints it finds even without checkpoint_every
         folder.mkdir(exist_ok=True)
         checkpoints = (folder, checkpoint_every)
     if not runs:
