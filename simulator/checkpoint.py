@@ -63,6 +63,7 @@ from simulator.checkpoint_state import (
     set_collector,
     set_frames,
 )
+from simulator.config import ParameterError
 
 if TYPE_CHECKING:
     from simulator.model import NeuralModel
@@ -169,11 +170,23 @@ def save(model: NeuralModel, path: str | os.PathLike, extra: dict[str, Any] | No
 def _open(path: Path) -> tuple[dict[str, Any], Any]:
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
+    fh = path.open("rb")
     try:
-        arrays = np.load(path, allow_pickle=False)
+        arrays = np.load(fh, allow_pickle=False)
+        arrays.fid = fh  # closing the archive closes the file
         raw = arrays[META_KEY]
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
+    except (OSError, ValueError, KeyError, AttributeError, zipfile.BadZipFile, EOFError) as exc:
+        fh.close()
         raise CheckpointError(f"{path} is not a readable checkpoint ({exc})") from None
+    try:
+        return _document(path, raw, arrays)
+    except BaseException:
+        arrays.close()
+        raise
+
+
+def _document(path: Path, raw: np.ndarray, arrays: Any) -> tuple[dict[str, Any], Any]:
+    """The checkpoint's JSON document, checked and upgraded to :data:`FORMAT_VERSION`."""
     try:
         meta = json.loads(raw.tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -197,7 +210,9 @@ def _open(path: Path) -> tuple[dict[str, Any], Any]:
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     """The JSON document of checkpoint ``path`` (model, seed, parameters, step, versions)."""
-    return _open(Path(path))[0]
+    meta, arrays = _open(Path(path))
+    arrays.close()
+    return meta
 
 
 def compatibility(meta: dict[str, Any]) -> list[str]:
@@ -265,16 +280,19 @@ def load(path: str | os.PathLike, model_class: type | None = None) -> NeuralMode
     """
     path = Path(path)
     meta, arrays = _open(path)
+    damaged = (KeyError, TypeError, ValueError, AttributeError, IndexError, OSError, EOFError)
     try:
         model = _rebuild(_model_class(meta, model_class), meta, arrays)
         _apply(model, meta, arrays)
-    except CheckpointError as exc:
+    except ParameterError as exc:  # CheckpointError too: say which file
         raise CheckpointError(f"{path}: {exc}") from None
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+    except (*damaged, zipfile.BadZipFile) as exc:
         raise CheckpointError(
             f"{path}: cannot restore the model ({type(exc).__name__}: {exc}); the file is damaged "
             "or was written by an incompatible version of the scenario"
         ) from None
+    finally:
+        arrays.close()
     return model
 
 
