@@ -269,7 +269,7 @@ def test_the_first_run_on_a_cold_cache_says_kernels_compile_and_the_second_does_
                 "--steps",
                 "1",
                 "--set",
-                "n_agents=4",
+                "n_agents=8",
                 "--out",
                 str(tmp_path / f"o{i}"),
             ],
