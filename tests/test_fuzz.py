@@ -3,7 +3,7 @@
 A clean error is a documented exception (:class:`simulator.ParameterError` and its subclasses,
 or :class:`simulator.DivergenceError`) with a one-line message naming the parameter, or, on
 the command line, exit code 2 with such a message and no output folder. Examples are drawn
-deterministically (``derandomize``) so the suite is reproducible; about 2,900 cases in all.
+deterministically (``derandomize``) so the suite is reproducible; about 3,150 cases in all.
 ``NEUROPOP_FUZZ_RANDOM=1`` draws new examples each run (exploratory fuzzing).
 """
 
@@ -467,3 +467,52 @@ def test_odd_graphml_files_get_a_clean_error(tmp_path, content):
     path = tmp_path / "g.graphml"
     path.write_text(content)
     assert attempt(lambda: build_graph(path), "graph", "g.graphml")
+
+
+# ---------------------------------------------------------------- plot and models
+JOURNAL = st.one_of(
+    st.text(string.printable, max_size=60),
+    st.dictionaries(
+        st.sampled_from(["spec", "spec_hash", "code_revision", "swept", "history", "runs"]),
+        st.one_of(
+            st.none(),
+            st.integers(),
+            st.text(max_size=5),
+            st.lists(st.text(max_size=3)),
+            st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+        ),
+        max_size=6,
+    ).map(lambda d: __import__("json").dumps(d)),
+)
+RUNS = st.lists(
+    st.lists(
+        st.sampled_from(["run_id", "status", "error", "ok", "x", "1", "", "lr", '"']), max_size=5
+    ).map(",".join),
+    max_size=4,
+).map("\n".join)
+
+
+@settings(FUZZ, max_examples=150)
+@given(manifest=JOURNAL, runs=RUNS)
+def test_plot_of_a_damaged_sweep_folder_is_a_clean_error(tmp_path_factory, manifest, runs):
+    folder = tmp_path_factory.mktemp("plot")
+    (folder / "manifest.json").write_text(manifest)
+    (folder / "runs.csv").write_text(runs)
+    res = CliRunner().invoke(main, ["plot", str(folder), "--out", str(folder / "figs")])
+    assert res.exit_code in (0, 2), (manifest, runs, res.output, res.exception)
+    if res.exit_code == 2:
+        assert "Traceback" not in res.output
+        assert "manifest.json" in res.output or "runs.csv" in res.output, res.output
+
+
+@settings(FUZZ, max_examples=100)
+@given(
+    st.text(string.printable, max_size=20).filter(
+        lambda s: s not in REGISTRY and not s.startswith("--h")
+    )
+)
+def test_models_with_an_unknown_name_is_a_clean_error(name):
+    res = CliRunner().invoke(main, ["models", name])
+    assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+    expected = "No such option" if name.startswith("-") and name != "-" else "unknown scenario"
+    assert expected in res.output or "--help" in name, res.output

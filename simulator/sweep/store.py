@@ -82,6 +82,11 @@ def read_manifest(out: str | os.PathLike) -> dict[str, Any] | None:
         )
     if not isinstance(manifest.get("history", []), list):
         raise SweepFolderError(f"{path}: 'history' must be a list; the journal is damaged")
+    swept = manifest.get("swept", [])
+    if not isinstance(swept, list) or not all(isinstance(k, str) for k in swept):
+        raise SweepFolderError(f"{path}: 'swept' must be a list of names; the journal is damaged")
+    if not isinstance(manifest["spec"], dict):
+        raise SweepFolderError(f"{path}: 'spec' must be a table; the journal is damaged")
     return manifest
 
 
@@ -414,7 +419,9 @@ def read_runs(out: str | os.PathLike, spec: SweepSpec | None = None) -> pd.DataF
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         text = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise SweepFolderError(f"{path}: {text}; the sweep journal is damaged") from None
-    missing = [c for c in ("run_id", "status", "error") if c not in df.columns]
+    manifest = read_manifest(out)
+    swept = manifest.get("swept", []) if manifest else []
+    missing = [c for c in ("run_id", "status", "error", *swept) if c not in df.columns]
     if missing:
         raise SweepFolderError(
             f"{path}, line 1: no column {', '.join(missing)}; the sweep journal is damaged"
