@@ -67,7 +67,7 @@ def _wait_for_checkpoint(path: Path, proc: subprocess.Popen, at_least: int) -> i
 
 
 def test_a_killed_run_resumes_to_a_byte_identical_model_csv(tmp_path):
-    args = [*RUN, "--steps", "60", "--seed", "4", "--agents-every", "7", "--checkpoint-every", "9"]
+    args = [*RUN, "--steps", "300", "--seed", "4", "--agents-every", "7", "--checkpoint-every", "9"]
     whole = simulator(*args, "--out", str(tmp_path / "whole"))
     assert whole.returncode == 0, whole.stderr
     out = tmp_path / "killed"
@@ -78,11 +78,11 @@ def test_a_killed_run_resumes_to_a_byte_identical_model_csv(tmp_path):
     assert not out.exists()  # nothing that looks complete
     res = simulator("run", "--resume", str(out), "--quiet")
     assert res.returncode == 0, res.stderr
-    assert step < 60
+    assert step < 300
     for name in ("model.csv", "agents.csv"):
         assert (out / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
     config = json.loads((out / "config.json").read_text())
-    assert config["status"] == "completed" and config["steps_done"] == 60
+    assert config["status"] == "completed" and config["steps_done"] == 300
     assert not (tmp_path / ".killed.partial").exists()
 
 
