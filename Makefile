@@ -31,7 +31,7 @@ app: $(STAMP) $(ASSETS)
 
 ## demo: set up, then run the gossip-learning simulation and write CSV to out/demo
 demo: $(STAMP) $(ASSETS)
-	$(PY) -m simulator run gossip_learning --steps 100 --seed 0 --agents-every 10 --out out/demo
+	$(PY) -m simulator run gossip_learning --steps 100 --seed 0 --agents-every 10 --out out/demo --force
 
 ## test: set up, then run the default (fast) suite
 test: $(STAMP) $(ASSETS)

@@ -63,6 +63,8 @@ class GANPopulation(NeuralModel):
             cluster_eps=0.5,
             measures="fast",
         ),
+        # generators learn a distribution of points: only the generative task fits
+        "task": Param("ring", "str", choices=("ring",), help="the 2-D mixture generators learn"),
         "gan_diversity": Param(0.0, "float", 0, 100, help="weight of the entropy bonus"),
         "gan_bandwidth": Param(
             0.5, "float", 1e-6, 100, help="kernel std of the entropy estimate (data units)"
@@ -70,6 +72,11 @@ class GANPopulation(NeuralModel):
         "d_lr": Param(0.01, "float", 0, 1, help="discriminators' learning rate"),
         "min_share": Param(0.02, "float", 0, 1, help="share of samples that makes a mode covered"),
     }
+    state_attributes: ClassVar[tuple[str, ...]] = (
+        *NeuralModel.state_attributes,
+        "trainer.discriminators",
+        "trainer.d_losses",
+    )
     extra_measure_names: ClassVar[tuple[str, ...]] = (
         "d_loss",
         "mode_coverage",

@@ -19,6 +19,7 @@ _LAZY = {
     "NeuralModel": ("simulator.model", "NeuralModel"),
     "NeuralAgent": ("simulator.model", "NeuralAgent"),
     "metrics": ("simulator.metrics", None),
+    "load": ("simulator.checkpoint", "load"),
 }
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "ParamLayout",
     "ParameterError",
     "Population",
+    "load",
     "metrics",
 ]
 

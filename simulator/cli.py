@@ -12,40 +12,6 @@ from typing import Any
 import click
 
 
-class _Progress:
-    """A tqdm bar on a terminal; a plain line every 10% or 30 s when output goes to a log."""
-
-    def __init__(self, total: int, quiet: bool):
-        self.total, self.quiet, self.done = total, quiet, 0
-        self.start = self.last = time.monotonic()
-        self.bar = None
-        if not quiet and sys.stderr.isatty():
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, unit="step", file=sys.stderr)
-
-    def update(self, n: int = 1) -> None:
-        self.done += n
-        if self.bar is not None:
-            self.bar.update(n)
-            return
-        now = time.monotonic()
-        tenth = max(self.total // 10, 1)
-        if not self.quiet and (
-            self.done % tenth == 0 or now - self.last > 30 or self.done == self.total
-        ):
-            self.last = now
-            rate = self.done / max(now - self.start, 1e-9)
-            eta = (self.total - self.done) / max(rate, 1e-9)
-            click.echo(
-                f"step {self.done}/{self.total}  {rate:.1f} steps/s  ETA {eta:.0f} s", err=True
-            )
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def _parse_sets(pairs: tuple[str, ...]) -> dict[str, Any]:
     from simulator.params import parse_value
 
@@ -54,6 +20,8 @@ def _parse_sets(pairs: tuple[str, ...]) -> dict[str, Any]:
         if "=" not in pair:
             raise click.BadParameter(f"{pair!r} is not key=value", param_hint="--set")
         key, value = pair.split("=", 1)
+        if key.strip() in ("rng", "seed"):
+            raise click.BadParameter(f"{pair!r}: give the seed with --seed", param_hint="--set")
         out[key.strip()] = parse_value(value)
     return out
 
@@ -65,8 +33,10 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("model")
-@click.option("--steps", default=100, show_default=True, type=click.IntRange(0))
+@click.argument("model", required=False)
+@click.option(
+    "--steps", type=click.IntRange(0), help="total steps  [default: 100; resuming: the run's]"
+)
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(0))
 @click.option(
     "--set",
@@ -81,7 +51,7 @@ def main() -> None:
     default="out/run",
     show_default=True,
     type=click.Path(file_okay=False),
-    help="output folder",
+    help="output folder (written as a whole when the run ends)",
 )
 @click.option(
     "--agents-every",
@@ -92,47 +62,191 @@ def main() -> None:
 @click.option(
     "--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True
 )
+@click.option("--force", is_flag=True, help="replace an existing --out folder (when the run ends)")
+@click.option(
+    "--checkpoint-every",
+    type=click.IntRange(0),
+    default=0,
+    metavar="K",
+    help="save a checkpoint every K steps (and at the end) so a killed run can --resume",
+)
+@click.option(
+    "--resume",
+    "resume_dir",
+    type=click.Path(file_okay=False),
+    metavar="DIR",
+    help="continue the run in DIR from its last checkpoint (to --steps in all)",
+)
+@click.option(
+    "--divergence-factor",
+    type=click.FloatRange(0),
+    callback=lambda ctx, param, value: _finite(param, value),
+    default=1e6,
+    show_default=True,
+    help="stop as diverged when a loss exceeds this x max(1, median initial loss); 0: off",
+)
 @click.option("--quiet", is_flag=True, help="no progress output")
 def run(
-    model: str,
-    steps: int,
+    model: str | None,
+    steps: int | None,
     seed: int,
     sets: tuple[str, ...],
     out_dir: str,
     agents_every: int | None,
     fmt: str,
+    force: bool,
+    checkpoint_every: int,
+    resume_dir: str | None,
+    divergence_factor: float,
     quiet: bool,
 ) -> None:
-    """Run scenario MODEL for --steps steps and write model.csv, agents.csv, config.json."""
-    from simulator.collect import write_run
-    from simulator.config import ParameterError
-    from simulator.registry import get_model
+    """Run scenario MODEL for --steps steps and write model.csv, agents.csv, config.json.
 
+    The folder is written whole when the run ends (an existing one is refused unless --force).
+    A run that stops early (divergence, Ctrl-C, an error) still writes its collected steps,
+    with a status in config.json. Exit codes: 0 completed, 2 bad input (nothing written),
+    3 diverged, 4 error in a step, 130 Ctrl-C, 143 SIGTERM. See docs/RUNS.md.
+    """
+    from simulator.config import ParameterError
+    from simulator.runfolder import OutputFolder, run_into
+    from simulator.runprogress import StepProgress
+
+    ctx = click.get_current_context()
     try:
-        params = _parse_sets(sets)
-        if agents_every is not None:
-            params["agent_every"] = agents_every
-        if fmt == "parquet":
-            _require_pyarrow()
-        cls = get_model(model)
-        m = cls(rng=seed, **params)
+        if resume_dir is not None:
+            flags = {"seed": "--seed", "sets": "--set", "agents_every": "--agents-every"}
+            flags["out_dir"] = "--out"
+            given = [flag for name, flag in flags.items() if not _default(ctx, name)]
+            if given:
+                names = ", ".join(given)
+                raise ParameterError(
+                    f"--resume continues a run with its own settings: drop {names}"
+                )
+            folder = OutputFolder(resume_dir, resume=True)
+            m, scenario, steps, info = _resumed(folder, model, steps, quiet)
+            fmt = info.get("fmt", fmt)
+            if _default(ctx, "checkpoint_every"):
+                checkpoint_every = int(info.get("checkpoint_every", 0))
+        else:
+            if model is None:
+                raise ParameterError("give a scenario (MODEL) or --resume DIR")
+            params = _parse_sets(sets)
+            if agents_every is not None:
+                params["agent_every"] = agents_every
+            if fmt == "parquet":
+                _require_pyarrow()
+            folder = OutputFolder(out_dir, force=force)
+            folder.open()  # before the (maybe long) build: an unusable --out is found first
+            try:
+                m, scenario = _build(model, seed, params, quiet), model
+            except BaseException:
+                folder.abandon()
+                raise
+            steps = 100 if steps is None else steps
+        if resume_dir is not None:
+            folder.open()
     except ParameterError as exc:
         raise click.UsageError(str(exc)) from None
-    progress = _Progress(steps, quiet)
-    start = time.perf_counter()
-    for _ in range(steps):
-        m.step()
-        progress.update()
-    progress.close()
-    written = write_run(m, out_dir, model, steps, command=["simulator", *sys.argv[1:]], fmt=fmt)
-    if not quiet:
+    except KeyboardInterrupt:
+        click.echo("interrupted before the first step: nothing written", err=True)
+        raise SystemExit(130) from None
+    progress = StepProgress(steps, m.steps, quiet)
+    start, first = time.perf_counter(), m.steps
+    try:
+        outcome = run_into(
+            m,
+            folder,
+            steps,
+            scenario,
+            command=["simulator", *sys.argv[1:]],
+            fmt=fmt,
+            checkpoint_every=checkpoint_every,
+            progress=progress,
+            divergence_factor=divergence_factor,
+            run_info={"checkpoint_every": checkpoint_every},
+        )
+    except OSError as exc:  # disk full, permissions changed under the run...
+        click.echo(f"error: cannot write the run's files ({exc}); {folder.partial} kept", err=True)
+        raise SystemExit(4) from None
+    if outcome.message:
+        click.echo(outcome.message, err=True)
+    elif not quiet:
         took = time.perf_counter() - start
-        click.echo(f"{model}: {steps} steps of {m.n_agents} agents in {took:.1f} s", err=True)
+        click.echo(
+            f"{scenario}: steps {first}..{m.steps} of {m.n_agents} agents in {took:.1f} s", err=True
+        )
         last = m.model_dataframe().iloc[-1]
         shown = {k: last[k] for k in m.measure_names[:8]}
         click.echo("final: " + ", ".join(f"{k}={v:.4g}" for k, v in shown.items()), err=True)
-        for path in written.values():
+    if not quiet:
+        for path in outcome.paths.values():
             click.echo(f"wrote {path}")
+    if outcome.code:
+        raise SystemExit(outcome.code)
+
+
+def _finite(param: click.Parameter, value: float) -> float:
+    import math
+
+    if not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a finite number", param=param)
+    return value
+
+
+def _default(ctx: click.Context, name: str) -> bool:
+    source = ctx.get_parameter_source(name)
+    return source in (None, click.core.ParameterSource.DEFAULT)
+
+
+def _build(name: str, seed: int, params: dict[str, Any], quiet: bool) -> Any:
+    """Build scenario ``name`` (a notice first when the kernels must be compiled)."""
+    from simulator.registry import get_model
+    from simulator.runprogress import kernels_cold
+
+    cls = get_model(name)
+    dtype = params.get("dtype", cls.param_specs()["dtype"].default)
+    if not quiet and isinstance(dtype, str) and kernels_cold(dtype):
+        click.echo(
+            f"compiling the simulation kernels for {dtype} (first use after an install or "
+            "upgrade: about a minute; cached for later runs)...",
+            err=True,
+        )
+    return cls(rng=seed, **params)
+
+
+def _resumed(folder: Any, model: str | None, steps: int | None, quiet: bool) -> tuple:
+    """The model continued from ``folder``'s newest checkpoint, its scenario, target steps and
+    the run's settings (format, checkpoint period) stored with the checkpoint."""
+    from simulator.checkpoint import compatibility, load, read_metadata
+    from simulator.config import ParameterError
+
+    path = folder.checkpoint()
+    if path is None:
+        raise ParameterError(
+            f"--resume {folder.out}: no checkpoint there (a run keeps one when stopped by "
+            "Ctrl-C or with --checkpoint-every K)"
+        )
+    meta = read_metadata(path)
+    info = meta.get("run") or {}
+    scenario = info.get("scenario") or (meta.get("model") or {}).get("scenario")
+    if model is not None and model != scenario:
+        raise ParameterError(f"--resume {folder.out} holds a run of {scenario!r}, not {model!r}")
+    notes = compatibility(meta)
+    if notes and not quiet:
+        click.echo(
+            "note: written by other code/packages (" + "; ".join(notes[:3]) + "): the "
+            "continuation may differ from an uninterrupted run",
+            err=True,
+        )
+    m = load(path)
+    steps = int(info.get("steps", m.steps)) if steps is None else steps
+    if steps < m.steps:
+        raise ParameterError(
+            f"--steps {steps}: the run in {folder.out} is already at step {m.steps}"
+        )
+    if not quiet:
+        click.echo(f"resuming {scenario} at step {m.steps} of {steps} from {path}", err=True)
+    return m, scenario, steps, info
 
 
 def _require_pyarrow() -> None:
@@ -174,6 +288,13 @@ def _require_pyarrow() -> None:
     "--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True
 )
 @click.option("--fsync", is_flag=True, help="fsync after every run (survive a power cut)")
+@click.option(
+    "--checkpoint-every",
+    type=click.IntRange(0),
+    default=0,
+    metavar="K",
+    help="each run saves a checkpoint every K steps; --resume continues runs in flight from them",
+)
 @click.option("--quiet", is_flag=True, help="no progress output")
 def sweep(
     spec: str | None,
@@ -185,6 +306,7 @@ def sweep(
     force: bool,
     fmt: str,
     fsync: bool,
+    checkpoint_every: int,
     quiet: bool,
 ) -> None:
     """Run the parameter sweep SPEC (a TOML file) and write runs.csv, steps.csv, manifest.json.
@@ -217,6 +339,7 @@ def sweep(
             progress=None if quiet else "auto",
             fsync=fsync,
             command=["simulator", *sys.argv[1:]],
+            checkpoint_every=checkpoint_every,
         )
     except ParameterError as exc:
         raise click.UsageError(str(exc)) from None

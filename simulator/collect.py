@@ -5,8 +5,9 @@ same value on each row, so tables from many runs concatenate and group directly)
 ``agents.csv``: one row per agent per recorded step. ``config.json``: all parameters, the seed,
 the versions of the packages and the code revision.
 
-Files are written to a temporary name and renamed when complete, so a file that exists is
-whole; a run that fails leaves no table that looks complete.
+Files are written to a temporary name (created exclusively, never through a symlink), fsynced
+and renamed when complete, so a file that exists is whole; a run that fails leaves no table that
+looks complete. :mod:`simulator.runfolder` makes the whole folder one unit the same way.
 """
 
 from __future__ import annotations
@@ -102,10 +103,24 @@ def model_table(model: NeuralModel, scenario: str | None = None) -> pd.DataFrame
     return df
 
 
-def _atomic_write(path: Path, write: Any) -> None:
+def _atomic_write(path: Path, write: Any, binary: bool = False) -> None:
+    """Call ``write(handle)`` on a fresh temporary file beside ``path``, fsync it, rename it over
+    ``path``. Whatever sits at the temporary name (a planted symlink, say) is removed first and
+    the file is created with O_EXCL | O_NOFOLLOW, so nothing outside the folder is written."""
     tmp = path.with_name(f".{path.name}.partial")
-    write(tmp)
-    os.replace(tmp, path)
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(tmp, flags, 0o644)
+    try:
+        with os.fdopen(fd, "wb" if binary else "w", newline="" if not binary else None) as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def write_table(df: pd.DataFrame, path: Path, fmt: str = "csv") -> Path:
@@ -119,10 +134,10 @@ def write_table(df: pd.DataFrame, path: Path, fmt: str = "csv") -> Path:
             stacklevel=2,
         )
     if fmt == "parquet":
-        _atomic_write(path, lambda p: df.to_parquet(p, index=False))
+        _atomic_write(path, lambda fh: df.to_parquet(fh, index=False), binary=True)
     else:
         _atomic_write(
-            path, lambda p: df.to_csv(p, index=False, float_format="%.10g", lineterminator="\n")
+            path, lambda fh: df.to_csv(fh, index=False, float_format="%.10g", lineterminator="\n")
         )
     return path
 
@@ -134,10 +149,14 @@ def write_run(
     steps: int,
     command: list[str] | None = None,
     fmt: str = "csv",
+    status: str = "completed",
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Path]:
     """Write model.csv, agents.csv (when per-agent rows were kept) and config.json to ``out_dir``.
 
-    Returns the paths written.
+    ``status`` ("completed", or why the run stopped early, e.g. "diverged at step 12: ...")
+    and ``extra`` (more keys) go into config.json, which also records ``steps_done``. Returns
+    the paths written.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -148,14 +167,17 @@ def write_run(
     config = {
         "model": scenario,
         "steps": steps,
+        "steps_done": int(model.steps),
+        "status": status,
         "seed": model.seed,
         "parameters": jsonable(model.config),
         "measures": model.measure_names,
         "versions": versions(),
         "code_revision": code_revision(),
         "command": command if command is not None else sys.argv,
+        **(extra or {}),
     }
     path = out / "config.json"
-    _atomic_write(path, lambda p: p.write_text(json.dumps(config, indent=2) + "\n"))
+    _atomic_write(path, lambda fh: fh.write(json.dumps(config, indent=2) + "\n"))
     written["config"] = path
     return written

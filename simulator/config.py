@@ -7,6 +7,7 @@ allowed, before anything is computed.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -62,7 +63,7 @@ class DivergenceError(FloatingPointError):
 
 def fail(name: str, value: Any, allowed: str) -> ParameterError:
     """Build the error for parameter ``name`` that got ``value``; ``allowed`` says what is."""
-    shown = repr(value)
+    shown = " ".join(repr(value).split())  # one line, even for an array
     if len(shown) > 80:
         shown = shown[:77] + "..."
     return ParameterError(f"{name}={shown} is not allowed: {name} must be {allowed}.")
@@ -153,7 +154,10 @@ def check_loss_output(loss: str, output: str) -> None:
 
 
 def check_dtype(dtype: Any) -> np.dtype:
-    """float32 or float64, given as a name or a numpy dtype."""
+    """float32 or float64, given as a name or a numpy dtype (None is refused: numpy would read
+    it as float64)."""
+    if dtype is None or isinstance(dtype, bool):
+        raise fail("dtype", dtype, "'float32' or 'float64'")
     try:
         dt = np.dtype(dtype)
     except TypeError as exc:
@@ -164,16 +168,20 @@ def check_dtype(dtype: Any) -> np.dtype:
 
 
 def check_lr(lr: Any, n_agents: int, dtype: np.dtype) -> np.ndarray:
-    """A learning rate >= 0 as a scalar or one per agent; returns shape (n_agents,)."""
+    """A learning rate >= 0 as a scalar or one per agent; returns shape (n_agents,).
+
+    Booleans (``lr=True``) and strings are refused, not read as numbers."""
     try:
-        arr = np.asarray(lr, dtype=np.float64) if not isinstance(lr, str | bytes) else None
+        raw = None if isinstance(lr, str | bytes | bool) else np.asarray(lr)
+        arr = None if raw is None or raw.dtype.kind not in "iuf" else raw.astype(np.float64)
     except (TypeError, ValueError):
         arr = None
     if arr is None or arr.ndim > 1 or (arr.ndim == 1 and arr.shape != (n_agents,)):
         raise fail("lr", lr, f"a number >= 0 or an array of shape ({n_agents},)")
     if not np.all(np.isfinite(arr)) or np.any(arr < 0):
         raise fail("lr", lr, "finite and >= 0 (a scalar or one per agent)")
-    return np.ascontiguousarray(np.broadcast_to(arr, (n_agents,)), dtype=dtype)
+    # always a fresh writable copy: a read-only array would make Numba compile another kernel
+    return np.array(np.broadcast_to(arr, (n_agents,)), dtype=dtype, order="C")
 
 
 def check_params(params: Any, n_params: int, layers: tuple[int, ...], dtype: Any = None) -> None:
@@ -231,3 +239,58 @@ def as_real_array(name: str, value: Any) -> np.ndarray:
     if arr.dtype.kind not in "fiub":
         raise fail(f"{name}.dtype", str(arr.dtype), "a real number type")
     return arr
+
+
+def check_array(
+    name: str,
+    value: Any,
+    shape: tuple[int, ...],
+    context: str = "",
+    low: float | None = None,
+    dtype: Any = None,
+) -> np.ndarray:
+    """``value`` as a finite array of exactly ``shape`` in ``dtype`` (if given; a value that
+    overflows it is refused), any memory order (the caller copies it into its own C-contiguous
+    array), with every entry >= ``low`` if given."""
+    arr = as_real_array(name, value)
+    if arr.dtype.kind == "b":
+        raise fail(f"{name}.dtype", "bool", "a float or integer type")
+    if arr.shape != tuple(shape):
+        raise fail(f"{name}.shape", arr.shape, f"{tuple(shape)} {context}".rstrip())
+    if dtype is not None:
+        with np.errstate(over="ignore", invalid="ignore"):
+            arr = arr.astype(dtype)
+    if not np.all(np.isfinite(arr)):
+        where = f" in {np.dtype(dtype).name}" if dtype is not None else ""
+        raise fail(name, f"an array with NaN or inf{where}", f"finite everywhere{where}")
+    if low is not None and arr.size and arr.min() < low:
+        raise fail(name, f"an array with minimum {arr.min()}", f">= {low} everywhere")
+    return arr
+
+
+def check_counts(name: str, value: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """``value`` as an int64 array of exactly ``shape`` with every entry an integer >= 0."""
+    arr = as_real_array(name, value)
+    if arr.shape != tuple(shape):
+        raise fail(f"{name}.shape", arr.shape, f"{tuple(shape)}")
+    if arr.dtype.kind not in "iu" or (arr.size and arr.min() < 0):
+        raise fail(name, f"an array of {arr.dtype}", "integers >= 0")
+    return arr.astype(np.int64)
+
+
+def check_memory(n_agents: int, n_params: int, dtype: np.dtype, optimizer: str) -> None:
+    """Refuse a population whose parameters and optimizer state would not fit in this machine's
+    memory (a MemoryError or the out-of-memory killer otherwise)."""
+    copies = {"sgd": 2, "momentum": 3, "adam": 4}.get(optimizer, 4)  # params, grads/out, m, v
+    need = n_agents * n_params * np.dtype(dtype).itemsize * copies
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        have = 1 << 40
+    if need > have:
+        raise fail(
+            "n_agents",
+            n_agents,
+            f"small enough that {n_agents:,} x {n_params:,} parameters (~{need / 2**30:,.1f} GiB "
+            f"with optimizer state) fit in this machine's {have / 2**30:,.1f} GiB",
+        )

@@ -111,6 +111,29 @@ class NeuralModel(mesa.Model):
     params: ClassVar[dict[str, Param]] = BASE_PARAMS
     fitness_memory: ClassVar[float] = 0.3  # weight of the newest loss in the fitness average
     extra_measure_names: ClassVar[tuple[str, ...]] = ()  # a scenario's own measures
+    #: What a checkpoint holds beyond the graph, the rules' get_state, the collected tables and
+    #: Mesa's clock (see simulator.checkpoint), listed once: every attribute the next step
+    #: depends on. Dotted paths reach inside ("trainer.discriminators"). Add new state here
+    #: (or, in a scenario, ``(*NeuralModel.state_attributes, "mine")``);
+    #: tests/test_checkpoint.py fails, naming the attribute, when state is missing.
+    state_attributes: ClassVar[tuple[str, ...]] = (
+        "random",
+        "rng",
+        "social_rng",
+        "population",
+        "task",
+        "losses",
+        "fitness_ema",
+        "consensus_step",
+        "novelty_weight",
+        "diversity_now",
+        "copies_last_step",
+        "cluster_labels",
+        "cka_baseline",
+        "running",
+        "timings",
+        "_measures",
+    )
 
     @classmethod
     def param_specs(cls) -> dict[str, Param]:
@@ -189,9 +212,10 @@ class NeuralModel(mesa.Model):
 
     def _build_population(self) -> None:
         p, n = self.p, self.n_agents
-        self.task = make_task(
-            p["task"], n, stream_seed(self.seed, "data"), self.communities, **p["task_params"]
-        )
+        # a scenario's default task_params belong to its default task (as for graph_params)
+        same = p["task"] == self.param_specs()["task"].default
+        tp = p["task_params"] if same or "task_params" in self._given else {}
+        self.task = make_task(p["task"], n, stream_seed(self.seed, "data"), self.communities, **tp)
         init_rng = stream(self.seed, "init")
         lr = p["lr"] * init_rng.uniform(1 - p["lr_spread"], 1 + p["lr_spread"], n)
         kwargs = dict(
@@ -374,6 +398,13 @@ class NeuralModel(mesa.Model):
         if self.communities is not None:
             table["community"] = self.communities
         return pd.DataFrame(table)
+
+    def save(self, path: Any) -> Any:
+        """Write a checkpoint of this model to ``path`` (a ``.npz`` file; see
+        :mod:`simulator.checkpoint`); ``simulator.load(path)`` continues it. Returns the path."""
+        from simulator.checkpoint import save
+
+        return save(self, path)
 
     def agents_dataframe(self) -> pd.DataFrame:
         """Every per-agent table collected so far (see ``agent_every``)."""

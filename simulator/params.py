@@ -95,8 +95,8 @@ class Param:
         if kind == "dict":
             if value is None:
                 return {}
-            if not isinstance(value, dict):
-                raise fail(name, value, self.allowed())
+            if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+                raise fail(name, value, self.allowed() + " (names as strings)")
             return dict(value)
         # str
         if not isinstance(value, str) and not (self.open_choices and value is not None):

@@ -21,10 +21,12 @@ from typing import Any
 import numpy as np
 
 from simulator import config as C
+from simulator.attributes import Checked, Fixed, keep, number, readonly
 from simulator.kernels import mlp as K
 from simulator.layout import AgentNetwork, ParamLayout
 
 _STATUS_TEXT = {K.BAD_INPUT: "X", K.BAD_TARGET: "Y"}
+EXPLOSION_FACTOR = 1e6  # a training loss above this x the first step's median: a warning
 
 
 class Population:
@@ -64,7 +66,37 @@ class Population:
         Seeds the initialization; the same seed gives the same population.
     on_divergence : str
         ``raise`` (:class:`DivergenceError`) or ``warn`` when a loss or gradient is not finite.
+
+    Notes
+    -----
+    Every public attribute a kernel reads is checked when it is assigned, so nothing a user
+    assigns reaches a kernel unchecked: ``params`` (same shape, finite; values are copied into
+    the population's own C-contiguous array), ``lr`` (a scalar or one per agent, >= 0),
+    ``momentum``, ``beta1``, ``beta2``, ``eps``, ``weight_decay``, ``clip_norm``,
+    ``on_divergence``, ``step_count`` and the optimizer state (:meth:`set_optimizer_state`).
+    ``layers``, ``optimizer``, ``dtype``, ``activation``, ``output``, ``loss_name``, ``init``
+    and ``init_scale`` are fixed at construction (AttributeError on assignment). ``lr`` and
+    :attr:`optimizer_state` are read-only views: assign them, never write into them.
     """
+
+    momentum = Checked(number(0.0, 1.0, high_open=True), "Momentum coefficient in [0, 1).")
+    beta1 = Checked(number(0.0, 1.0, high_open=True), "Adam's first-moment decay in [0, 1).")
+    beta2 = Checked(number(0.0, 1.0, high_open=True), "Adam's second-moment decay in [0, 1).")
+    eps = Checked(number(0.0, low_open=True), "Adam's epsilon > 0.")
+    weight_decay = Checked(number(0.0), "L2 coefficient >= 0.")
+    clip_norm = Checked(number(0.0), "Gradient norm clip >= 0 (0: off).")
+    on_divergence = Checked(
+        lambda n, v: C.check_choice(n, v, ("raise", "warn")), "'raise' or 'warn'."
+    )
+    step_count = Checked(lambda n, v: C.check_int(n, v, low=0), "Training steps taken.")
+    layout = Fixed(keep, "The ParamLayout (where each layer sits in a row).")
+    optimizer = Fixed(lambda n, v: C.check_choice(n, v, C.OPTIMIZERS), "sgd, momentum, adam.")
+    dtype = Fixed(lambda n, v: C.check_dtype(v), "float32 or float64.")
+    activation = Fixed(keep, "Hidden activation name(s).")
+    output = Fixed(keep, "Output function name.")
+    loss_name = Fixed(keep, "Loss name.")
+    init = Fixed(lambda n, v: C.check_choice(n, v, C.INITS), "Initialization scheme.")
+    init_scale = Fixed(number(0.0), "Initial weight scale.")
 
     def __init__(
         self,
@@ -95,6 +127,7 @@ class Population:
         self.activation, self.output, self.loss_name = activation, output, loss
         self.optimizer = C.check_choice("optimizer", optimizer, C.OPTIMIZERS)
         self.dtype = C.check_dtype(dtype)
+        C.check_memory(n_agents, self.layout.n_params, self.dtype, optimizer)
         self.momentum = C.check_number("momentum", momentum, 0.0, 1.0, high_open=True)
         self.beta1 = C.check_number("beta1", beta1, 0.0, 1.0, high_open=True)
         self.beta2 = C.check_number("beta2", beta2, 0.0, 1.0, high_open=True)
@@ -102,7 +135,7 @@ class Population:
         self.weight_decay = C.check_number("weight_decay", weight_decay, 0.0)
         self.clip_norm = C.check_number("clip_norm", clip_norm, 0.0)
         self.on_divergence = C.check_choice("on_divergence", on_divergence, ("raise", "warn"))
-        self.lr = C.check_lr(lr, n_agents, self.dtype)
+        self._lr = C.check_lr(lr, n_agents, self.dtype)
         self.init = C.check_choice("init", init, C.INITS)
         self.init_scale = C.check_number("init_scale", init_scale, 0.0)
         if _params is None:
@@ -111,8 +144,10 @@ class Population:
             except (TypeError, ValueError) as exc:
                 raise C.fail("seed", seed, "an int >= 0 or a numpy Generator") from exc
             _params = self._initial_params(n_agents, rng)
-        self.params = _params
+        self._params = _params
         self.step_count = 0
+        self._loss_reference: float | None = None  # median loss of the first training step
+        self._explosion_warned = False
         self._net = K.NetArrays(*self.layout.arrays, self._acts, C.LOSSES[loss])
         self.reset_optimizer()
 
@@ -209,9 +244,103 @@ class Population:
         C.check_int("i", i, 0, self.n_agents - 1)
         return AgentNetwork(self, int(i))
 
+    # ------------------------------------------------------------------ checked attributes
+    @property
+    def params(self) -> np.ndarray:
+        """Weights, shape (n_agents, n_params), C-contiguous, in ``dtype``; updated in place by
+        training. Write into it freely; assigning copies the values in (same shape, finite)."""
+        return self._params
+
+    @params.setter
+    def params(self, value: Any) -> None:
+        self._params[...] = C.check_array(
+            "params", value, self._params.shape, f"for layers={self.layers}", dtype=self.dtype
+        )
+
+    @property
+    def lr(self) -> np.ndarray:
+        """Learning rate of each agent, shape (n_agents,), a read-only view; assign a number
+        >= 0 or an array of shape (n_agents,) to change it."""
+        return readonly(self._lr)
+
+    @lr.setter
+    def lr(self, value: Any) -> None:
+        self._lr = C.check_lr(value, self.n_agents, self.dtype)
+
     def set_lr(self, lr: Any) -> None:
         """Change the learning rate(s): a scalar or an array of shape (n_agents,)."""
-        self.lr = C.check_lr(lr, self.n_agents, self.dtype)
+        self.lr = lr
+
+    @property
+    def optimizer_state(self) -> dict[str, np.ndarray]:
+        """Read-only views of the optimizer state: ``t`` int64 (n_agents,) updates taken (Adam's
+        bias correction), and ``m`` (momentum, adam) and ``v`` (adam), each (n_agents, n_params)."""
+        state = {"t": readonly(self._t)}
+        if self.optimizer != "sgd":
+            state["m"] = readonly(self._m)
+        if self.optimizer == "adam":
+            state["v"] = readonly(self._v)
+        return state
+
+    def set_optimizer_state(self, **state: Any) -> None:
+        """Replace parts of the optimizer state (keys of :attr:`optimizer_state`); each value is
+        checked (shape, finite; ``v >= 0``; ``t`` integers >= 0) before any is copied in."""
+        own = self.optimizer_state
+        unknown = sorted(set(state) - set(own))
+        if unknown:
+            raise C.fail(
+                "optimizer_state",
+                unknown,
+                f"keys among {sorted(own)} for optimizer={self.optimizer!r}",
+            )
+        checked = {}
+        for key, value in state.items():
+            name = f"optimizer_state[{key!r}]"
+            if key == "t":
+                checked[key] = C.check_counts(name, value, own["t"].shape)
+            else:
+                low = 0.0 if key == "v" else None
+                checked[key] = C.check_array(
+                    name, value, own[key].shape, "", low=low, dtype=self.dtype
+                )
+        for key, value in checked.items():
+            getattr(self, "_" + key)[...] = value
+
+    _HYPER = ("momentum", "beta1", "beta2", "eps", "weight_decay", "clip_norm", "on_divergence")
+
+    def get_state(self) -> dict[str, Any]:
+        """Everything training depends on, for a checkpoint (arrays are copies): ``layers``,
+        ``optimizer``, ``dtype`` (checked on restore), ``params``, ``lr``,
+        ``optimizer_state``, ``step_count`` and the optimizer constants."""
+        return {
+            "layers": list(self.layers),
+            "optimizer": self.optimizer,
+            "dtype": self.dtype.name,
+            "params": self._params.copy(),
+            "lr": self._lr.copy(),
+            "optimizer_state": {k: v.copy() for k, v in self.optimizer_state.items()},
+            "step_count": self.step_count,
+            "loss_reference": self._loss_reference,
+            "explosion_warned": self._explosion_warned,
+            **{k: getattr(self, k) for k in self._HYPER},
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`get_state` returned (every value checked by its setter)."""
+        for key in ("layers", "optimizer", "dtype"):
+            own = getattr(self, key)
+            own = list(own) if key == "layers" else str(own)
+            if state[key] != own:
+                raise C.fail(key, state[key], f"{own!r}, this population's (fixed) {key}")
+        self.params = state["params"]
+        self.lr = state["lr"]
+        self.set_optimizer_state(**state["optimizer_state"])
+        self.step_count = state["step_count"]
+        reference = state.get("loss_reference")
+        self._loss_reference = None if reference is None else float(reference)
+        self._explosion_warned = bool(state.get("explosion_warned", False))
+        for key in self._HYPER:
+            setattr(self, key, state[key])
 
     # ------------------------------------------------------------------ input checks
     def _inputs(self, X: Any, name: str = "X", n_rows: int | None = None) -> np.ndarray:
@@ -251,14 +380,36 @@ class Population:
                 Y.shape,
                 f"({X.shape[0]}, {batch}, {d_out}) to match X of shape {X.shape}",
             )
-        return np.ascontiguousarray(Y, dtype=self.dtype)
+        Y = np.ascontiguousarray(Y, dtype=self.dtype)
+        self._check_target_range(Y)
+        return Y
+
+    def _check_target_range(self, Y: np.ndarray) -> None:
+        """Cross-entropy targets are distributions (>= 0, each row summing to 1 within 1e-3);
+        BCE targets are probabilities in [0, 1]. NaN rows pass: the kernel skips those agents."""
+        if self.loss_name == "bce":
+            if np.any((Y < 0) | (Y > 1)):
+                raise C.fail(
+                    "Y", f"targets in [{np.nanmin(Y)}, {np.nanmax(Y)}]", "in [0, 1] for loss='bce'"
+                )
+        elif self.loss_name == "cross_entropy":
+            sums = Y.sum(axis=-1)  # in Y's dtype: within 1e-4 of exact for 1000s of classes
+            if np.any(Y < 0) or np.any(np.abs(sums - 1.0) > 1e-3):
+                bad = sums[np.abs(sums - 1.0) > 1e-3]
+                shown = f"rows summing to {bad.flat[0]:.6g}" if bad.size else "negative targets"
+                raise C.fail(
+                    "Y",
+                    shown,
+                    "probabilities (>= 0, each row summing to 1) or integer labels for "
+                    "loss='cross_entropy'",
+                )
 
     # ------------------------------------------------------------------ kernels
     def _opt(self) -> K.OptArrays:
         kind = C.OPTIMIZERS[self.optimizer]
         return K.OptArrays(
             kind,
-            self.lr,
+            self._lr,
             self.momentum,
             self.beta1,
             self.beta2,
@@ -333,7 +484,28 @@ class Population:
             (``on_divergence="raise"``) a loss, gradient or updated parameter is not finite:
             those agents keep their parameters and optimizer state; every other agent is updated.
         """
-        return self._run(X, Y, K.MODE_TRAIN)[0]
+        losses = self._run(X, Y, K.MODE_TRAIN)[0]
+        self._watch_explosion(losses)
+        return losses
+
+    def _watch_explosion(self, losses: np.ndarray) -> None:
+        """Warn once when a training loss exceeds EXPLOSION_FACTOR x max(1, median loss of the
+        first training step): exploding, though still finite (lower lr or set clip_norm)."""
+        if self._loss_reference is None:
+            median = float(np.median(losses))
+            self._loss_reference = max(1.0, median) if np.isfinite(median) else 1.0
+            return
+        worst = float(np.max(losses))
+        if not self._explosion_warned and worst > EXPLOSION_FACTOR * self._loss_reference:
+            self._explosion_warned = True
+            bad = np.flatnonzero(losses > EXPLOSION_FACTOR * self._loss_reference)
+            warnings.warn(
+                f"training losses are exploding at step {self.step_count}: agents {_show(bad)} "
+                f"have losses up to {worst:.3g}, above {EXPLOSION_FACTOR:.0e} x the first step's "
+                f"median ({self._loss_reference:.3g}). Lower lr or set clip_norm.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
 
     def loss(self, X: Any, Y: Any) -> np.ndarray:
         """Each agent's loss on (X, Y) without updating anything; shape (P,)."""

@@ -70,6 +70,15 @@ class SocialRule:
     def graph_changed(self, model: NeuralModel) -> None:
         """Rebuild anything derived from the graph (called when ``model.graph`` changes)."""
 
+    def get_state(self) -> dict[str, Any]:
+        """State the rule carries from one step to the next, for a checkpoint (see
+        :mod:`simulator.checkpoint` for the values allowed); ``{}`` for a stateless rule.
+        Randomness comes from ``model.social_rng``, which the model's checkpoint holds."""
+        return {}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`get_state` returned (after the model and graph are rebuilt)."""
+
 
 class Gossip(SocialRule):
     """Weight averaging with neighbours.
@@ -409,6 +418,17 @@ class Adoption(SocialRule):
             dst = dst[np.isin(dst, drawn)]
         model.population.copy_agents(np.full(dst.size, src), dst)
         model.fitness_ema[dst] = model.fitness_ema[src]
+
+    def get_state(self) -> dict[str, Any]:
+        if self.adopters is None:
+            return {"adopters": None}
+        return {"adopters": self.adopters.copy(), "candidates": self.candidates.copy()}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        adopters = state["adopters"]
+        self.adopters = None if adopters is None else np.asarray(adopters, dtype=np.int64)
+        if adopters is not None:
+            self.candidates = np.asarray(state["candidates"], dtype=np.int64)
 
 
 class HomogenizationDetector(SocialRule):

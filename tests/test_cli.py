@@ -66,6 +66,12 @@ def test_run_writes_tidy_model_agents_and_config(tmp_path):
         (["run", "gossip_learning", "--set", "mixing_rate=2"], "mixing_rate=2"),
         (["run", "gossip_learning", "--set", "lrr=1"], "no parameter 'lrr'"),
         (["run", "gossip_learning", "--set", "graph=/no/such/file.graphml"], "file.graphml"),
+        (["run", "gossip_learning", "--set", "rng=3"], "give the seed with --seed"),
+        (["run", "gossip_learning", "--set", "task_params={1: 2}"], "task_params={1: 2}"),
+        (["run", "gossip_learning", "--set", "lr=True"], "lr=True"),
+        (["run", "gossip_learning", "--set", "dtype=None"], "dtype=None"),
+        (["run", "gan_population", "--set", "task=teacher"], "task='teacher'"),
+        (["run", "gossip_learning", "--divergence-factor", "nan"], "--divergence-factor"),
     ],
 )
 def test_bad_input_gets_a_clear_error_and_no_output(tmp_path, args, message):
@@ -109,3 +115,24 @@ def test_same_seed_gives_byte_identical_model_csv_on_one_and_two_threads(tmp_pat
         assert res.returncode == 0, res.stderr
         outputs.append((out / "model.csv").read_bytes())
     assert outputs[0] == outputs[1] == outputs[2]
+
+
+def test_every_scenario_runs_with_every_task_or_names_why_not():
+    """A scenario's default task_params belong to its default task (--set task=OTHER works)."""
+    import warnings
+
+    from models import REGISTRY
+    from simulator import ParameterError
+    from simulator.tasks import TASKS
+
+    for name, cls in REGISTRY.items():
+        for task in TASKS:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)
+                    model = cls(rng=0, n_agents=8, task=task, measures="fast")
+                model.step()
+            except ParameterError as exc:  # the GAN learns a distribution: only task="ring"
+                assert name == "gan_population" and "task='" in str(exc), (name, task, exc)
+            else:
+                assert model.task.name == task and model.steps == 1

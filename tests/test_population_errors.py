@@ -402,3 +402,100 @@ def test_divergence_warns_when_asked_and_training_continues():
     assert not losses[1] < 1e6 * first[1]  # blown up (or NaN)
     assert np.all(losses[[0, 2]] < first[[0, 2]])  # the others kept learning
     assert np.all(np.isfinite(pop.params))
+
+
+# ---------------------------------------------------------------- assigned attributes (issue 14)
+def test_reassigned_params_of_another_size_are_refused_not_a_segfault():
+    pop = Population(n_agents=4, layers=(3, 5, 2))
+    with _raises("params.shape", "(100000, 32)"):
+        pop.params = np.zeros((100000, pop.n_params), np.float32)
+    X, Y = np.ones((4, 6, 3)), np.ones((4, 6, 2))
+    assert pop.train_step(X, Y).shape == (4,)  # still whole
+    with pytest.raises(ParameterError, match="X.shape"):
+        pop.train_step(np.ones((100000, 6, 3)), np.ones((100000, 6, 2)))
+
+
+def test_a_learning_rate_array_of_the_wrong_length_is_refused_and_a_scalar_works():
+    pop = Population(n_agents=4, layers=(3, 5, 2))
+    with _raises("lr"):
+        pop.lr = np.ones(1)
+    pop.lr = 0.1  # was a Numba typing error
+    np.testing.assert_array_equal(pop.lr, np.full(4, 0.1, np.float32))
+    assert pop.train_step(np.ones((4, 6, 3)), np.ones((4, 6, 2))).shape == (4,)
+    with pytest.raises(ValueError, match="read-only"):
+        pop.lr[0] = -1.0  # the view cannot be written: assign instead
+    for bad in (True, -0.1, np.nan, "0.1", np.ones((4, 1))):
+        with _raises("lr"):
+            pop.lr = bad
+
+
+def test_fortran_ordered_params_are_copied_in_and_give_the_same_losses():
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((4, 6, 3)), rng.standard_normal((4, 6, 2))
+    a, b = Population(4, (3, 5, 2), seed=1), Population(4, (3, 5, 2), seed=2)
+    b.params = np.asfortranarray(a.params)
+    assert b.params.flags.c_contiguous
+    np.testing.assert_array_equal(a.loss(X, Y), b.loss(X, Y))
+
+
+def test_optimizer_state_and_constants_are_checked_when_assigned():
+    pop = Population(3, LAYERS, optimizer="adam")
+    state = pop.optimizer_state
+    assert set(state) == {"m", "v", "t"} and not state["m"].flags.writeable
+    with _raises("optimizer_state['v']"):
+        pop.set_optimizer_state(v=-np.ones((3, pop.n_params)))
+    with _raises("optimizer_state['t']"):
+        pop.set_optimizer_state(t=np.full(3, 1.5))
+    with _raises("optimizer_state['m'].shape"):
+        pop.set_optimizer_state(m=np.ones((2, pop.n_params)))
+    with _raises("optimizer_state"):
+        Population(3, LAYERS).set_optimizer_state(v=np.ones((3, pop.n_params)))
+    pop.set_optimizer_state(m=np.ones((3, pop.n_params)), t=np.arange(3))
+    np.testing.assert_array_equal(pop.optimizer_state["t"], [0, 1, 2])
+    for name, bad in [("beta1", 1.0), ("eps", 0.0), ("momentum", "x"), ("clip_norm", -1)]:
+        with _raises(name):
+            setattr(pop, name, bad)
+    for name in ("optimizer", "dtype", "layout", "activation", "init"):
+        with pytest.raises(AttributeError, match="fixed when a Population is built"):
+            setattr(pop, name, getattr(pop, name))
+
+
+def test_params_that_overflow_the_dtype_are_refused():
+    pop = Population(3, LAYERS)
+    with _raises("params", "'an array with NaN or inf in float32'"):
+        pop.params = np.full((3, pop.n_params), 1e39)
+
+
+def test_targets_that_are_not_distributions_are_refused_for_cross_entropy_and_bce():
+    X = np.ones((P, B, 2))
+    ce = _pop(output="softmax", loss="cross_entropy")
+    with _raises("Y", "'rows summing to 2"):
+        ce.train_step(X, np.ones((P, B, 2)))
+    with _raises("Y"):
+        ce.train_step(X, np.tile([1.5, -0.5], (P, B, 1)))
+    bce = _pop(output="sigmoid", loss="bce")
+    with _raises("Y", "'targets in [-1.0, 0.5]'"):
+        bce.train_step(X, np.full((P, B, 2), 0.5) - np.eye(2)[[0, 1, 0, 1]][None] * 1.5)
+    soft = np.full((P, B, 2), 0.5)
+    assert ce.train_step(X, soft).shape == (P,) and bce.train_step(X, soft).shape == (P,)
+
+
+@pytest.mark.parametrize("dtype", [None, True])
+def test_dtype_none_is_refused_not_read_as_float64(dtype):
+    with _raises("dtype"):
+        _pop(dtype=dtype)
+
+
+def test_a_population_too_big_for_memory_is_refused_before_allocating():
+    with _raises("n_agents"):
+        Population(n_agents=10**12, layers=(64, 64, 10))
+
+
+def test_exploding_but_finite_losses_get_a_warning():
+    """Adam at lr=1e3 runs to huge losses: a warning names it (runs stop: docs/RUNS.md)."""
+    pop = Population(8, (3, 16, 1), optimizer="adam", lr=1e3)
+    rng = np.random.default_rng(0)
+    with pytest.warns(RuntimeWarning, match=r"exploding at step \d+: agents \[.*above 1e\+06 x"):
+        for _ in range(12):
+            X = rng.standard_normal((8, 32, 3))
+            pop.train_step(X, X.sum(-1, keepdims=True))

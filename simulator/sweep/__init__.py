@@ -11,7 +11,6 @@ The spec format is described in :mod:`simulator.sweep.spec`, the folder in
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -46,6 +45,7 @@ def sweep(
     progress: Any = "auto",
     fsync: bool = False,
     command: list[str] | None = None,
+    checkpoint_every: int = 0,
 ) -> pd.DataFrame:
     """Run a sweep into folder ``out`` and return its runs table (one row per run).
 
@@ -73,6 +73,9 @@ def sweep(
         See :func:`simulator.sweep.progress.make_progress`.
     fsync : bool
         fsync each file after each run (survives a power cut, not only a kill).
+    checkpoint_every : int
+        Each run saves a checkpoint every K steps (0: none) to ``out/checkpoints``; a resumed
+        sweep continues its in-flight runs from them (see :mod:`simulator.sweep.runner`).
 
     Returns
     -------
@@ -80,7 +83,7 @@ def sweep(
         runs.csv restricted to this spec's runs, in spec order: run_id, model, parameters,
         seed, status, seconds, error, final value of each measure.
     """
-    from simulator.config import fail
+    from simulator.config import check_int, fail
     from simulator.sweep.progress import make_progress
     from simulator.sweep.runner import check_backend, run_sweep
     from simulator.sweep.store import SweepStore
@@ -100,7 +103,16 @@ def sweep(
         runs = spec.runs()
         todo = [run for run in runs if run.run_id not in done]
         reporter = make_progress(progress, len(runs), len(runs) - len(todo))
-        run_sweep(spec, todo, store, reporter, backend, workers, scheduler)
+        run_sweep(
+            spec,
+            todo,
+            store,
+            reporter,
+            backend,
+            workers,
+            scheduler,
+            checkpoint_every=check_int("checkpoint_every", checkpoint_every, low=0),
+        )
         if fmt == "parquet":
             store.export_parquet()
     finally:
@@ -109,13 +121,13 @@ def sweep(
 
 
 def _stored_spec(out: Any) -> dict | str:
-    from simulator.sweep.store import SweepFolderError
+    from simulator.sweep.store import SweepFolderError, read_manifest
 
     path = Path(out or ".") / "manifest.json"
-    if out is None or not path.exists():
+    manifest = None if out is None else read_manifest(out)
+    if manifest is None:
         raise SweepFolderError(f"no sweep to resume: {path} does not exist; give a spec")
-    manifest = json.loads(path.read_text())
-    return manifest["spec_text"] or manifest["spec"]
+    return manifest.get("spec_text") or manifest["spec"]
 
 
 def _require_pyarrow() -> None:

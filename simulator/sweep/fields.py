@@ -7,8 +7,10 @@ import re
 from typing import Any
 
 from simulator.config import ParameterError
+from simulator.sweep.check import check_count
 
 RESERVED = {"run_id", "model", "seed", "status", "seconds", "error", "step", "attempts"}
+RESERVED |= {"resumed_from_step"}
 
 
 class SpecError(ParameterError):
@@ -95,10 +97,13 @@ def values(name: str, raw: Any, spec: Any, at: Lines) -> list[Any]:
         num = raw["num"]
         if not isinstance(num, int) or num < 1:
             raise at.error(f"{name}: empty range (num={num!r}; need an integer >= 1)", "vary", name)
+        check_count(name, num, at, "vary")
         values = [start + (stop - start) * i / max(num - 1, 1) for i in range(num)]
     else:
         step = raw["step"]
-        count = math.floor((stop - start) / step + 1e-9) + 1 if step else 0
+        ratio = (stop - start) / step if step else -1.0
+        count = math.floor(ratio + 1e-9) + 1 if math.isfinite(ratio) and ratio >= 0 else 0
+        check_count(name, count, at, "vary")
         if count < 1:
             raise at.error(f"{name}: empty range (from {start} to {stop} by {step})", "vary", name)
         values = [start + i * step for i in range(count)]
@@ -128,6 +133,7 @@ def seeds(raw: Any, at: Lines) -> tuple[int, ...]:
             count < 1 or base < 0
         ):
             raise at.error(f"seeds = {raw!r}: count >= 1 and base >= 0 integers", None, "seeds")
+        check_count("seeds", count, at)
         return tuple(range(base, base + count))
     ok = (
         isinstance(raw, list)

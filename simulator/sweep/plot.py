@@ -48,7 +48,7 @@ def plot_sweep(
         Where the PNGs go (default ``out/figures``).
     """
     from simulator.config import ParameterError, fail
-    from simulator.sweep.store import read_runs
+    from simulator.sweep.store import read_manifest, read_runs
 
     if stat not in ("final", "mean"):
         raise fail("stat", stat, "'final' or 'mean'")
@@ -56,7 +56,7 @@ def plot_sweep(
     manifest_path = out / "manifest.json"
     if not manifest_path.exists():
         raise ParameterError(f"{out} is not a sweep folder (no manifest.json)")
-    manifest = json.loads(manifest_path.read_text())
+    manifest = read_manifest(out)  # a clear error for a damaged journal
     swept, spec = manifest.get("swept", []), manifest.get("spec", {})
     runs = read_runs(out)
     if "status" in runs.columns:

@@ -28,9 +28,12 @@ from __future__ import annotations
 import os
 import time
 import traceback
+import warnings
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future, wait
 from typing import Any
+
+import numpy as np
 
 from simulator.config import ParameterError, fail
 from simulator.sweep.progress import Progress
@@ -66,8 +69,8 @@ def execute_run(task: dict[str, Any]) -> dict[str, Any]:
 
         load_registry()
         start = time.perf_counter()
-        model = get_model(task["model"])(rng=task["seed"], **task["params"])
-        model.run_for(task["steps"])
+        model, out["resumed_from"] = _start(task, get_model(task["model"]))
+        _advance(model, task)
         table = model.model_dataframe()
         if not len(table) or int(table["step"].iloc[-1]) != model.steps:
             model.collect()
@@ -101,6 +104,44 @@ def execute_run(task: dict[str, Any]) -> dict[str, Any]:
             numba.set_num_threads(threads)
     out["seconds"] = time.perf_counter() - start
     return out
+
+
+def _start(task: dict[str, Any], cls: type) -> tuple[Any, int]:
+    """The run's model: continued from its checkpoint when one is there, else built."""
+    ck = task.get("checkpoint")
+    if ck and os.path.isfile(ck["path"]):
+        from simulator.checkpoint import CheckpointError, load
+
+        try:
+            model = load(ck["path"], model_class=cls)
+            if model.steps <= task["steps"]:
+                return model, int(model.steps)
+        except CheckpointError:
+            pass  # a damaged checkpoint: start over
+    return cls(rng=task["seed"], **task["params"]), 0
+
+
+def _advance(model: Any, task: dict[str, Any]) -> None:
+    """Step to ``task["steps"]``, checkpointing every K steps; an exploding loss (above
+    DIVERGENCE_FACTOR x max(1, median initial loss)) raises DivergenceError."""
+    from simulator.config import DivergenceError
+    from simulator.runfolder import DIVERGENCE_FACTOR, explosion
+
+    ck = task.get("checkpoint")
+    initial = np.asarray(model.losses, dtype=np.float64)
+    limit = DIVERGENCE_FACTOR * max(1.0, float(np.nanmedian(initial))) if initial.size else 0.0
+    with warnings.catch_warnings():  # the check below reports exploding losses itself
+        warnings.filterwarnings("ignore", message="training losses are exploding")
+        while model.steps < task["steps"]:
+            model.step()
+            why = explosion(model, limit)
+            if why:
+                raise DivergenceError(why, model.steps, np.empty(0, np.int64), model.losses)
+            every = ck["every"] if ck else 0
+            if every and model.steps % every == 0 and model.steps < task["steps"]:
+                from simulator.checkpoint import save
+
+                save(model, ck["path"])
 
 
 def check_backend(backend: str, workers: int | None) -> None:
@@ -212,8 +253,15 @@ class _Pool:
             self.cluster.close()
 
 
-def _task(spec: SweepSpec, run: Run, single_thread: bool) -> dict[str, Any]:
+def _task(
+    spec: SweepSpec, run: Run, single_thread: bool, checkpoints: Any = None
+) -> dict[str, Any]:
+    ck = None
+    if checkpoints is not None:
+        folder, every = checkpoints
+        ck = {"path": str(folder / f"{run.run_id}.npz"), "every": every}
     return {
+        "checkpoint": ck,
         "run_id": run.run_id,
         "model": run.model,
         "params": run.params,
@@ -234,11 +282,22 @@ def run_sweep(
     workers: int | None = None,
     scheduler: Any = None,
     max_attempts: int = 3,
+    checkpoint_every: int = 0,
 ) -> None:
     """Run ``runs`` on ``backend``, recording each in ``store`` as it finishes.
 
     At most ``2 x workers`` runs are in flight; results are written in the order they finish.
+    With ``checkpoint_every=K`` each run saves a checkpoint every K steps to
+    ``<out>/checkpoints/<run_id>.npz`` (absolute path: workers of a cluster need the folder on
+    a shared file system), a run that finds its checkpoint continues from it, and the file is
+    removed once the run is recorded.
     """
+    checkpoints = None
+    folder = (store.out / "checkpoints").resolve()
+    if checkpoint_every or (folder.is_dir() and any(folder.glob("*.npz"))):
+        # a resumed sweep uses the checkpoints it finds even without checkpoint_every
+        folder.mkdir(exist_ok=True)
+        checkpoints = (folder, checkpoint_every)
     if not runs:
         progress.close()
         return
@@ -252,7 +311,7 @@ def run_sweep(
         while pending or inflight:
             while pending and len(inflight) < pool.capacity:
                 run = pending.popleft()
-                task = _task(spec, run, backend != "serial")
+                task = _task(spec, run, backend != "serial", checkpoints)
                 inflight[pool.submit(task)] = (run, pool.generation)
             done, _ = wait(list(inflight), timeout=TICK, return_when=FIRST_COMPLETED)
             progress.tick()
@@ -271,6 +330,8 @@ def run_sweep(
                 except Exception as exc:  # KilledWorker, lost connection, unpicklable...
                     result = _failed(run, f"{type(exc).__name__}: {exc}")
                 store.record(run, result, swept)
+                if checkpoints is not None and result.get("status") == "ok":
+                    (checkpoints[0] / f"{run.run_id}.npz").unlink(missing_ok=True)
                 progress.finished(result)
         clean = True
     finally:

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.config import ParameterError
+from simulator.sweep import check as C
 from simulator.sweep import fields as F
 from simulator.sweep.fields import SpecError
 
@@ -229,10 +230,12 @@ def _build(data: dict[str, Any], at: F.Lines, text: str) -> SweepSpec:
         raise at.error(f"steps={steps!r}: steps must be an integer >= 0", None, "steps")
     fixed, vary, combinations = _parameters(data, specs, at)
     F.check_overlaps(fixed, vary, combinations, at)
+    seeds = F.seeds(data.get("seeds", [0]), at)
+    C.check_total(len(seeds), [len(v) for v in vary.values()], len(combinations), at)
     spec = SweepSpec(
         model=str(data["model"]),
         steps=steps,
-        seeds=F.seeds(data.get("seeds", [0]), at),
+        seeds=seeds,
         fixed=fixed,
         vary=vary,
         combinations=combinations,
@@ -252,6 +255,7 @@ def _build(data: dict[str, Any], at: F.Lines, text: str) -> SweepSpec:
     ids = [r.run_id for r in spec.runs()]
     if len(set(ids)) < len(ids):
         raise at.error("two combinations give the same run (a value listed twice?)", None, None)
+    C.check_combinations(spec.model, spec._grid(), at)
     return spec
 
 

@@ -15,6 +15,10 @@ Files
     parameters>, seed, step, agent, ...``.
 ``errors.log``
     The traceback of every failed run.
+``checkpoints/``
+    With ``checkpoint_every``: ``<run_id>.npz``, the last checkpoint of each run in flight
+    (removed when the run is recorded). A run continued from one has ``resumed_from_step`` in
+    runs.csv (a column that appears when the first such run is recorded).
 
 A run is committed by its row in runs.csv, written after its steps rows, each file flushed
 (and fsync'ed on request) as the run finishes. On reopening, a torn last line (a write cut
@@ -40,13 +44,70 @@ from simulator.collect import code_revision, jsonable, param_columns, versions
 from simulator.config import ParameterError
 from simulator.sweep.spec import Run, SweepSpec
 
-__all__ = ["SweepFolderError", "SweepStore"]
+__all__ = ["SweepFolderError", "SweepStore", "read_manifest", "read_runs"]
 
 TABLES = ("runs", "steps", "agents")
 
 
 class SweepFolderError(ParameterError):
     """The output folder holds another sweep (or another driver is writing to it)."""
+
+
+MANIFEST_KEYS = ("spec", "spec_hash", "code_revision")
+
+
+def read_manifest(out: str | os.PathLike) -> dict[str, Any] | None:
+    """The manifest.json of sweep folder ``out`` (None if there is none).
+
+    Raises SweepFolderError naming the file and line when it is not valid JSON or lacks what
+    a manifest holds (a damaged journal: move it away to start the sweep over).
+    """
+    path = Path(out) / "manifest.json"
+    if not path.exists():
+        return None
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise SweepFolderError(
+            f"{path}, line {exc.lineno}: not valid JSON ({exc.msg}); the sweep journal is "
+            "damaged: repair it or move the folder away to start over"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SweepFolderError(f"{path}: cannot be read ({exc})") from None
+    missing = [k for k in MANIFEST_KEYS if not isinstance(manifest, dict) or k not in manifest]
+    if missing:
+        raise SweepFolderError(
+            f"{path}, line 1: not a sweep manifest (no {', '.join(missing)}); the sweep journal "
+            "is damaged: repair it or move the folder away to start over"
+        )
+    if not isinstance(manifest.get("history", []), list):
+        raise SweepFolderError(f"{path}: 'history' must be a list; the journal is damaged")
+    swept = manifest.get("swept", [])
+    if not isinstance(swept, list) or not all(isinstance(k, str) for k in swept):
+        raise SweepFolderError(f"{path}: 'swept' must be a list of names; the journal is damaged")
+    if not isinstance(manifest["spec"], dict):
+        raise SweepFolderError(f"{path}: 'spec' must be a table; the journal is damaged")
+    return manifest
+
+
+def _open_new(path: Path, mode: str = "w") -> Any:
+    """A fresh file at ``path`` (whatever was there, a planted symlink say, is removed first),
+    created with O_EXCL | O_NOFOLLOW: nothing outside the sweep folder is ever written."""
+    if path.is_symlink() or path.exists():
+        path.unlink()
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    return os.fdopen(os.open(path, flags, 0o644), mode, newline=None if "b" in mode else "")
+
+
+def _open_append(path: Path) -> Any:
+    """``path`` opened to append, refusing to follow a symlink."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        return os.fdopen(os.open(path, flags, 0o644), "a", newline="")
+    except OSError as exc:
+        raise SweepFolderError(
+            f"{path}: cannot append ({exc}; a symlink is never followed)"
+        ) from None
 
 
 def _clean(value: Any) -> Any:
@@ -88,7 +149,7 @@ class _Table:
         if dropped:
             self.close()
             tmp = self.path.with_name(f".{self.path.name}.partial")
-            with self.path.open(newline="") as src, tmp.open("w", newline="") as dst:
+            with self.path.open(newline="") as src, _open_new(tmp) as dst:
                 dst.write(next(src))
                 dst.writelines(line for line, k in zip(src, mask) if k)
                 dst.flush()
@@ -103,14 +164,14 @@ class _Table:
             self.close()
             tmp = self.path.with_name(f".{self.path.name}.partial")
             pad = "," * len(new)
-            with self.path.open(newline="") as src, tmp.open("w", newline="") as dst:
+            with self.path.open(newline="") as src, _open_new(tmp) as dst:
                 next(src)
                 dst.write(_csv_line([*self.columns, *new]))
                 dst.writelines(line[:-1] + pad + "\n" for line in src)
             os.replace(tmp, self.path)
         self.columns += new
         if self.handle is None:
-            self.handle = self.path.open("a", newline="")
+            self.handle = _open_append(self.path)
             if self.handle.tell() == 0:
                 self.handle.write(_csv_line(self.columns))
         frame = frame.reindex(columns=self.columns)
@@ -164,14 +225,27 @@ class SweepStore:
         """
         self.out.mkdir(parents=True, exist_ok=True)
         self._take_lock()
+        for name in ("manifest.json", "errors.log", *(f"{t}.csv" for t in TABLES)):
+            if (self.out / name).is_symlink():
+                self.close()
+                raise SweepFolderError(
+                    f"{self.out / name} is a symlink: a sweep never writes through one; "
+                    "remove it (or choose another --out)"
+                )
         manifest = self._check_manifest(spec, force)
-        self.tables = {name: _Table(self.out / f"{name}.csv", self.fsync) for name in TABLES}
-        for name, table in self.tables.items():
-            dropped = table.repair()
-            if dropped:
-                self.repaired[name] = dropped
         wanted = {run.run_id for run in spec.runs()}
-        done = self._compact(wanted)
+        try:
+            self.tables = {name: _Table(self.out / f"{name}.csv", self.fsync) for name in TABLES}
+            for name, table in self.tables.items():
+                dropped = table.repair()
+                if dropped:
+                    self.repaired[name] = dropped
+            done = self._compact(wanted)
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise SweepFolderError(
+                f"{self.out}: a journal file (runs.csv, steps.csv, agents.csv) cannot be read "
+                f"({exc}); repair it or move the folder away to start over"
+            ) from None
         manifest["history"].append(
             {
                 "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -183,7 +257,8 @@ class SweepStore:
         )
         path = self.out / "manifest.json"
         tmp = path.with_name(".manifest.json.partial")
-        tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+        with _open_new(tmp) as fh:
+            fh.write(json.dumps(manifest, indent=2) + "\n")
         os.replace(tmp, path)
         return done
 
@@ -192,7 +267,7 @@ class SweepStore:
             import fcntl
         except ImportError:  # Windows: no advisory lock
             return
-        handle = (self.out / ".lock").open("a")
+        handle = _open_append(self.out / ".lock")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -201,9 +276,8 @@ class SweepStore:
         self._lock = handle
 
     def _check_manifest(self, spec: SweepSpec, force: bool) -> dict[str, Any]:
-        path = self.out / "manifest.json"
         rev = code_revision()
-        old = json.loads(path.read_text()) if path.exists() else None
+        old = read_manifest(self.out)
         if old is not None and not force:
             if old.get("spec_hash") != spec.hash:
                 raise SweepFolderError(
@@ -236,6 +310,11 @@ class SweepStore:
             for name in ("steps", "agents"):
                 self.tables[name].keep_rows(lambda line: False)
             return set()
+        if runs.columns[:1] != ["run_id"] or "status" not in runs.columns:
+            raise SweepFolderError(
+                f"{runs.path}, line 1: the header must start with run_id and hold status "
+                f"(got {','.join(runs.columns)[:80]!r}); the sweep journal is damaged"
+            )
         status = runs.columns.index("status")
         done: set[str] = set()
 
@@ -275,7 +354,7 @@ class SweepStore:
             self.tables["agents"].append(frame)
             self.tables["agents"].flush()
         if result["status"] != "ok":
-            with (self.out / "errors.log").open("a") as fh:
+            with _open_append(self.out / "errors.log") as fh:
                 fh.write(
                     f"=== run {run.run_id} seed={run.seed} {json.dumps(jsonable(run.params))}\n"
                 )
@@ -290,6 +369,8 @@ class SweepStore:
             "seconds": round(float(result.get("seconds", 0.0)), 3),
             "error": result.get("error") or "",
         }
+        if result.get("resumed_from"):
+            row["resumed_from_step"] = int(result["resumed_from"])
         for name, value in (result.get("final") or {}).items():
             row[name if name not in row else f"final_{name}"] = value
         self.tables["runs"].append(pd.DataFrame([row]))
@@ -321,7 +402,8 @@ class SweepStore:
             table = pacsv.read_csv(src)
             dst = self.out / f"{name}.parquet"
             tmp = dst.with_name(f".{dst.name}.partial")
-            pq.write_table(table, tmp, compression="zstd")
+            with _open_new(tmp, "wb") as fh:
+                pq.write_table(table, fh, compression="zstd")
             os.replace(tmp, dst)
             written.append(dst)
         return written
@@ -332,7 +414,18 @@ def read_runs(out: str | os.PathLike, spec: SweepSpec | None = None) -> pd.DataF
     path = Path(out) / "runs.csv"
     if not path.exists() or not path.stat().st_size:
         return pd.DataFrame(columns=["run_id", "seed", "status"])
-    df = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"error": "str"})
+    try:
+        df = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"error": "str"})
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        text = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise SweepFolderError(f"{path}: {text}; the sweep journal is damaged") from None
+    manifest = read_manifest(out)
+    swept = manifest.get("swept", []) if manifest else []
+    missing = [c for c in ("run_id", "status", "error", *swept) if c not in df.columns]
+    if missing:
+        raise SweepFolderError(
+            f"{path}, line 1: no column {', '.join(missing)}; the sweep journal is damaged"
+        )
     df["error"] = df["error"].fillna("")
     if spec is not None:
         order = {run.run_id: i for i, run in enumerate(spec.runs())}

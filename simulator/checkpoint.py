@@ -1,0 +1,323 @@
+"""Checkpoints: a model's whole state in one safe file, so a run continues exactly where it stopped.
+
+Format (version 1)
+------------------
+A checkpoint is one NumPy ``.npz`` file (a zip of ``.npy`` arrays, written uncompressed) that
+holds, beside the arrays, one entry ``__checkpoint__.json``: a UTF-8 JSON document stored as a
+uint8 array. It is read with ``np.load(path, allow_pickle=False)``: nothing in it is pickled,
+so loading a checkpoint never runs code from the file (it imports the scenario's module, as
+running the scenario would). The JSON document holds:
+
+``format``, ``version``
+    ``"neuropop-checkpoint"`` and :data:`FORMAT_VERSION`. A file of a newer version is refused
+    with a message saying so; older versions are upgraded by :data:`UPGRADES` (none yet).
+``model``
+    ``class`` (``module:QualName``) and ``scenario`` (registry name, or null).
+``seed``, ``given``
+    The seed and the keyword parameters the model was built with (the model is rebuilt from
+    them, then its state is overwritten).
+``steps``, ``time``
+    Mesa's step counter and clock.
+``state``
+    Everything the next step depends on, from :attr:`NeuralModel.state_attributes` (listed
+    once, on the model class), the social rules' :meth:`~simulator.social.SocialRule.get_state`,
+    the graph (CSR arrays and communities), the DataCollector's tables and the per-agent
+    tables. Arrays appear as ``{"__array__": key}``, numpy random generators as
+    ``{"__generator__": bit_generator.state}``, Python's ``random.Random`` as
+    ``{"__random__": getstate()}``, populations as ``{"__population__": {...}}``.
+``versions``, ``code_revision``
+    What wrote it. A checkpoint loads under other versions; results are byte-identical only
+    under the same code and package versions (see :func:`compatibility`).
+
+Values an attribute may hold: None, bool, int, float, str, lists, dicts with string keys,
+numeric or boolean numpy arrays, numpy Generators, ``random.Random``, a
+:class:`~simulator.population.Population`, or an object with ``get_state() -> dict`` and
+``set_state(dict)``. An object without them (a task) keeps its scalar attributes.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import json
+import os
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from simulator.checkpoint_state import (
+    CheckpointError,
+    Writer,
+    collector_state,
+    decode,
+    decode_graph,
+    frames_state,
+    given_state,
+    graph_from,
+    graph_state,
+    resolve,
+    restore,
+    same_graph,
+    set_collector,
+    set_frames,
+)
+from simulator.config import ParameterError
+
+if TYPE_CHECKING:
+    from simulator.model import NeuralModel
+
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "CheckpointError",
+    "compatibility",
+    "load",
+    "read_metadata",
+    "save",
+]
+
+FORMAT_NAME = "neuropop-checkpoint"
+FORMAT_VERSION = 1
+META_KEY = "__checkpoint__.json"
+UPGRADES: dict[int, Any] = {}  # version -> function(meta, arrays) upgrading to version + 1
+
+
+@functools.cache
+def _provenance() -> tuple[dict[str, str], str]:
+    """Package versions and code revision of this process (asked once: a subprocess call)."""
+    from simulator.collect import code_revision, versions
+
+    return versions(), code_revision()
+
+
+def state_document(
+    model: NeuralModel, extra: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The JSON document and the arrays of ``model``'s checkpoint (see the module docstring)."""
+    w = Writer()
+    cls = type(model)
+    attrs = {
+        path: w.encode(f"attr.{path}", getattr(*resolve(model, path)))
+        for path in cls.state_attributes
+    }
+    rules = [
+        [rule.name, w.encode(f"rule.{i}", rule.get_state())] for i, rule in enumerate(model.rules)
+    ]
+    meta = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "model": {"class": f"{cls.__module__}:{cls.__qualname__}", "scenario": _scenario(cls)},
+        "seed": int(model.seed),
+        "given": w.encode("given", given_state(w, model)),
+        "steps": int(model.steps),
+        "time": float(model.time),
+        "state": {
+            "attributes": attrs,
+            "rules": rules,
+            "graph": graph_state(w, model),
+            "collector": collector_state(w, model),
+            "agent_frames": frames_state(w, model),
+        },
+        "versions": _provenance()[0],
+        "code_revision": _provenance()[1],
+        "run": w.encode("run", extra or {}),
+    }
+    return meta, w.arrays
+
+
+def _scenario(cls: type) -> str | None:
+    try:
+        from simulator.registry import load_registry
+
+        return next((k for k, v in load_registry().items() if v is cls), None)
+    except Exception:  # no registry (a model outside the package): the class path suffices
+        return None
+
+
+def save(model: NeuralModel, path: str | os.PathLike, extra: dict[str, Any] | None = None) -> Path:
+    """Write ``model``'s checkpoint to ``path`` (``.npz`` added if missing), atomically.
+
+    ``extra`` (JSON-able) is kept under ``run`` in the document (the command line stores the
+    run's target steps and format there).
+
+    The file is written under a temporary name in the same folder, fsynced and renamed over
+    ``path``: a checkpoint that exists is whole. A symlink at ``path`` is replaced, never
+    followed. Returns the path written.
+    """
+    path = Path(path)
+    if path.suffix != ".npz":
+        path = path.with_name(path.name + ".npz")
+    meta, arrays = state_document(model, extra)
+    text = json.dumps(meta, allow_nan=True)
+    arrays[META_KEY] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+# ---------------------------------------------------------------------------- loading
+def _open(path: Path) -> tuple[dict[str, Any], Any]:
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
+    fh = path.open("rb")
+    try:
+        arrays = np.load(fh, allow_pickle=False)
+        arrays.fid = fh  # closing the archive closes the file
+        raw = arrays[META_KEY]
+    except (OSError, ValueError, KeyError, AttributeError, zipfile.BadZipFile, EOFError) as exc:
+        fh.close()
+        raise CheckpointError(f"{path} is not a readable checkpoint ({exc})") from None
+    try:
+        return _document(path, raw, arrays)
+    except BaseException:
+        arrays.close()
+        raise
+
+
+def _document(path: Path, raw: np.ndarray, arrays: Any) -> tuple[dict[str, Any], Any]:
+    """The checkpoint's JSON document, checked and upgraded to :data:`FORMAT_VERSION`."""
+    try:
+        meta = json.loads(raw.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path}: its {META_KEY} is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+        raise CheckpointError(f"{path} is not a {FORMAT_NAME} file")
+    version = meta.get("version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format version {version!r}; this neuropop reads versions up "
+            f"to {FORMAT_VERSION}: load it with the neuropop that wrote it "
+            f"({meta.get('versions', {}).get('neuropop', 'unknown')}) or a newer one"
+        )
+    while version < FORMAT_VERSION:
+        if version not in UPGRADES:
+            raise CheckpointError(f"{path}: format version {version} can no longer be read")
+        meta, arrays = UPGRADES[version](meta, arrays)
+        version = meta["version"]
+    return meta, arrays
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The JSON document of checkpoint ``path`` (model, seed, parameters, step, versions)."""
+    meta, arrays = _open(Path(path))
+    arrays.close()
+    return meta
+
+
+def compatibility(meta: dict[str, Any]) -> list[str]:
+    """Why a model continued from this checkpoint may differ from an uninterrupted run here:
+    differences of code revision or package versions (empty list: none)."""
+    now, revision = _provenance()
+    notes = []
+    if meta.get("code_revision") != revision:
+        notes.append(f"code revision {meta.get('code_revision')} -> {revision}")
+    for name, was in (meta.get("versions") or {}).items():
+        if now.get(name) != was:
+            notes.append(f"{name} {was} -> {now.get(name)}")
+    return notes
+
+
+def _model_class(meta: dict[str, Any], model_class: type | None) -> type:
+    from simulator.model import NeuralModel
+
+    if model_class is not None:
+        return model_class
+    info = meta.get("model") or {}
+    name, path = info.get("scenario"), str(info.get("class", ""))
+    if name:
+        from simulator.registry import load_registry
+
+        cls = load_registry().get(name)
+        if cls is not None and f"{cls.__module__}:{cls.__qualname__}" == path:
+            return cls
+    module, _, qualname = path.partition(":")
+    try:
+        cls = importlib.import_module(module)
+        for part in qualname.split("."):
+            cls = getattr(cls, part)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise CheckpointError(f"cannot find the checkpoint's model class {path!r}: {exc}") from None
+    if not (isinstance(cls, type) and issubclass(cls, NeuralModel)):
+        raise CheckpointError(f"{path!r} is not a NeuralModel subclass")
+    return cls
+
+
+def _rebuild(cls: type, meta: dict[str, Any], arrays: Any) -> NeuralModel:
+    """The model built from the checkpoint's seed and parameters (state not yet restored)."""
+    given = decode(meta["given"], arrays)
+    graph_state = decode(meta["state"]["graph"], arrays)
+    saved_graph = given.get("graph")
+    if isinstance(saved_graph, dict):  # a networkx graph was given: rebuild it
+        given["graph"] = decode_graph(saved_graph["__graph__"])
+    elif isinstance(saved_graph, str) and not Path(saved_graph).exists():
+        from simulator.graph import GRAPH_NAMES
+
+        if saved_graph not in GRAPH_NAMES:  # a graph file that is gone: use the saved graph
+            given["graph"] = graph_from(graph_state)
+    model = cls(rng=meta["seed"], **given)
+    if saved_graph is not None and not isinstance(saved_graph, dict):
+        model.p["graph"] = model.config["graph"] = saved_graph
+    return model
+
+
+def load(path: str | os.PathLike, model_class: type | None = None) -> NeuralModel:
+    """The model saved in checkpoint ``path``, ready to continue where it stopped.
+
+    The model is rebuilt from its class, seed and parameters, then every piece of saved state
+    is put back. ``model_class`` overrides the class named in the file (a scenario defined in
+    a notebook, say). Raises :class:`CheckpointError` saying why a file cannot be loaded.
+    """
+    path = Path(path)
+    meta, arrays = _open(path)
+    damaged = (KeyError, TypeError, ValueError, AttributeError, IndexError, OSError, EOFError)
+    try:
+        model = _rebuild(_model_class(meta, model_class), meta, arrays)
+        _apply(model, meta, arrays)
+    except ParameterError as exc:  # CheckpointError too: say which file
+        raise CheckpointError(f"{path}: {exc}") from None
+    except (*damaged, zipfile.BadZipFile) as exc:
+        raise CheckpointError(
+            f"{path}: cannot restore the model ({type(exc).__name__}: {exc}); the file is damaged "
+            "or was written by an incompatible version of the scenario"
+        ) from None
+    finally:
+        arrays.close()
+    return model
+
+
+def _apply(model: NeuralModel, meta: dict[str, Any], arrays: Any) -> None:
+    state = decode(meta["state"], arrays)
+    graph = state["graph"]
+    if not same_graph(model, graph):
+        model.set_graph(graph_from(graph))
+    steps, time = int(meta["steps"]), float(meta["time"])
+    schedule = getattr(model, "_default_schedule", None)
+    if schedule is not None:
+        schedule.pause()
+    model.steps, model.time = steps, time
+    if schedule is not None:
+        schedule.resume()  # the next step runs at time + 1
+    for path, saved in state["attributes"].items():
+        owner, name = resolve(model, path)
+        restore(owner, name, saved, path)
+    names = [rule.name for rule in model.rules]
+    if names != [name for name, _ in state["rules"]]:
+        raise CheckpointError(
+            f"the model has social rules {names}, the checkpoint {[n for n, _ in state['rules']]}"
+        )
+    for rule, (_, saved) in zip(model.rules, state["rules"]):
+        rule.set_state(saved)
+    set_collector(model, state["collector"])
+    set_frames(model, state["agent_frames"])
+    model._probe_cache = None
