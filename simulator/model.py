@@ -130,6 +130,7 @@ class NeuralModel(mesa.Model):
         "copies_last_step",
         "cluster_labels",
         "cka_baseline",
+        "initial_params",
         "running",
         "timings",
         "_measures",

@@ -52,12 +52,6 @@ class SocialRule:
         """This rule's measures (the names in ``measure_names``) for the current step."""
         return {}
 
-    def get_state(self) -> dict[str, Any]:
-        return {}
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        pass
-
     def before_train(
         self, model: NeuralModel, X: np.ndarray, Y: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:

@@ -49,6 +49,19 @@ OPTIONS = {
         "diversity": 0.01,
         "measures": "standard",
     },
+    "experiment-kit": {
+        "schedule": "random_order",
+        "imitation_rate": 0.5,
+        "bc_rate": 0.3,
+        "confidence": 0.5,
+        "mixing_rate": 0.5,
+        "gossip_order": "dpsgd",
+        "stubbornness": 0.2,
+        "fedavg_every": 2,
+        "fedavg_participation": 0.5,
+        "dp_clip": 1.0,
+        "dp_noise_multiplier": 1.0,
+    },
 }
 # Not compared: wall-clock timings, caches, Mesa's agent/space/event bookkeeping (rebuilt the
 # same way from the seed), callables. Mesa's clock is compared explicitly.
@@ -158,7 +171,7 @@ def test_every_scenario_continues_byte_identically_from_a_checkpoint(name, tmp_p
     _check_continues_identically(name, OPTIONS["defaults"], tmp_path)
 
 
-@pytest.mark.parametrize("options", ["adam-f64-agents", "every-rule"])
+@pytest.mark.parametrize("options", ["adam-f64-agents", "every-rule", "experiment-kit"])
 @pytest.mark.parametrize("name", sorted(REGISTRY))
 def test_every_scenario_and_option_set_continues_byte_identically(name, options, tmp_path):
     _check_continues_identically(name, OPTIONS[options], tmp_path)
