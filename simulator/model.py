@@ -143,6 +143,7 @@ class NeuralModel(mesa.Model):
 
     def __init__(
         self,
+        /,
         rng: Any = None,
         *,
         fitness: Callable[[NeuralModel], Any] | None = None,
