@@ -241,18 +241,19 @@ def sweep(
     type=click.Choice(["final", "mean"]),
     default="final",
     show_default=True,
-    help="per run: the value at the last step, or the mean over the recorded steps",
+    help="sweeps, per run: the value at the last step, or the mean over the recorded steps",
 )
 @click.option("--measure", "measures", multiple=True, help="a measure to draw (repeatable)")
 @click.option("--out", "figdir", type=click.Path(file_okay=False), help="[default: FOLDER/figures]")
 def plot(folder: str, stat: str, measures: tuple[str, ...], figdir: str | None) -> None:
-    """Draw the standard figures of sweep FOLDER as PNG (each measure against each swept
-    parameter, a heat map when two are swept, measures against steps)."""
+    """Draw the standard figures of FOLDER as PNG: a sweep's (each measure against each swept
+    parameter, a heat map when two are swept, measures against steps) or a single run's
+    (measures against steps; per-agent columns when agents.csv is there)."""
     from simulator.config import ParameterError
-    from simulator.sweep.plot import plot_sweep
+    from simulator.sweep.plot import plot_folder
 
     try:
-        paths = plot_sweep(folder, list(measures) or None, stat=stat, figdir=figdir)
+        paths = plot_folder(folder, list(measures) or None, stat=stat, figdir=figdir)
     except ParameterError as exc:
         raise click.UsageError(str(exc)) from None
     for path in paths:
@@ -262,26 +263,57 @@ def plot(folder: str, stat: str, measures: tuple[str, ...], figdir: str | None) 
 @main.command()
 @click.argument("name", required=False)
 def models(name: str | None) -> None:
-    """List scenarios, or the parameters of scenario NAME with defaults and allowed values."""
+    """List scenarios, or the parameters of scenario NAME (or MODULE:CLASS): the ones it sets
+    first, with its values, then the others with their defaults."""
     from simulator.config import ParameterError
     from simulator.registry import get_model, load_registry
 
-    registry = load_registry()
-    if name is None:
-        for key, cls in sorted(registry.items()):
-            first = (cls.__doc__ or "").strip().splitlines()[0]
-            click.echo(f"{key:20s} {first}")
-        click.echo("\n`simulator models NAME` lists a scenario's parameters.")
-        return
     try:
+        if name is None:
+            registry = load_registry()
+            for key, cls in sorted(registry.items()):
+                first = ((cls.__doc__ or "").strip().splitlines() or [""])[0]
+                click.echo(f"{key:20s} {first}")
+            click.echo(
+                "\n`simulator models NAME` lists a scenario's parameters; your own scenarios "
+                "run as MODULE:CLASS (see docs/OWN_SCENARIOS.md)."
+            )
+            return
         cls = get_model(name)
     except ParameterError as exc:
         raise click.UsageError(str(exc)) from None
     click.echo((cls.__doc__ or "").strip() + "\n")
-    click.echo(f"{'parameter':22s} {'default':28s} allowed")
-    for key, spec in cls.param_specs().items():
+    _param_table(cls)
+
+
+def _param_table(cls: Any) -> None:
+    """The scenario's own parameters (and the base default each replaces), then the rest."""
+    from simulator.model_params import BASE_PARAMS
+    from simulator.registry import own_parameters
+
+    specs = cls.param_specs()
+    own, rest = own_parameters(cls)
+    click.echo(f"Set by this scenario ({len(own)}):")
+    click.echo(f"  {'parameter':22s} {'value':28s} allowed")
+    for key in own:
+        spec = specs[key]
+        base = BASE_PARAMS.get(key)
+        if base is None:
+            note = "new in this scenario"
+        elif base.default == spec.default:
+            note = "same as the base default"
+        else:
+            note = f"base default {base.default!r}"
         click.echo(
-            f"{key:22s} {spec.default!r:28s} {spec.allowed()}"
+            f"  {key:22s} {spec.default!r:28s} {spec.allowed()}  ({note})"
+            + (f"  -- {spec.help}" if spec.help else "")
+        )
+    click.echo(f"\nOther parameters, at their base defaults ({len(rest)}):")
+    click.echo(f"  {'parameter':22s} {'default':28s} allowed")
+    for key in rest:
+        spec = specs[key]
+        click.echo(
+            f"  {key:22s} {spec.default!r:28s} {spec.allowed()}"
             + (f"  -- {spec.help}" if spec.help else "")
         )
 

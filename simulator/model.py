@@ -31,6 +31,7 @@ from simulator.graph import build_graph, communities, to_csr
 from simulator.kernels import social as S
 from simulator.layout import AgentNetwork
 from simulator.measures import measure_names, snapshot
+from simulator.mesa_interop import NeuralDataCollector, scenario_arguments
 from simulator.model_params import BASE_PARAMS
 from simulator.params import Param, resolve
 from simulator.population import Population
@@ -83,7 +84,13 @@ class NeuralModel(mesa.Model):
 
     Every parameter of :data:`BASE_PARAMS` (and a scenario's ``params``) is a keyword
     argument with a default, so ``NeuralModel()`` works; ``rng`` is the seed (an int; None draws
-    one and records it in ``model.seed``).
+    one and records it in ``model.seed``). ``scenario`` (a Mesa ``Scenario``, as SolaraViz's
+    Reset passes) may carry the seed and parameter values instead (see
+    :mod:`simulator.mesa_interop`).
+
+    Every measure of the last collected step is readable as an attribute
+    (``model.function_dispersion``), so Mesa's string reporters work:
+    ``DataCollector(model_reporters={"fd": "function_dispersion"})``.
     """
 
     params: ClassVar[dict[str, Param]] = BASE_PARAMS
@@ -95,16 +102,19 @@ class NeuralModel(mesa.Model):
         """The declared parameters of this model (defaults, types, ranges)."""
         return dict(cls.params)
 
-    def __init__(self, rng: Any = None, **kwargs: Any):
+    def __init__(self, rng: Any = None, scenario: Any = None, **kwargs: Any):
+        rng, kwargs = scenario_arguments(scenario, rng, kwargs)
         seed = coerce_seed(rng)
-        super().__init__(rng=seed)
+        if scenario is not None:
+            vars(scenario)["rng"] = seed  # Mesa requires scenario.rng == rng
+        super().__init__(rng=seed, scenario=scenario)
         self.seed = seed
         self.p = resolve(self.param_specs(), kwargs, type(self).__name__)
         self._given = set(kwargs)
         self.config = {**self.p, "seed": seed}
         self._build_graph()
         self._build_population()
-        self.rules = build_rules(self.p)
+        self.rules = self.make_rules()
         for rule in self.rules:
             rule.graph_changed(self)
         self.social_rng = stream(seed, "social")
@@ -124,10 +134,11 @@ class NeuralModel(mesa.Model):
             *self.extra_measure_names,
         ]
         self.cka_baseline = self._cka_baseline() if "cka_baseline" in self.measure_names else 0.0
-        self.datacollector = mesa.DataCollector(
+        self.datacollector = NeuralDataCollector(
+            self,
             model_reporters={
                 name: partial(_read_measure, name) for name in ("step", *self.measure_names)
-            }
+            },
         )
         self.agent_frames: list[pd.DataFrame] = []
         self.timings = dict.fromkeys(("task", "train", "social", "measure"), 0.0)
@@ -197,6 +208,14 @@ class NeuralModel(mesa.Model):
         self.csr = to_csr(G)
         for rule in self.rules:
             rule.graph_changed(self)
+
+    def make_rules(self) -> list:
+        """The social rules (:class:`simulator.social.SocialRule`), applied in order each step.
+
+        Built from the parameters; a scenario adds a rule of its own by overriding this:
+        ``return [*super().make_rules(), MyRule(self.p["my_rate"])]`` (docs/OWN_SCENARIOS.md).
+        """
+        return build_rules(self.p)
 
     # ------------------------------------------------------------------ the step
     def step(self) -> None:
@@ -317,6 +336,17 @@ class NeuralModel(mesa.Model):
         if not self.agent_frames:
             return pd.DataFrame()
         return pd.concat(self.agent_frames, ignore_index=True)
+
+    def agent_ids(self) -> np.ndarray:
+        """Mesa ``unique_id`` of the agent of each row, int64 (P,)."""
+        return np.fromiter((a.unique_id for a in self.agent_list), np.int64, self.n_agents)
+
+    def __getattr__(self, name: str) -> Any:
+        """A measure of the last collected step, read as an attribute (Mesa string reporters)."""
+        measures = self.__dict__.get("_measures")
+        if measures is not None and name in measures:
+            return measures[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def model_dataframe(self) -> pd.DataFrame:
         """The DataCollector's model table: one row per collected step, ``step`` first."""
