@@ -114,6 +114,37 @@ class Param:
         return value
 
 
+def with_defaults(**values: Any) -> dict[str, Param]:
+    """A scenario's ``params``: the base parameters with some defaults changed, plus new ones.
+
+    ``with_defaults(n_agents=40, lr=0.01, zealot_share=Param(0.1, "float", 0, 1))`` changes two
+    base defaults and declares ``zealot_share``. The parameters named here are the scenario's
+    own (``Param.own``): ``simulator models NAME`` and the app list them first.
+    """
+    from dataclasses import replace
+
+    from simulator.model_params import BASE_PARAMS
+
+    unknown = [k for k, v in values.items() if k not in BASE_PARAMS and not isinstance(v, Param)]
+    if unknown:
+        hints = "".join(did_you_mean(name, BASE_PARAMS) for name in unknown)
+        raise ParameterError(
+            f"not base parameters: {', '.join(map(repr, unknown))}{hints}; declare a new "
+            "parameter with a Param (default, kind, low, high, help=...)"
+        )
+    out = {}
+    for name, spec in BASE_PARAMS.items():
+        value = values.get(name, spec)
+        if isinstance(value, Param):
+            out[name] = replace(value, own=name in values)
+        else:
+            out[name] = replace(spec, default=spec.validate(name, value), own=True)
+    for name, value in values.items():
+        if name not in BASE_PARAMS:
+            out[name] = replace(value, own=True)
+    return out
+
+
 def parse_value(text: str) -> Any:
     """Parse a command-line value: Python literals (1, 0.5, (16, 8), {'p': 0.1}, True), else text.
 
