@@ -322,15 +322,78 @@ def _param_table(cls: Any) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="interface to listen on")
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--no-open", is_flag=True, help="do not open a web browser")
-def app(host: str, port: int, no_open: bool) -> None:
-    """Open the browser app: watch a population homogenize, live (Ctrl-C stops it)."""
+@click.option(
+    "--scenario",
+    "scenarios",
+    multiple=True,
+    metavar="MODULE:CLASS",
+    help="also offer this scenario of yours in the picker (repeatable)",
+)
+@click.option(
+    "--max-agents",
+    type=click.IntRange(2),
+    default=100_000,
+    show_default=True,
+    help="largest number of agents one session may build",
+)
+@click.option(
+    "--max-memory",
+    type=click.FloatRange(16),
+    default=1024.0,
+    show_default=True,
+    metavar="MIB",
+    help="largest estimated memory of one session's model, in MiB",
+)
+@click.option(
+    "--max-sessions",
+    type=click.IntRange(1),
+    default=4,
+    show_default=True,
+    help="browser sessions served at once",
+)
+def app(
+    host: str,
+    port: int,
+    no_open: bool,
+    scenarios: tuple[str, ...],
+    max_agents: int,
+    max_memory: float,
+    max_sessions: int,
+) -> None:
+    """Open the browser app: watch a population homogenize, live (Ctrl-C stops it).
+
+    Each session's model is estimated before it is built and refused above --max-agents or
+    --max-memory (the page says why); at most --max-sessions sessions run at once. The
+    defaults fit a laptop.
+    """
     import os
     import subprocess
     from pathlib import Path
 
     from simulator.app import assets
+    from simulator.app.limits import Limits, is_loopback
+    from simulator.config import ParameterError
+    from simulator.registry import get_model
 
+    try:
+        for ref in scenarios:
+            get_model(ref)  # a bad reference fails here, not in the page
+    except ParameterError as exc:
+        raise click.UsageError(str(exc)) from None
+    if not is_loopback(host):
+        click.echo(
+            f"warning: --host {host} serves the app beyond this machine: anyone who can reach "
+            f"port {port} can run simulations here (up to {max_sessions} sessions of "
+            f"{max_memory:,.0f} MiB). Use --host 127.0.0.1 unless you mean it.",
+            err=True,
+        )
     env = assets.server_env()
+    limits = Limits(max_agents=max_agents, max_memory_mb=max_memory, max_sessions=max_sessions)
+    env.update(limits.to_env())
+    if scenarios:
+        from simulator.app.session import SCENARIOS_ENV
+
+        env[SCENARIOS_ENV] = os.pathsep.join(scenarios)  # the server runs in this folder too
     folder = env[assets.ENV_VAR]
     absent = assets.missing(folder)
     if absent:
