@@ -26,6 +26,12 @@ from simulator.measures import MEASURE_DOCS, class_probabilities
 
 __all__ = ["agent_spec", "graph_spec", "map_spec", "series_spec"]
 
+# solara's VegaLite widget loads vega-lite 5; Altair 6 writes v6 specs, whose features used
+# here are all in v5, so the specs say v5 (a name only: nothing is fetched from it)
+SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
+# vega-embed options: SVG (the marks are elements a test can find and click), no "..." menu
+# over the chart's corner
+EMBED = {"embedOptions": {"renderer": "svg", "actions": False}}
 WIDTH, HEIGHT = 420, 340
 SERIES_WIDTH, SERIES_HEIGHT = 400, 150
 LOG_SCALE = {"function_dispersion", "consensus_distance", "aligned_distance", "ambiguity"}
@@ -51,6 +57,8 @@ def _records(**columns: list) -> list[dict[str, Any]]:
 def _with_data(template: dict, title: str | None = None, **datasets: list) -> dict:
     """A shallow copy of ``template`` with its data (and title) set: the template stays cached."""
     spec = dict(template)
+    spec["$schema"] = SCHEMA
+    spec["usermeta"] = EMBED
     spec["datasets"] = datasets
     if title is not None:
         spec["title"] = {"text": title, "fontSize": 12, "anchor": "start"}
