@@ -393,7 +393,7 @@ def app(
     if scenarios:
         from simulator.app.session import SCENARIOS_ENV
 
-        env[SCENARIOS_ENV] = os.pathsep.join(scenarios)  # the server runs in this folder too
+        env[SCENARIOS_ENV] = "\n".join(scenarios)  # the server runs in this folder too
     folder = env[assets.ENV_VAR]
     absent = assets.missing(folder)
     if absent:

@@ -384,3 +384,157 @@ def test_app_command_serves_the_page_with_local_assets(monkeypatch, tmp_path):
     assert env[assets.ENV_VAR] == str(tmp_path)
     assert env["SOLARA_TELEMETRY_MIXPANEL_ENABLE"] == "False"
     assert "missing" in result.output  # the empty folder has no assets: the user is told
+
+
+# ---------------------------------------------------------------------------- charts and panels
+def test_default_panels_are_the_scenarios_watch_measures_without_repeats():
+    from simulator.app.watch import default_measures, watch_list
+
+    for scenario, cls in sorted(load_registry().items()):
+        m = cls(rng=0, n_agents=12)
+        shown = default_measures(m)
+        assert shown and len(shown) == len(set(shown)), scenario
+        assert set(shown) <= set(watch_list(cls)) & set(m.measure_names), scenario
+        if m.task.kind == "regression":
+            assert not {"ambiguity", "ensemble_gain"} <= set(shown), scenario
+    gan = load_registry()["gan_population"](rng=0, n_agents=8)
+    assert default_measures(gan)[:2] == ["mode_coverage", "population_coverage"]
+    assert "consensus_time" not in default_measures(gan)
+
+
+def test_a_scenarios_declared_watch_tuple_wins():
+    from simulator.app.watch import default_measures
+    from simulator.registry import get_model
+
+    root = Path(__file__).resolve().parent.parent
+    cls = get_model(f"{root / 'examples' / 'own_scenario.py'}:ZealotGossip")
+    assert default_measures(cls(rng=0)) == ["learner_probe_loss", "zealot_distance", "probe_loss"]
+
+
+def test_two_names_of_one_series_are_plotted_once(session):
+    from simulator.app.render import shown_measures
+
+    session.set_view(measures=["ambiguity", "ensemble_gain", "probe_loss"])
+    try:
+        assert shown_measures(session) == ["ensemble_gain", "probe_loss"]
+    finally:
+        session.set_view(measures=[])
+
+
+def _layers(spec: dict) -> list[dict]:
+    out = []
+    for key in ("layer", "concat"):
+        for part in spec.get(key, []):
+            out += _layers(part)
+    return out or [spec]
+
+
+def test_charts_label_their_axes_offer_tooltips_and_zoom(session):
+    import json
+
+    from simulator.app import charts
+    from simulator.app.render import draw
+
+    draw(session)
+    specs = session.images
+    for name in ("graph", "map", "series", "agent"):
+        spec = specs[name]
+        json.dumps(spec, allow_nan=False)  # valid JSON: NaN became null
+        assert spec["$schema"].endswith("v5.json")
+        assert spec["usermeta"]["embedOptions"] == {"renderer": "svg", "actions": False}
+        marks = [layer for layer in _layers(spec) if "encoding" in layer]
+        assert any("tooltip" in layer["encoding"] for layer in marks), name
+        titled = [layer for layer in marks if layer["encoding"].get("x", {}).get("title")]
+        assert titled and all(layer["encoding"]["y"].get("title") for layer in titled), name
+    for name in ("graph", "map", "series"):  # zoom and pan: interval selections bound to scales
+        spec = specs[name]
+        params = spec.get("params", []) + [p for x in _layers(spec) for p in x.get("params", [])]
+        zooms = [p for p in params if p["select"]["type"] == "interval" and p["bind"] == "scales"]
+        assert zooms, name
+    from simulator.app.render import shown_measures
+
+    assert charts_names(specs["series"]) == shown_measures(session)
+    m = session.model
+    assert len(specs["graph"]["datasets"]["points"]) == m.n_agents
+    assert len(specs["map"]["datasets"]["points"]) == m.n_agents
+    rows = specs["series"]["datasets"]["series"]
+    assert {r["measure"] for r in rows} == set(charts_names(specs["series"]))
+    assert len(rows) == len(m.model_dataframe()) * len(set(charts_names(specs["series"])))
+    assert charts.series_spec(m.model_dataframe(), ["consensus_distance"])["datasets"]
+
+
+def charts_names(spec: dict) -> list[str]:
+    return [layer["encoding"]["y"]["title"] for layer in _layers(spec)]
+
+
+def test_own_parameters_come_first_and_the_rest_under_advanced():
+    from simulator.app.controls import ParamControls
+    from simulator.registry import own_parameters
+
+    session = Session(build=False)
+    cls = load_registry()["monoculture"]
+    _, rest = own_parameters(cls)
+    _, rc = solara.render(ParamControls(session, lambda *a: None, "monoculture", {}))
+    try:
+        advanced = rc.find(v.ExpansionPanel).widget
+        header = rc.find(v.ExpansionPanelHeader).widget
+        assert header.children == [f"advanced ({len(rest)} more)"]
+        inside = {
+            w.label
+            for cls_ in (v.TextField, v.Select, v.Slider, v.Checkbox)
+            for w in rc.find(cls_).widgets
+            if _contains(advanced, w)
+        }
+        assert inside == set(rest)
+        assert rc.find(v.ExpansionPanels).widget.v_model is None  # collapsed
+        values = [
+            str(w.children[0]) for w in rc.find(v.Html, class_="neuropop-slider-value").widgets
+        ]
+        assert "0.5" in values and "0.9" in values  # adopt_share and lr_spread, shown
+    finally:
+        rc.close()
+
+
+def _contains(root, widget) -> bool:
+    if root is widget:
+        return True
+    return any(
+        _contains(c, widget) for c in getattr(root, "children", []) if hasattr(c, "children")
+    )
+
+
+def test_a_full_server_tells_the_next_visitor_it_is_busy(monkeypatch):
+    import simulator.app.app as app_module
+    from simulator.app.limits import SessionSlots
+
+    monkeypatch.setattr(app_module, "SLOTS", SessionSlots(1))
+    _, first = solara.render(solara.AppLayout(children=[app_module.Page()]), handle_error=False)
+    try:
+        wait_for(lambda: step_shown(first) == 0, what="the first page's model")
+        _, second = solara.render(
+            solara.AppLayout(children=[app_module.Page()]), handle_error=False
+        )
+        try:
+            assert any("This server is busy" in a for a in _alerts(second))
+            assert step_shown(second) is None  # no model was built for it
+        finally:
+            second.close()
+    finally:
+        first.close()
+
+
+def test_a_users_scenario_is_offered_in_the_picker(tmp_path):
+    from simulator.app.session import SCENARIOS_ENV, app_registry
+
+    own = tmp_path / "mine_app.py"
+    own.write_text(
+        "from simulator import NeuralModel\n"
+        "from simulator.params import with_defaults\n"
+        "class Mine(NeuralModel):\n    '''Mine.'''\n"
+        "    params = with_defaults(n_agents=10, measures='fast')\n"
+    )
+    ref = f"{own}:Mine"
+    s = Session(registry=app_registry({SCENARIOS_ENV: ref}), build=False)
+    assert ref in s.scenarios
+    assert s.set_scenario(ref), s.error
+    assert s.model.n_agents == 10 and s.step(1)

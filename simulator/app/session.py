@@ -30,7 +30,7 @@ from simulator.registry import get_model, load_registry
 
 DEFAULT_SCENARIO = "gossip_learning"
 MAX_DRAWN_NODES = 500
-SCENARIOS_ENV = "NEUROPOP_APP_SCENARIOS"  # MODULE:CLASS references, os.pathsep-separated
+SCENARIOS_ENV = "NEUROPOP_APP_SCENARIOS"  # MODULE:CLASS references, one a line
 
 
 def app_registry(env: dict | None = None) -> dict:
@@ -39,7 +39,7 @@ def app_registry(env: dict | None = None) -> dict:
 
     registry = dict(load_registry())
     refs = (os.environ if env is None else env).get(SCENARIOS_ENV, "")
-    for ref in filter(None, (r.strip() for r in refs.split(os.pathsep))):
+    for ref in filter(None, (r.strip() for r in refs.splitlines())):
         registry[ref] = get_model(ref)
     return registry
 
