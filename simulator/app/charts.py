@@ -33,6 +33,7 @@ SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
 # over the chart's corner
 EMBED = {"embedOptions": {"renderer": "svg", "actions": False}}
 WIDTH, HEIGHT = 420, 340
+MAX_EDGES = 2_000  # edges drawn in the graph panel (a seeded sample above this)
 SERIES_WIDTH, SERIES_HEIGHT = 400, 150
 LOG_SCALE = {"function_dispersion", "consensus_distance", "aligned_distance", "ambiguity"}
 
@@ -150,9 +151,34 @@ def _graph_template(size: int) -> dict:
     return chart.interactive().to_dict(validate=False)
 
 
-def graph_spec(view: GraphView, labels: np.ndarray, degree: np.ndarray, selected: int) -> dict:
+def edge_records(view: GraphView, max_edges: int = MAX_EDGES) -> list[dict[str, float]]:
+    """The drawn edges as line segments (a seeded sample of ``max_edges`` above that many).
+
+    Computed once per graph view (the layout does not change while a model runs).
+    """
+    e = view.edges
+    if len(e) > max_edges:
+        keep = np.sort(np.random.default_rng(0).choice(len(e), max_edges, replace=False))
+        e = e[keep]
+    xy = np.round(view.xy, 4)
+    return _records(
+        x=xy[e[:, 0], 0].tolist(),
+        y=xy[e[:, 0], 1].tolist(),
+        x2=xy[e[:, 1], 0].tolist(),
+        y2=xy[e[:, 1], 1].tolist(),
+    )
+
+
+def graph_spec(
+    view: GraphView,
+    labels: np.ndarray,
+    degree: np.ndarray,
+    selected: int,
+    edges: list[dict[str, float]] | None = None,
+) -> dict:
     """The social graph (a seeded layout computed once; a sample of large graphs), agents
-    coloured by function-space cluster; ``selected`` ringed. Click an agent to inspect it."""
+    coloured by function-space cluster; ``selected`` ringed. Click an agent to inspect it.
+    ``edges``: :func:`edge_records` of ``view``, when the caller keeps them between frames."""
     nodes = view.nodes
     colours = _hex(cluster_colours(labels)[nodes])
     x, y = view.xy[:, 0].tolist(), view.xy[:, 1].tolist()
@@ -164,13 +190,7 @@ def graph_spec(view: GraphView, labels: np.ndarray, degree: np.ndarray, selected
         cluster=np.asarray(labels)[nodes].tolist(),
         degree=np.asarray(degree)[nodes].tolist(),
     )
-    e = view.edges
-    edges = _records(
-        x=view.xy[e[:, 0], 0].tolist(),
-        y=view.xy[e[:, 0], 1].tolist(),
-        x2=view.xy[e[:, 1], 0].tolist(),
-        y2=view.xy[e[:, 1], 1].tolist(),
-    )
+    edges = edge_records(view) if edges is None else edges
     hit = np.flatnonzero(nodes == selected)
     chosen = [{"agent": int(selected), "x": x[hit[0]], "y": y[hit[0]]}] if len(hit) else []
     n_clusters = len(np.unique(labels))
@@ -179,6 +199,8 @@ def graph_spec(view: GraphView, labels: np.ndarray, degree: np.ndarray, selected
         if view.sampled
         else f"{view.n_total:,} agents"
     )
+    if len(view.edges) > len(edges):
+        shown += f", {len(edges):,} of {len(view.edges):,} edges drawn"
     size = 60 if len(nodes) <= 100 else 25
     title = f"social graph: {shown}, {n_clusters} cluster(s)"
     return _with_data(_graph_template(size), title, points=points, edges=edges, selected=chosen)

@@ -98,7 +98,8 @@ class Session:
         self.selected = 0
         self.space = "function"
         self.measures: list[str] | None = None
-        self.images: dict[str, bytes] = {}
+        self.images: dict[str, dict] = {}  # Vega-Lite specs by panel (simulator.app.render)
+        self._edges: tuple = (None, None)  # (graph view, its edge records), kept per model
         self.info: dict[str, Any] = {}
         self.drawn = 0
         if build:
