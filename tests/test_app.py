@@ -538,3 +538,12 @@ def test_a_users_scenario_is_offered_in_the_picker(tmp_path):
     assert ref in s.scenarios
     assert s.set_scenario(ref), s.error
     assert s.model.n_agents == 10 and s.step(1)
+
+
+def test_asset_list_has_the_chart_libraries_solaras_vegalite_widget_requests():
+    vue = Path(solara.__file__).parent / "widgets" / "vue" / "vegalite.vue"
+    requested = set(
+        re.findall(r"getCdn\(\)\}/((?:vega|vega-lite|vega-embed)@\d+)/", vue.read_text())
+    )
+    assert requested == {"vega@5", "vega-lite@5", "vega-embed@6"}
+    assert requested <= set(assets.PACKAGES)
