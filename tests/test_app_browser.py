@@ -185,7 +185,8 @@ def test_the_measures_panel_zooms_and_has_labelled_axes(app):
     app.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     app.mouse.wheel(0, -600)  # zoom in on the step axis
     app.wait_for_function(
-        "before => { const el = document.querySelector('.neuropop-series svg.marks .role-axis-label');"
+        "before => { const el = document.querySelector("
+        "'.neuropop-series svg.marks .role-axis-label');"
         " return el && el.textContent !== before; }",
         arg=before,
         timeout=STEP_MS,
@@ -222,3 +223,69 @@ def test_an_oversized_request_is_refused_and_other_sessions_keep_working(app, ch
         wait_step(app, "s => s === 1")
     finally:
         other.close()
+
+
+@pytest.fixture(scope="module")
+def small_server(tmp_path_factory):
+    """`simulator app --max-sessions 1 --max-agents 500` on a free port."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from conftest import free_port
+
+    port = free_port()
+    log = tmp_path_factory.mktemp("small") / "server.log"
+    cmd = [sys.executable, "-m", "simulator", "app", "--no-open", "--port", str(port)]
+    cmd += ["--max-sessions", "1", "--max-agents", "500"]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"the app server did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(0.5)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def test_a_full_server_turns_the_next_visitor_away_until_a_page_closes(chromium, small_server):
+    first = chromium.new_page()
+    first.goto(small_server)
+    first.locator(".neuropop-status").wait_for(timeout=LOAD_MS)
+    field = first.get_by_label("n_agents", exact=True)
+    field.fill("501")
+    field.press("Enter")
+    marked = first.locator(".v-input.error--text", has=field)
+    try:
+        marked.wait_for(timeout=STEP_MS)
+    except Exception:
+        ARTIFACTS.mkdir(exist_ok=True)
+        first.screenshot(path=str(ARTIFACTS / "full-server.png"), full_page=True)
+        raise
+    assert "limit of 500 agents" in marked.inner_text()
+    second = chromium.new_page()
+    try:
+        second.goto(small_server)
+        busy = second.locator(".neuropop-busy-server")
+        busy.wait_for(timeout=LOAD_MS)
+        assert "This server is busy" in busy.inner_text()
+        first.close()  # frees the slot
+        second.reload()
+        second.locator(".neuropop-status").wait_for(timeout=LOAD_MS)
+    finally:
+        second.close()

@@ -38,11 +38,14 @@ PACKAGES: tuple[str, ...] = (
 ENV_VAR = "SOLARA_ASSETS_PROXY_CACHE_DIR"
 STAMP = ".complete"
 # Server settings: no usage statistics sent out; no "runs on Solara" banner over the page's
-# corner; Numba's OpenMP workers wait passively between kernel calls (spinning, they would keep
-# a core busy while the page sits idle).
+# corner; a session whose browser went away without closing the page (a dropped connection)
+# is ended after 10 minutes, not solara's 24 hours, so it frees its session slot and memory;
+# Numba's OpenMP workers wait passively between kernel calls (spinning, they would keep a core
+# busy while the page sits idle).
 SERVER_ENV = {
     "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False",
     "SOLARA_THEME_SHOW_BANNER": "False",
+    "SOLARA_KERNEL_CULL_TIMEOUT": "10m",
     "OMP_WAIT_POLICY": "passive",
 }
 
