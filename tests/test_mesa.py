@@ -176,3 +176,28 @@ def test_pyproject_bounds_mesa_and_numba_to_the_tested_versions():
         assert spec.contains(version(name)), (name, str(spec), version(name))
     for name in ("mesa", "numba"):
         assert any(s.operator == "<" for s in reqs[name].specifier), f"{name} has no upper bound"
+
+
+def test_every_scenario_resets_in_solaraviz_with_its_own_parameters(scenario):
+    solara = pytest.importorskip("solara")
+    v = pytest.importorskip("ipyvuetify")
+    from mesa.visualization import SolaraViz, make_plot_component
+    from solara.components.applayout import AppLayout
+
+    from simulator.mesa_interop import solaraviz_params
+    from simulator.registry import own_parameters
+
+    params = solaraviz_params(scenario)
+    assert set(params) == {"rng", *own_parameters(scenario)[0]}
+    model = solara.Reactive(scenario(rng=0))
+    page = SolaraViz(model, components=[make_plot_component("mean_loss")], model_params=params)
+    _, rc = solara.render(AppLayout(children=[page]), handle_error=False)
+    try:
+        rc.find(v.Btn, children=["Step"]).widget.click()
+        assert model.value.steps == 1
+        rc.find(v.Btn, children=["Reset"]).widget.click()
+        assert model.value.steps == 0 and model.value.seed == 0
+        assert type(model.value) is scenario
+        assert not rc.find(v.Alert).widgets
+    finally:
+        rc.close()
