@@ -21,8 +21,8 @@ import time
 
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
-from simulator.app.render import PANELS, draw  # noqa: E402
-from simulator.app.session import Session  # noqa: E402
+from simulator.app.render import PANELS, draw
+from simulator.app.session import Session
 
 SCENARIOS = ("gossip_learning", "social_learning", "polarization", "monoculture")
 
