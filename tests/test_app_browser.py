@@ -176,8 +176,13 @@ def test_the_measures_panel_zooms_and_has_labelled_axes(app):
     for _ in range(3):
         app.get_by_role("button", name="Step").click()
         wait_step(app, f"s => s >= {_ + 1}")
+    # the chart of step 3 drawn (vega replaces the SVG when new data arrives): 4 points
+    app.wait_for_function(
+        "() => { const g = document.querySelector('.neuropop-series svg.marks .mark-symbol');"
+        " return g && g.querySelectorAll('path').length === 4; }",
+        timeout=STEP_MS,
+    )
     chart = app.locator(".neuropop-series svg.marks").first
-    app.wait_for_timeout(500)  # the chart of step 3 drawn
     titles = chart.locator(".role-axis-title").evaluate_all("els => els.map(e => e.textContent)")
     assert "step" in titles and "consensus_distance" in titles  # the Watch list's first
     before = chart.locator(".role-axis-label").first.evaluate("e => e.textContent")
