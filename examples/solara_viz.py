@@ -8,7 +8,9 @@ the measures by ``make_plot_component`` on their names (the model's DataCollecto
 column per measure). The sidebar offers the scenario's own parameters
 (:func:`simulator.mesa_interop.solaraviz_params`); Reset rebuilds the model with the values
 shown, through Mesa's own ``scenario=`` mechanism. ``simulator app`` is the project's richer
-app; this file shows the scenarios are ordinary Mesa models.
+app (one model per visitor, bounded sessions); this file shows the scenarios are ordinary Mesa
+models. As in every SolaraViz app, the module-level model is shared by all browser sessions
+until one presses Reset.
 """
 
 from __future__ import annotations
