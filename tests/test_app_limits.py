@@ -79,6 +79,10 @@ def test_limits_refuse_too_many_agents_or_too_much_memory_with_a_message():
     with pytest.raises(ParameterError, match=r"needs about .* MiB .* limit of 256 MiB"):
         limits.check(gossip, {"n_agents": 9_000, "graph": "complete"})
     assert limits.check(gossip, {"n_agents": 500}).total < 256 * 2**20
+    # the example: k=1,000 on 100k agents passed the edge guard (~14 GiB); refused
+    ring = {"n_agents": 100_000, "graph": "ring", "graph_params": {"k": 1000}}
+    with pytest.raises(ParameterError, match="50,000,000 edges"):
+        Limits().check(gossip, ring)
 
 
 def test_an_oversized_request_costs_nothing_and_leaves_other_sessions_working():
