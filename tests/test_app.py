@@ -547,3 +547,19 @@ def test_asset_list_has_the_chart_libraries_solaras_vegalite_widget_requests():
     )
     assert requested == {"vega@5", "vega-lite@5", "vega-embed@6"}
     assert requested <= set(assets.PACKAGES)
+
+
+def test_every_scenarios_charts_are_valid_json_after_a_step():
+    import json
+
+    from simulator.app.render import PANELS, draw
+
+    for scenario in sorted(load_registry()):
+        s = Session(scenario, seed=0)
+        assert s.set_param("n_agents", "16"), (scenario, s.field_errors)
+        assert s.step(1), (scenario, s.error)
+        draw(s)
+        assert set(s.images) == set(PANELS), scenario
+        for panel, spec in s.images.items():
+            text = json.dumps(spec, allow_nan=False)
+            assert '"datasets"' in text, (scenario, panel)
