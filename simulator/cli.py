@@ -366,12 +366,8 @@ def app(
     --max-memory (the page says why); at most --max-sessions sessions run at once. The
     defaults fit a laptop.
     """
-    import os
-    import subprocess
-    from pathlib import Path
-
-    from simulator.app import assets
-    from simulator.app.limits import Limits, is_loopback
+    from simulator.app.limits import Limits
+    from simulator.app.serve import serve
     from simulator.config import ParameterError
     from simulator.registry import get_model
 
@@ -380,54 +376,10 @@ def app(
             get_model(ref)  # a bad reference fails here, not in the page
     except ParameterError as exc:
         raise click.UsageError(str(exc)) from None
-    if not is_loopback(host):
-        click.echo(
-            f"warning: --host {host} serves the app beyond this machine: anyone who can reach "
-            f"port {port} can run simulations here (up to {max_sessions} sessions of "
-            f"{max_memory:,.0f} MiB). Use --host 127.0.0.1 unless you mean it.",
-            err=True,
-        )
-    env = assets.server_env()
     limits = Limits(max_agents=max_agents, max_memory_mb=max_memory, max_sessions=max_sessions)
-    env.update(limits.to_env())
-    if scenarios:
-        from simulator.app.session import SCENARIOS_ENV
-
-        env[SCENARIOS_ENV] = "\n".join(scenarios)  # the server runs in this folder too
-    folder = env[assets.ENV_VAR]
-    absent = assets.missing(folder)
-    if absent:
-        click.echo(
-            f"warning: front-end assets missing in {folder} ({', '.join(absent)}): the page "
-            "will need the internet. Fetch them once with `make assets` "
-            "(or `python -m simulator.app.assets`).",
-            err=True,
-        )
-    page = Path(__file__).resolve().parent / "app" / "app.py"
-    cmd = [
-        sys.executable,
-        "-m",
-        "solara",
-        "run",
-        str(page),
-        "--host",
-        host,
-        "--port",
-        str(port),
-        "--production",
-    ]
-    if no_open:
-        cmd.append("--no-open")
-    click.echo(f"serving the app on http://{host}:{port}", err=True)
-    sys.stderr.flush()
-    if os.name == "posix":  # become the server: signals (Ctrl-C, SIGTERM) reach it directly
-        os.execve(sys.executable, cmd, env)
-        return  # only reached when execve is replaced (tests)
-    try:
-        code = subprocess.call(cmd, env=env)
-    except KeyboardInterrupt:
-        code = 0
-    sys.exit(code)
+    code = serve(host, port, no_open, limits, scenarios, echo=lambda s: click.echo(s, err=True))
+    if code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

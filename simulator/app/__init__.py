@@ -13,6 +13,7 @@ Start it with ``simulator app`` (or ``solara run simulator/app/app.py``). Module
 ``graphview``  the graph's seeded layout (a snowball sample of large graphs), cluster colours
 ``projection`` the homogenization map: PCA of outputs on the probe set or of aligned weights
 ``limits``     memory estimate before building, per-session limits, session slots
+``serve``      the server's command and environment (``simulator app``)
 ``assets``     the front-end files, fetched from the npm registry at set-up time
 
 Importing this package imports nothing heavy; ``app`` imports Solara.
