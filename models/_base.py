@@ -2,19 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Any
+from simulator.params import with_defaults
 
-from simulator.model_params import BASE_PARAMS
-from simulator.params import Param
-
-
-def with_defaults(**defaults: Any) -> dict[str, Param]:
-    """The base parameters with some defaults changed (unknown names are a programming error)."""
-    unknown = set(defaults) - set(BASE_PARAMS)
-    if unknown:
-        raise KeyError(f"not base parameters: {sorted(unknown)}")
-    return {
-        name: replace(spec, default=defaults[name]) if name in defaults else spec
-        for name, spec in BASE_PARAMS.items()
-    }
+__all__ = ["with_defaults"]

@@ -364,18 +364,19 @@ def sweep(
     type=click.Choice(["final", "mean"]),
     default="final",
     show_default=True,
-    help="per run: the value at the last step, or the mean over the recorded steps",
+    help="sweeps, per run: the value at the last step, or the mean over the recorded steps",
 )
 @click.option("--measure", "measures", multiple=True, help="a measure to draw (repeatable)")
 @click.option("--out", "figdir", type=click.Path(file_okay=False), help="[default: FOLDER/figures]")
 def plot(folder: str, stat: str, measures: tuple[str, ...], figdir: str | None) -> None:
-    """Draw the standard figures of sweep FOLDER as PNG (each measure against each swept
-    parameter, a heat map when two are swept, measures against steps)."""
+    """Draw the standard figures of FOLDER as PNG: a sweep's (each measure against each swept
+    parameter, a heat map when two are swept, measures against steps) or a single run's
+    (measures against steps; per-agent columns when agents.csv is there)."""
     from simulator.config import ParameterError
-    from simulator.sweep.plot import plot_sweep
+    from simulator.sweep.plot import plot_folder
 
     try:
-        paths = plot_sweep(folder, list(measures) or None, stat=stat, figdir=figdir)
+        paths = plot_folder(folder, list(measures) or None, stat=stat, figdir=figdir)
     except ParameterError as exc:
         raise click.UsageError(str(exc)) from None
     for path in paths:
@@ -385,26 +386,57 @@ def plot(folder: str, stat: str, measures: tuple[str, ...], figdir: str | None) 
 @main.command()
 @click.argument("name", required=False)
 def models(name: str | None) -> None:
-    """List scenarios, or the parameters of scenario NAME with defaults and allowed values."""
+    """List scenarios, or the parameters of scenario NAME (or MODULE:CLASS): the ones it sets
+    first, with its values, then the others with their defaults."""
     from simulator.config import ParameterError
     from simulator.registry import get_model, load_registry
 
-    registry = load_registry()
-    if name is None:
-        for key, cls in sorted(registry.items()):
-            first = (cls.__doc__ or "").strip().splitlines()[0]
-            click.echo(f"{key:20s} {first}")
-        click.echo("\n`simulator models NAME` lists a scenario's parameters.")
-        return
     try:
+        if name is None:
+            registry = load_registry()
+            for key, cls in sorted(registry.items()):
+                first = ((cls.__doc__ or "").strip().splitlines() or [""])[0]
+                click.echo(f"{key:20s} {first}")
+            click.echo(
+                "\n`simulator models NAME` lists a scenario's parameters; your own scenarios "
+                "run as MODULE:CLASS (see docs/OWN_SCENARIOS.md)."
+            )
+            return
         cls = get_model(name)
     except ParameterError as exc:
         raise click.UsageError(str(exc)) from None
     click.echo((cls.__doc__ or "").strip() + "\n")
-    click.echo(f"{'parameter':22s} {'default':28s} allowed")
-    for key, spec in cls.param_specs().items():
+    _param_table(cls)
+
+
+def _param_table(cls: Any) -> None:
+    """The scenario's own parameters (and the base default each replaces), then the rest."""
+    from simulator.model_params import BASE_PARAMS
+    from simulator.registry import own_parameters
+
+    specs = cls.param_specs()
+    own, rest = own_parameters(cls)
+    click.echo(f"Set by this scenario ({len(own)}):")
+    click.echo(f"  {'parameter':22s} {'value':28s} allowed")
+    for key in own:
+        spec = specs[key]
+        base = BASE_PARAMS.get(key)
+        if base is None:
+            note = "new in this scenario"
+        elif base.default == spec.default:
+            note = "same as the base default"
+        else:
+            note = f"base default {base.default!r}"
         click.echo(
-            f"{key:22s} {spec.default!r:28s} {spec.allowed()}"
+            f"  {key:22s} {spec.default!r:28s} {spec.allowed()}  ({note})"
+            + (f"  -- {spec.help}" if spec.help else "")
+        )
+    click.echo(f"\nOther parameters, at their base defaults ({len(rest)}):")
+    click.echo(f"  {'parameter':22s} {'default':28s} allowed")
+    for key in rest:
+        spec = specs[key]
+        click.echo(
+            f"  {key:22s} {spec.default!r:28s} {spec.allowed()}"
             + (f"  -- {spec.help}" if spec.help else "")
         )
 
@@ -413,49 +445,64 @@ def models(name: str | None) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="interface to listen on")
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--no-open", is_flag=True, help="do not open a web browser")
-def app(host: str, port: int, no_open: bool) -> None:
-    """Open the browser app: watch a population homogenize, live (Ctrl-C stops it)."""
-    import os
-    import subprocess
-    from pathlib import Path
+@click.option(
+    "--scenario",
+    "scenarios",
+    multiple=True,
+    metavar="MODULE:CLASS",
+    help="also offer this scenario of yours in the picker (repeatable)",
+)
+@click.option(
+    "--max-agents",
+    type=click.IntRange(2),
+    default=100_000,
+    show_default=True,
+    help="largest number of agents one session may build",
+)
+@click.option(
+    "--max-memory",
+    type=click.FloatRange(16),
+    default=1024.0,
+    show_default=True,
+    metavar="MIB",
+    help="largest estimated memory of one session's model, in MiB",
+)
+@click.option(
+    "--max-sessions",
+    type=click.IntRange(1),
+    default=4,
+    show_default=True,
+    help="browser sessions served at once",
+)
+def app(
+    host: str,
+    port: int,
+    no_open: bool,
+    scenarios: tuple[str, ...],
+    max_agents: int,
+    max_memory: float,
+    max_sessions: int,
+) -> None:
+    """Open the browser app: watch a population homogenize, live (Ctrl-C stops it).
 
-    from simulator.app import assets
+    Each session's model is estimated before it is built and refused above --max-agents or
+    --max-memory (the page says why); at most --max-sessions sessions run at once. The
+    defaults fit a laptop.
+    """
+    from simulator.app.limits import Limits
+    from simulator.app.serve import serve
+    from simulator.config import ParameterError
+    from simulator.registry import get_model
 
-    env = assets.server_env()
-    folder = env[assets.ENV_VAR]
-    absent = assets.missing(folder)
-    if absent:
-        click.echo(
-            f"warning: front-end assets missing in {folder} ({', '.join(absent)}): the page "
-            "will need the internet. Fetch them once with `make assets` "
-            "(or `python -m simulator.app.assets`).",
-            err=True,
-        )
-    page = Path(__file__).resolve().parent / "app" / "app.py"
-    cmd = [
-        sys.executable,
-        "-m",
-        "solara",
-        "run",
-        str(page),
-        "--host",
-        host,
-        "--port",
-        str(port),
-        "--production",
-    ]
-    if no_open:
-        cmd.append("--no-open")
-    click.echo(f"serving the app on http://{host}:{port}", err=True)
-    sys.stderr.flush()
-    if os.name == "posix":  # become the server: signals (Ctrl-C, SIGTERM) reach it directly
-        os.execve(sys.executable, cmd, env)
-        return  # only reached when execve is replaced (tests)
     try:
-        code = subprocess.call(cmd, env=env)
-    except KeyboardInterrupt:
-        code = 0
-    sys.exit(code)
+        for ref in scenarios:
+            get_model(ref)  # a bad reference fails here, not in the page
+    except ParameterError as exc:
+        raise click.UsageError(str(exc)) from None
+    limits = Limits(max_agents=max_agents, max_memory_mb=max_memory, max_sessions=max_sessions)
+    code = serve(host, port, no_open, limits, scenarios, echo=lambda s: click.echo(s, err=True))
+    if code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

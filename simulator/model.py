@@ -33,6 +33,7 @@ from simulator.graph import build_graph, communities, to_csr
 from simulator.kernels import social as S
 from simulator.layout import AgentNetwork
 from simulator.measures import measure_names, snapshot
+from simulator.mesa_interop import NeuralDataCollector, scenario_arguments
 from simulator.model_params import BASE_PARAMS
 from simulator.params import Param, resolve
 from simulator.population import Population
@@ -86,7 +87,13 @@ class NeuralModel(mesa.Model):
 
     Every parameter of :data:`BASE_PARAMS` (and a scenario's ``params``) is a keyword
     argument with a default, so ``NeuralModel()`` works; ``rng`` is the seed (an int; None draws
-    one and records it in ``model.seed``).
+    one and records it in ``model.seed``). ``scenario`` (a Mesa ``Scenario``, as SolaraViz's
+    Reset passes) may carry the seed and parameter values instead (see
+    :mod:`simulator.mesa_interop`).
+
+    Every measure of the last collected step is readable as an attribute
+    (``model.function_dispersion``), so Mesa's string reporters work:
+    ``DataCollector(model_reporters={"fd": "function_dispersion"})``.
 
     ``fitness`` (Python API only) replaces the default fitness used by imitation and adoption:
     a callable ``fitness(model) -> array-like (n_agents,)`` of finite numbers, higher is fitter,
@@ -145,6 +152,7 @@ class NeuralModel(mesa.Model):
         self,
         /,
         rng: Any = None,
+        scenario: Any = None,
         *,
         fitness: Callable[[NeuralModel], Any] | None = None,
         **kwargs: Any,
@@ -152,8 +160,11 @@ class NeuralModel(mesa.Model):
         if fitness is not None and not callable(fitness):
             raise fail("fitness", fitness, "a callable (model) -> array of shape (n_agents,)")
         self.fitness_fn = fitness
+        rng, kwargs = scenario_arguments(scenario, rng, kwargs)
         seed = coerce_seed(rng)
-        super().__init__(rng=seed)
+        if scenario is not None:
+            vars(scenario)["rng"] = seed  # Mesa requires scenario.rng == rng
+        super().__init__(rng=seed, scenario=scenario)
         self.seed = seed
         self.p = resolve(self.param_specs(), kwargs, type(self).__name__)
         self._given = set(kwargs)
@@ -162,7 +173,7 @@ class NeuralModel(mesa.Model):
         self._build_population()
         self.stubbornness = stubbornness_vector(self.p["stubbornness"], self.n_agents)
         self.initial_params = None if self.stubbornness is None else self.population.params.copy()
-        self.rules = build_rules(self.p)
+        self.rules = self.make_rules()
         for rule in self.rules:
             rule.graph_changed(self)
         self.social_rng = stream(seed, "social")
@@ -183,10 +194,11 @@ class NeuralModel(mesa.Model):
             *(name for rule in self.rules for name in rule.measure_names),
         ]
         self.cka_baseline = self._cka_baseline() if "cka_baseline" in self.measure_names else 0.0
-        self.datacollector = mesa.DataCollector(
+        self.datacollector = NeuralDataCollector(
+            self,
             model_reporters={
                 name: partial(_read_measure, name) for name in ("step", *self.measure_names)
-            }
+            },
         )
         self.agent_frames: list[pd.DataFrame] = []
         self.timings = dict.fromkeys(("task", "train", "social", "measure"), 0.0)
@@ -257,6 +269,14 @@ class NeuralModel(mesa.Model):
         self.csr = to_csr(G)
         for rule in self.rules:
             rule.graph_changed(self)
+
+    def make_rules(self) -> list:
+        """The social rules (:class:`simulator.social.SocialRule`), applied in order each step.
+
+        Built from the parameters; a scenario adds a rule of its own by overriding this:
+        ``return [*super().make_rules(), MyRule(self.p["my_rate"])]`` (docs/OWN_SCENARIOS.md).
+        """
+        return build_rules(self.p)
 
     # ------------------------------------------------------------------ the step
     def step(self) -> None:
@@ -413,6 +433,17 @@ class NeuralModel(mesa.Model):
         if not self.agent_frames:
             return pd.DataFrame()
         return pd.concat(self.agent_frames, ignore_index=True)
+
+    def agent_ids(self) -> np.ndarray:
+        """Mesa ``unique_id`` of the agent of each row, int64 (P,)."""
+        return np.fromiter((a.unique_id for a in self.agent_list), np.int64, self.n_agents)
+
+    def __getattr__(self, name: str) -> Any:
+        """A measure of the last collected step, read as an attribute (Mesa string reporters)."""
+        measures = self.__dict__.get("_measures")
+        if measures is not None and name in measures:
+            return measures[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def model_dataframe(self) -> pd.DataFrame:
         """The DataCollector's model table: one row per collected step, ``step`` first."""

@@ -8,7 +8,9 @@ them, so a bad value gets the same clear error wherever it comes from.
 from __future__ import annotations
 
 import ast
+import difflib
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +35,11 @@ class Param:
         (a graph file path, say).
     help : str
         One line for users.
+    open_choices : bool
+        Also accept strings outside ``choices``.
+    own : bool
+        Set by a scenario (``models._base.with_defaults`` marks the parameters it sets): shown
+        first by ``simulator models NAME`` and the app, the others under "advanced".
     """
 
     default: Any
@@ -42,6 +49,7 @@ class Param:
     choices: tuple[str, ...] | None = None
     help: str = ""
     open_choices: bool = False
+    own: bool = False
 
     def allowed(self) -> str:
         """What this parameter accepts, in words."""
@@ -106,6 +114,37 @@ class Param:
         return value
 
 
+def with_defaults(**values: Any) -> dict[str, Param]:
+    """A scenario's ``params``: the base parameters with some defaults changed, plus new ones.
+
+    ``with_defaults(n_agents=40, lr=0.01, zealot_share=Param(0.1, "float", 0, 1))`` changes two
+    base defaults and declares ``zealot_share``. The parameters named here are the scenario's
+    own (``Param.own``): ``simulator models NAME`` and the app list them first.
+    """
+    from dataclasses import replace
+
+    from simulator.model_params import BASE_PARAMS
+
+    unknown = [k for k, v in values.items() if k not in BASE_PARAMS and not isinstance(v, Param)]
+    if unknown:
+        hints = "".join(did_you_mean(name, BASE_PARAMS) for name in unknown)
+        raise ParameterError(
+            f"not base parameters: {', '.join(map(repr, unknown))}{hints}; declare a new "
+            "parameter with a Param (default, kind, low, high, help=...)"
+        )
+    out = {}
+    for name, spec in BASE_PARAMS.items():
+        value = values.get(name, spec)
+        if isinstance(value, Param):
+            out[name] = replace(value, own=name in values)
+        else:
+            out[name] = replace(spec, default=spec.validate(name, value), own=True)
+    for name, value in values.items():
+        if name not in BASE_PARAMS:
+            out[name] = replace(value, own=True)
+    return out
+
+
 def parse_value(text: str) -> Any:
     """Parse a command-line value: Python literals (1, 0.5, (16, 8), {'p': 0.1}, True), else text.
 
@@ -122,13 +161,26 @@ def parse_value(text: str) -> Any:
         return text
 
 
+def did_you_mean(name: Any, known: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the known names closest to ``name``, else ``""``."""
+    known, text = list(known), str(name)
+    close = difflib.get_close_matches(text, known, n=2, cutoff=0.6)
+    if not close and len(text) >= 3:
+        close = [k for k in known if k.startswith(text) or text in k][:2]
+    if not close:
+        return ""
+    return f" (did you mean {' or '.join(map(repr, close))}?)"
+
+
 def resolve(params: dict[str, Param], given: dict[str, Any], model: str) -> dict[str, Any]:
-    """Defaults overlaid with ``given``, every value validated; unknown names are refused."""
-    unknown = sorted(set(given) - set(params))
+    """Defaults overlaid with ``given``, every value validated; unknown names are refused
+    (with the closest known names suggested)."""
+    unknown = sorted(set(given) - set(params), key=str)
     if unknown:
+        hints = "".join(did_you_mean(name, params) for name in unknown)
         raise ParameterError(
-            f"{model} has no parameter {', '.join(map(repr, unknown))}; its parameters are: "
-            + ", ".join(sorted(params))
+            f"{model} has no parameter {', '.join(map(repr, unknown))}{hints}; its parameters "
+            "are: " + ", ".join(sorted(params))
         )
     out = {}
     for name, spec in params.items():

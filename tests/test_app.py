@@ -24,10 +24,8 @@ v = pytest.importorskip("ipyvuetify")
 from simulator.app import assets  # noqa: E402
 from simulator.app.controls import control_kind  # noqa: E402
 from simulator.app.graphview import (  # noqa: E402
-    SIZE_PX,
     cluster_colours,
     graph_view,
-    nearest_node,
     snowball_sample,
 )
 from simulator.app.projection import HomogenizationMap, top2_directions  # noqa: E402
@@ -161,15 +159,18 @@ def test_changing_a_parameter_rebuilds_the_model(app_page):
     )
 
 
-def test_invalid_parameter_shows_an_error_and_the_page_keeps_working(app_page):
+def test_invalid_parameter_marks_its_field_and_the_page_keeps_working(app_page):
     type_into(field(app_page, "n_agents"), "-5")
-    errors = wait_for(
-        lambda: texts(app_page, "neuropop-error") or _alerts(app_page), what="an error"
-    )
-    assert any("n_agents=-5 is not allowed" in e for e in errors)
+    wait_for(lambda: field(app_page, "n_agents").error, what="the field's error")
+    assert "n_agents=-5 is not allowed" in str(field(app_page, "n_agents").messages)
     assert agents_shown(app_page) == 64  # the previous model is kept
     app_page.find(v.Btn, children=["Step"]).widget.click()
     wait_for(lambda: step_shown(app_page) == 1, what="a step after the error")
+    slider = field(app_page, "mixing_rate")  # another field still rebuilds the model
+    slider.v_model = 0.2
+    slider.fire_event("change", 0.2)
+    wait_for(lambda: step_shown(app_page) == 0, what="the rebuilt model")
+    assert field(app_page, "n_agents").error  # still marked
 
 
 def _alerts(rc) -> list[str]:
@@ -218,12 +219,28 @@ def test_session_csv_is_the_table_simulator_run_writes(session, tmp_path):
     assert session.csv_name() == "gossip_learning-seed3-step3.csv"
 
 
-def test_session_keeps_the_model_on_a_bad_value_and_names_it(session):
+def test_session_keeps_the_model_on_a_bad_value_and_marks_its_field(session):
     before = session.model
-    assert not session.set_param("graph_params", "{'k': 1000}")
-    assert "graph_params" in session.error and session.model is before
-    assert session.set_param("graph_params", "")  # emptied: back to the default
+    assert not session.set_param("graph_params", "{'k': 1000}")  # valid alone, not with 24
+    assert "graph_params" in session.field_errors["graph_params"] and session.model is before
     assert session.error == ""
+    assert session.set_param("mixing_rate", 0.25), session.field_errors  # other fields work
+    assert session.model is not before and session.model.p["mixing_rate"] == 0.25
+    assert session.model.p["graph_params"] == {"k": 4, "p": 0.1}  # the bad value was not used
+    assert "graph_params" in session.field_errors  # still marked until it is fixed
+    assert session.set_param("graph_params", "")  # emptied: back to the default
+    assert "graph_params" not in session.field_errors
+
+
+def test_two_bad_values_are_each_marked_on_their_own_field():
+    s = Session("gossip_learning", seed=0)
+    assert not s.set_param("n_agents", "-5")
+    assert not s.set_param("lr", "100")
+    assert set(s.field_errors) == {"n_agents", "lr"}
+    assert "n_agents=-5 is not allowed" in s.field_errors["n_agents"]
+    assert "lr=100" in s.field_errors["lr"]
+    assert s.set_param("n_agents", "20") and s.model.n_agents == 20
+    assert set(s.field_errors) == {"lr"}
 
 
 def test_agent_info_matches_the_graph(session):
@@ -255,22 +272,14 @@ def test_snowball_sample_is_capped_connected_and_seeded():
     assert np.array_equal(snowball_sample(small, 300, np.random.default_rng(0)), np.arange(10))
 
 
-def test_layout_is_computed_from_the_seed_and_clicks_map_back_to_agents():
+def test_layout_is_computed_from_the_seed():
     import networkx as nx
 
     G = nx.watts_strogatz_graph(50, 4, 0.1, seed=0)
     view, again = graph_view(G, seed=7), graph_view(G, seed=7)
     assert np.array_equal(view.xy, again.xy) and not view.sampled
-    xmin, xmax, ymin, ymax = view.limits
-    w, h = SIZE_PX
-    for i in (0, 17, 49):
-        x, y = view.xy[i]
-        px, py = (x - xmin) / (xmax - xmin) * w, (ymax - y) / (ymax - ymin) * h
-        d = np.hypot(*(view.xy - view.xy[i]).T)
-        d[i] = np.inf
-        if d.min() > 0.02:  # unambiguous
-            assert nearest_node(view, px, py) == view.nodes[i]
-    assert nearest_node(view, -1000, -1000) is None
+    assert np.abs(view.xy).max() == pytest.approx(1.0)
+    assert len(view.edges) == G.number_of_edges()
 
 
 def test_cluster_colours_give_the_largest_cluster_the_first_colour():
@@ -375,3 +384,182 @@ def test_app_command_serves_the_page_with_local_assets(monkeypatch, tmp_path):
     assert env[assets.ENV_VAR] == str(tmp_path)
     assert env["SOLARA_TELEMETRY_MIXPANEL_ENABLE"] == "False"
     assert "missing" in result.output  # the empty folder has no assets: the user is told
+
+
+# ---------------------------------------------------------------------------- charts and panels
+def test_default_panels_are_the_scenarios_watch_measures_without_repeats():
+    from simulator.app.watch import default_measures, watch_list
+
+    for scenario, cls in sorted(load_registry().items()):
+        m = cls(rng=0, n_agents=12)
+        shown = default_measures(m)
+        assert shown and len(shown) == len(set(shown)), scenario
+        assert set(shown) <= set(watch_list(cls)) & set(m.measure_names), scenario
+        if m.task.kind == "regression":
+            assert not {"ambiguity", "ensemble_gain"} <= set(shown), scenario
+    gan = load_registry()["gan_population"](rng=0, n_agents=8)
+    assert default_measures(gan)[:2] == ["mode_coverage", "population_coverage"]
+    assert "consensus_time" not in default_measures(gan)
+
+
+def test_a_scenarios_declared_watch_tuple_wins():
+    from simulator.app.watch import default_measures
+    from simulator.registry import get_model
+
+    root = Path(__file__).resolve().parent.parent
+    cls = get_model(f"{root / 'examples' / 'own_scenario.py'}:ZealotGossip")
+    assert default_measures(cls(rng=0)) == ["learner_probe_loss", "zealot_distance", "probe_loss"]
+
+
+def test_two_names_of_one_series_are_plotted_once(session):
+    from simulator.app.render import shown_measures
+
+    session.set_view(measures=["ambiguity", "ensemble_gain", "probe_loss"])
+    try:
+        assert shown_measures(session) == ["ensemble_gain", "probe_loss"]
+    finally:
+        session.set_view(measures=[])
+
+
+def _layers(spec: dict) -> list[dict]:
+    out = []
+    for key in ("layer", "concat"):
+        for part in spec.get(key, []):
+            out += _layers(part)
+    return out or [spec]
+
+
+def test_charts_label_their_axes_offer_tooltips_and_zoom(session):
+    import json
+
+    from simulator.app import charts
+    from simulator.app.render import draw
+
+    draw(session)
+    specs = session.images
+    for name in ("graph", "map", "series", "agent"):
+        spec = specs[name]
+        json.dumps(spec, allow_nan=False)  # valid JSON: NaN became null
+        assert spec["$schema"].endswith("v5.json")
+        assert spec["usermeta"]["embedOptions"] == {"renderer": "svg", "actions": False}
+        marks = [layer for layer in _layers(spec) if "encoding" in layer]
+        assert any("tooltip" in layer["encoding"] for layer in marks), name
+        titled = [layer for layer in marks if layer["encoding"].get("x", {}).get("title")]
+        assert titled and all(layer["encoding"]["y"].get("title") for layer in titled), name
+    for name in ("graph", "map", "series"):  # zoom and pan: interval selections bound to scales
+        spec = specs[name]
+        params = spec.get("params", []) + [p for x in _layers(spec) for p in x.get("params", [])]
+        zooms = [p for p in params if p["select"]["type"] == "interval" and p["bind"] == "scales"]
+        assert zooms, name
+    from simulator.app.render import shown_measures
+
+    assert charts_names(specs["series"]) == shown_measures(session)
+    m = session.model
+    assert len(specs["graph"]["datasets"]["points"]) == m.n_agents
+    assert len(specs["map"]["datasets"]["points"]) == m.n_agents
+    rows = specs["series"]["datasets"]["series"]
+    assert {r["measure"] for r in rows} == set(charts_names(specs["series"]))
+    assert len(rows) == len(m.model_dataframe()) * len(set(charts_names(specs["series"])))
+    assert charts.series_spec(m.model_dataframe(), ["consensus_distance"])["datasets"]
+
+
+def charts_names(spec: dict) -> list[str]:
+    return [layer["encoding"]["y"]["title"] for layer in _layers(spec)]
+
+
+def test_own_parameters_come_first_and_the_rest_under_advanced():
+    from simulator.app.controls import ParamControls
+    from simulator.registry import own_parameters
+
+    session = Session(build=False)
+    cls = load_registry()["monoculture"]
+    _, rest = own_parameters(cls)
+    _, rc = solara.render(ParamControls(session, lambda *a: None, "monoculture", {}))
+    try:
+        advanced = rc.find(v.ExpansionPanel).widget
+        header = rc.find(v.ExpansionPanelHeader).widget
+        assert header.children == [f"advanced ({len(rest)} more)"]
+        inside = {
+            w.label
+            for cls_ in (v.TextField, v.Select, v.Slider, v.Checkbox)
+            for w in rc.find(cls_).widgets
+            if _contains(advanced, w)
+        }
+        assert inside == set(rest)
+        assert rc.find(v.ExpansionPanels).widget.v_model is None  # collapsed
+        values = [
+            str(w.children[0]) for w in rc.find(v.Html, class_="neuropop-slider-value").widgets
+        ]
+        assert "0.5" in values and "0.9" in values  # adopt_share and lr_spread, shown
+    finally:
+        rc.close()
+
+
+def _contains(root, widget) -> bool:
+    if root is widget:
+        return True
+    return any(
+        _contains(c, widget) for c in getattr(root, "children", []) if hasattr(c, "children")
+    )
+
+
+def test_a_full_server_tells_the_next_visitor_it_is_busy(monkeypatch):
+    import simulator.app.app as app_module
+    from simulator.app.limits import SessionSlots
+
+    monkeypatch.setattr(app_module, "SLOTS", SessionSlots(1))
+    _, first = solara.render(solara.AppLayout(children=[app_module.Page()]), handle_error=False)
+    try:
+        wait_for(lambda: step_shown(first) == 0, what="the first page's model")
+        _, second = solara.render(
+            solara.AppLayout(children=[app_module.Page()]), handle_error=False
+        )
+        try:
+            assert any("This server is busy" in a for a in _alerts(second))
+            assert step_shown(second) is None  # no model was built for it
+        finally:
+            second.close()
+    finally:
+        first.close()
+
+
+def test_a_users_scenario_is_offered_in_the_picker(tmp_path):
+    from simulator.app.session import SCENARIOS_ENV, app_registry
+
+    own = tmp_path / "mine_app.py"
+    own.write_text(
+        "from simulator import NeuralModel\n"
+        "from simulator.params import with_defaults\n"
+        "class Mine(NeuralModel):\n    '''Mine.'''\n"
+        "    params = with_defaults(n_agents=10, measures='fast')\n"
+    )
+    ref = f"{own}:Mine"
+    s = Session(registry=app_registry({SCENARIOS_ENV: ref}), build=False)
+    assert ref in s.scenarios
+    assert s.set_scenario(ref), s.error
+    assert s.model.n_agents == 10 and s.step(1)
+
+
+def test_asset_list_has_the_chart_libraries_solaras_vegalite_widget_requests():
+    vue = Path(solara.__file__).parent / "widgets" / "vue" / "vegalite.vue"
+    requested = set(
+        re.findall(r"getCdn\(\)\}/((?:vega|vega-lite|vega-embed)@\d+)/", vue.read_text())
+    )
+    assert requested == {"vega@5", "vega-lite@5", "vega-embed@6"}
+    assert requested <= set(assets.PACKAGES)
+
+
+def test_every_scenarios_charts_are_valid_json_after_a_step():
+    import json
+
+    from simulator.app.render import PANELS, draw
+
+    for scenario in sorted(load_registry()):
+        s = Session(scenario, seed=0)
+        assert s.set_param("n_agents", "16"), (scenario, s.field_errors)
+        assert s.step(1), (scenario, s.error)
+        draw(s)
+        assert set(s.images) == set(PANELS), scenario
+        for panel, spec in s.images.items():
+            text = json.dumps(spec, allow_nan=False)
+            assert '"datasets"' in text, (scenario, panel)

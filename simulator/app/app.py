@@ -5,8 +5,13 @@ gets its own :class:`~simulator.app.session.Session` (its own model) and its own
 :class:`~simulator.app.worker.Worker` thread; nothing is shared between visitors. Pick a
 scenario and its parameters in the sidebar, then Step, Play/Pause (the page redraws every
 ``steps per frame`` steps) and Reset. The main area shows the social graph coloured by
-function-space cluster, the homogenization map, measures over time and one agent's network;
-the run so far downloads as the same CSV table ``simulator run`` writes.
+function-space cluster, the homogenization map, measures over time (the scenario's "Watch"
+measures unless the user picks others) and one agent's network, as interactive charts (hover,
+zoom, click an agent); the run so far downloads as the same CSV table ``simulator run`` writes.
+
+The server is bounded (:mod:`simulator.app.limits`): at most ``--max-sessions`` browser
+sessions at once (one more is told the server is busy), and no session builds a model whose
+estimated memory or number of agents is over the ``simulator app`` limits.
 """
 
 from __future__ import annotations
@@ -18,8 +23,9 @@ import solara
 
 from simulator.app.assets import use_local_assets
 from simulator.app.controls import ParamControls, RunControls
+from simulator.app.limits import Limits, SessionSlots
 from simulator.app.panels import AgentPanel, GraphPanel, MapPanel, SeriesPanel
-from simulator.app.render import PANELS, draw
+from simulator.app.render import PANELS, draw, shown_measures
 from simulator.app.session import Session
 from simulator.app.worker import Worker
 
@@ -29,6 +35,8 @@ use_local_assets()
 
 FRAME_SECONDS = 0.3  # a frame (steps + redraw) takes at least this long while playing
 LARGE = 5000  # from this many agents the page suggests cheaper measures
+LIMITS = Limits.from_env()  # set by `simulator app --max-agents/--max-memory/--max-sessions`
+SLOTS = SessionSlots(LIMITS.max_sessions)  # browser sessions served at once, server-wide
 
 
 class Player:
@@ -69,13 +77,30 @@ class Player:
 
 @solara.component
 def Page() -> Any:
-    """The app's single page."""
+    """The app's single page: a session slot, then the simulator (or a busy message)."""
+    owner = solara.use_memo(lambda: object(), [])
+    admitted = solara.use_memo(lambda: SLOTS.acquire(id(owner)), [])
+    solara.use_effect(lambda: lambda: SLOTS.release(id(owner)), [])
+    solara.Title("neuropop: a population homogenizing")
+    if not admitted:
+        solara.Error(
+            f"This server is busy: {SLOTS.limit} sessions are running (its limit, set by "
+            "`simulator app --max-sessions`). Close another tab or try again later.",
+            classes=["neuropop-busy-server"],
+        )
+        return
+    Simulator()
+
+
+@solara.component
+def Simulator() -> Any:
+    """Sidebar (scenario, seed, run controls, parameters) and the main area's panels."""
     _, set_tick = solara.use_state(0)
 
     def redraw() -> None:
         set_tick(lambda t: t + 1)
 
-    session = solara.use_memo(lambda: Session(build=False), [])
+    session = solara.use_memo(lambda: Session(build=False, limits=LIMITS), [])
     worker = solara.use_memo(lambda: Worker(after=redraw), [])
     player = solara.use_memo(lambda: Player(session, worker), [])
     solara.use_effect(lambda: worker.stop, [])  # end the thread with the browser session
@@ -110,7 +135,6 @@ def Page() -> Any:
         redraw()
 
     model = session.model
-    solara.Title("neuropop: a population homogenizing")
     with solara.Sidebar():
         with solara.Card("Run", margin=0, elevation=0):
             solara.Select(
@@ -145,7 +169,13 @@ def Page() -> Any:
                 lambda name, v: changing("building", session.set_param, name, v),
                 session.scenario,
                 dict(session.raw),
+                dict(session.field_errors),
             ).key(session.scenario)
+            solara.Text(
+                f"This server builds at most {LIMITS.max_agents:,} agents and "
+                f"{LIMITS.max_memory_mb:,.0f} MiB per session.",
+                style={"font-size": "0.8em", "color": "#666"},
+            )
 
     with solara.Column(gap="10px", style={"padding": "8px"}):
         busy = worker.busy and worker.label != "playing"
@@ -154,6 +184,8 @@ def Page() -> Any:
             solara.Text(f"{worker.label}...", classes=["neuropop-busy"])
         if session.error:
             solara.Error(session.error, classes=["neuropop-error"])
+        for name, message in sorted(session.field_errors.items()):
+            solara.Warning(f"{name}: {message}", dense=True, classes=["neuropop-field-message"])
         if model is None:
             return
         doc = (type(model).__doc__ or "").strip().splitlines()[0]
@@ -168,17 +200,21 @@ def Page() -> Any:
                 "only at collected steps, or not at all with 'fast').",
                 dense=True,
             )
-        images = session.images
+        specs = session.images
         with solara.Row(gap="12px", style={"flex-wrap": "wrap"}):
-            GraphPanel(session, submit, images.get("graph"))
-            MapPanel(session, submit, images.get("map"), session.space)
+            GraphPanel(session, submit, specs.get("graph"))
+            MapPanel(session, submit, specs.get("map"), session.space)
         SeriesPanel(
-            session, submit, images.get("series"), list(model.measure_names), session.measures or []
+            session,
+            submit,
+            specs.get("series"),
+            list(model.measure_names),
+            shown_measures(session),
         )
         AgentPanel(
             session,
             submit,
-            images.get("agent"),
+            specs.get("agent"),
             dict(session.info),
             session.selected,
             model.n_agents,

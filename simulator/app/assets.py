@@ -30,12 +30,24 @@ PACKAGES: tuple[str, ...] = (
     "requirejs@2.3.6",
     "font-awesome@4.5.0",
     "@widgetti/vue-grid-layout@2.3.13-alpha.2",
+    # the charts: solara's VegaLite widget (FigureAltair) asks for these major versions
+    "vega@5",
+    "vega-lite@5",
+    "vega-embed@6",
 )
 ENV_VAR = "SOLARA_ASSETS_PROXY_CACHE_DIR"
 STAMP = ".complete"
-# Server settings: no usage statistics sent out; Numba's OpenMP workers wait passively between
-# kernel calls (spinning, they would keep a core busy while the page sits idle).
-SERVER_ENV = {"SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False", "OMP_WAIT_POLICY": "passive"}
+# Server settings: no usage statistics sent out; no "runs on Solara" banner over the page's
+# corner; a session whose browser went away without closing the page (a dropped connection)
+# is ended after 10 minutes, not solara's 24 hours, so it frees its session slot and memory;
+# Numba's OpenMP workers wait passively between kernel calls (spinning, they would keep a core
+# busy while the page sits idle).
+SERVER_ENV = {
+    "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False",
+    "SOLARA_THEME_SHOW_BANNER": "False",
+    "SOLARA_KERNEL_CULL_TIMEOUT": "10m",
+    "OMP_WAIT_POLICY": "passive",
+}
 
 
 def project_root() -> Path:
@@ -136,12 +148,14 @@ def use_local_assets() -> Path | None:
     For ``solara run simulator/app/app.py`` started without ``SOLARA_ASSETS_PROXY_CACHE_DIR``:
     solara reads its settings before it imports the page, so the page sets them here. Returns
     the folder used, or None when the variable was set by the user or the assets are missing.
+    Either way the "runs on Solara" banner, which would cover the page's corner, is switched off.
     """
-    if os.environ.get(ENV_VAR) or missing():
-        return None
     try:
         from solara.server import settings
     except ImportError:  # pragma: no cover - solara is a dependency
+        return None
+    settings.theme.show_banner = False
+    if os.environ.get(ENV_VAR) or missing():
         return None
     settings.assets.proxy_cache_dir = default_dir()
     settings.telemetry.mixpanel_enable = False

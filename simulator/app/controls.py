@@ -10,8 +10,10 @@ Controls are generated from a scenario's ``param_specs()``:
   text field parsed with :func:`simulator.params.parse_value` when the user presses Enter or
   leaves it. The field's hint says what is allowed.
 
-Every change rebuilds the model through :meth:`Session.set_param`; a bad value leaves the
-previous model in place and the page shows the error.
+The scenario's own parameters (those it sets or adds, :func:`simulator.registry.own_parameters`)
+come first; the others are under "advanced". Every change rebuilds the model through
+:meth:`Session.set_param`; a bad value is marked on its own field (the previous model stays and
+every other field keeps working). Sliders show their value beside their label.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import solara
 
 from simulator.app.session import Session, format_value
 from simulator.params import Param
+from simulator.registry import own_parameters
 
 MAX_INT_SLIDER = 200
 
@@ -48,49 +51,69 @@ def CommitSlider(
     """A slider that shows its value while dragged and calls ``on_commit`` once, on release."""
     local, set_local = solara.use_state(value)
     solara.use_effect(lambda: set_local(value), [value])
-    el = rv.Slider(
-        v_model=local,
-        on_v_model=set_local,
-        label=label,
-        min=low,
-        max=high,
-        step=step,
-        thumb_label=True,
-        hide_details=True,
-        class_="neuropop-slider",
-    )
+    shown = f"{local:g}" if isinstance(local, int | float) else str(local)
+    with solara.Row(gap="6px", style={"align-items": "center"}, classes=["neuropop-slider-row"]):
+        el = rv.Slider(
+            v_model=local,
+            on_v_model=set_local,
+            label=label,
+            min=low,
+            max=high,
+            step=step,
+            thumb_label=True,
+            hide_details=True,
+            class_="neuropop-slider",
+        )
+        solara.Text(shown, classes=["neuropop-slider-value"], style={"min-width": "3em"})
     rv.use_event(el, "change", lambda *args: on_commit(args[-1]))
-    return el
 
 
 @solara.component
-def ParamControl(name: str, spec: Param, value: Any, on_change: Callable[[str, Any], None]) -> Any:
-    """The control of parameter ``name`` (declared by ``spec``) showing ``value``."""
+def ParamControl(
+    name: str,
+    spec: Param,
+    value: Any,
+    on_change: Callable[[str, Any], None],
+    error: str = "",
+) -> Any:
+    """The control of parameter ``name`` (declared by ``spec``) showing ``value``; ``error``
+    (the field's own error) is shown under it."""
     kind = control_kind(spec)
     hint = (spec.help + "; " if spec.help else "") + spec.allowed()
 
     def set_value(v: Any) -> None:
         on_change(name, v)
 
-    if kind == "checkbox":
-        return solara.Checkbox(label=name, value=bool(value), on_value=set_value)
-    if kind == "select":
-        values = list(spec.choices or ())
-        if value not in values:
-            values.append(value)
-        return solara.Select(label=name, values=values, value=value, on_value=set_value)
-    if kind == "slider":
-        integer = spec.kind == "int"
-        return CommitSlider(
+    if kind == "text":
+        text = value if isinstance(value, str) else format_value(value)
+        return solara.InputText(
             label=name,
-            value=value,
-            low=spec.low,
-            high=spec.high,
-            step=1 if integer else (spec.high - spec.low) / 100,
-            on_commit=lambda v: set_value(int(v) if integer else float(v)),
+            value=text,
+            on_value=set_value,
+            message=hint,
+            error=error or False,
+            classes=["neuropop-field-error"] if error else [],
         )
-    text = value if isinstance(value, str) else format_value(value)
-    return solara.InputText(label=name, value=text, on_value=set_value, message=hint)
+    with solara.Column(gap="0px"):
+        if kind == "checkbox":
+            solara.Checkbox(label=name, value=bool(value), on_value=set_value)
+        elif kind == "select":
+            values = list(spec.choices or ())
+            if value not in values:
+                values.append(value)
+            solara.Select(label=name, values=values, value=value, on_value=set_value)
+        else:
+            integer = spec.kind == "int"
+            CommitSlider(
+                label=name,
+                value=value,
+                low=spec.low,
+                high=spec.high,
+                step=1 if integer else (spec.high - spec.low) / 100,
+                on_commit=lambda v: set_value(int(v) if integer else float(v)),
+            )
+        if error:
+            solara.Text(error, classes=["neuropop-field-error"], style={"color": "#b00020"})
 
 
 @solara.component
@@ -99,17 +122,32 @@ def ParamControls(
     on_change: Callable[[str, Any], None],
     scenario: str,
     raw: dict[str, Any],
+    errors: dict[str, str] | None = None,
 ) -> Any:
-    """One control per parameter of ``scenario`` (the session's), in declaration order.
+    """One control per parameter of ``scenario`` (the session's): its own parameters first,
+    the others under "advanced" (open when one of them was changed or is in error).
 
-    ``scenario`` and ``raw`` (the user's values) are props so the controls re-render when they
-    change.
+    ``scenario``, ``raw`` (the user's values) and ``errors`` (by field) are props so the
+    controls re-render when they change.
     """
-    specs = session.registry[scenario].param_specs()
+    cls = session.registry[scenario]
+    specs = cls.param_specs()
+    own, rest = own_parameters(cls)
+    errors = errors or {}
+
+    def control(name: str) -> None:
+        spec = specs[name]
+        value = raw.get(name, spec.default)
+        ParamControl(name, spec, value, on_change, errors.get(name, "")).key(f"{scenario}:{name}")
+
     with solara.Column(gap="4px", classes=["neuropop-params"]):
-        for name, spec in specs.items():
-            value = raw.get(name, spec.default)
-            ParamControl(name, spec, value, on_change).key(f"{scenario}:{name}")
+        for name in own:
+            control(name)
+        touched = any(name in raw or name in errors for name in rest)
+        with solara.Details(f"advanced ({len(rest)} more)", expand=touched):
+            with solara.Column(gap="4px", classes=["neuropop-advanced"]):
+                for name in rest:
+                    control(name)
 
 
 @solara.component

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
-from matplotlib.collections import LineCollection
-from matplotlib.figure import Figure
 
 # Colours of the largest clusters (by size rank); smaller clusters are grey.
 PALETTE = np.array(
@@ -32,8 +30,6 @@ PALETTE = np.array(
     ]
 )
 OTHER = np.array((0.62, 0.62, 0.62, 1.0))
-SIZE_PX = (460, 400)  # width, height of the drawn graph in pixels (the click map relies on it)
-DPI = 80
 
 
 @dataclass(frozen=True)
@@ -122,56 +118,3 @@ def cluster_colours(labels: np.ndarray) -> np.ndarray:
     top = ((r < len(PALETTE)) & (counts[inverse] > 1)) | (len(values) == 1)
     out[top] = PALETTE[np.minimum(r[top], len(PALETTE) - 1)]
     return out
-
-
-def draw_graph(view: GraphView, labels: np.ndarray, selected: int | None = None) -> Figure:
-    """The graph coloured by cluster label (labels: (P,) for all agents); ``selected`` ringed."""
-    w, h = SIZE_PX
-    fig = Figure(figsize=(w / DPI, h / DPI), dpi=DPI)
-    ax = fig.add_axes((0, 0, 1, 1))
-    ax.set_axis_off()
-    xmin, xmax, ymin, ymax = view.limits
-    ax.set_xlim(xmin, xmax)
-    ax.set_ylim(ymin, ymax)
-    if len(view.edges):
-        segs = view.xy[view.edges]
-        ax.add_collection(LineCollection(segs, colors=(0.5, 0.5, 0.5, 0.35), linewidths=0.6))
-    colours = cluster_colours(labels)[view.nodes]
-    size = 40 if len(view.nodes) <= 100 else 14
-    ax.scatter(view.xy[:, 0], view.xy[:, 1], s=size, c=colours, edgecolors="white", lw=0.4)
-    if selected is not None:
-        hit = np.flatnonzero(view.nodes == selected)
-        if len(hit):
-            x, y = view.xy[hit[0]]
-            ax.scatter([x], [y], s=size * 6, facecolors="none", edgecolors="black", lw=2)
-    n_clusters = len(np.unique(labels))
-    shown = (
-        f"{len(view.nodes):,} of {view.n_total:,} agents (sample)"
-        if view.sampled
-        else (f"{view.n_total:,} agents")
-    )
-    ax.text(
-        0.01,
-        0.99,
-        f"{shown}; {n_clusters} cluster(s)",
-        transform=ax.transAxes,
-        va="top",
-        fontsize=9,
-    )
-    return fig
-
-
-def nearest_node(view: GraphView, px: float, py: float, radius: float = 0.08) -> int | None:
-    """The agent drawn nearest to pixel (px, py) of the drawing (origin top left), or None.
-
-    ``radius`` is in layout units ([-1.1, 1.1] across the figure).
-    """
-    if not len(view.nodes):
-        return None
-    w, h = SIZE_PX
-    xmin, xmax, ymin, ymax = view.limits
-    x = xmin + (px / w) * (xmax - xmin)
-    y = ymax - (py / h) * (ymax - ymin)
-    d = np.hypot(view.xy[:, 0] - x, view.xy[:, 1] - y)
-    i = int(np.argmin(d))
-    return int(view.nodes[i]) if d[i] <= radius else None

@@ -5,6 +5,11 @@ built from them, and the views computed once per model (graph layout, map state)
 keeps one Session per browser session (``solara.use_memo``), never one per server, so two
 visitors never share a model. Every mutation takes ``lock``: the Play loop steps the model on
 a background thread while the page reads it to draw.
+
+A bad value belongs to its field: :meth:`Session.set_param` checks the value alone, then the
+model built with it (a combination the declarations cannot see, or a configuration over the
+server's :class:`~simulator.app.limits.Limits`); on failure ``field_errors[name]`` says why,
+the model and the other values stay as they were, and every other field keeps working.
 """
 
 from __future__ import annotations
@@ -16,14 +21,27 @@ import numpy as np
 import pandas as pd
 
 from simulator.app.graphview import GraphView, graph_view
+from simulator.app.limits import Limits
 from simulator.app.projection import HomogenizationMap
 from simulator.collect import model_table
 from simulator.config import ParameterError
 from simulator.params import Param
-from simulator.registry import load_registry
+from simulator.registry import get_model, load_registry
 
 DEFAULT_SCENARIO = "gossip_learning"
 MAX_DRAWN_NODES = 500
+SCENARIOS_ENV = "NEUROPOP_APP_SCENARIOS"  # MODULE:CLASS references, one a line
+
+
+def app_registry(env: dict | None = None) -> dict:
+    """The scenarios the app offers: registered ones, then ``simulator app --scenario`` ones."""
+    import os
+
+    registry = dict(load_registry())
+    refs = (os.environ if env is None else env).get(SCENARIOS_ENV, "")
+    for ref in filter(None, (r.strip() for r in refs.splitlines())):
+        registry[ref] = get_model(ref)
+    return registry
 
 
 def format_value(value: Any) -> str:
@@ -31,6 +49,9 @@ def format_value(value: Any) -> str:
     if isinstance(value, str):
         return value
     return repr(value)
+
+
+_MISSING = object()
 
 
 class Session:
@@ -46,6 +67,8 @@ class Session:
         Scenario name -> model class (default :func:`simulator.registry.load_registry`).
     build : bool
         Build the model now (else ``model`` is None until :meth:`rebuild`).
+    limits : Limits, optional
+        What this session may build (default: the server's, :meth:`Limits.from_env`).
     """
 
     def __init__(
@@ -54,14 +77,18 @@ class Session:
         seed: int = 0,
         registry: dict | None = None,
         build: bool = True,
+        limits: Limits | None = None,
     ):
-        self.registry = registry if registry is not None else load_registry()
+        self.registry = registry if registry is not None else app_registry()
+        self.limits = limits if limits is not None else Limits.from_env()
         if scenario is None:
             scenario = DEFAULT_SCENARIO if DEFAULT_SCENARIO in self.registry else min(self.registry)
         self.lock = threading.RLock()
         self.scenario = scenario
         self.seed = seed
-        self.raw: dict[str, Any] = {}
+        self.raw: dict[str, Any] = {}  # what the user typed or chose, by parameter
+        self.values: dict[str, Any] = {}  # the valid values the model is built from
+        self.field_errors: dict[str, str] = {}
         self.error = ""
         self.model: Any = None
         self.graph: GraphView | None = None
@@ -71,7 +98,8 @@ class Session:
         self.selected = 0
         self.space = "function"
         self.measures: list[str] | None = None
-        self.images: dict[str, bytes] = {}
+        self.images: dict[str, dict] = {}  # Vega-Lite specs by panel (simulator.app.render)
+        self._edges: tuple = (None, None)  # (graph view, its edge records), kept per model
         self.info: dict[str, Any] = {}
         self.drawn = 0
         if build:
@@ -93,9 +121,8 @@ class Session:
         return self.raw.get(name, self.specs[name].default)
 
     def given(self) -> dict[str, Any]:
-        """The user's values, validated and coerced (raises ParameterError)."""
-        specs = self.specs
-        return {name: specs[name].validate(name, value) for name, value in self.raw.items()}
+        """The user's valid values (validated and coerced), by parameter."""
+        return dict(self.values)
 
     def set_scenario(self, name: str) -> bool:
         """Switch scenario (its defaults, same seed) and build it; False and ``error`` if not."""
@@ -103,20 +130,48 @@ class Session:
             return self._fail(f"unknown scenario {name!r}; scenarios are: {self.scenarios}")
         with self.lock:
             self.scenario = name
-            self.raw = {}
+            self.raw, self.values, self.field_errors = {}, {}, {}
         return self.rebuild()
 
     def set_param(self, name: str, value: Any) -> bool:
-        """Set one parameter (raw: a control's value or text) and rebuild the model."""
+        """Set one parameter (raw: a control's value or text) and rebuild the model.
+
+        A value that is invalid alone, or that the model cannot be built with, marks this
+        field (``field_errors[name]``) and leaves the model and the other values as they were.
+        """
         if name not in self.specs:
             return self._fail(f"{self.scenario} has no parameter {name!r}")
+        spec = self.specs[name]
+        empty = spec.kind not in ("str", "any") and isinstance(value, str) and not value.strip()
         with self.lock:
-            spec = self.specs[name]
-            if spec.kind not in ("str", "any") and isinstance(value, str) and not value.strip():
+            if empty:
                 self.raw.pop(name, None)  # an emptied field means: the default
             else:
                 self.raw[name] = value
-        return self.rebuild()
+        try:
+            valid = None if empty else spec.validate(name, value)
+        except ParameterError as exc:
+            return self._field_fail(name, str(exc))
+        previous = self.values.get(name, _MISSING)
+        with self.lock:
+            if empty:
+                self.values.pop(name, None)
+            else:
+                self.values[name] = valid
+        if self.rebuild(field=name):
+            return True
+        with self.lock:  # the model was not built with it: keep the previous value
+            if previous is _MISSING:
+                self.values.pop(name, None)
+            else:
+                self.values[name] = previous
+        return False
+
+    def _field_fail(self, name: str, message: str) -> bool:
+        with self.lock:
+            self.field_errors[name] = message
+            self.version += 1
+        return False
 
     def set_seed(self, seed: Any) -> bool:
         """Set the seed and rebuild."""
@@ -130,19 +185,24 @@ class Session:
         return self.rebuild()
 
     # ------------------------------------------------------------------ the model
-    def rebuild(self) -> bool:
+    def rebuild(self, field: str | None = None) -> bool:
         """Build a fresh model (step 0) from scenario, values and seed.
 
-        On a bad value the previous model is kept, ``error`` says what is wrong and False is
-        returned; the server keeps running.
+        The configuration's memory is estimated first and refused above ``limits``. On failure
+        the previous model is kept and False is returned: the message goes to
+        ``field_errors[field]`` when a field's change caused it, else to ``error``.
         """
         cls = self.registry[self.scenario]
+        fail = self._fail if field is None else (lambda msg: self._field_fail(field, msg))
         try:
+            self.limits.check(cls, self.given())
             model = cls(rng=self.seed, **self.given())
         except ParameterError as exc:
-            return self._fail(str(exc))
+            return fail(str(exc))
+        except MemoryError:
+            return fail(f"out of memory building {self.scenario}: try fewer agents")
         except Exception as exc:  # a bad combination the declarations cannot see
-            return self._fail(f"could not build {self.scenario}: {type(exc).__name__}: {exc}")
+            return fail(f"could not build {self.scenario}: {type(exc).__name__}: {exc}")
         view = graph_view(model.graph, MAX_DRAWN_NODES, seed=self.seed)
         with self.lock:
             self.model = model
@@ -150,6 +210,8 @@ class Session:
             self.map = HomogenizationMap(model.n_agents, seed=self.seed)
             self.selected = min(self.selected, model.n_agents - 1)
             self.error = ""
+            if field is not None:
+                self.field_errors.pop(field, None)
             self.version += 1
         return True
 

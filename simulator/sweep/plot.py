@@ -1,4 +1,7 @@
-"""Standard figures of a sweep folder, as PNG (matplotlib, Agg; no pyplot state is touched).
+"""Standard figures of a sweep folder or of one run's folder, as PNG (matplotlib, Agg; no
+pyplot state is touched).
+
+A sweep folder (runs.csv, steps.csv, manifest.json; :func:`plot_sweep`):
 
 * ``<param>.png`` for each swept parameter: every measure against that parameter, mean over
   seeds with a band of +- one standard deviation; one line per value of a second swept
@@ -10,6 +13,15 @@
 
 The value of a measure for a run is its final value (runs.csv; ``stat="final"``) or its mean
 over the recorded steps (steps.csv; ``stat="mean"``).
+
+A run's folder (model.csv, config.json and maybe agents.csv, as ``simulator run`` writes;
+:func:`plot_run`):
+
+* ``measures.png``: every measure against the step;
+* ``agents.png`` (when agents.csv is there): the per-agent columns against the step, median
+  with the 10-90 % band over agents.
+
+:func:`plot_folder` draws whichever the folder is.
 """
 
 from __future__ import annotations
@@ -23,9 +35,135 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["plot_sweep"]
+__all__ = ["plot_folder", "plot_run", "plot_sweep"]
 
 MAX_LINES = 8
+
+
+def plot_folder(
+    out: str | os.PathLike,
+    measures: list[str] | None = None,
+    stat: str = "final",
+    figdir: str | os.PathLike | None = None,
+) -> list[Path]:
+    """The standard figures of ``out``: a sweep folder (manifest.json) or a run's (model.csv)."""
+    from simulator.config import ParameterError
+
+    out = Path(out)
+    if (out / "manifest.json").exists():
+        return plot_sweep(out, measures, stat=stat, figdir=figdir)
+    if _run_table(out) is not None:
+        return plot_run(out, measures, figdir=figdir)
+    raise ParameterError(
+        f"{out} is neither a sweep folder (no manifest.json) nor a run's folder (no model.csv "
+        "or model.parquet)"
+    )
+
+
+def _run_table(out: Path) -> Path | None:
+    return next(
+        (out / f"model.{ext}" for ext in ("csv", "parquet") if (out / f"model.{ext}").exists()),
+        None,
+    )
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    from simulator.config import ParameterError
+
+    try:
+        return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    except Exception as exc:
+        raise ParameterError(f"cannot read {path}: {type(exc).__name__}: {exc}") from None
+
+
+AGENT_COLUMNS = ("loss", "probe_loss", "fitness", "accuracy")
+
+
+def plot_run(
+    out: str | os.PathLike,
+    measures: list[str] | None = None,
+    figdir: str | os.PathLike | None = None,
+) -> list[Path]:
+    """Draw one run's folder (written by ``simulator run``); return the PNG paths written.
+
+    Parameters
+    ----------
+    out : path
+        The run's folder: model.csv (or .parquet), config.json, maybe agents.csv.
+    measures : list of str, optional
+        Measures to draw (default: those config.json lists, else every numeric column of
+        model.csv that varies, other than ``step``).
+    figdir : path, optional
+        Where the PNGs go (default ``out/figures``).
+    """
+    from simulator.config import ParameterError, fail
+
+    out = Path(out)
+    table = _run_table(out)
+    if table is None:
+        raise ParameterError(f"{out} is not a run's folder (no model.csv or model.parquet)")
+    df = _read_table(table)
+    if "step" not in df.columns or not len(df):
+        raise ParameterError(f"{table} has no step column or no rows")
+    config_path = out / "config.json"
+    listed: list[str] = []
+    if config_path.exists():
+        try:
+            listed = list(json.loads(config_path.read_text()).get("measures", []))
+        except (ValueError, AttributeError):
+            listed = []
+    numeric = [c for c in df.columns if c != "step" and pd.api.types.is_numeric_dtype(df[c])]
+    available = [m for m in listed if m in df.columns] or [
+        c for c in numeric if df[c].nunique() > 1
+    ]
+    if measures is None:
+        measures = available
+    missing = [m for m in measures if m not in numeric]
+    if missing:
+        raise fail("measures", missing, "among " + ", ".join(available))
+    if not measures:
+        raise ParameterError(f"{table} has no measure to draw")
+    figdir = Path(figdir) if figdir is not None else out / "figures"
+    figdir.mkdir(parents=True, exist_ok=True)
+    name = df["model"].iloc[0] if "model" in df.columns else out.name
+    fig, axes = _grid(len(measures))
+    for ax, measure in zip(axes, measures):
+        ax.plot(df["step"].to_numpy(float), df[measure].to_numpy(float), marker="o", ms=2)
+        ax.set_title(measure, fontsize=10)
+        ax.set_xlabel("step")
+    fig.suptitle(f"{name}: measures against step ({out.name})", fontsize=10)
+    written = [figdir / "measures.png"]
+    fig.savefig(written[0], dpi=100)
+    agents = next(
+        (out / f"agents.{e}" for e in ("csv", "parquet") if (out / f"agents.{e}").exists()), None
+    )
+    if agents is not None:
+        path = _agents_figure(_read_table(agents), name, figdir / "agents.png")
+        if path is not None:
+            written.append(path)
+    return written
+
+
+def _agents_figure(agents: pd.DataFrame, name: str, path: Path) -> Path | None:
+    """Median and 10-90 % band over agents of each per-agent column, against the step."""
+    columns = [c for c in AGENT_COLUMNS if c in agents.columns]
+    if "step" not in agents.columns or not columns or not len(agents):
+        return None
+    fig, axes = _grid(len(columns))
+    grouped = agents.groupby("step")
+    for ax, column in zip(axes, columns):
+        q = grouped[column].quantile([0.1, 0.5, 0.9]).unstack()
+        t = q.index.to_numpy(float)
+        (line,) = ax.plot(t, q[0.5].to_numpy(float), marker="o", ms=2, label="median")
+        ax.fill_between(
+            t, q[0.1], q[0.9], alpha=0.2, color=line.get_color(), linewidth=0, label="10-90 %"
+        )
+        ax.set_title(f"{column} (per agent)", fontsize=10)
+        ax.set_xlabel("step")
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"{name}: per-agent columns, median and 10-90 % over agents", fontsize=10)
+    fig.savefig(path, dpi=100)
+    return path
 
 
 def plot_sweep(
