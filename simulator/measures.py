@@ -21,15 +21,19 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from simulator import metrics
+from simulator.config import ParameterError
+from simulator.metrics.clusters import cluster_outputs
+from simulator.metrics.dynamics import polarization_of_groups
+from simulator.metrics.functions import summarize_outputs
 from simulator.metrics.probe import Panel, ProbePass, measure_panel, probe_pass
 
 if TYPE_CHECKING:
     from simulator.model import NeuralModel
 
-CKA_AGENTS = 64  # CKA is averaged over pairs among this many agents of the panel
-CKA_PAIRS = 200
-ALIGN_AGENTS = 200  # agents aligned for aligned_distance
-POLARIZATION_PAIRS = 4096  # above the exact size: pairs of groups measured (see polarization)
+CKA_AGENTS = 32  # CKA is averaged over pairs among this many agents of the panel
+CKA_PAIRS = 128
+ALIGN_AGENTS = 100  # agents aligned for aligned_distance
+POLARIZATION_PAIRS = 1024  # above the exact size: pairs of groups measured (see polarization)
 
 SAMPLED_NOTE = (
     "Above measure_agents agents (default 512), function-space measures use a seeded uniform "
@@ -148,14 +152,14 @@ def class_probabilities(preds: np.ndarray) -> np.ndarray:
 
 def panel(model: NeuralModel) -> Panel:
     """The model's measured agents (:func:`measure_panel`), built once and kept in
-    ``model.measure_panel`` (a pure function of n_agents, measure_agents and the seed)."""
-    limit = int(model.p.get("measure_agents", 512))
-    have = getattr(model, "measure_panel", None)
-    P = model.n_agents
-    if have is None or have.rows.size != (P if have.exact else limit) or have.rows[-1] >= P:
-        have = measure_panel(P, limit, model.measure_seed, CKA_AGENTS, ALIGN_AGENTS)
-        model.measure_panel = have
-    return have
+    ``model.measure_panel`` with the key it was built for in ``model.measure_panel_key``: a
+    pure function of (n_agents, measure_exact, measure_agents, the measure seed)."""
+    p = model.p
+    key = (model.n_agents, int(p["measure_exact"]), int(p["measure_agents"]), model.measure_seed)
+    if getattr(model, "measure_panel_key", None) != key:
+        model.measure_panel = measure_panel(*key, CKA_AGENTS, ALIGN_AGENTS)
+        model.measure_panel_key = key
+    return model.measure_panel
 
 
 def probe_truth(model: NeuralModel) -> np.ndarray:
@@ -177,6 +181,7 @@ def run_probe(model: NeuralModel, rows: np.ndarray | None, keep_preds: bool) -> 
     kind, Y, truth, labels = task.kind, None, None, None
     if kind != "generative":
         Y = probe_truth(model)
+    if kind == "regression":
         truth = common_truth(model)
     if kind == "classification":
         labels = task.probe_labels[0]
@@ -200,7 +205,8 @@ def snapshot(model: NeuralModel) -> dict[str, float]:
     if plan.exact:
         model._probe_cache = probe.preds  # the app and scenario measures read the same outputs
     weights = metrics.weight_summary(pop.params)
-    fs = metrics.function_summary(probe.preds)
+    fs = summarize_outputs(probe.preds)
+    _require_finite_outputs(fs, probe)
     unbias = 1.0 if plan.exact else (P - 1) / P * m / (m - 1)
     out: dict[str, float] = {
         "mean_loss": float(np.mean(model.losses)),
@@ -221,6 +227,18 @@ def snapshot(model: NeuralModel) -> dict[str, float]:
         return {k: float(out[k]) for k in names}
     out.update(_standard(model, probe, weights, plan))
     return {k: float(out[k]) for k in names}
+
+
+def _require_finite_outputs(fs, probe: ProbePass) -> None:
+    """Raise a clear error when some agent's outputs on the probe are NaN or inf (they make the
+    mean output non-finite)."""
+    if np.all(np.isfinite(fs.mean)):
+        return
+    bad = probe.rows[~np.isfinite(fs.sq_distances)]
+    raise ParameterError(
+        f"outputs on the probe are NaN or inf for agents {bad[:10].tolist()} "
+        f"({bad.size} in all): the networks must stay finite to be measured."
+    )
 
 
 def _regression(fs, probe: ProbePass, truth: np.ndarray, P: int, unbias: float) -> dict[str, float]:
@@ -259,8 +277,7 @@ def _classification(model, fs, probe: ProbePass, plan: Panel, P: int) -> dict[st
         return out
     correct = probe.decisions == labels[None, :]
     div = metrics.diversity(correct, population=P)
-    seen = np.zeros(K, dtype=bool)
-    seen[np.unique(probe.decisions)] = True
+    seen = np.bincount(probe.decisions.ravel(), minlength=K) > 0
     out.update(
         worst_accuracy=float(np.min(probe.accuracy)),
         entropy=float(np.mean(probe.entropy)),
@@ -290,7 +307,7 @@ def _standard(model, probe: ProbePass, weights, plan: Panel) -> dict[str, float]
     }
     if probe.hidden is not None:
         out["cka"] = metrics.mean_cka(probe.hidden, max_pairs=CKA_PAIRS, rng=rng)
-    sample, n_clusters, largest = metrics.function_clusters(probe.preds, model.p["cluster_eps"])
+    sample, n_clusters, largest = cluster_outputs(probe.preds, model.p["cluster_eps"])
     labels = np.full(model.n_agents, -1, dtype=np.int64)
     labels[plan.rows] = sample
     model.cluster_labels = labels
@@ -298,7 +315,7 @@ def _standard(model, probe: ProbePass, weights, plan: Panel) -> dict[str, float]
     out.update(
         n_clusters=n_clusters,
         largest_cluster=largest,
-        polarization=metrics.polarization(probe.preds, sample, rng=rng, max_pairs=pairs),
+        polarization=polarization_of_groups(probe.preds, sample, rng, pairs),
     )
     if "cluster_nmi" in model.measure_names:
         out["cluster_nmi"] = metrics.cluster_nmi(sample, model.communities[plan.rows])

@@ -82,20 +82,25 @@ def _sqdist(F, i, j, cap):
 
 
 @njit(**_JIT)
-def sweep_components(F, Z, eps, slack, parent):
+def sweep_components(F, Z, r, eps, slack, parent):
     """Union-find of the graph linking rows of F closer than ``eps`` (single linkage at eps).
 
-    F : float (m, D), rows sorted by ``Z[:, 0]``; Z : float64 (m, k), the rows' coordinates on k
-    orthonormal directions (so ``||Z_i - Z_j|| <= ||F_i - F_j||`` up to rounding, which
-    ``slack`` (>= 0, in F's units) covers). Pairs are scanned in sorted order while
-    ``Z_j0 - Z_i0 < eps + slack``; a pair is skipped when its projected distance already
-    reaches ``eps + slack`` or when both rows are in one set, and linked only when its exact
-    float64 distance is below eps. parent : int64 (m,), filled (root = smallest index).
+    F : float (m, D), rows sorted by ``Z[:, 0]``; Z : float64 (m, k), the centred rows'
+    coordinates on k orthonormal directions; r : float64 (m,), the norms of the centred rows'
+    residuals outside those directions. Then
+    ``||dZ||^2 + (r_i - r_j)^2 <= ||F_i - F_j||^2 <= ||dZ||^2 + (r_i + r_j)^2`` up to rounding,
+    which ``slack`` (>= 0, in F's units) covers. Pairs are scanned in sorted order while
+    ``Z_j0 - Z_i0 < eps + slack``; a pair already in one set, or whose lower bound reaches
+    ``eps + slack``, is skipped; one whose upper bound is below ``eps - slack`` is linked; any
+    other is linked only when its exact float64 distance is below eps. parent : int64 (m,),
+    filled (root = smallest index).
     """
     m, k = Z.shape
     eps2 = eps * eps
     reach = eps + slack
     reach2 = reach * reach
+    sure = max(eps - slack, 0.0)
+    sure2 = sure * sure
     for i in range(m):
         parent[i] = i
     for i in range(m):
@@ -103,13 +108,15 @@ def sweep_components(F, Z, eps, slack, parent):
             dz = Z[j, 0] - Z[i, 0]
             if dz >= reach:
                 break
-            lb = dz * dz
+            proj = dz * dz
             for t in range(1, k):
                 e = Z[j, t] - Z[i, t]
-                lb += e * e
-            if lb >= reach2 or _find(parent, i) == _find(parent, j):
+                proj += e * e
+            gap = r[i] - r[j]
+            if proj + gap * gap >= reach2 or _find(parent, i) == _find(parent, j):
                 continue
-            if _sqdist(F, i, j, eps2) < eps2:
+            span = r[i] + r[j]
+            if proj + span * span < sure2 or _sqdist(F, i, j, eps2) < eps2:
                 _union(parent, i, j)
     for i in range(m):
         _find(parent, i)
@@ -122,9 +129,10 @@ def group_sums(F, labels, n_groups, out):
     m, D = F.shape
     out[:] = 0.0
     for i in range(m):
-        g = labels[i]
+        row = F[i]
+        dst = out[labels[i]]
         for t in range(D):
-            out[g, t] += F[i, t]
+            dst[t] += row[t]
 
 
 @njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
@@ -156,3 +164,102 @@ def pair_distances_serial(C, I, J, out):
 def pair_distances(C: np.ndarray, I: np.ndarray, J: np.ndarray, out: np.ndarray) -> None:
     """out[p] = ||C[I[p]] - C[J[p]]|| (see :func:`pair_distances_parallel`)."""
     pick(pair_distances_parallel, pair_distances_serial, I.size * C.shape[1])(C, I, J, out)
+
+
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def _project_rows(G, mu, v, Z, j, res, lo, hi):
+    """Z[i, j] = (G_i - mu) . v and res[i] -= Z[i, j]^2 for rows lo..hi-1."""
+    D = G.shape[1]
+    for i in range(lo, hi):
+        row = G[i]
+        acc = 0.0
+        for t in range(D):
+            acc += (np.float64(row[t]) - mu[t]) * v[t]
+        Z[i, j] = acc
+        res[i] -= acc * acc
+
+
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def _norms_rows(G, mu, res, lo, hi):
+    D = G.shape[1]
+    for i in range(lo, hi):
+        row = G[i]
+        acc = 0.0
+        for t in range(D):
+            d = np.float64(row[t]) - mu[t]
+            acc += d * d
+        res[i] = acc
+
+
+@njit(**_JIT)
+def _next_direction(G, mu, V, j, p):
+    """V[j] = the unit residual of row p (centred) after removing V[:j] (Gram-Schmidt, twice).
+    Returns False when the residual vanishes."""
+    D = G.shape[1]
+    v = V[j]
+    for t in range(D):
+        v[t] = np.float64(G[p, t]) - mu[t]
+    for _ in range(2):
+        for q in range(j):
+            c = 0.0
+            for t in range(D):
+                c += V[q, t] * v[t]
+            for t in range(D):
+                v[t] -= c * V[q, t]
+    nrm = 0.0
+    for t in range(D):
+        nrm += v[t] * v[t]
+    if nrm <= 0.0:
+        return False
+    inv = 1.0 / np.sqrt(nrm)
+    for t in range(D):
+        v[t] *= inv
+    return True
+
+
+@njit(parallel=True, **_JIT)
+def _pivot_parallel(G, mu, V, Z, res):
+    m = G.shape[0]
+    n_chunks = (m + 63) // 64
+    for c in prange(n_chunks):
+        _norms_rows(G, mu, res, c * 64, min(m, (c + 1) * 64))
+    k = 0
+    while k < V.shape[0]:
+        p = np.argmax(res)
+        if res[p] <= 0.0 or not _next_direction(G, mu, V, k, p):
+            break
+        for c in prange(n_chunks):
+            _project_rows(G, mu, V[k], Z, k, res, c * 64, min(m, (c + 1) * 64))
+        k += 1
+    return k
+
+
+@njit(**_JIT)
+def _pivot_serial(G, mu, V, Z, res):
+    m = G.shape[0]
+    _norms_rows(G, mu, res, 0, m)
+    k = 0
+    while k < V.shape[0]:
+        p = np.argmax(res)
+        if res[p] <= 0.0 or not _next_direction(G, mu, V, k, p):
+            break
+        _project_rows(G, mu, V[k], Z, k, res, 0, m)
+        k += 1
+    return k
+
+
+def pivot_coordinates(G: np.ndarray, mu: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinates (m, k') float64 of the centred rows of G (m, D) on k' <= k orthonormal
+    directions chosen by pivoted Gram-Schmidt: each direction is the residual of the row
+    farthest from the span of the previous ones (a greedy approximation of the top principal
+    axes; deterministic, lowest index on ties). The directions are orthonormal to float64
+    precision (Gram-Schmidt applied twice), so distances between coordinates never exceed
+    distances between rows (up to rounding). Also returns the norms (m,) of the rows' residuals
+    outside those directions. Cost O(k m D)."""
+    m, D = G.shape
+    V = np.zeros((min(k, D), D))
+    Z = np.zeros((m, V.shape[0]))
+    res = np.empty(m)
+    kernel = pick(_pivot_parallel, _pivot_serial, G.size)
+    used = kernel(G, mu, V, Z, res)
+    return np.ascontiguousarray(Z[:, : max(used, 1)]), np.sqrt(np.maximum(res, 0.0))

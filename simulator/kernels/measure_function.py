@@ -74,25 +74,29 @@ def weighted_column_sums(F: np.ndarray, w: np.ndarray, out: np.ndarray) -> None:
 
 
 @njit(**_JIT)
-def _count_item(dec, counts, b):
-    for k in range(counts.shape[1]):
-        counts[b, k] = 0
+def _count_items(dec, counts, lo, hi):
+    """counts[b] for items lo..hi-1, reading dec row by row (contiguous)."""
+    for b in range(lo, hi):
+        for k in range(counts.shape[1]):
+            counts[b, k] = 0
     for i in range(dec.shape[0]):
-        counts[b, dec[i, b]] += 1
+        row = dec[i]
+        for b in range(lo, hi):
+            counts[b, row[b]] += 1
 
 
 @njit(parallel=True, **_JIT)
 def class_counts_parallel(dec, counts):
     """counts (n, K) int64: counts[b, k] = agents whose decision on item b is k. dec (m, n)."""
-    for b in prange(dec.shape[1]):
-        _count_item(dec, counts, b)
+    n = dec.shape[1]
+    for c in prange((n + 255) // 256):
+        _count_items(dec, counts, c * 256, min(n, (c + 1) * 256))
 
 
 @njit(**_JIT)
 def class_counts_serial(dec, counts):
     """:func:`class_counts_parallel` in one thread."""
-    for b in range(dec.shape[1]):
-        _count_item(dec, counts, b)
+    _count_items(dec, counts, 0, dec.shape[1])
 
 
 def class_counts(dec: np.ndarray, counts: np.ndarray) -> None:
@@ -102,15 +106,32 @@ def class_counts(dec: np.ndarray, counts: np.ndarray) -> None:
 
 @njit(**_FAST)
 def _hsic(H, I, J, out, p):
+    """||A B^T||_F^2 for A = H[I[p]], B = H[J[p]] (h, n): four rows of B per pass over A's row
+    (register tiles: each A[a, t] is loaded once for four products)."""
     h, n = H.shape[1], H.shape[2]
     A, B = H[I[p]], H[J[p]]
     total = 0.0
     for a in range(h):
-        for b in range(h):
-            dot = 0.0
+        ra = A[a]
+        b = 0
+        while b + 4 <= h:
+            r0, r1, r2, r3 = B[b], B[b + 1], B[b + 2], B[b + 3]
+            d0 = d1 = d2 = d3 = 0.0
             for t in range(n):
-                dot += A[a, t] * B[b, t]
-            total += dot * dot
+                x = ra[t]
+                d0 += x * r0[t]
+                d1 += x * r1[t]
+                d2 += x * r2[t]
+                d3 += x * r3[t]
+            total += d0 * d0 + d1 * d1 + d2 * d2 + d3 * d3
+            b += 4
+        while b < h:
+            rb = B[b]
+            d = 0.0
+            for t in range(n):
+                d += ra[t] * rb[t]
+            total += d * d
+            b += 1
     out[p] = total
 
 

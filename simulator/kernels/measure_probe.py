@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from simulator.kernels.activations import OUT_SOFTMAX
 from simulator.kernels.mlp import (
     _forward_agent,
     _layer_buffers,
@@ -31,19 +32,6 @@ _JIT = {"cache": True, "error_model": "numpy"}
 # Columns of the ``stats`` output (float64, (m, N_STATS)).
 LOSS, SQ_ERR, CORRECT, ENTROPY, SPREAD = 0, 1, 2, 3, 4
 N_STATS = 5
-
-
-@njit(**_JIT)
-def _decide(o, b):
-    """Class decision of one item from outputs o (K, B): argmax (first on ties), or o > 0.5."""
-    K = o.shape[0]
-    if K == 1:
-        return np.int64(1) if o[0, b] > 0.5 else np.int64(0)
-    best = 0
-    for k in range(1, K):
-        if o[k, b] > o[best, b]:
-            best = k
-    return np.int64(best)
 
 
 @njit(**_JIT)
@@ -65,30 +53,48 @@ def _entropy(o, b):
 
 
 @njit(**_JIT)
-def _agent_stats(o, z, tmp, Y, yi, truth, labels, net, scales, delta, dec_row, stats_row):
-    """Fill one agent's statistics from its outputs ``o`` (K, n) and pre-activations ``z``."""
+def _decisions(o, dec_row, best):
+    """dec_row[b] = class decision of item b from outputs o (K, n): argmax (first on ties), or
+    ``o > 0.5`` for one output. best : (n,) scratch. Loops run over the items (vectorizable)."""
     K, n = o.shape
-    n_layers = net.dims.shape[0] - 1
-    if Y.shape[0] > 0:
-        loss, _ = _output_delta(net.acts[n_layers - 1], net.loss, z, o, Y, yi, delta, tmp, scales)
-        stats_row[LOSS] = loss
-    if truth.shape[0] > 0:
-        acc = 0.0
+    if K == 1:
         for b in range(n):
-            for k in range(K):
-                d = np.float64(o[k, b]) - truth[b, k]
-                acc += d * d
-        stats_row[SQ_ERR] = acc / (n * K)
-    if labels.shape[0] > 0:
-        right = 0
-        h = 0.0
+            dec_row[b] = 1 if o[0, b] > 0.5 else 0
+        return
+    for b in range(n):
+        best[b] = o[0, b]
+        dec_row[b] = 0
+    for k in range(1, K):
         for b in range(n):
-            d = _decide(o, b)
-            dec_row[b] = d
-            right += d == labels[b]
-            h += _entropy(o, b)
-        stats_row[CORRECT] = right / n
-        stats_row[ENTROPY] = h / n
+            if o[k, b] > best[b]:
+                best[b] = o[k, b]
+                dec_row[b] = k
+
+
+@njit(**_JIT)
+def _entropy_sum(o, z, tmp, softmax, scratch):
+    """Sum over items of the predictive entropy (nats); softmax outputs use H = lse - sum p z
+    with the log-sum-exp the softmax left in tmp[n:] (no logarithm per class)."""
+    K, n = o.shape
+    h = 0.0
+    if softmax:
+        for b in range(n):
+            scratch[b] = o[0, b] * z[0, b]
+        for k in range(1, K):
+            for b in range(n):
+                scratch[b] += o[k, b] * z[k, b]
+        for b in range(n):
+            h += np.float64(tmp[n + b]) - np.float64(scratch[b])
+        return h
+    for b in range(n):
+        h += _entropy(o, b)
+    return h
+
+
+@njit(**_JIT)
+def _spread(o):
+    """Mean over outputs of the (population) std of o (K, n) over the items, float64."""
+    K, n = o.shape
     spread = 0.0
     for k in range(K):
         mean = 0.0
@@ -100,7 +106,38 @@ def _agent_stats(o, z, tmp, Y, yi, truth, labels, net, scales, delta, dec_row, s
             d = np.float64(o[k, b]) - mean
             var += d * d
         spread += np.sqrt(var / n)
-    stats_row[SPREAD] = spread / K
+    return spread / K
+
+
+@njit(**_JIT)
+def _agent_stats(o, z, tmp, Y, yi, truth, labels, net, scales, delta, dec_row, stats_row):
+    """Fill one agent's statistics from its outputs ``o`` (K, n) and pre-activations ``z``.
+
+    Each statistic is computed only when its input is given: the loss with Y, the squared error
+    and the output spread with ``truth``, decisions, accuracy and entropy with ``labels``.
+    ``delta`` (K, n) is scratch (the loss's gradient, then a row for the other statistics).
+    """
+    K, n = o.shape
+    out_kind = net.acts[net.dims.shape[0] - 2]
+    if Y.shape[0] > 0:
+        loss, _ = _output_delta(out_kind, net.loss, z, o, Y, yi, delta, tmp, scales)
+        stats_row[LOSS] = loss
+    if truth.shape[0] > 0:
+        acc = 0.0
+        for b in range(n):
+            for k in range(K):
+                d = np.float64(o[k, b]) - truth[b, k]
+                acc += d * d
+        stats_row[SQ_ERR] = acc / (n * K)
+        stats_row[SPREAD] = _spread(o)
+    if labels.shape[0] > 0:
+        _decisions(o, dec_row, delta[0])
+        right = 0
+        for b in range(n):
+            right += dec_row[b] == labels[b]
+        stats_row[CORRECT] = right / n
+        h = _entropy_sum(o, z, tmp, out_kind == OUT_SOFTMAX, delta[0])
+        stats_row[ENTROPY] = h / n
 
 
 @njit(**_JIT)

@@ -8,6 +8,7 @@ import numpy as np
 
 from simulator.config import check_int, check_number, fail
 from simulator.kernels import measure as KM
+from simulator.kernels import measure_function as KF
 from simulator.metrics._checks import get_rng, int_labels, preds_array, row_chunks
 
 
@@ -55,18 +56,22 @@ def principal_coordinates(
 _MAX_DIRECTIONS = 8  # principal directions whose coordinates prune the pairs of the sweep
 
 
-def _components(G: np.ndarray, eps: float, rng: np.random.Generator) -> np.ndarray:
+def _components(G: np.ndarray, eps: float) -> np.ndarray:
     """Labels 0..C-1 (by first appearance) of the components of ``||G_i - G_j|| < eps``."""
     P = G.shape[0]
-    Z = principal_coordinates(G, min(G.shape[1], _MAX_DIRECTIONS), rng)[0]
+    mu = np.empty(G.shape[1])
+    KF.column_means(G, mu)
+    Z, r = KM.pivot_coordinates(G, mu, _MAX_DIRECTIONS)
     order = np.argsort(Z[:, 0], kind="stable")
     Zs = np.ascontiguousarray(Z[order])
+    rs = np.ascontiguousarray(r[order])
     Gs = np.ascontiguousarray(G[order])
-    # projections are exact lower bounds up to float64 rounding of Z: a generous margin
-    scale = float(np.sqrt(np.einsum("ij,ij->i", Zs, Zs).max())) if P else 0.0
-    slack = 1e-9 * (scale + eps)
+    # the bounds are exact up to float64 rounding of Z and r (the residual norm comes from a
+    # difference of squares: relative error ~1e-8 of the row's norm): a generous margin
+    scale = float(np.sqrt(np.einsum("ij,ij->i", Zs, Zs).max() + (rs * rs).max())) if P else 0.0
+    slack = 1e-6 * scale + 1e-9 * eps
     parent = np.empty(P, dtype=np.int64)
-    KM.sweep_components(Gs, Zs, eps, slack, parent)
+    KM.sweep_components(Gs, Zs, rs, eps, slack, parent)
     root = np.empty(P, dtype=np.int64)
     root[order] = order[parent]
     _, first, inverse = np.unique(root, return_index=True, return_inverse=True)
@@ -85,17 +90,21 @@ def function_clusters(
     components of that graph (single linkage cut at ``eps``, as in bounded-confidence models).
 
     Method (exact, not sampled or approximated; links are decided by float64 distances on the
-    original outputs): the agents' coordinates on up to 8 orthonormal directions (approximate
-    top principal axes of their outputs) are exact lower bounds of their distances. The agents
+    original outputs): the agents' coordinates on up to 8 orthonormal directions (pivoted
+    Gram-Schmidt on the centred outputs, a greedy approximation of the top principal axes:
+    :func:`simulator.kernels.measure.pivot_coordinates`) are exact lower bounds of their
+    distances. The agents
     are swept in the order of the first coordinate; a pair is examined only while its first
-    coordinates differ by less than ``eps``, skipped when its projected distance already
-    reaches ``eps`` or when both agents are already in one component (union-find), and linked
-    when its exact float64 distance (:func:`simulator.kernels.measure.sweep_components`) is
-    below ``eps``. Cost: O(P D) for the projections, then O(P^2 k) cheap checks at worst (all
-    agents within ``eps`` of each other along every direction) and one exact O(D) distance per
-    examined pair not yet joined: typically milliseconds for P = 500 and D = 1,600; the worst
-    case for any exact method (agents isolated from each other yet all within a few ``eps``)
-    costs O(P^2 D).
+    coordinates differ by less than ``eps``, skipped when both agents are already in one
+    component (union-find) or when a lower bound of its distance (projections and the norms of
+    the residuals outside them) already reaches ``eps``, linked at once when an upper bound is
+    below ``eps``, and otherwise linked when its exact float64 distance
+    (:func:`simulator.kernels.measure.sweep_components`) is below ``eps``. Bounds decide only
+    pairs farther than a margin of about 1e-6 x the outputs' spread from ``eps``. Cost: O(k P D)
+    for the coordinates (k <= 8), then O(P^2 k) cheap checks at worst (all agents within
+    ``eps`` of each other along every direction) and one exact O(D) distance per examined pair
+    not yet joined: a few milliseconds for P = 500 and D = 1,600; the worst case for any exact
+    method (agents isolated from each other yet all within a few ``eps``) costs O(P^2 D).
 
     Sampling, only when ``max_agents`` is given and smaller than P: a uniform sample of
     ``max_agents`` agents (without replacement, from ``rng``) is clustered; agents outside it
@@ -106,8 +115,7 @@ def function_clusters(
     preds : float array, shape (P, n_probe, d_out). Not modified.
     eps : float > 0, in output units.
     max_agents : int >= 1, optional.
-    rng : numpy.random.Generator or int, optional; default seed 0. Used for the projection
-        directions (the result does not depend on them) and for sampling.
+    rng : numpy.random.Generator or int, optional; default seed 0. Used only for sampling.
 
     Returns
     -------
@@ -120,19 +128,25 @@ def function_clusters(
     F = preds_array(preds)
     eps = check_number("eps", eps, 0.0, low_open=True)
     gen = get_rng(rng)
-    P, n = F.shape[:2]
+    P = F.shape[0]
     agents = None
     if max_agents is not None and check_int("max_agents", max_agents, low=1) < P:
         agents = np.sort(gen.choice(P, size=max_agents, replace=False))
         F = F[agents]
-    sample = _components(flat_outputs(F), eps * np.sqrt(n), gen)
-    counts = np.bincount(sample)
+    sample, n_clusters, largest = cluster_outputs(F, eps)
     if agents is None:
-        labels = sample
-    else:
-        labels = np.full(P, -1, dtype=np.int64)
-        labels[agents] = sample
-    return labels, int(counts.size), float(counts.max() / sample.size)
+        return sample, n_clusters, largest
+    labels = np.full(P, -1, dtype=np.int64)
+    labels[agents] = sample
+    return labels, n_clusters, largest
+
+
+def cluster_outputs(F: np.ndarray, eps: float) -> tuple[np.ndarray, int, float]:
+    """:func:`function_clusters` of validated outputs F (P, n, d), every agent, no sampling."""
+    n = F.shape[1]
+    labels = _components(flat_outputs(F), eps * np.sqrt(n))
+    counts = np.bincount(labels)
+    return labels, int(counts.size), float(counts.max() / labels.size)
 
 
 def cluster_nmi(labels: Any, communities: Any) -> float:

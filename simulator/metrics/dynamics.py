@@ -33,10 +33,16 @@ def _mean_distance(C: np.ndarray, I: np.ndarray, J: np.ndarray) -> np.ndarray:
 
 
 def _exact_er(C: np.ndarray, share: np.ndarray) -> float:
-    """sum_{g != h} pi_g^2 pi_h d_gh over all pairs (d in C's units)."""
-    I, J = np.triu_indices(share.size, 1)
-    d = _mean_distance(C, I, J)
-    return float(np.sum(share[I] * share[J] * (share[I] + share[J]) * d))
+    """sum_{g != h} pi_g^2 pi_h d_gh over all pairs (d in C's units), exactly: every distance
+    from its float64 differences (a Numba kernel, O(G^2 D), row block by row block)."""
+    G = share.size
+    total = 0.0
+    for i0 in range(0, G - 1, 256):
+        I, J = np.nonzero(np.arange(G)[None, :] > np.arange(i0, min(G, i0 + 256))[:, None])
+        I += i0
+        d = _mean_distance(C, I, J)
+        total += float(np.sum(share[I] * share[J] * (share[I] + share[J]) * d))
+    return total
 
 
 def _stratum(gen, C, share, g_weight, g_pool, h_pool, n_pairs) -> float:
@@ -115,12 +121,21 @@ def polarization(
     float >= 0.
     """
     F = preds_array(preds)
-    P, n = F.shape[:2]
+    P = F.shape[0]
     if max_pairs is not None:
         max_pairs = check_int("max_pairs", max_pairs, low=1)
     gen = get_rng(rng)
     G = flat_outputs(F)
     lab = _two_poles(G, gen) if labels is None else int_labels("labels", labels, P)
+    return polarization_of_groups(F, lab, gen, max_pairs)
+
+
+def polarization_of_groups(
+    F: np.ndarray, lab: np.ndarray, gen: np.random.Generator, max_pairs: int | None
+) -> float:
+    """:func:`polarization` of validated outputs F (P, n, d) with int64 labels (P,)."""
+    n = F.shape[1]
+    G = flat_outputs(F)
     keep = lab >= 0
     if not keep.any():
         raise fail("labels", "only negative labels", "at least one agent with a label >= 0")

@@ -50,7 +50,12 @@ def function_summary(preds: Any) -> FunctionSummary:
     ----------
     preds : float array, shape (P, n_probe, d_out). Not modified.
     """
-    F = preds_array(preds)
+    return summarize_outputs(preds_array(preds))
+
+
+def summarize_outputs(F: np.ndarray) -> FunctionSummary:
+    """:func:`function_summary` of outputs F (P, n, d) already validated (no value checks: a NaN
+    or inf anywhere makes the mean non-finite)."""
     P, n, d = F.shape
     G = np.ascontiguousarray(F.reshape(P, n * d))
     mean = np.empty(n * d)
@@ -262,4 +267,5 @@ __all__ = [
     "linear_cka",
     "mean_cka",
     "prediction_agreement",
+    "summarize_outputs",
 ]

@@ -138,11 +138,16 @@ class Panel(NamedTuple):
 
 
 def measure_panel(
-    n_agents: int, limit: int, seed: int, cka_agents: int = 64, align_agents: int = 200
+    n_agents: int,
+    exact_up_to: int,
+    size: int,
+    seed: int,
+    cka_agents: int = 64,
+    align_agents: int = 200,
 ) -> Panel:
-    """Every agent if ``limit`` is 0 or ``n_agents <= limit``; else a seeded uniform sample.
+    """Every agent if ``exact_up_to`` is 0 or ``n_agents <= exact_up_to``; else a seeded sample.
 
-    The sample is ``limit`` distinct agents drawn uniformly without replacement from
+    The sample is ``min(size, n_agents)`` distinct agents drawn uniformly without replacement from
     ``numpy.random.default_rng(seed)``, once: the same panel every step (a fixed panel is, at
     every step, a uniform sample independent of the population's state, and its measures do not
     jitter from step to step). CKA uses the first ``cka_agents`` of a seeded shuffle of the
@@ -150,13 +155,14 @@ def measure_panel(
 
     Parameters
     ----------
-    n_agents : int >= 1; limit : int >= 0; seed : int >= 0.
+    n_agents : int >= 1; exact_up_to : int >= 0; size : int >= 2; seed : int >= 0.
     """
     n_agents = check_int("n_agents", n_agents, low=1)
-    limit = check_int("measure_agents", limit, low=0)
+    limit = check_int("measure_exact", exact_up_to, low=0)
+    size = min(check_int("measure_agents", size, low=2), n_agents)
     rng = np.random.default_rng(check_int("seed", seed, low=0))
-    exact = limit == 0 or n_agents <= limit
-    rows = np.arange(n_agents) if exact else np.sort(rng.choice(n_agents, limit, replace=False))
+    exact = limit == 0 or n_agents <= limit or size == n_agents
+    rows = np.arange(n_agents) if exact else np.sort(rng.choice(n_agents, size, replace=False))
     order = rng.permutation(rows.size)
     cka_pos = np.sort(order[: min(cka_agents, rows.size)])
     align = rows[np.sort(order[: min(align_agents, rows.size)])]

@@ -17,6 +17,8 @@ from simulator.metrics._checks import (
     check_agent,
     get_rng,
     params_array,
+    params_unchecked,
+    require_finite,
 )
 from simulator.metrics.align import align_rows, hidden_activations
 
@@ -46,7 +48,7 @@ def weight_summary(params: Any) -> WeightSummary:
     ----------
     params : float array, shape (P, n_params). Not modified.
     """
-    X = np.ascontiguousarray(params_array(params))
+    X = params_unchecked(params)  # values checked through the sums below: no extra pass
     P, D = X.shape
     nb = KW.n_blocks(P)
     sums, units = np.empty((nb, D)), np.empty((nb, D))
@@ -55,6 +57,7 @@ def weight_summary(params: Any) -> WeightSummary:
     centroid = sums.sum(axis=0) / P
     sq = np.empty(P)
     KW.sq_distances(X, centroid, sq)
+    require_finite("params", centroid, sq)
     if P == 1:
         cosine = 1.0
     else:
@@ -161,13 +164,13 @@ def aligned_consensus_distance(
         applies when they are fewer than P.
     summary : WeightSummary, optional
         :func:`weight_summary` of ``pop.params`` when the caller has it already (it gives the
-        default reference without another pass over the rows).
+        default reference, and the finiteness check, without another pass over the rows).
 
     Returns
     -------
     float >= 0.
     """
-    X = params_array(pop.params)
+    X = params_array(pop.params) if summary is None else params_unchecked(pop.params)
     P = X.shape[0]
     if ref is None:
         summary = weight_summary(X) if summary is None else summary
