@@ -22,9 +22,11 @@ import numpy as np
 
 from simulator import metrics
 from simulator.config import ParameterError
+from simulator.kernels import measure as KM
 from simulator.metrics.clusters import cluster_outputs
-from simulator.metrics.dynamics import polarization_of_groups
+from simulator.metrics.dynamics import polarization_of_groups, polarization_of_rows
 from simulator.metrics.functions import summarize_outputs
+from simulator.metrics.linear import linear_embedding
 from simulator.metrics.probe import Panel, ProbePass, measure_panel, probe_pass
 
 if TYPE_CHECKING:
@@ -34,6 +36,8 @@ CKA_AGENTS = 32  # CKA is averaged over pairs among this many agents of the pane
 CKA_PAIRS = 128
 ALIGN_AGENTS = 100  # agents aligned for aligned_distance
 POLARIZATION_PAIRS = 1024  # above the exact size: pairs of groups measured (see polarization)
+_AFFINE_PAIRS = 1 << 24  # affine agents: polarization exact up to this many pairs x q
+MODULARITY_EDGES = 256  # above the exact size: edges drawn to estimate the modularity
 
 SAMPLED_NOTE = (
     "Above measure_agents agents (default 512), function-space measures use a seeded uniform "
@@ -175,8 +179,11 @@ def common_truth(model: NeuralModel) -> np.ndarray:
     return Y[0] if Y.shape[0] == 1 else Y.mean(axis=0)
 
 
-def run_probe(model: NeuralModel, rows: np.ndarray | None, keep_preds: bool) -> ProbePass:
-    """One probe pass of agents ``rows`` (None: all) with the statistics the task allows."""
+def run_probe(
+    model: NeuralModel, rows: np.ndarray | None, keep_preds: bool, hidden: bool = True
+) -> ProbePass:
+    """One probe pass of agents ``rows`` (None: all) with the statistics the task allows;
+    ``hidden``: also the first hidden layer of the panel's CKA agents (rows must be the panel)."""
     pop, task = model.population, model.task
     kind, Y, truth, labels = task.kind, None, None, None
     if kind != "generative":
@@ -185,10 +192,10 @@ def run_probe(model: NeuralModel, rows: np.ndarray | None, keep_preds: bool) -> 
         truth = common_truth(model)
     if kind == "classification":
         labels = task.probe_labels[0]
-    hidden = None
-    if keep_preds and pop.layout.n_layers > 1 and model.p["measures"] != "fast":
-        hidden = model.measure_panel.cka_pos
-    return probe_pass(pop, task.probe_X, rows, Y, truth, labels, keep_preds, hidden)
+    pos = None
+    if hidden and keep_preds and pop.layout.n_layers > 1 and model.p["measures"] != "fast":
+        pos = model.measure_panel.cka_pos
+    return probe_pass(pop, task.probe_X, rows, Y, truth, labels, keep_preds, pos)
 
 
 def snapshot(model: NeuralModel) -> dict[str, float]:
@@ -307,6 +314,10 @@ def _standard(model, probe: ProbePass, weights, plan: Panel) -> dict[str, float]
     }
     if probe.hidden is not None:
         out["cka"] = metrics.mean_cka(probe.hidden, max_pairs=CKA_PAIRS, rng=rng)
+    Z = None if plan.exact else linear_embedding(pop, model.task.probe_X)
+    if Z is not None:  # affine agents: every agent placed exactly, clusters of all of them
+        out.update(_all_agent_clusters(model, Z, rng))
+        return out
     sample, n_clusters, largest = cluster_outputs(probe.preds, model.p["cluster_eps"])
     labels = np.full(model.n_agents, -1, dtype=np.int64)
     labels[plan.rows] = sample
@@ -319,6 +330,57 @@ def _standard(model, probe: ProbePass, weights, plan: Panel) -> dict[str, float]
     )
     if "cluster_nmi" in model.measure_names:
         out["cluster_nmi"] = metrics.cluster_nmi(sample, model.communities[plan.rows])
-        grouped = np.where(labels < 0, labels.max() + 1, labels)
-        out["modularity"] = metrics.modularity(model.csr, grouped)
+        if plan.exact:
+            out["modularity"] = metrics.modularity(model.csr, labels)
+        else:
+            out["modularity"] = _sampled_modularity(model, probe, sample)
     return out
+
+
+def _all_agent_clusters(model, Z: np.ndarray, rng: np.random.Generator) -> dict[str, float]:
+    """Clusters, polarization, NMI and modularity of every agent from exact coordinates Z (P, q)
+    of affine agents' functions (grid single linkage; polarization exact up to
+    _AFFINE_PAIRS / q pairs of groups, else the stated split estimate)."""
+    labels, n_clusters, largest = metrics.grid_clusters(Z, model.p["cluster_eps"])
+    model.cluster_labels = labels
+    out = {
+        "n_clusters": n_clusters,
+        "largest_cluster": largest,
+        "polarization": polarization_of_rows(Z, labels, rng, _AFFINE_PAIRS // Z.shape[1]),
+    }
+    if "cluster_nmi" in model.measure_names:
+        out["cluster_nmi"] = metrics.cluster_nmi(labels, model.communities)
+        out["modularity"] = metrics.modularity(model.csr, labels)
+    return out
+
+
+def _sampled_modularity(model, probe: ProbePass, sample: np.ndarray) -> float:
+    """Modularity above ``measure_exact`` agents from MODULARITY_EDGES seeded uniform edges: each
+    end outside the panel joins the cluster of the first panel agent within cluster_eps of it
+    (one extra probe pass for those ends), or stands alone (see metrics.sampled_modularity)."""
+    csr = model.csr
+    nnz = csr.indices.size
+    if nnz == 0:
+        return 0.0
+    rng = np.random.default_rng(model.measure_seed)
+    entry = np.sort(rng.integers(0, nnz, MODULARITY_EDGES))
+    u = np.searchsorted(csr.indptr, entry, side="right") - 1
+    v = csr.indices[entry]
+    ends = np.unique(np.concatenate([u, v]))
+    lab = np.full(ends.size, -1, dtype=np.int64)
+    pos = np.minimum(np.searchsorted(probe.rows, ends), probe.rows.size - 1)
+    known = probe.rows[pos] == ends
+    lab[known] = sample[pos[known]]
+    others = ends[~known]
+    if others.size:
+        extra = run_probe(model, others, keep_preds=True, hidden=False)
+        P_, n = probe.preds.shape[:2]
+        panel = probe.preds.reshape(P_, -1)
+        rows = extra.preds.reshape(others.size, -1)
+        got = np.empty(others.size, dtype=np.int64)
+        eps2 = float(model.p["cluster_eps"]) ** 2 * n
+        KM.assign_within(panel, sample, rows, eps2, got)
+        alone = got < 0
+        got[alone] = sample.max() + 1 + np.arange(int(alone.sum()))
+        lab[~known] = got
+    return metrics.sampled_modularity(lab[np.searchsorted(ends, u)], lab[np.searchsorted(ends, v)])

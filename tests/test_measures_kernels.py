@@ -229,3 +229,51 @@ def test_agreement_from_decisions_matches_counting_by_hand():
     dec = rng.integers(0, 3, (25, 40))
     plur = np.mean([np.bincount(dec[:, b], minlength=3).max() / 25 for b in range(40)])
     assert metrics.agreement_of_decisions(dec, 3) == pytest.approx(plur)
+
+
+def test_linear_embedding_distances_are_the_rms_output_distances():
+    pop = Population(30, layers=(2, 1), output="linear", seed=1, dtype=np.float64)
+    X = np.random.default_rng(2).standard_normal((50, 2))
+    Z = metrics.linear_embedding(pop, X)
+    F = pop.predict(X).reshape(30, -1)
+    np.testing.assert_allclose(cdist(Z, Z), cdist(F, F) / np.sqrt(50), rtol=1e-9, atol=1e-12)
+    hidden = Population(3, layers=(2, 4, 1), seed=0)
+    assert metrics.linear_embedding(hidden, X) is None
+    assert metrics.linear_embedding(Population(3, layers=(5, 1), seed=0), X[:, :1]) is None
+
+
+@pytest.mark.parametrize("q", [1, 2, 3])
+def test_grid_clusters_equal_the_components_of_the_eps_graph(q):
+    from scipy.sparse.csgraph import connected_components
+
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        Z = rng.standard_normal((300, q)) * rng.uniform(0.05, 2)
+        eps = rng.uniform(0.02, 0.4)
+        labels, n, share = metrics.grid_clusters(Z, eps)
+        truth = connected_components(cdist(Z, Z) < eps, directed=False)[1]
+        pairs = np.unique(np.stack([labels, truth]), axis=1)
+        assert len(pairs.T) == n == truth.max() + 1
+        assert share == pytest.approx(np.bincount(truth).max() / 300)
+
+
+def test_sampled_modularity_is_unbiased_for_the_modularity():
+    import networkx as nx
+
+    from simulator.graph import to_csr
+
+    G = nx.stochastic_block_model([60] * 4, [[0.3 if i == j else 0.02 for j in range(4)]
+                                              for i in range(4)], seed=1)  # fmt: skip
+    csr = to_csr(G)
+    labels = np.repeat(np.arange(4), 60)
+    labels[np.random.default_rng(0).random(240) < 0.2] = 4
+    exact = metrics.modularity(G, labels)
+    rng = np.random.default_rng(3)
+    est = []
+    for _ in range(300):
+        entry = rng.integers(0, csr.indices.size, 128)
+        u = np.searchsorted(csr.indptr, entry, side="right") - 1
+        est.append(metrics.sampled_modularity(labels[u], labels[csr.indices[entry]]))
+    est = np.array(est)
+    assert abs(est.mean() - exact) < 4 * est.std() / np.sqrt(300)
+    assert est.std() < 1.5 / np.sqrt(128)

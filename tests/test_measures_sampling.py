@@ -109,3 +109,20 @@ def test_the_panels_worst_agent_is_within_its_stated_quantile():
         panel = metrics.measure_panel(values.size, 1000, m, seed=seed).rows
         broken += np.mean(values > values[panel].max()) > np.log(1 / delta) / m
     assert broken / 400 <= 2 * delta
+
+
+def test_affine_agents_are_clustered_exactly_at_any_size():
+    """The polarization scenario's agents are affine: above measure_exact their clusters are
+    computed for every agent from exact coordinates, equal to the probe-based exact ones."""
+    gp = {"blocks": 4, "p_in": 0.01, "p_out": 0.0005}
+    kw = dict(n_agents=2500, rng=1, graph_params=gp, confidence=0.05, cluster_eps=0.002)
+    m = REGISTRY["polarization"](measure_exact=1000, **kw)
+    m.run_for(5)
+    big = snapshot(m)
+    m.p["measure_exact"] = 0
+    exact = snapshot(m)
+    for k in ("n_clusters", "largest_cluster", "cluster_nmi", "modularity"):
+        assert big[k] == pytest.approx(exact[k], rel=1e-12, abs=1e-12), k
+    # the probe path's outputs are float32, the coordinates float64
+    assert big["polarization"] == pytest.approx(exact["polarization"], rel=1e-6)
+    assert exact["n_clusters"] > 1

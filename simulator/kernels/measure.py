@@ -263,3 +263,43 @@ def pivot_coordinates(G: np.ndarray, mu: np.ndarray, k: int) -> tuple[np.ndarray
     kernel = pick(_pivot_parallel, _pivot_serial, G.size)
     used = kernel(G, mu, V, Z, res)
     return np.ascontiguousarray(Z[:, : max(used, 1)]), np.sqrt(np.maximum(res, 0.0))
+
+
+@njit(**_JIT)
+def _assign_rows(panel, labels, rows, eps2, out, lo, hi):
+    for q in range(lo, hi):
+        out[q] = -1
+        for i in range(panel.shape[0]):
+            s = 0.0
+            for start in range(0, panel.shape[1], _BLOCK):
+                for t in range(start, min(start + _BLOCK, panel.shape[1])):
+                    d = np.float64(rows[q, t]) - np.float64(panel[i, t])
+                    s += d * d
+                if s >= eps2:
+                    break
+            if s < eps2:
+                out[q] = labels[i]
+                break
+
+
+@njit(parallel=True, **_JIT)
+def assign_within_parallel(panel, labels, rows, eps2, out):
+    """out[q] = labels[i] of the first row i of ``panel`` (m, D) closer than sqrt(eps2) to
+    ``rows[q]`` (float64 distance, early exit), or -1. Each q writes only its own slot."""
+    q_n = rows.shape[0]
+    for c in prange((q_n + 15) // 16):
+        _assign_rows(panel, labels, rows, eps2, out, c * 16, min(q_n, (c + 1) * 16))
+
+
+@njit(**_JIT)
+def assign_within_serial(panel, labels, rows, eps2, out):
+    """:func:`assign_within_parallel` in one thread."""
+    _assign_rows(panel, labels, rows, eps2, out, 0, rows.shape[0])
+
+
+def assign_within(
+    panel: np.ndarray, labels: np.ndarray, rows: np.ndarray, eps2: float, out: np.ndarray
+) -> None:
+    """out[q]: the label of the first panel row within sqrt(eps2) of rows[q], or -1."""
+    work = rows.shape[0] * panel.shape[0] * 64
+    pick(assign_within_parallel, assign_within_serial, work)(panel, labels, rows, eps2, out)

@@ -19,12 +19,19 @@ Ensembles and outcomes
     (Kuncheva & Whitaker 2003): :func:`kw_variance`, :func:`disagreement`, :func:`kappa`,
     :func:`diversity`
 Clusters, polarization, time
-    :func:`function_clusters`, :func:`cluster_nmi`, :func:`modularity`, :func:`polarization`,
+    :func:`function_clusters`, :func:`cluster_nmi`, :func:`modularity`,
+    :func:`sampled_modularity`, :func:`polarization`,
     :func:`consensus_time`
 """
 
 from simulator.metrics.align import align_params
-from simulator.metrics.clusters import cluster_nmi, function_clusters, modularity
+from simulator.metrics.clusters import (
+    cluster_nmi,
+    function_clusters,
+    grid_clusters,
+    modularity,
+    sampled_modularity,
+)
 from simulator.metrics.dynamics import consensus_time, polarization
 from simulator.metrics.ensemble import (
     Diversity,
@@ -47,6 +54,7 @@ from simulator.metrics.functions import (
     mean_cka,
     prediction_agreement,
 )
+from simulator.metrics.linear import linear_embedding
 from simulator.metrics.probe import Panel, ProbePass, measure_panel, probe_pass
 from simulator.metrics.weights import (
     WeightSummary,
@@ -79,9 +87,11 @@ __all__ = [
     "function_clusters",
     "function_dispersion",
     "function_summary",
+    "grid_clusters",
     "kappa",
     "kw_variance",
     "linear_cka",
+    "linear_embedding",
     "mean_cka",
     "mean_pairwise_cosine",
     "measure_panel",
@@ -90,5 +100,6 @@ __all__ = [
     "polarization",
     "prediction_agreement",
     "probe_pass",
+    "sampled_modularity",
     "weight_summary",
 ]

@@ -134,8 +134,14 @@ def polarization_of_groups(
     F: np.ndarray, lab: np.ndarray, gen: np.random.Generator, max_pairs: int | None
 ) -> float:
     """:func:`polarization` of validated outputs F (P, n, d) with int64 labels (P,)."""
-    n = F.shape[1]
-    G = flat_outputs(F)
+    return polarization_of_rows(flat_outputs(F), lab, gen, max_pairs) / np.sqrt(F.shape[1])
+
+
+def polarization_of_rows(
+    G: np.ndarray, lab: np.ndarray, gen: np.random.Generator, max_pairs: int | None
+) -> float:
+    """Esteban-Ray polarization with Euclidean distances between the groups' mean rows of G
+    (P, D) (the method of :func:`polarization`, without its RMS scaling)."""
     keep = lab >= 0
     if not keep.any():
         raise fail("labels", "only negative labels", "at least one agent with a label >= 0")
@@ -146,8 +152,8 @@ def polarization_of_groups(
     centroids = _centroids(G if keep.all() else G[keep], lab, n_groups)
     share = np.bincount(lab) / lab.size
     if max_pairs is None or n_groups * (n_groups - 1) // 2 <= max_pairs:
-        return _exact_er(centroids, share) / np.sqrt(n)
-    return _split_er(centroids, share, max_pairs, gen) / np.sqrt(n)
+        return _exact_er(centroids, share)
+    return _split_er(centroids, share, max_pairs, gen)
 
 
 def consensus_time(series: Any, tol: float) -> int | None:
