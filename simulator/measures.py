@@ -7,11 +7,17 @@ probe (:func:`simulator.metrics.probe_pass`: outputs, first hidden layer of the 
 per agent its loss, error, decisions, accuracy, entropy and spread, fused in one Numba kernel).
 Mesa's DataCollector reads the result as scalar model reporters.
 
-Which agents are measured in function space: every agent while ``n_agents <=
-measure_agents`` (the default 512; 0 means always every agent); above it, a seeded uniform panel
-of ``measure_agents`` agents, the same every step (:func:`simulator.metrics.measure_panel`).
-Weight-space measures always use every agent, exactly. ``MEASURE_DOCS`` says for each column
-what a panel changes; ``SAMPLED_NOTE`` states the error bounds.
+Which agents are measured in function space: every agent while ``n_agents <= measure_exact``
+(default 1,000; 0 means always every agent); above it, a seeded uniform panel of
+``measure_agents`` agents (default 256), the same every step
+(:func:`simulator.metrics.measure_panel`). Weight-space measures always use every agent,
+exactly. Agents without hidden layers and with linear outputs in at most 3 function-space
+dimensions (the ``polarization`` scenario) are clustered exactly at every size, from exact
+coordinates of their functions. ``MEASURE_DOCS`` says for each column what a panel changes;
+``SAMPLED_NOTE`` states the error bounds. State a collect keeps between steps (plain model
+attributes): ``consensus_step``, ``cluster_labels``, ``measure_panel`` and
+``measure_panel_key`` (a pure function of the seed and sizes); ``last_probe`` is this collect's
+probe pass, for the per-agent table.
 """
 
 from __future__ import annotations
@@ -40,62 +46,77 @@ _AFFINE_PAIRS = 1 << 24  # affine agents: polarization exact up to this many pai
 MODULARITY_EDGES = 256  # above the exact size: edges drawn to estimate the modularity
 
 SAMPLED_NOTE = (
-    "Above measure_agents agents (default 512), function-space measures use a seeded uniform "
-    "panel of m = measure_agents agents (the same every step); weight-space measures stay exact. "
-    "Means over agents (probe_loss, accuracy, entropy, output_spread) are unbiased with standard "
-    "error sd/sqrt(m) * sqrt(1 - m/P) (sd: their spread over agents), and for a quantity in "
-    "[0, 1] |error| <= sqrt(log(2/delta) / (2 m)) with probability 1 - delta (Hoeffding-Serfling): "
-    "0.08 at delta = 0.01 for m = 512. function_dispersion, ambiguity and ensemble_loss are "
-    "corrected to be unbiased (the Krogh-Vedelsby identity holds for the estimates); "
-    "disagreement is unbiased (a mean over uniform pairs). worst_* are the panel's worst: with "
-    "probability 1 - delta at most log(1/delta)/m of all agents are worse (0.9% at delta = 0.01)."
+    "Function-space measures are exact up to measure_exact agents (default 1,000). Above, they "
+    "use a seeded uniform panel of m = measure_agents agents (default 256; the same every step); "
+    "weight-space measures (consensus_distance, mean_cosine) stay exact. Means over agents "
+    "(probe_loss, accuracy, entropy, output_spread) are unbiased with standard error "
+    "sd/sqrt(m) x sqrt(1 - m/P) (sd: their spread over agents); for a quantity in [0, 1] "
+    "|error| <= sqrt(log(2/delta) / (2m)) with probability 1 - delta (Hoeffding-Serfling), 0.10 "
+    "at delta = 0.01 for m = 256. function_dispersion and ambiguity are corrected to be unbiased, "
+    "and so is ensemble_loss (floored at 0): the Krogh-Vedelsby identity holds for the "
+    "estimates. disagreement is unbiased (a mean over uniform pairs); kw_variance and kappa "
+    "follow from it by their identities. worst_accuracy and worst_probe_loss are the panel's "
+    "worst: with probability 1 - delta at most log(1/delta)/m of all agents are worse (1.8% at "
+    "delta = 0.01). agreement, ensemble_accuracy and coverage are the panel's (plug-in "
+    "estimates). n_clusters, largest_cluster, polarization and cluster_nmi describe the "
+    "panel's agents: single linkage on a sparser sample splits chains, so they are not "
+    "estimates of the population's values, except for affine agents (no hidden layer, linear "
+    "outputs, at most 3 function dimensions), clustered exactly over every agent. modularity is "
+    "estimated from 256 seeded edges (unbiased for the panel's clusters extended to each edge's "
+    "ends by their first panel agent within cluster_eps; standard error <= 1.5/sqrt(256))."
 )
 
 MEASURE_DOCS = {
     "mean_loss": "mean training loss on the step's minibatches (before the update); all agents",
     "probe_loss": "mean over agents of each agent's loss on the probe set against its truth "
-    "(panel mean above measure_agents)",
+    "(panel mean above measure_exact)",
     "consensus_distance": "weight space: mean squared distance of params to the population "
     "mean (exact, every agent)",
     "mean_cosine": "weight space: mean pairwise cosine similarity of params (exact, centroid form)",
     "aligned_distance": "weight space: consensus distance after aligning hidden units "
     f"(permutations, sign flips) to a reference agent ({ALIGN_AGENTS} agents of the panel)",
     "function_dispersion": "function space: mean squared distance of outputs on the probe to the "
-    "mean output (above measure_agents: unbiased panel estimate)",
+    "mean output (above measure_exact: unbiased panel estimate)",
     "agreement": "function space: mean share of agents agreeing with the plurality decision "
-    "(panel share above measure_agents)",
+    "(panel share above measure_exact)",
     "cka": "representations: mean linear CKA of first hidden layers "
     f"({CKA_PAIRS} pairs among {CKA_AGENTS} agents of the panel)",
     "cka_baseline": "the same between independently initialized networks (reference)",
     "ensemble_loss": "MSE of the population's mean prediction on the probe (above "
-    "measure_agents: the panel's, corrected for its sampling error, floored at 0)",
+    "measure_exact: the panel's, corrected to be unbiased, floored at 0)",
     "ensemble_gain": "mean individual loss minus ensemble loss (regression: = ambiguity, "
     "Krogh-Vedelsby); classification: ensemble accuracy minus mean accuracy",
-    "ambiguity": "mean squared deviation of individual predictions from the ensemble mean",
-    "accuracy": "mean individual accuracy on the probe",
+    "ambiguity": "mean squared deviation of individual predictions from the ensemble mean "
+    "(above measure_exact: unbiased panel estimate)",
+    "accuracy": "mean individual accuracy on the probe (panel mean above measure_exact)",
     "ensemble_accuracy": "accuracy of the mean-probability ensemble on the probe (above "
-    "measure_agents: the panel's ensemble)",
+    "measure_exact: the panel's ensemble)",
     "kw_variance": "classifier diversity: Kohavi-Wolpert variance of right/wrong outputs "
-    "(Kuncheva & Whitaker 2003); = (P-1)/(2P) x disagreement",
+    "(Kuncheva & Whitaker 2003); = (P-1)/(2P) x disagreement (above measure_exact: from the "
+    "panel's disagreement)",
     "disagreement": "classifier diversity: mean over pairs of agents of the share of items on "
-    "which exactly one of the two is right",
+    "which exactly one of the two is right (above measure_exact: pairs of the panel, unbiased)",
     "kappa": "classifier diversity: interrater agreement (Fleiss) of right/wrong outputs, "
     "1 - disagreement / (2 p (1 - p)), p = mean accuracy",
     "outcome_homogenization": "P(all k agents fail) / prod P(agent fails) over groups of agents "
-    "(1 = independent failures)",
+    "(1 = independent failures; groups of 3 among the panel's agents)",
     "n_clusters": "agents linked by chains of function-space RMS distance < cluster_eps "
-    "(exact single linkage; above measure_agents: clusters among the panel's agents)",
+    "(exact single linkage; above measure_exact: among the panel's agents, except affine "
+    "agents, clustered exactly over all)",
     "largest_cluster": "share of agents in the largest cluster (of the panel, likewise)",
     "polarization": "Esteban-Ray polarization of the function-space clusters (0 = consensus); "
-    "exact up to measure_agents, else over the panel's clusters with the pairs of small groups "
+    "exact up to measure_exact; above, over the panel's clusters with the pairs of small groups "
     "sampled (error bound in metrics.polarization)",
-    "cluster_nmi": "normalized mutual information of clusters vs graph communities (panel)",
+    "cluster_nmi": "normalized mutual information of clusters vs graph communities (above "
+    "measure_exact: over the panel's agents, except affine agents: all)",
     "modularity": "modularity of the function-space clusters on the social graph (exact up to "
-    "measure_agents; above: agents outside the panel form one extra group)",
+    "measure_exact; above: estimated from 256 seeded edges, see SAMPLED_NOTE)",
     "worst_accuracy": "fairness: the lowest individual accuracy on the probe (panel's lowest)",
     "worst_probe_loss": "fairness: the highest individual loss on the probe (panel's highest)",
-    "output_spread": "collapse (regression): mean over agents of the std of outputs over the probe",
-    "entropy": "collapse (classification): mean predictive entropy on the probe (nats)",
+    "output_spread": "collapse (regression): mean over agents of the std of outputs over the "
+    "probe (panel mean above measure_exact)",
+    "entropy": "collapse (classification): mean predictive entropy on the probe (nats; panel "
+    "mean above measure_exact)",
     "coverage": "collapse (classification): share of classes some agent predicts somewhere "
     "(agents of the panel)",
     "consensus_time": "first step at which function_dispersion < consensus_tol (-1: not yet)",
