@@ -39,9 +39,9 @@ if TYPE_CHECKING:
     from simulator.model import NeuralModel
 
 CKA_AGENTS = 32  # CKA is averaged over pairs among this many agents of the panel
-CKA_PAIRS = 128
-ALIGN_AGENTS = 100  # agents aligned for aligned_distance
-POLARIZATION_PAIRS = 1024  # above the exact size: pairs of groups measured (see polarization)
+CKA_PAIRS = 64
+ALIGN_AGENTS = 64  # agents aligned for aligned_distance
+POLARIZATION_PAIRS = 512  # above the exact size: pairs of groups measured (see polarization)
 _AFFINE_PAIRS = 1 << 24  # affine agents: polarization exact up to this many pairs x q
 MODULARITY_EDGES = 256  # above the exact size: edges drawn to estimate the modularity
 
@@ -253,7 +253,7 @@ def snapshot(model: NeuralModel) -> dict[str, float]:
         out.update(_classification(model, fs, probe, plan, P))
     if model.p["measures"] == "fast":
         return {k: float(out[k]) for k in names}
-    out.update(_standard(model, probe, weights, plan))
+    out.update(_standard(model, probe, weights, fs, plan))
     return {k: float(out[k]) for k in names}
 
 
@@ -320,7 +320,7 @@ def _classification(model, fs, probe: ProbePass, plan: Panel, P: int) -> dict[st
     return out
 
 
-def _standard(model, probe: ProbePass, weights, plan: Panel) -> dict[str, float]:
+def _standard(model, probe: ProbePass, weights, fs, plan: Panel) -> dict[str, float]:
     """Weight-space, representation and cluster measures of the standard set."""
     pop = model.population
     rng = np.random.default_rng(model.measure_seed)
@@ -339,7 +339,7 @@ def _standard(model, probe: ProbePass, weights, plan: Panel) -> dict[str, float]
     if Z is not None:  # affine agents: every agent placed exactly, clusters of all of them
         out.update(_all_agent_clusters(model, Z, rng))
         return out
-    sample, n_clusters, largest = cluster_outputs(probe.preds, model.p["cluster_eps"])
+    sample, n_clusters, largest = cluster_outputs(probe.preds, model.p["cluster_eps"], fs.mean)
     labels = np.full(model.n_agents, -1, dtype=np.int64)
     labels[plan.rows] = sample
     model.cluster_labels = labels

@@ -97,27 +97,31 @@ def sweep_components(F, Z, r, eps, slack, parent):
     """
     m, k = Z.shape
     eps2 = eps * eps
-    reach = eps + slack
-    reach2 = reach * reach
     sure = max(eps - slack, 0.0)
     sure2 = sure * sure
     for i in range(m):
         parent[i] = i
-    for i in range(m):
-        for j in range(i + 1, m):
-            dz = Z[j, 0] - Z[i, 0]
-            if dz >= reach:
-                break
-            proj = dz * dz
-            for t in range(1, k):
-                e = Z[j, t] - Z[i, t]
-                proj += e * e
-            gap = r[i] - r[j]
-            if proj + gap * gap >= reach2 or _find(parent, i) == _find(parent, j):
-                continue
-            span = r[i] + r[j]
-            if proj + span * span < sure2 or _sqdist(F, i, j, eps2) < eps2:
-                _union(parent, i, j)
+    # two rounds: the first examines only pairs whose lower bound is below eps / 2 (likely
+    # links, which join most of a dense cluster cheaply); the second every candidate pair, most
+    # of them now skipped as already joined
+    for frac in (0.5, 1.0):
+        cut = frac * eps + slack
+        cut2 = cut * cut
+        for i in range(m):
+            for j in range(i + 1, m):
+                dz = Z[j, 0] - Z[i, 0]
+                if dz >= cut:
+                    break
+                proj = dz * dz
+                for t in range(1, k):
+                    e = Z[j, t] - Z[i, t]
+                    proj += e * e
+                gap = r[i] - r[j]
+                if proj + gap * gap >= cut2 or _find(parent, i) == _find(parent, j):
+                    continue
+                span = r[i] + r[j]
+                if proj + span * span < sure2 or _sqdist(F, i, j, eps2) < eps2:
+                    _union(parent, i, j)
     for i in range(m):
         _find(parent, i)
 
@@ -303,3 +307,33 @@ def assign_within(
     """out[q]: the label of the first panel row within sqrt(eps2) of rows[q], or -1."""
     work = rows.shape[0] * panel.shape[0] * 64
     pick(assign_within_parallel, assign_within_serial, work)(panel, labels, rows, eps2, out)
+
+
+@njit(**_JIT)
+def first_appearance(roots, labels):
+    """labels[p] = rank of roots[p] among the distinct roots in order of first appearance
+    (0, 1, ...); roots : int64 (P,) values in [0, P). Returns the number of labels. O(P)."""
+    P = roots.shape[0]
+    rank = np.full(P, -1, dtype=np.int64)
+    n = 0
+    for p in range(P):
+        r = roots[p]
+        if rank[r] < 0:
+            rank[r] = n
+            n += 1
+        labels[p] = rank[r]
+    return n
+
+
+@njit(**_JIT)
+def inside_mass(indptr, indices, weights, labels):
+    """Sum of the adjacency entries (weights, or 1 when weights is empty) whose two ends have
+    the same label, over the CSR graph; float64. One pass over the entries."""
+    total = 0.0
+    unit = weights.shape[0] == 0
+    for i in range(indptr.shape[0] - 1):
+        li = labels[i]
+        for e in range(indptr[i], indptr[i + 1]):
+            if labels[indices[e]] == li:
+                total += 1.0 if unit else weights[e]
+    return total

@@ -204,7 +204,25 @@ def _hungarian(cost, perm, u, v, p, way, minv, used):
 
 @njit(**_JIT)
 def _assign_one(score, perm, r):
+    """Optimal assignment of score[r]. When the columns of the rows' maxima are all distinct,
+    that choice is optimal (no assignment can beat every row's maximum) and the Hungarian
+    algorithm is skipped: the usual case for networks already close to aligned."""
     h = score.shape[1]
+    row = perm[r]
+    taken = np.zeros(h, dtype=np.bool_)
+    distinct = True
+    for a in range(h):
+        best = 0
+        for b in range(1, h):
+            if score[r, a, b] > score[r, a, best]:
+                best = b
+        row[a] = best
+        if taken[best]:
+            distinct = False
+            break
+        taken[best] = True
+    if distinct:
+        return
     cost = np.empty((h, h))
     for a in range(h):
         for b in range(h):
@@ -215,7 +233,7 @@ def _assign_one(score, perm, r):
     pp = np.empty(h + 1, dtype=np.int64)
     way = np.empty(h + 1, dtype=np.int64)
     used = np.empty(h + 1, dtype=np.bool_)
-    _hungarian(cost, perm[r], u, v, pp, way, minv, used)
+    _hungarian(cost, row, u, v, pp, way, minv, used)
 
 
 @njit(parallel=True, **_JIT)
@@ -236,7 +254,7 @@ def assignments_serial(score, perm):
 def assignments(score: np.ndarray, perm: np.ndarray) -> None:
     """Maximum-score assignment of each (h, h) matrix of ``score`` (m, h, h) into perm (m, h)."""
     h = score.shape[1]
-    pick(assignments_parallel, assignments_serial, score.shape[0] * h**3 // 4)(score, perm)
+    pick(assignments_parallel, assignments_serial, score.shape[0] * h**3)(score, perm)
 
 
 __all__ = [

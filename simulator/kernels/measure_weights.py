@@ -23,7 +23,10 @@ from numba import njit, prange
 # Rows per block of the parallel column sums: a block's rows stay in cache while it is summed,
 # and the number of blocks (the partial sums) depends on P only, never on the thread count.
 BLOCK_ROWS = 256
-# Below this many array elements touched, a kernel runs in one thread (see serial twins).
+# Below this many array elements touched, a kernel runs in one thread (see serial twins). Kept
+# high on purpose: on a machine whose cores are busy with other work, every parallel region
+# waits for its slowest thread (measured: milliseconds per call at load 5 on 2 cores), so only
+# work that grows with the population (passes over all parameters, the probe pass) goes parallel.
 SERIAL_BELOW = 1 << 20
 _ROWS = 64  # rows per parallel slot of row_sq_distances
 _JIT = {"cache": True, "error_model": "numpy", "fastmath": {"reassoc", "contract"}}

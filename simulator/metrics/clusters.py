@@ -57,11 +57,13 @@ def principal_coordinates(
 _MAX_DIRECTIONS = 8  # principal directions whose coordinates prune the pairs of the sweep
 
 
-def _components(G: np.ndarray, eps: float) -> np.ndarray:
-    """Labels 0..C-1 (by first appearance) of the components of ``||G_i - G_j|| < eps``."""
+def _components(G: np.ndarray, eps: float, mu: np.ndarray | None = None) -> np.ndarray:
+    """Labels 0..C-1 (by first appearance) of the components of ``||G_i - G_j|| < eps``;
+    ``mu``: the mean row of G (float64) when the caller has it."""
     P = G.shape[0]
-    mu = np.empty(G.shape[1])
-    KF.column_means(G, mu)
+    if mu is None:
+        mu = np.empty(G.shape[1])
+        KF.column_means(G, mu)
     Z, r = KM.pivot_coordinates(G, mu, _MAX_DIRECTIONS)
     order = np.argsort(Z[:, 0], kind="stable")
     Zs = np.ascontiguousarray(Z[order])
@@ -75,10 +77,9 @@ def _components(G: np.ndarray, eps: float) -> np.ndarray:
     KM.sweep_components(Gs, Zs, rs, eps, slack, parent)
     root = np.empty(P, dtype=np.int64)
     root[order] = order[parent]
-    _, first, inverse = np.unique(root, return_index=True, return_inverse=True)
-    rank = np.empty(first.size, dtype=np.int64)
-    rank[np.argsort(first, kind="stable")] = np.arange(first.size)
-    return rank[inverse]
+    labels = np.empty(P, dtype=np.int64)
+    KM.first_appearance(root, labels)
+    return labels
 
 
 def function_clusters(
@@ -142,10 +143,14 @@ def function_clusters(
     return labels, n_clusters, largest
 
 
-def cluster_outputs(F: np.ndarray, eps: float) -> tuple[np.ndarray, int, float]:
-    """:func:`function_clusters` of validated outputs F (P, n, d), every agent, no sampling."""
+def cluster_outputs(
+    F: np.ndarray, eps: float, mean: np.ndarray | None = None
+) -> tuple[np.ndarray, int, float]:
+    """:func:`function_clusters` of validated outputs F (P, n, d), every agent, no sampling;
+    ``mean``: their mean output (n, d) float64 when the caller has it."""
     n = F.shape[1]
-    labels = _components(flat_outputs(F), eps * np.sqrt(n))
+    mu = None if mean is None else np.ascontiguousarray(mean, dtype=np.float64).ravel()
+    labels = _components(flat_outputs(F), eps * np.sqrt(n), mu)
     counts = np.bincount(labels)
     return labels, int(counts.size), float(counts.max() / labels.size)
 
@@ -174,12 +179,18 @@ def grid_clusters(Z: Any, eps: float) -> tuple[np.ndarray, int, float]:
     cells = np.floor((Zf - Zf.min(axis=0)) / side).astype(np.int64)
     parent = np.empty(Zf.shape[0], dtype=np.int64)
     KG.grid_components(Zf, cells, eps, int(np.ceil(np.sqrt(q))), parent)
-    _, first, inverse = np.unique(parent, return_index=True, return_inverse=True)
-    rank = np.empty(first.size, dtype=np.int64)
-    rank[np.argsort(first, kind="stable")] = np.arange(first.size)
-    labels = rank[inverse]
+    labels = np.empty(Zf.shape[0], dtype=np.int64)
+    KM.first_appearance(parent, labels)
     counts = np.bincount(labels)
     return labels, int(counts.size), float(counts.max() / labels.size)
+
+
+def _dense_codes(x: np.ndarray) -> np.ndarray:
+    """Labels renumbered 0..k-1 (a bincount when they are small non-negative ints, O(P))."""
+    if x.min() >= 0 and x.max() < 4 * x.size + 16:
+        present = np.bincount(x) > 0
+        return (np.cumsum(present) - 1)[x]
+    return np.unique(x, return_inverse=True)[1]
 
 
 def cluster_nmi(labels: Any, communities: Any) -> float:
@@ -203,13 +214,13 @@ def cluster_nmi(labels: Any, communities: Any) -> float:
     keep = a >= 0
     if not keep.any():
         raise fail("labels", "only negative labels", "at least one agent with a label >= 0")
-    a = np.unique(a[keep], return_inverse=True)[1]
-    b = np.unique(b[keep], return_inverse=True)[1]
+    a, b = _dense_codes(a[keep]), _dense_codes(b[keep])
     N = a.size
     pa, pb = np.bincount(a) / N, np.bincount(b) / N
-    joint_codes, n_ij = np.unique(a * (b.max() + 1) + b, return_counts=True)
+    joint = np.bincount(a * (b.max() + 1) + b)
+    joint_codes = np.flatnonzero(joint)
     ia, ib = np.divmod(joint_codes, b.max() + 1)
-    p_ij = n_ij / N
+    p_ij = joint[joint_codes] / N
     mi = float(np.sum(p_ij * np.log(p_ij / (pa[ia] * pb[ib]))))
     h = -float(np.sum(pa * np.log(pa))) - float(np.sum(pb * np.log(pb)))
     if h <= 0:
@@ -293,9 +304,11 @@ def modularity(csr_or_graph: Any, labels: Any) -> float:
     two_m = float(w.sum())
     if two_m == 0:
         return 0.0
-    rows = np.repeat(np.arange(P), np.diff(indptr))
-    inside = float(w[lab[rows] == lab[indices]].sum())
-    degree_mass = np.bincount(lab, weights=np.bincount(rows, weights=w, minlength=P))
+    unit = np.empty(0) if np.all(w == 1.0) else np.ascontiguousarray(w, dtype=np.float64)
+    inside = KM.inside_mass(indptr, indices, unit, lab)
+    cum = np.concatenate([[0.0], np.cumsum(w)])
+    degree = cum[indptr[1:]] - cum[indptr[:-1]]
+    degree_mass = np.bincount(lab, weights=degree)
     return inside / two_m - float(np.sum((degree_mass / two_m) ** 2))
 
 
