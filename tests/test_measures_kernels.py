@@ -277,3 +277,14 @@ def test_sampled_modularity_is_unbiased_for_the_modularity():
     est = np.array(est)
     assert abs(est.mean() - exact) < 4 * est.std() / np.sqrt(300)
     assert est.std() < 1.5 / np.sqrt(128)
+
+
+def test_pivot_coordinates_stop_at_the_rank_of_the_rows():
+    """Four points span 3 centred dimensions: no fourth direction made of rounding noise."""
+    G = np.random.default_rng(1288).standard_normal((4, 48))
+    mu = G.mean(axis=0)
+    Z, r = KM.pivot_coordinates(G, mu, 8)
+    assert Z.shape[1] == 3
+    C = G - mu
+    np.testing.assert_allclose((Z**2).sum(axis=1) + r**2, (C**2).sum(axis=1), rtol=1e-12)
+    assert np.all(cdist(Z, Z) <= cdist(C, C) * (1 + 1e-12) + 1e-12)

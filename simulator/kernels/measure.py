@@ -228,9 +228,10 @@ def _pivot_parallel(G, mu, V, Z, res):
     for c in prange(n_chunks):
         _norms_rows(G, mu, res, c * 64, min(m, (c + 1) * 64))
     k = 0
+    floor = 1e-10 * res.max()  # below: what is left is rounding, not a direction
     while k < V.shape[0]:
         p = np.argmax(res)
-        if res[p] <= 0.0 or not _next_direction(G, mu, V, k, p):
+        if res[p] <= floor or not _next_direction(G, mu, V, k, p):
             break
         for c in prange(n_chunks):
             _project_rows(G, mu, V[k], Z, k, res, c * 64, min(m, (c + 1) * 64))
@@ -243,9 +244,10 @@ def _pivot_serial(G, mu, V, Z, res):
     m = G.shape[0]
     _norms_rows(G, mu, res, 0, m)
     k = 0
+    floor = 1e-10 * res.max()  # below: what is left is rounding, not a direction
     while k < V.shape[0]:
         p = np.argmax(res)
-        if res[p] <= 0.0 or not _next_direction(G, mu, V, k, p):
+        if res[p] <= floor or not _next_direction(G, mu, V, k, p):
             break
         _project_rows(G, mu, V[k], Z, k, res, 0, m)
         k += 1
