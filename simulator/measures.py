@@ -294,7 +294,8 @@ def _classification(model, fs, probe: ProbePass, plan: Panel, P: int) -> dict[st
     mean = fs.mean
     ens_dec = (mean[:, 0] > 0.5).astype(np.int64) if mean.shape[1] == 1 else mean.argmax(axis=1)
     ens_acc = float(np.mean(ens_dec == labels))
-    acc = float(np.mean(probe.accuracy))
+    n = labels.size  # exact share: the integer count of right decisions over all agents
+    acc = float(np.rint(probe.accuracy * n).sum() / (probe.accuracy.size * n))
     out = {
         "accuracy": acc,
         "ensemble_accuracy": ens_acc,

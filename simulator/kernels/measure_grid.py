@@ -4,7 +4,7 @@ Cells have side ``eps / sqrt(q)`` (q = dimension), so any two points of one cell
 eps and every cell is one piece of a cluster. Two cells can hold linked points only when their
 coordinates differ by at most ``ceil(sqrt(q))`` in every dimension; each such pair of non-empty
 cells not yet in one component is checked point by point (float64 distances) until a link is
-found. Cells are found by binary search on their sorted keys. Time O(P log P) plus the point
+found. Neighbouring cells are found by walking the sorted cell keys. Time O(P log P) plus the point
 pairs of neighbouring cells checked before a link (at worst their product, when points of two
 adjacent cells are all just farther than eps apart); memory O(P).
 """
@@ -47,78 +47,89 @@ def _linked(Z, pts, a0, a1, b0, b1, eps2):
 
 
 @njit(**_JIT)
-def grid_components(Z, cells, eps, reach, parent):
-    """Union-find over cells of the eps-linkage graph of the points Z (P, q) float64.
-
-    cells : int64 (P, q) non-negative integer cell coordinates (floor of Z / side), each below
-    2**(62 // q). reach : int, the largest coordinate difference of linkable cells.
-    parent : int64 (P,), filled: parent[p] = the root point of p's cluster (smallest index of
-    the cell that roots it, after compression).
-    """
+def cell_keys(cells, bits, keys):
+    """keys[p] = the cell coordinates of point p packed into one int64, ``bits`` per dimension
+    (lexicographic order of the coordinates = numeric order of the keys)."""
     P, q = cells.shape
-    bits = 62 // q
-    keys = np.zeros(P, dtype=np.int64)
     for p in range(P):
         k = np.int64(0)
         for d in range(q):
             k = (k << bits) | cells[p, d]
         keys[p] = k
-    pts = np.argsort(keys, kind="mergesort")
-    sk = keys[pts]
+
+
+@njit(**_JIT)
+def grid_components(Z, cells, pts, keys, bits, eps, reach, parent):
+    """Union-find over cells of the eps-linkage graph of the points Z (P, q) float64.
+
+    cells : int64 (P, q) non-negative cell coordinates (floor of Z / side), each below
+    ``2**bits``; keys : their packed keys (:func:`cell_keys`); pts : int64 (P,) the points in
+    increasing key order (a stable argsort). reach : int, the largest coordinate difference of
+    linkable cells. parent : int64 (P,), filled: parent[p] = one representative point of p's
+    cluster. Neighbour cells are found by a forward-moving pointer per offset (the packed key of
+    a shifted cell is the key plus a constant), never by searching.
+    """
+    P, q = cells.shape
     starts = np.empty(P + 1, dtype=np.int64)
     n_cells = 0
     for s in range(P):
-        if s == 0 or sk[s] != sk[s - 1]:
+        if s == 0 or keys[pts[s]] != keys[pts[s - 1]]:
             starts[n_cells] = s
             n_cells += 1
     starts[n_cells] = P
     ckeys = np.empty(n_cells, dtype=np.int64)
     for c in range(n_cells):
-        ckeys[c] = sk[starts[c]]
+        ckeys[c] = keys[pts[starts[c]]]
     cpar = np.arange(n_cells)
     eps2 = eps * eps
     width = 2 * reach + 1
-    n_off = width**q
     off = np.empty(q, dtype=np.int64)
+    limit = np.int64(1) << bits
     # near neighbours (offsets of at most 1 in every dimension) first, for every cell: most
     # farther pairs of cells are then already in one component and cost nothing
     for ring in range(1, reach + 1):
-        for c in range(n_cells):
-            base = cells[pts[starts[c]]]
-            for o in range(n_off):
-                rem = o
-                far = 0
-                for d in range(q - 1, -1, -1):
-                    off[d] = rem % width - reach
-                    rem //= width
-                    far = max(far, abs(off[d]))
-                if far != ring:
-                    continue
-                # each unordered pair of cells once: the first non-zero offset is positive
-                positive = False
-                for d in range(q):
-                    if off[d] != 0:
-                        positive = off[d] > 0
-                        break
-                if not positive:
-                    continue
-                k = np.int64(0)
-                ok = True
+        for o in range(width**q):
+            rem = o
+            far = 0
+            for d in range(q - 1, -1, -1):
+                off[d] = rem % width - reach
+                rem //= width
+                far = max(far, abs(off[d]))
+            if far != ring:
+                continue
+            # each unordered pair of cells once: the first non-zero offset is positive
+            positive = False
+            for d in range(q):
+                if off[d] != 0:
+                    positive = off[d] > 0
+                    break
+            if not positive:
+                continue
+            shift = np.int64(0)
+            for d in range(q):
+                shift = shift * limit + off[d]
+            j = 0
+            for c in range(n_cells):
+                base = cells[pts[starts[c]]]
+                inside = True
                 for d in range(q):
                     v = base[d] + off[d]
-                    if v < 0 or v >= (np.int64(1) << bits):
-                        ok = False
+                    if v < 0 or v >= limit:
+                        inside = False
                         break
-                    k = (k << bits) | v
-                if not ok:
+                if not inside:
                     continue
-                nb = np.searchsorted(ckeys, k)
-                if nb >= n_cells or ckeys[nb] != k:
+                target = ckeys[c] + shift
+                while j < n_cells and ckeys[j] < target:
+                    j += 1
+                if j >= n_cells:
+                    break
+                if ckeys[j] != target:
                     continue
-                ra, rb = _find(cpar, c), _find(cpar, nb)
+                ra, rb = _find(cpar, c), _find(cpar, j)
                 if ra == rb:
                     continue
-                if _linked(Z, pts, starts[c], starts[c + 1], starts[nb], starts[nb + 1], eps2):
+                if _linked(Z, pts, starts[c], starts[c + 1], starts[j], starts[j + 1], eps2):
                     if ra < rb:
                         cpar[rb] = ra
                     else:
@@ -130,4 +141,4 @@ def grid_components(Z, cells, eps, reach, parent):
             parent[pts[s]] = first
 
 
-__all__ = ["grid_components"]
+__all__ = ["cell_keys", "grid_components"]

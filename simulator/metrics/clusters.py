@@ -177,8 +177,12 @@ def grid_clusters(Z: Any, eps: float) -> tuple[np.ndarray, int, float]:
     if span.max() >= 2.0 ** (62 // q) - 8:
         raise fail("eps", eps, f"at least {float(span.max()) * side / 2 ** (62 // q - 4):.3g}")
     cells = np.floor((Zf - Zf.min(axis=0)) / side).astype(np.int64)
+    bits = 62 // q
+    keys = np.empty(Zf.shape[0], dtype=np.int64)
+    KG.cell_keys(cells, bits, keys)
+    pts = np.argsort(keys, kind="stable")
     parent = np.empty(Zf.shape[0], dtype=np.int64)
-    KG.grid_components(Zf, cells, eps, int(np.ceil(np.sqrt(q))), parent)
+    KG.grid_components(Zf, cells, pts, keys, bits, eps, int(np.ceil(np.sqrt(q))), parent)
     labels = np.empty(Zf.shape[0], dtype=np.int64)
     KM.first_appearance(parent, labels)
     counts = np.bincount(labels)
@@ -228,7 +232,7 @@ def cluster_nmi(labels: Any, communities: Any) -> float:
     return float(min(1.0, max(0.0, mi / (h / 2))))
 
 
-def _adjacency(graph: Any, P: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _adjacency(graph: Any, P: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """(indptr, indices, weights) of a networkx graph, scipy sparse matrix or CSR-like object."""
     if hasattr(graph, "adj") and hasattr(graph, "nodes"):
         import networkx as nx
@@ -244,7 +248,11 @@ def _adjacency(graph: Any, P: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         graph = nx.to_scipy_sparse_array(graph, nodelist=range(P), format="csr")
     if hasattr(graph, "tocsr"):
         graph = graph.tocsr()
-        return graph.indptr, graph.indices, np.asarray(graph.data, dtype=np.float64)
+        return (
+            graph.indptr.astype(np.int64),
+            graph.indices.astype(np.int64),
+            np.asarray(graph.data, dtype=np.float64),
+        )
     if isinstance(graph, tuple) and len(graph) in (2, 3) and not hasattr(graph, "indptr"):
         indptr, indices = graph[0], graph[1]
         weights = graph[2] if len(graph) == 3 else None
@@ -265,7 +273,7 @@ def _adjacency(graph: Any, P: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             f"CSR arrays of shapes {indptr.shape}, {indices.shape}",
             f"indptr ({P + 1},) for {P} agents and indices (indptr[-1],)",
         )
-    w = np.ones(indices.size) if weights is None else np.asarray(weights, dtype=np.float64)
+    w = None if weights is None else np.asarray(weights, dtype=np.float64)
     return indptr, indices, w
 
 
@@ -301,13 +309,17 @@ def modularity(csr_or_graph: Any, labels: Any) -> float:
     indptr, indices, w = _adjacency(csr_or_graph, P)
     if indices.size and (indices.min() < 0 or indices.max() >= P):
         raise fail("graph", "neighbour indices out of range", f"indices in [0, {P})")
-    two_m = float(w.sum())
+    if w is None:  # unweighted: degrees from the row lengths, no array of ones
+        two_m = float(indices.size)
+        degree = np.diff(indptr).astype(np.float64)
+        w = np.empty(0)
+    else:
+        two_m = float(w.sum())
+        cum = np.concatenate([[0.0], np.cumsum(w)])
+        degree = cum[indptr[1:]] - cum[indptr[:-1]]
     if two_m == 0:
         return 0.0
-    unit = np.empty(0) if np.all(w == 1.0) else np.ascontiguousarray(w, dtype=np.float64)
-    inside = KM.inside_mass(indptr, indices, unit, lab)
-    cum = np.concatenate([[0.0], np.cumsum(w)])
-    degree = cum[indptr[1:]] - cum[indptr[:-1]]
+    inside = KM.inside_mass(indptr, indices, np.ascontiguousarray(w), lab)
     degree_mass = np.bincount(lab, weights=degree)
     return inside / two_m - float(np.sum((degree_mass / two_m) ** 2))
 
