@@ -157,6 +157,31 @@ def cka_pairs(H: np.ndarray, I: np.ndarray, J: np.ndarray, out: np.ndarray) -> N
 
 
 @njit(**_JIT)
+def center_units(Hs, agents, H, energy, raw):
+    """H[a] (h, n) float64 = representation of agent ``agents[a]`` from Hs (c, n, h), each unit
+    centred over the items and transposed (units by items); energy[a] = sum of its squares,
+    raw[a] = the same before centring. One pass per agent, in one thread (a handful of agents)."""
+    n, h = Hs.shape[1], Hs.shape[2]
+    for a in range(agents.shape[0]):
+        X = Hs[agents[a]]
+        e = 0.0
+        r = 0.0
+        for u in range(h):
+            mean = 0.0
+            for t in range(n):
+                mean += X[t, u]
+            mean /= n
+            for t in range(n):
+                x = np.float64(X[t, u])
+                r += x * x
+                d = x - mean
+                H[a, u, t] = d
+                e += d * d
+        energy[a] = e
+        raw[a] = r
+
+
+@njit(**_JIT)
 def _hungarian(cost, perm, u, v, p, way, minv, used):
     """Minimum-cost perfect matching of the square ``cost`` (h, h) (shortest augmenting paths
     with potentials, O(h^3)). perm[r] = column matched to row r. The rest is scratch of sizes
@@ -259,6 +284,7 @@ def assignments(score: np.ndarray, perm: np.ndarray) -> None:
 
 __all__ = [
     "assignments",
+    "center_units",
     "cka_pairs",
     "class_counts",
     "column_means",

@@ -171,15 +171,15 @@ def linear_cka(H1: Any, H2: Any) -> float:
 def _cka_parts(Hs: np.ndarray, agents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Centred representations of ``agents`` as float64 (len(agents), h, n) (units by items)
     and their norms ``||X_i^T X_i||_F`` (0 for representations constant up to rounding)."""
-    raw = Hs[agents]
-    X = _centered(raw)
-    energy = np.einsum("pij,pij->p", X, X)
-    H = np.ascontiguousarray(X.transpose(0, 2, 1))
-    idx = np.arange(agents.size, dtype=np.int64)
-    sq = np.empty(agents.size)
+    c, (n, h) = agents.size, Hs.shape[1:]
+    H = np.empty((c, h, n))
+    energy, raw = np.empty(c), np.empty(c)
+    KF.center_units(Hs, agents.astype(np.int64), H, energy, raw)
+    idx = np.arange(c, dtype=np.int64)
+    sq = np.empty(c)
     KF.cka_pairs(H, idx, idx, sq)
     norms = np.sqrt(sq)
-    norms[_is_constant(raw, energy)] = 0.0
+    norms[energy <= _CONSTANT_RTOL * raw] = 0.0  # constant up to rounding
     return H, norms
 
 
