@@ -126,3 +126,28 @@ def test_affine_agents_are_clustered_exactly_at_any_size():
     # the probe path's outputs are float32, the coordinates float64
     assert big["polarization"] == pytest.approx(exact["polarization"], rel=1e-6)
     assert exact["n_clusters"] > 1
+
+
+def test_per_agent_tables_above_measure_exact_cover_every_agent_exactly():
+    m = REGISTRY["social_learning"](n_agents=1300, rng=0, agent_every=1, measures="fast")
+    df = m.agents_dataframe()
+    assert len(df) == 1300 and np.isfinite(df["probe_loss"]).all()
+    task = m.task
+    np.testing.assert_allclose(
+        df["probe_loss"], m.population.loss(task.probe_X, task.probe_Y), rtol=1e-6
+    )
+    right = m.population.predict(task.probe_X).argmax(-1) == task.probe_labels[0][None]
+    np.testing.assert_allclose(df["accuracy"], right.mean(axis=1))
+
+
+def test_modularity_of_a_panel_with_hidden_layers_is_a_bounded_estimate():
+    gp = {"blocks": 4, "p_in": 0.02, "p_out": 0.001}
+    m = REGISTRY["social_learning"](
+        n_agents=1200, rng=3, graph="sbm", graph_params=gp, measure_exact=1000
+    )
+    m.run_for(2)
+    est = snapshot(m)
+    m.p["measure_exact"] = 0
+    exact = snapshot(m)
+    assert -1.0 <= est["modularity"] <= 1.0
+    assert abs(est["modularity"] - exact["modularity"]) <= 4 * 1.5 / np.sqrt(256)
