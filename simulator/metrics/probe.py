@@ -153,6 +153,13 @@ def measure_panel(
     jitter from step to step). CKA uses the first ``cka_agents`` of a seeded shuffle of the
     panel, ``aligned_distance`` the first ``align_agents``.
 
+    Error of a panel mean of a per-agent quantity (m panel agents of P, sd its spread over the
+    agents): unbiased, standard error ``sd / sqrt(m) * sqrt(1 - m / P)``; for a quantity in
+    [0, 1], ``|error| <= sqrt(log(2 / delta) / (2 m))`` with probability ``1 - delta``
+    (Hoeffding's bound, which holds for sampling without replacement). The panel's largest value
+    exceeds all but a share ``log(1 / delta) / m`` of the agents' values with probability
+    ``1 - delta``. ``simulator.measures.SAMPLED_NOTE`` lists what each measure does with it.
+
     Parameters
     ----------
     n_agents : int >= 1; exact_up_to : int >= 0; size : int >= 2; seed : int >= 0.
