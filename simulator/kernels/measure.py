@@ -7,7 +7,7 @@ Arrays and scalars in, arrays out (or filled in place, as documented). Validatio
 * :func:`sweep_components`: exact connected components of the graph linking rows closer than
   a radius ``eps`` (single linkage cut at ``eps``): a sweep along the top principal axis,
   pruned by projected distances, every link confirmed by an exact float64 distance.
-* :func:`group_sums`, :func:`pair_distances`: cluster centroids and distances between them
+* :func:`group_means`, :func:`pair_distances`: cluster centroids and distances between them
   (polarization).
 """
 
@@ -127,16 +127,23 @@ def sweep_components(F, Z, r, eps, slack, parent):
 
 
 @njit(**_JIT)
-def group_sums(F, labels, n_groups, out):
-    """out (G, D) float64 = sum of the rows of F (m, D) in each group (labels in [0, G)), in
-    row order (one thread: one pass over F)."""
-    m, D = F.shape
-    out[:] = 0.0
-    for i in range(m):
-        row = F[i]
-        dst = out[labels[i]]
+def group_means(F, order, starts, out):
+    """out[g] (D,) float64 = mean of the rows ``order[starts[g]:starts[g + 1]]`` of F (m, D):
+    rows grouped by label (``order`` sorts the labels, ``starts`` bounds each group), summed in
+    that order; each row of ``out`` written once (no zero fill)."""
+    D = F.shape[1]
+    for g in range(starts.shape[0] - 1):
+        dst = out[g]
+        first = F[order[starts[g]]]
         for t in range(D):
-            dst[t] += row[t]
+            dst[t] = first[t]
+        for s in range(starts[g] + 1, starts[g + 1]):
+            row = F[order[s]]
+            for t in range(D):
+                dst[t] += row[t]
+        inv = 1.0 / (starts[g + 1] - starts[g])
+        for t in range(D):
+            dst[t] *= inv
 
 
 @njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})

@@ -21,9 +21,11 @@ def _two_poles(G: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def _centroids(G: np.ndarray, lab: np.ndarray, n_groups: int) -> np.ndarray:
     """Mean row (float64) of each group 0..n_groups-1 of G (every group non-empty)."""
-    sums = np.empty((n_groups, G.shape[1]))
-    KM.group_sums(G, lab, n_groups, sums)
-    return sums / np.bincount(lab, minlength=n_groups)[:, None]
+    order = np.argsort(lab, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(np.bincount(lab, minlength=n_groups))])
+    out = np.empty((n_groups, G.shape[1]))
+    KM.group_means(G, order, starts, out)
+    return out
 
 
 def _mean_distance(C: np.ndarray, I: np.ndarray, J: np.ndarray) -> np.ndarray:
