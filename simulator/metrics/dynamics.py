@@ -9,7 +9,7 @@ import numpy as np
 from simulator.config import check_int, check_number, fail
 from simulator.kernels import measure as KM
 from simulator.metrics._checks import get_rng, int_labels, preds_array
-from simulator.metrics.clusters import flat_outputs, principal_coordinates
+from simulator.metrics.clusters import _dense_codes, flat_outputs, principal_coordinates
 
 
 def _two_poles(G: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -147,7 +147,7 @@ def polarization_of_rows(
     keep = lab >= 0
     if not keep.any():
         raise fail("labels", "only negative labels", "at least one agent with a label >= 0")
-    lab = np.unique(lab[keep], return_inverse=True)[1]
+    lab = _dense_codes(lab if keep.all() else lab[keep])
     n_groups = int(lab.max()) + 1
     if n_groups == 1:
         return 0.0
