@@ -23,11 +23,12 @@ from numba import njit, prange
 # Rows per block of the parallel column sums: a block's rows stay in cache while it is summed,
 # and the number of blocks (the partial sums) depends on P only, never on the thread count.
 BLOCK_ROWS = 256
-# Below this many array elements touched, a kernel runs in one thread (see serial twins). Kept
-# high on purpose: on a machine whose cores are busy with other work, every parallel region
-# waits for its slowest thread (measured: milliseconds per call at load 5 on 2 cores), so only
-# work that grows with the population (passes over all parameters, the probe pass) goes parallel.
-SERIAL_BELOW = 1 << 20
+# Below this many array elements touched (~2-3 ms of streaming), a kernel runs in one thread (see
+# serial twins). Kept high on purpose: on a machine whose cores are busy with other work, every
+# parallel region waits for its slowest thread (measured on 2 shared cores at load 2-7: 10k agents'
+# measures took 31-42 ms with parallel passes, 14-17 ms serial), so only the passes over a large
+# population's parameters go parallel.
+SERIAL_BELOW = 1 << 22
 _ROWS = 64  # rows per parallel slot of row_sq_distances
 _JIT = {"cache": True, "error_model": "numpy", "fastmath": {"reassoc", "contract"}}
 

@@ -19,8 +19,9 @@ import numpy as np
 from simulator.config import check_int, fail
 from simulator.kernels import measure_probe as KP
 
-# Below this many multiply-adds a probe pass runs in one thread (threads cost more than they save).
-SERIAL_WORK = 1 << 20
+# Below this many multiply-adds (~5 ms) a probe pass runs in one thread: a panel always does (see
+# simulator.kernels.measure_weights.SERIAL_BELOW); every agent of a large population does not.
+SERIAL_WORK = 1 << 25
 
 
 class ProbePass(NamedTuple):
