@@ -1,9 +1,23 @@
 """What a model reports at each collected step: one dict of scalars from :mod:`simulator.metrics`.
 
-All measures of a step are computed together from one snapshot (the agents' outputs on the
-task's probe set, their hidden activations and their parameters), then read by Mesa's
-DataCollector as scalar model reporters. Pairwise measures sample pairs above a size (see each
-function in :mod:`simulator.metrics`); ``MEASURE_DOCS`` says which.
+All measures of a step are computed together from one snapshot, and nothing in it is computed
+twice: one pass over the parameters (weight space: centroid, consensus distance, mean cosine,
+the reference agent of the alignment) and one forward pass of the measured agents over the
+probe (:func:`simulator.metrics.probe_pass`: outputs, first hidden layer of the CKA agents, and
+per agent its loss, error, decisions, accuracy, entropy and spread, fused in one Numba kernel).
+Mesa's DataCollector reads the result as scalar model reporters.
+
+Which agents are measured in function space: every agent while ``n_agents <= measure_exact``
+(default 1,000; 0 means always every agent); above it, a seeded uniform panel of
+``measure_agents`` agents (default 256), the same every step
+(:func:`simulator.metrics.measure_panel`). Weight-space measures always use every agent,
+exactly. Agents without hidden layers and with linear outputs in at most 3 function-space
+dimensions (the ``polarization`` scenario) are clustered exactly at every size, from exact
+coordinates of their functions. ``MEASURE_DOCS`` says for each column what a panel changes;
+``SAMPLED_NOTE`` states the error bounds. State a collect keeps between steps (plain model
+attributes): ``consensus_step``, ``cluster_labels``, ``measure_panel`` and
+``measure_panel_key`` (a pure function of the seed and sizes); ``last_probe`` is this collect's
+probe pass, for the per-agent table.
 """
 
 from __future__ import annotations
@@ -13,48 +27,100 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from simulator import metrics
+from simulator.config import ParameterError
+from simulator.kernels import measure as KM
+from simulator.metrics.clusters import cluster_outputs
+from simulator.metrics.dynamics import polarization_of_groups, polarization_of_rows
+from simulator.metrics.functions import summarize_outputs
+from simulator.metrics.linear import linear_embedding
+from simulator.metrics.probe import Panel, ProbePass, measure_panel, probe_pass
 
 if TYPE_CHECKING:
     from simulator.model import NeuralModel
 
-# Clustering is O(P^2) in the worst case (every agent within a few eps of many others): above
-# this many agents it runs on a seeded sample, and the unsampled agents get label -1.
-CLUSTER_SAMPLE = 2_000
-CKA_AGENTS = 64  # CKA is averaged over pairs among this many sampled agents
+CKA_AGENTS = 64  # CKA is averaged over pairs among this many agents of the panel
+CKA_PAIRS = 128
+ALIGN_AGENTS = 100  # agents aligned for aligned_distance
+POLARIZATION_PAIRS = 512  # above the exact size: pairs of groups measured (see polarization)
+_AFFINE_PAIRS = 1 << 24  # affine agents: polarization exact up to this many pairs x q
+MODULARITY_EDGES = 256  # above the exact size: edges drawn to estimate the modularity
+
+SAMPLED_NOTE = (
+    "Function-space measures are exact up to measure_exact agents (default 1,000). Above, they "
+    "use a seeded uniform panel of m = measure_agents agents (default 256; the same every step); "
+    "weight-space measures (consensus_distance, mean_cosine) stay exact. Means over agents "
+    "(probe_loss, accuracy, entropy, output_spread) are unbiased with standard error "
+    "sd/sqrt(m) x sqrt(1 - m/P) (sd: their spread over agents); for a quantity in [0, 1] "
+    "|error| <= sqrt(log(2/delta) / (2m)) with probability 1 - delta (Hoeffding-Serfling), 0.10 "
+    "at delta = 0.01 for m = 256. function_dispersion and ambiguity are corrected to be unbiased, "
+    "and so is ensemble_loss (floored at 0): the Krogh-Vedelsby identity holds for the "
+    "estimates. disagreement is unbiased (a mean over uniform pairs); kw_variance and kappa "
+    "follow from it by their identities. worst_accuracy and worst_probe_loss are the panel's "
+    "worst: with probability 1 - delta at most log(1/delta)/m of all agents are worse (1.8% at "
+    "delta = 0.01). agreement, ensemble_accuracy and coverage are the panel's (plug-in "
+    "estimates). n_clusters, largest_cluster, polarization and cluster_nmi describe the "
+    "panel's agents: single linkage on a sparser sample splits chains, so they are not "
+    "estimates of the population's values, except for affine agents (no hidden layer, linear "
+    "outputs, at most 3 function dimensions), clustered exactly over every agent. modularity is "
+    "estimated from 256 seeded edges (unbiased for the panel's clusters extended to each edge's "
+    "ends by their first panel agent within cluster_eps; standard error <= 1.5/sqrt(256))."
+)
 
 MEASURE_DOCS = {
-    "mean_loss": "mean training loss on the step's minibatches (before the update)",
-    "probe_loss": "mean over agents of each agent's loss on the probe set against its truth",
-    "consensus_distance": "weight space: mean squared distance of params to the population mean",
+    "mean_loss": "mean training loss on the step's minibatches (before the update); all agents",
+    "probe_loss": "mean over agents of each agent's loss on the probe set against its truth "
+    "(panel mean above measure_exact)",
+    "consensus_distance": "weight space: mean squared distance of params to the population "
+    "mean (exact, every agent)",
     "mean_cosine": "weight space: mean pairwise cosine similarity of params (exact, centroid form)",
     "aligned_distance": "weight space: consensus distance after aligning hidden units "
-    "(permutations, sign flips) to a reference agent (sampled agents)",
+    f"(permutations, sign flips) to a reference agent ({ALIGN_AGENTS} agents of the panel; "
+    "relative RMS error measured at 500 agents: 1.3% social_learning, 3.9% evolution)",
     "function_dispersion": "function space: mean squared distance of outputs on the probe to the "
-    "mean output",
-    "agreement": "function space: mean share of agents agreeing with the plurality decision",
-    "cka": "representations: mean linear CKA of first hidden layers (pairs among a sample of "
-    f"{CKA_AGENTS} agents)",
+    "mean output (above measure_exact: unbiased panel estimate)",
+    "agreement": "function space: mean share of agents agreeing with the plurality decision "
+    "(panel share above measure_exact)",
+    "cka": "representations: mean linear CKA of first hidden layers "
+    f"({CKA_PAIRS} pairs among {CKA_AGENTS} agents of the panel: unbiased, RMS error about "
+    "0.008 measured for social_learning with 500 agents)",
     "cka_baseline": "the same between independently initialized networks (reference)",
-    "ensemble_loss": "MSE of the population's mean prediction on the probe",
+    "ensemble_loss": "MSE of the population's mean prediction on the probe (above "
+    "measure_exact: the panel's, corrected to be unbiased, floored at 0)",
     "ensemble_gain": "mean individual loss minus ensemble loss (regression: = ambiguity, "
     "Krogh-Vedelsby); classification: ensemble accuracy minus mean accuracy",
-    "ambiguity": "mean squared deviation of individual predictions from the ensemble mean",
-    "accuracy": "mean individual accuracy on the probe",
-    "ensemble_accuracy": "accuracy of the mean-probability ensemble on the probe",
+    "ambiguity": "mean squared deviation of individual predictions from the ensemble mean "
+    "(above measure_exact: unbiased panel estimate)",
+    "accuracy": "mean individual accuracy on the probe (panel mean above measure_exact)",
+    "ensemble_accuracy": "accuracy of the mean-probability ensemble on the probe (above "
+    "measure_exact: the panel's ensemble)",
+    "kw_variance": "classifier diversity: Kohavi-Wolpert variance of right/wrong outputs "
+    "(Kuncheva & Whitaker 2003); = (P-1)/(2P) x disagreement (above measure_exact: from the "
+    "panel's disagreement)",
+    "disagreement": "classifier diversity: mean over pairs of agents of the share of items on "
+    "which exactly one of the two is right (above measure_exact: pairs of the panel, unbiased)",
+    "kappa": "classifier diversity: interrater agreement (Fleiss) of right/wrong outputs, "
+    "1 - disagreement / (2 p (1 - p)), p = mean accuracy",
     "outcome_homogenization": "P(all k agents fail) / prod P(agent fails) over groups of agents "
-    "(1 = independent failures)",
+    "(1 = independent failures; groups of 3 among the panel's agents)",
     "n_clusters": "agents linked by chains of function-space RMS distance < cluster_eps "
-    f"(above {CLUSTER_SAMPLE:,} agents: among a seeded sample of that many)",
-    "largest_cluster": "share of agents in the largest cluster (sampled likewise)",
-    "polarization": "polarization of the function-space clusters (0 = consensus)",
-    "cluster_nmi": "normalized mutual information of clusters vs graph communities",
-    "modularity": "modularity of the function-space clusters on the social graph (agents "
-    "outside the cluster sample form one extra group)",
-    "worst_accuracy": "fairness: the lowest individual accuracy on the probe",
-    "worst_probe_loss": "fairness: the highest individual loss on the probe",
-    "output_spread": "collapse (regression): mean over agents of the std of outputs over the probe",
-    "entropy": "collapse (classification): mean predictive entropy on the probe (nats)",
-    "coverage": "collapse (classification): share of classes some agent predicts somewhere",
+    "(exact single linkage; above measure_exact: among the panel's agents, except affine "
+    "agents, clustered exactly over all)",
+    "largest_cluster": "share of agents in the largest cluster (of the panel, likewise)",
+    "polarization": "Esteban-Ray polarization of the function-space clusters (0 = consensus); "
+    "exact up to measure_exact; above, over the panel's clusters with the pairs of small groups "
+    "sampled (error bound in metrics.polarization)",
+    "cluster_nmi": "normalized mutual information of clusters vs graph communities (above "
+    "measure_exact: over the panel's agents, except affine agents: all)",
+    "modularity": "modularity of the function-space clusters on the social graph (exact up to "
+    "measure_exact; above: estimated from 256 seeded edges, see SAMPLED_NOTE)",
+    "worst_accuracy": "fairness: the lowest individual accuracy on the probe (panel's lowest)",
+    "worst_probe_loss": "fairness: the highest individual loss on the probe (panel's highest)",
+    "output_spread": "collapse (regression): mean over agents of the std of outputs over the "
+    "probe (panel mean above measure_exact)",
+    "entropy": "collapse (classification): mean predictive entropy on the probe (nats; panel "
+    "mean above measure_exact)",
+    "coverage": "collapse (classification): share of classes some agent predicts somewhere "
+    "(agents of the panel)",
     "consensus_time": "first step at which function_dispersion < consensus_tol (-1: not yet)",
     "copies": "agents that copied a neighbour on this step (imitation)",
     # reported by DP-FedAvg (dp_clip > 0; see simulator.privacy)
@@ -102,7 +168,7 @@ def measure_names(kind: str, has_communities: bool, level: str) -> list[str]:
     if kind == "regression":
         names += ["worst_probe_loss", "output_spread"]
     else:
-        names += ["worst_accuracy", "entropy", "coverage"]
+        names += ["worst_accuracy", "entropy", "coverage", "kw_variance", "disagreement", "kappa"]
     names += _WEIGHT_AND_CLUSTERS
     if kind == "classification":
         names.append("outcome_homogenization")
@@ -118,89 +184,234 @@ def class_probabilities(preds: np.ndarray) -> np.ndarray:
     return preds
 
 
+def panel(model: NeuralModel) -> Panel:
+    """The model's measured agents (:func:`measure_panel`), built once and kept in
+    ``model.measure_panel`` with the key it was built for in ``model.measure_panel_key``: a
+    pure function of (n_agents, measure_exact, measure_agents, the measure seed)."""
+    p = model.p
+    key = (model.n_agents, int(p["measure_exact"]), int(p["measure_agents"]), model.measure_seed)
+    if getattr(model, "measure_panel_key", None) != key:
+        model.measure_panel = measure_panel(*key, CKA_AGENTS, ALIGN_AGENTS)
+        model.measure_panel_key = key
+    return model.measure_panel
+
+
+def probe_truth(model: NeuralModel) -> np.ndarray:
+    """The probe's truth at the model's current step, (P or 1, n_probe, d_out)."""
+    task = model.task
+    return task.probe_Y_at(model.steps) if hasattr(task, "probe_Y_at") else task.probe_Y
+
+
+def common_truth(model: NeuralModel) -> np.ndarray:
+    """The truth the ensemble is judged against, (n_probe, d_out): the probe truth, or its mean
+    over agents when every agent has its own."""
+    Y = probe_truth(model)
+    return Y[0] if Y.shape[0] == 1 else Y.mean(axis=0)
+
+
+def run_probe(
+    model: NeuralModel, rows: np.ndarray | None, keep_preds: bool, hidden: bool = True
+) -> ProbePass:
+    """One probe pass of agents ``rows`` (None: all) with the statistics the task allows;
+    ``hidden``: also the first hidden layer of the panel's CKA agents (rows must be the panel)."""
+    pop, task = model.population, model.task
+    kind, Y, truth, labels = task.kind, None, None, None
+    if kind != "generative":
+        Y = probe_truth(model)
+    if kind == "regression":
+        truth = common_truth(model)
+    if kind == "classification":
+        labels = task.probe_labels[0]
+    pos = None
+    if hidden and keep_preds and pop.layout.n_layers > 1 and model.p["measures"] != "fast":
+        pos = model.measure_panel.cka_pos
+    return probe_pass(pop, task.probe_X, rows, Y, truth, labels, keep_preds, pos)
+
+
 def snapshot(model: NeuralModel) -> dict[str, float]:
-    """Every measure of ``model.measure_names`` for the model's current state."""
-    pop, task, names = model.population, model.task, model.measure_names
-    probe_X = task.probe_X
-    probe_Y = task.probe_Y_at(model.steps) if hasattr(task, "probe_Y_at") else task.probe_Y
-    preds = model.probe_predictions()
+    """Every measure of ``model.measure_names`` for the model's current state.
+
+    Leaves ``model.last_probe`` (the probe pass of the panel) and ``model.cluster_labels`` (P,)
+    (-1 for agents outside the panel) for the per-agent table and the app.
+    """
+    pop, names = model.population, model.measure_names
+    plan = panel(model)
+    P, m = model.n_agents, plan.rows.size
+    probe = run_probe(model, plan.rows, keep_preds=True)
+    model.last_probe = probe
+    if plan.exact:
+        model._probe_cache = probe.preds  # the app and scenario measures read the same outputs
+    weights = metrics.weight_summary(pop.params)
+    fs = summarize_outputs(probe.preds)
+    _require_finite_outputs(fs, probe)
+    unbias = 1.0 if plan.exact else (P - 1) / P * m / (m - 1)
     out: dict[str, float] = {
         "mean_loss": float(np.mean(model.losses)),
-        "consensus_distance": metrics.consensus_distance(pop.params),
-        "function_dispersion": metrics.function_dispersion(preds),
+        "consensus_distance": weights.consensus_distance,
+        "function_dispersion": fs.dispersion * unbias,
     }
     if out["function_dispersion"] < model.p["consensus_tol"] and model.consensus_step < 0:
         model.consensus_step = model.steps
     out["consensus_time"] = model.consensus_step
-    probe_losses = pop.loss(probe_X, probe_Y) if task.kind != "generative" else None
-    if "probe_loss" in names:
-        out["probe_loss"] = float(np.mean(probe_losses))
+    if model.task.kind != "generative":
+        out["probe_loss"] = float(np.mean(probe.loss))
     out.update(model.extra_measures())
-    if task.kind == "regression":
-        truth = probe_Y[0] if probe_Y.shape[0] == 1 else probe_Y.mean(axis=0)
-        ens, mean_mse, amb = metrics.ensemble_decomposition(preds.astype(np.float64), truth)
-        out.update(ensemble_loss=ens, ensemble_gain=mean_mse - ens, ambiguity=amb)
-    elif task.kind == "classification":
-        probs = class_probabilities(preds.astype(np.float64))
-        labels = task.probe_labels[0]
-        ens_acc, mean_acc = metrics.ensemble_accuracy(probs, labels)
-        out.update(
-            accuracy=mean_acc,
-            ensemble_accuracy=ens_acc,
-            ensemble_gain=ens_acc - mean_acc,
-            agreement=metrics.prediction_agreement(preds),
-        )
+    if model.task.kind == "regression":
+        out.update(_regression(fs, probe, common_truth(model), P, unbias))
+    elif model.task.kind == "classification":
+        out.update(_classification(model, fs, probe, plan, P))
     if model.p["measures"] == "fast":
         return {k: float(out[k]) for k in names}
-    if task.kind != "generative":
-        out.update(_spread_measures(model, preds, probe_losses))
-    rng = np.random.default_rng(model.measure_seed + model.steps)
-    out["mean_cosine"] = metrics.mean_pairwise_cosine(pop.params, rng=rng)
-    out["aligned_distance"] = metrics.aligned_consensus_distance(pop, max_agents=200, rng=rng)
-    if (
-        pop.layout.n_layers > 1
-    ):  # CKA on pairs among a sample of agents: hidden layers of those only
-        who = np.sort(rng.choice(pop.n_agents, min(pop.n_agents, CKA_AGENTS), replace=False))
-        hidden = pop.predict(probe_X, agents=who, layer=1)
-        out["cka"] = metrics.mean_cka(hidden, max_pairs=200, rng=rng)
-    else:
-        out["cka"] = 1.0
-    out["cka_baseline"] = model.cka_baseline
-    sample = CLUSTER_SAMPLE if pop.n_agents > CLUSTER_SAMPLE else None
-    labels, n_clusters, largest = metrics.function_clusters(
-        preds, model.p["cluster_eps"], max_agents=sample, rng=rng
-    )
-    model.cluster_labels = labels
-    out.update(
-        n_clusters=n_clusters,
-        largest_cluster=largest,
-        polarization=metrics.polarization(preds, labels),
-    )
-    out["copies"] = model.copies_last_step
-    if "outcome_homogenization" in names:
-        correct = class_probabilities(preds).argmax(-1) == task.probe_labels[0][None, :]
-        out["outcome_homogenization"] = metrics.outcome_homogenization(correct, rng=rng)
-    if "cluster_nmi" in names:
-        out["cluster_nmi"] = metrics.cluster_nmi(labels, model.communities)
-        grouped = np.where(labels < 0, labels.max() + 1, labels)
-        out["modularity"] = metrics.modularity(model.csr, grouped)
+    out.update(_standard(model, probe, weights, fs, plan))
     return {k: float(out[k]) for k in names}
 
 
-def _spread_measures(
-    model: NeuralModel, preds: np.ndarray, probe_losses: np.ndarray
-) -> dict[str, float]:
-    """Fairness (worst agent) and output-diversity (collapse) measures."""
-    if model.task.kind == "regression":
-        spread = preds.astype(np.float64).std(axis=1).mean()
-        return {"worst_probe_loss": float(probe_losses.max()), "output_spread": float(spread)}
-    probs = class_probabilities(preds.astype(np.float64))
-    decided = probs.argmax(-1)
-    accuracy = (decided == model.task.probe_labels[0][None]).mean(axis=1)
-    entropy = -(probs * np.log(np.clip(probs, 1e-300, None))).sum(-1).mean()
-    coverage = np.unique(decided).size / probs.shape[-1]
+def _require_finite_outputs(fs, probe: ProbePass) -> None:
+    """Raise a clear error when some agent's outputs on the probe are NaN or inf (they make the
+    mean output non-finite)."""
+    if np.all(np.isfinite(fs.mean)):
+        return
+    bad = probe.rows[~np.isfinite(fs.sq_distances)]
+    raise ParameterError(
+        f"outputs on the probe are NaN or inf for agents {bad[:10].tolist()} "
+        f"({bad.size} in all): the networks must stay finite to be measured."
+    )
+
+
+def _regression(fs, probe: ProbePass, truth: np.ndarray, P: int, unbias: float) -> dict[str, float]:
+    """Krogh-Vedelsby terms from the panel's mean output (unbiased above the exact size)."""
+    m = probe.rows.size
+    d = fs.mean.shape[1]
+    truth_err = probe.sq_error  # each agent's MSE against the common truth
+    amb_panel = fs.dispersion / d
+    ens = float(np.mean((fs.mean - truth) ** 2))
+    if m < P:  # E[mse(panel mean)] = ens + (1 - m/P) S^2 / m, S^2 estimated by the panel
+        ens = max(0.0, ens - (1 - m / P) / (m - 1) * amb_panel)
+    mean_mse = float(np.mean(truth_err))
     return {
-        "worst_accuracy": float(accuracy.min()),
-        "entropy": float(entropy),
-        "coverage": float(coverage),
+        "ensemble_loss": ens,
+        "ensemble_gain": mean_mse - ens,
+        "ambiguity": amb_panel * unbias,
+        "worst_probe_loss": float(np.max(probe.loss)),
+        "output_spread": float(np.mean(probe.spread)),
     }
+
+
+def _classification(model, fs, probe: ProbePass, plan: Panel, P: int) -> dict[str, float]:
+    labels = model.task.probe_labels[0]
+    K = max(2, fs.mean.shape[1])
+    mean = fs.mean
+    ens_dec = (mean[:, 0] > 0.5).astype(np.int64) if mean.shape[1] == 1 else mean.argmax(axis=1)
+    ens_acc = float(np.mean(ens_dec == labels))
+    n = labels.size  # exact share: the integer count of right decisions over all agents
+    acc = float(np.rint(probe.accuracy * n).sum() / (probe.accuracy.size * n))
+    out = {
+        "accuracy": acc,
+        "ensemble_accuracy": ens_acc,
+        "ensemble_gain": ens_acc - acc,
+        "agreement": metrics.agreement_of_decisions(probe.decisions, K),
+    }
+    if model.p["measures"] == "fast":
+        return out
+    correct = probe.decisions == labels[None, :]
+    div = metrics.diversity(correct, population=P)
+    seen = np.bincount(probe.decisions.ravel(), minlength=K) > 0
+    out.update(
+        worst_accuracy=float(np.min(probe.accuracy)),
+        entropy=float(np.mean(probe.entropy)),
+        coverage=float(seen.mean()),
+        kw_variance=div.kw_variance,
+        disagreement=div.disagreement,
+        kappa=div.kappa,
+        outcome_homogenization=metrics.outcome_homogenization(
+            correct, rng=np.random.default_rng(model.measure_seed)
+        ),
+    )
+    return out
+
+
+def _standard(model, probe: ProbePass, weights, fs, plan: Panel) -> dict[str, float]:
+    """Weight-space, representation and cluster measures of the standard set."""
+    pop = model.population
+    rng = np.random.default_rng(model.measure_seed)
+    out = {
+        "mean_cosine": weights.mean_cosine,
+        "aligned_distance": metrics.aligned_consensus_distance(
+            pop, agents=plan.align, summary=weights
+        ),
+        "cka": 1.0,
+        "cka_baseline": model.cka_baseline,
+        "copies": model.copies_last_step,
+    }
+    if probe.hidden is not None:
+        out["cka"] = metrics.mean_cka(probe.hidden, max_pairs=CKA_PAIRS, rng=rng)
+    Z = None if plan.exact else linear_embedding(pop, model.task.probe_X)
+    if Z is not None:  # affine agents: every agent placed exactly, clusters of all of them
+        out.update(_all_agent_clusters(model, Z, rng))
+        return out
+    sample, n_clusters, largest = cluster_outputs(probe.preds, model.p["cluster_eps"], fs.mean)
+    labels = np.full(model.n_agents, -1, dtype=np.int64)
+    labels[plan.rows] = sample
+    model.cluster_labels = labels
+    pairs = None if plan.exact else POLARIZATION_PAIRS
+    out.update(
+        n_clusters=n_clusters,
+        largest_cluster=largest,
+        polarization=polarization_of_groups(probe.preds, sample, rng, pairs),
+    )
+    if "cluster_nmi" in model.measure_names:
+        out["cluster_nmi"] = metrics.cluster_nmi(sample, model.communities[plan.rows])
+        if plan.exact:
+            out["modularity"] = metrics.modularity(model.csr, labels)
+        else:
+            out["modularity"] = _sampled_modularity(model, probe, sample)
+    return out
+
+
+def _all_agent_clusters(model, Z: np.ndarray, rng: np.random.Generator) -> dict[str, float]:
+    """Clusters, polarization, NMI and modularity of every agent from exact coordinates Z (P, q)
+    of affine agents' functions (grid single linkage; polarization exact up to
+    _AFFINE_PAIRS / q pairs of groups, else the stated split estimate)."""
+    labels, n_clusters, largest = metrics.grid_clusters(Z, model.p["cluster_eps"])
+    model.cluster_labels = labels
+    out = {
+        "n_clusters": n_clusters,
+        "largest_cluster": largest,
+        "polarization": polarization_of_rows(Z, labels, rng, _AFFINE_PAIRS // Z.shape[1]),
+    }
+    if "cluster_nmi" in model.measure_names:
+        out["cluster_nmi"] = metrics.cluster_nmi(labels, model.communities)
+        out["modularity"] = metrics.modularity(model.csr, labels)
+    return out
+
+
+def _sampled_modularity(model, probe: ProbePass, sample: np.ndarray) -> float:
+    """Modularity above ``measure_exact`` agents from MODULARITY_EDGES seeded uniform edges: each
+    end outside the panel joins the cluster of the first panel agent within cluster_eps of it
+    (one extra probe pass for those ends), or stands alone (see metrics.sampled_modularity)."""
+    csr = model.csr
+    nnz = csr.indices.size
+    if nnz == 0:
+        return 0.0
+    rng = np.random.default_rng(model.measure_seed)
+    entry = np.sort(rng.integers(0, nnz, MODULARITY_EDGES))
+    u = np.searchsorted(csr.indptr, entry, side="right") - 1
+    v = csr.indices[entry]
+    ends = np.unique(np.concatenate([u, v]))
+    lab = np.full(ends.size, -1, dtype=np.int64)
+    pos = np.minimum(np.searchsorted(probe.rows, ends), probe.rows.size - 1)
+    known = probe.rows[pos] == ends
+    lab[known] = sample[pos[known]]
+    others = ends[~known]
+    if others.size:
+        extra = run_probe(model, others, keep_preds=True, hidden=False)
+        P_, n = probe.preds.shape[:2]
+        panel = probe.preds.reshape(P_, -1)
+        rows = extra.preds.reshape(others.size, -1)
+        got = np.empty(others.size, dtype=np.int64)
+        eps2 = float(model.p["cluster_eps"]) ** 2 * n
+        KM.assign_within(panel, sample, rows, eps2, got)
+        alone = got < 0
+        got[alone] = sample.max() + 1 + np.arange(int(alone.sum()))
+        lab[~known] = got
+    return metrics.sampled_modularity(lab[np.searchsorted(ends, u)], lab[np.searchsorted(ends, v)])

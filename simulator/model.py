@@ -393,6 +393,7 @@ class NeuralModel(mesa.Model):
     def collect(self) -> None:
         """Compute this step's measures and hand them to the DataCollector."""
         self._probe_cache = None  # the networks may have been changed from outside
+        self.last_probe = None
         self._measures = {"step": self.steps, **snapshot(self)}
         self.datacollector.collect(self)
         every = self.p["agent_every"]
@@ -400,23 +401,27 @@ class NeuralModel(mesa.Model):
             self.agent_frames.append(self.agent_table())
 
     def agent_table(self) -> pd.DataFrame:
-        """One row per agent for the current step (vectorized; no loop over agents)."""
-        pop, task = self.population, self.task
-        probe_Y = task.probe_Y_at(self.steps) if hasattr(task, "probe_Y_at") else task.probe_Y
+        """One row per agent for the current step (vectorized; no loop over agents).
+
+        Probe losses and accuracies come from this collect's probe pass when it covered every
+        agent; otherwise from one statistics-only pass over all agents (no outputs kept).
+        """
+        from simulator.measures import run_probe
+
+        probe = getattr(self, "last_probe", None)
+        if probe is None or probe.rows.size != self.n_agents:
+            probe = run_probe(self, None, keep_preds=False)
         table = {
             "step": self.steps,
             "agent": np.arange(self.n_agents),
             "loss": self.losses,
-            "probe_loss": pop.loss(task.probe_X, probe_Y).astype(np.float64),
+            "probe_loss": probe.loss,
             "fitness": self.fitness,
             "degree": self.csr.degree,
             "cluster": self.cluster_labels,
         }
-        if task.kind == "classification":
-            from simulator.measures import class_probabilities
-
-            probs = class_probabilities(self.probe_predictions())
-            table["accuracy"] = (probs.argmax(-1) == task.probe_labels[0][None]).mean(axis=1)
+        if self.task.kind == "classification":
+            table["accuracy"] = probe.accuracy
         if self.communities is not None:
             table["community"] = self.communities
         return pd.DataFrame(table)

@@ -140,6 +140,20 @@ BASE_PARAMS: dict[str, Param] = {
         help="one row per agent every k steps (at collected steps); 0: never",
     ),
     "measures": Param("standard", "str", choices=("standard", "fast")),
+    "measure_exact": Param(
+        1000,
+        "int",
+        0,
+        1_000_000_000,
+        help="function-space measures on every agent up to this many agents (0: always)",
+    ),
+    "measure_agents": Param(
+        256,
+        "int",
+        2,
+        1_000_000,
+        help="above measure_exact agents, function-space measures on a seeded panel of this many",
+    ),
     "cluster_eps": Param(0.1, "float", 1e-9, 1e6, help="function-space cluster radius (RMS)"),
     "consensus_tol": Param(1e-3, "float", 0, 1e6, help="function dispersion counted as consensus"),
 }

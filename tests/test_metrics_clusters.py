@@ -185,3 +185,13 @@ def test_bad_inputs_name_the_parameter():
         metrics.modularity(nx.path_graph(3), np.array([0, 1, 0, 1]))
     with pytest.raises(ParameterError, match="tol"):
         metrics.consensus_time([1.0], float("nan"))
+
+
+def test_modularity_and_nmi_handle_isolated_last_agents_and_large_label_values():
+    G = nx.Graph([(0, 1), (1, 2), (2, 0), (3, 4)])
+    G.add_nodes_from([5, 6])  # isolated, last
+    labels = np.array([7, 7, 7, 10**9, 10**9, 3, 3])
+    assert metrics.modularity(G, labels) == pytest.approx(
+        nx.community.modularity(G, [{0, 1, 2}, {3, 4}, {5, 6}])
+    )
+    assert metrics.cluster_nmi(labels, labels * 3 + 1) == pytest.approx(1.0)

@@ -6,43 +6,72 @@ default is seed 0, so results are reproducible. Each sampling function says in i
 when it samples.
 
 Weight space
-    :func:`consensus_distance`, :func:`mean_pairwise_cosine`, :func:`align_params`,
-    :func:`aligned_distance`, :func:`aligned_consensus_distance`
+    :func:`weight_summary`, :func:`consensus_distance`, :func:`mean_pairwise_cosine`,
+    :func:`align_params`, :func:`aligned_distance`, :func:`aligned_consensus_distance`
 Function space and representations
-    :func:`function_dispersion`, :func:`prediction_agreement`, :func:`linear_cka`,
-    :func:`mean_cka`, :func:`cka_baseline`
+    :func:`function_summary`, :func:`function_dispersion`, :func:`prediction_agreement`,
+    :func:`linear_cka`, :func:`mean_cka`, :func:`cka_baseline`
+Agents on the probe
+    :func:`probe_pass` (one forward pass with per-agent statistics), :func:`measure_panel`
 Ensembles and outcomes
-    :func:`ensemble_decomposition`, :func:`ensemble_gain`, :func:`ensemble_accuracy`,
-    :func:`outcome_homogenization`
+    :func:`ensemble_decomposition` (agent weights), :func:`ensemble_gain`,
+    :func:`ensemble_accuracy`, :func:`outcome_homogenization`; classifier diversity
+    (Kuncheva & Whitaker 2003): :func:`kw_variance`, :func:`disagreement`, :func:`kappa`,
+    :func:`diversity`
 Clusters, polarization, time
-    :func:`function_clusters`, :func:`cluster_nmi`, :func:`modularity`, :func:`polarization`,
+    :func:`function_clusters`, :func:`cluster_nmi`, :func:`modularity`,
+    :func:`sampled_modularity`, :func:`polarization`,
     :func:`consensus_time`
 """
 
 from simulator.metrics.align import align_params
-from simulator.metrics.clusters import cluster_nmi, function_clusters, modularity
+from simulator.metrics.clusters import (
+    cluster_nmi,
+    function_clusters,
+    grid_clusters,
+    modularity,
+    sampled_modularity,
+)
 from simulator.metrics.dynamics import consensus_time, polarization
 from simulator.metrics.ensemble import (
+    Diversity,
+    disagreement,
+    diversity,
     ensemble_accuracy,
     ensemble_decomposition,
     ensemble_gain,
+    kappa,
+    kw_variance,
     outcome_homogenization,
 )
 from simulator.metrics.functions import (
+    FunctionSummary,
+    agreement_of_decisions,
     cka_baseline,
     function_dispersion,
+    function_summary,
     linear_cka,
     mean_cka,
     prediction_agreement,
 )
+from simulator.metrics.linear import linear_embedding
+from simulator.metrics.probe import Panel, ProbePass, measure_panel, probe_pass
 from simulator.metrics.weights import (
+    WeightSummary,
     aligned_consensus_distance,
     aligned_distance,
     consensus_distance,
     mean_pairwise_cosine,
+    weight_summary,
 )
 
 __all__ = [
+    "Diversity",
+    "FunctionSummary",
+    "Panel",
+    "ProbePass",
+    "WeightSummary",
+    "agreement_of_decisions",
     "align_params",
     "aligned_consensus_distance",
     "aligned_distance",
@@ -50,16 +79,27 @@ __all__ = [
     "cluster_nmi",
     "consensus_distance",
     "consensus_time",
+    "disagreement",
+    "diversity",
     "ensemble_accuracy",
     "ensemble_decomposition",
     "ensemble_gain",
     "function_clusters",
     "function_dispersion",
+    "function_summary",
+    "grid_clusters",
+    "kappa",
+    "kw_variance",
     "linear_cka",
+    "linear_embedding",
     "mean_cka",
     "mean_pairwise_cosine",
+    "measure_panel",
     "modularity",
     "outcome_homogenization",
     "polarization",
     "prediction_agreement",
+    "probe_pass",
+    "sampled_modularity",
+    "weight_summary",
 ]

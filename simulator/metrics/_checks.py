@@ -51,6 +51,28 @@ def params_array(params: Any) -> np.ndarray:
     return real_array("params", params, "(P, n_params) with P >= 1 and n_params >= 1", 2)
 
 
+def params_unchecked(params: Any) -> np.ndarray:
+    """Parameters (P, n_params) checked for shape and dtype only (no pass over the values):
+    for kernels whose float64 sums reveal any NaN or inf, checked afterwards with
+    :func:`require_finite`."""
+    a = np.asarray(params)
+    if a.dtype.kind not in "fiub":
+        raise fail("params.dtype", str(a.dtype), "a real number type")
+    if a.ndim != 2 or a.shape[0] < 1 or a.shape[1] < 1:
+        raise fail("params.shape", a.shape, "(P, n_params) with P >= 1 and n_params >= 1")
+    if a.dtype not in (np.float32, np.float64):
+        a = a.astype(np.float64)
+    return np.ascontiguousarray(a)
+
+
+def require_finite(name: str, *sums: Any) -> None:
+    """Raise the error of :func:`real_array` if a sum over the values of ``name`` is not finite
+    (a NaN or inf anywhere makes the float64 sums over it NaN or inf)."""
+    for s in sums:
+        if not np.all(np.isfinite(s)):
+            raise fail(name, "an array with NaN or inf", "finite everywhere")
+
+
 def preds_array(preds: Any, name: str = "preds") -> np.ndarray:
     """Outputs on a probe set, (P, n_probe, d_out)."""
     return real_array(name, preds, "(P, n_probe, d_out), every size >= 1", 3)

@@ -9,7 +9,8 @@ Method (weight matching, Ainsworth et al. 2023, "Git Re-Basin", ICLR):
 
 * Hidden layer ``l`` (weight layers ``W_l`` of shape ``(d_{l-1}, h)`` and ``W_{l+1}`` of shape
   ``(h, d_{l+1})``, canonical layout: columns of ``W_l`` and rows of ``W_{l+1}`` are units) is
-  matched by a linear assignment (``scipy.optimize.linear_sum_assignment``) on
+  matched by a linear assignment (the Hungarian algorithm, a parallel Numba kernel over the
+  agents: :func:`simulator.kernels.measure_function.assignments`) on
 
       S = W_l^a.T @ W_l^b + outer(b_l^a, b_l^b) + W_{l+1}^a @ W_{l+1}^b.T      (h, h)
 
@@ -33,8 +34,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
+from simulator.kernels import measure_function as KF
 from simulator.layout import ParamLayout
 from simulator.metrics._checks import check_agent
 
@@ -65,10 +66,9 @@ def _similarity(A: Layers, B: Layers, l: int, outgoing: bool) -> np.ndarray:
 def _match(S: np.ndarray, odd: bool) -> tuple[np.ndarray, np.ndarray]:
     """Per row: perm (h,) with perm[u] = unit of b matched to unit u of a, and signs (h,)."""
     m, h, _ = S.shape
-    score = np.abs(S) if odd else S
+    score = np.ascontiguousarray(np.abs(S) if odd else S, dtype=np.float64)
     perm = np.empty((m, h), dtype=np.int64)
-    for r in range(m):  # scipy's assignment has no batched form
-        perm[r] = linear_sum_assignment(score[r], maximize=True)[1]
+    KF.assignments(score, perm)  # one O(h^3) Hungarian per row, in parallel
     if odd:
         picked = np.take_along_axis(S, perm[:, :, None], axis=2)[:, :, 0]
         sign = np.where(picked < 0, -1.0, 1.0)

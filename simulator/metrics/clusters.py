@@ -8,7 +8,9 @@ import numpy as np
 
 from simulator.config import check_int, check_number, fail
 from simulator.kernels import measure as KM
-from simulator.metrics._checks import get_rng, int_labels, preds_array, row_chunks
+from simulator.kernels import measure_function as KF
+from simulator.kernels import measure_grid as KG
+from simulator.metrics._checks import get_rng, int_labels, preds_array, real_array, row_chunks
 
 
 def flat_outputs(F: np.ndarray) -> np.ndarray:
@@ -36,9 +38,9 @@ def principal_coordinates(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Coordinates (P, k) float64 of the centred rows of G on k orthonormal directions (D, k).
 
-    The directions approximate the top principal axes (randomized SVD: a Gaussian sketch with
-    4 extra vectors drawn from ``rng`` and one power iteration); they are orthonormal to
-    float64 precision whatever the data, so distances between coordinates never exceed
+    The directions approximate the top principal axes (randomized range finder: a Gaussian
+    sketch with 4 extra vectors drawn from ``rng``, no power iteration: three passes over G);
+    they are re-orthonormalized in float64, so distances between coordinates never exceed
     distances between rows (up to rounding).
     """
     D = G.shape[1]
@@ -47,94 +49,37 @@ def principal_coordinates(
         V = np.eye(D)
     else:
         Q = np.linalg.qr(_times(G, mu, rng.standard_normal((D, min(D, k + 4)))))[0]
-        Q = np.linalg.qr(_times(G, mu, _transposed_times(G, mu, Q).T))[0]
         V = np.linalg.svd(_transposed_times(G, mu, Q), full_matrices=False)[2][:k].T
+        V = np.linalg.qr(V)[0]
     return np.ascontiguousarray(_times(G, mu, V)), V
 
 
-_BLOCK = 512  # points per block when assigning leaders
-_TILE = 2048  # leaders per tile of approximate distances
+_MAX_DIRECTIONS = 8  # principal directions whose coordinates prune the pairs of the sweep
 
 
-class _Rows:
-    """Rows sorted along the top principal axis, with the float32 copy used for GEMMs."""
-
-    def __init__(self, G: np.ndarray, rng: np.random.Generator):
-        Z = principal_coordinates(G, 1, rng)[0][:, 0]
-        self.order = np.argsort(Z, kind="stable")
-        self.z = Z[self.order]
-        self.exact = np.ascontiguousarray(G[self.order])  # original dtype: exact checks
-        mu = G.mean(axis=0, dtype=np.float64)
-        self.c32 = np.concatenate([(b - mu).astype(np.float32) for b in row_chunks(self.exact)])
-        self.nrm = np.einsum("ij,ij->i", self.c32, self.c32, dtype=np.float64)
-        # dot-product error of a float32 GEMM is below D u |a| |b| (worst case); keep >= 1e-4
-        self.tol = max(1e-4, 4.0 * G.shape[1] * 2.0**-24)
-        self._buf = np.empty(_TILE * _TILE, dtype=np.float32)
-
-    def dots(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
-        """Dot products A @ B.T (float32) in a reused buffer: valid until the next call."""
-        out = self._buf[: A.shape[0] * B.shape[0]].reshape(A.shape[0], B.shape[0])
-        return np.matmul(A, B.T, out=out)
-
-
-def _leaders(R: _Rows, r: float, slack: float) -> tuple[np.ndarray, np.ndarray]:
-    """Every row gets a leader closer than r (``leader_of``; a leader is its own), greedily in
-    sorted order; returns leader_of and the leaders (ascending)."""
-    P = R.z.size
-    leader_of = np.full(P, -1, dtype=np.int64)
-    leaders = np.empty(P, dtype=np.int64)
-    n = 0
-    for s in range(0, P, _BLOCK):
-        pts = np.arange(s, min(s + _BLOCK, P))
-        first = np.searchsorted(leaders[:n], np.searchsorted(R.z, R.z[s] - r - slack))
-        for t in range(first, n, _TILE):
-            todo = pts[leader_of[pts] < 0]
-            if todo.size == 0:
-                break
-            cand = leaders[t : min(t + _TILE, n)]
-            dots = R.dots(R.c32[todo], R.c32[cand])
-            KM.assign_leaders(R.exact, dots, todo, cand, R.nrm, R.tol, r * r, leader_of)
-        todo = pts[leader_of[pts] < 0]
-        if todo.size:
-            dots = R.dots(R.c32[todo], R.c32[todo])
-            new = KM.new_leaders(R.exact, dots, todo, R.nrm, R.tol, r * r, leader_of)
-            leaders[n : n + new.size] = new
-            n += new.size
-    return leader_of, leaders[:n]
-
-
-def _components(G: np.ndarray, eps: float, rng: np.random.Generator) -> np.ndarray:
-    """Labels 0..C-1 (by first appearance) of the components of ``||G_i - G_j|| < eps``."""
+def _components(G: np.ndarray, eps: float, mu: np.ndarray | None = None) -> np.ndarray:
+    """Labels 0..C-1 (by first appearance) of the components of ``||G_i - G_j|| < eps``;
+    ``mu``: the mean row of G (float64) when the caller has it."""
     P = G.shape[0]
-    R = _Rows(G, rng)
-    slack = 1e-9 * (float(np.abs(R.z).max()) + eps)
-    leader_of, L = _leaders(R, eps, slack)  # each member is linked to its leader
-    balls = KM.ball_members(leader_of)
-    rad_pt, rad_ball = np.empty(P), np.empty(P)
-    KM.leader_radii(R.exact, leader_of, rad_pt, rad_ball)
+    if mu is None:
+        mu = np.empty(G.shape[1])
+        KF.column_means(G, mu)
+    Z, r = KM.pivot_coordinates(G, mu, _MAX_DIRECTIONS)
+    order = np.argsort(Z[:, 0], kind="stable")
+    Zs = np.ascontiguousarray(Z[order])
+    rs = np.ascontiguousarray(r[order])
+    Gs = np.ascontiguousarray(G[order])
+    # the bounds are exact up to float64 rounding of Z and r (the residual norm comes from a
+    # difference of squares: relative error ~1e-8 of the row's norm): a generous margin
+    scale = float(np.sqrt(np.einsum("ij,ij->i", Zs, Zs).max() + (rs * rs).max())) if P else 0.0
+    slack = 1e-6 * scale + 1e-9 * eps
     parent = np.empty(P, dtype=np.int64)
-    KM.union_with_leaders(leader_of, parent)
-    CL, zl = R.c32[L], R.z[L]
-    for i0 in range(0, L.size, _TILE):
-        i1 = min(i0 + _TILE, L.size)
-        # leaders a < b can hold linked members only if d(a, b) < eps + 2 eps
-        j_end = np.searchsorted(zl, zl[i1 - 1] + 3.0 * eps + slack, side="right")
-        for j0 in range(i0, j_end, _TILE):
-            j1 = min(j0 + _TILE, j_end)
-            rows, cols = L[i0:i1], L[j0:j1]
-            if KM.one_set(parent, rows, cols):
-                continue
-            dots = R.dots(CL[i0:i1], CL[j0:j1])
-            KM.link_leaders(R.exact, dots, rows, cols, R.nrm, R.tol, eps, balls, rad_pt,
-                            rad_ball, parent)  # fmt: skip
-    root_sorted = np.empty(P, dtype=np.int64)
-    KM.roots(parent, root_sorted)
+    KM.sweep_components(Gs, Zs, rs, eps, slack, parent)
     root = np.empty(P, dtype=np.int64)
-    root[R.order] = root_sorted
-    _, first, inverse = np.unique(root, return_index=True, return_inverse=True)
-    rank = np.empty(first.size, dtype=np.int64)
-    rank[np.argsort(first, kind="stable")] = np.arange(first.size)
-    return rank[inverse]
+    root[order] = order[parent]
+    labels = np.empty(P, dtype=np.int64)
+    KM.first_appearance(root, labels)
+    return labels
 
 
 def function_clusters(
@@ -147,17 +92,21 @@ def function_clusters(
     components of that graph (single linkage cut at ``eps``, as in bounded-confidence models).
 
     Method (exact, not sampled or approximated; links are decided by float64 distances on the
-    original outputs): agents are sorted along the top principal axis of their outputs; each
-    joins the first "leader" closer than ``eps`` or becomes one (so every ball is connected);
-    edges between balls are searched only for leader pairs closer than ``eps`` plus both
-    balls' radii (triangle inequality) that are not yet in one component (union-find).
-    Candidates come from float32 GEMM tiles of dot products with a rigorous tolerance band,
-    restricted by the sorted projection; the Numba kernels of :mod:`simulator.kernels.measure`
-    confirm each link with an exact distance. Cost: at worst O(P x n_leaders x n_probe d_out)
-    GEMM flops (every agent its own leader: agents isolated from each other yet all within a
-    few eps, the worst case for any exact method); typically about a second or less for
-    P = 10,000 and 256 outputs, much less when agents form few groups; P = 100,000 takes
-    seconds when they form groups and up to about a minute in that worst case.
+    original outputs): the agents' coordinates on up to 8 orthonormal directions (pivoted
+    Gram-Schmidt on the centred outputs, a greedy approximation of the top principal axes:
+    :func:`simulator.kernels.measure.pivot_coordinates`) are exact lower bounds of their
+    distances. The agents
+    are swept in the order of the first coordinate; a pair is examined only while its first
+    coordinates differ by less than ``eps``, skipped when both agents are already in one
+    component (union-find) or when a lower bound of its distance (projections and the norms of
+    the residuals outside them) already reaches ``eps``, linked at once when an upper bound is
+    below ``eps``, and otherwise linked when its exact float64 distance
+    (:func:`simulator.kernels.measure.sweep_components`) is below ``eps``. Bounds decide only
+    pairs farther than a margin of about 1e-6 x the outputs' spread from ``eps``. Cost: O(k P D)
+    for the coordinates (k <= 8), then O(P^2 k) cheap checks at worst (all agents within
+    ``eps`` of each other along every direction) and one exact O(D) distance per examined pair
+    not yet joined: a few milliseconds for P = 500 and D = 1,600; the worst case for any exact
+    method (agents isolated from each other yet all within a few ``eps``) costs O(P^2 D).
 
     Sampling, only when ``max_agents`` is given and smaller than P: a uniform sample of
     ``max_agents`` agents (without replacement, from ``rng``) is clustered; agents outside it
@@ -168,8 +117,7 @@ def function_clusters(
     preds : float array, shape (P, n_probe, d_out). Not modified.
     eps : float > 0, in output units.
     max_agents : int >= 1, optional.
-    rng : numpy.random.Generator or int, optional; default seed 0. Used for the projection
-        directions (the result does not depend on them) and for sampling.
+    rng : numpy.random.Generator or int, optional; default seed 0. Used only for sampling.
 
     Returns
     -------
@@ -182,19 +130,71 @@ def function_clusters(
     F = preds_array(preds)
     eps = check_number("eps", eps, 0.0, low_open=True)
     gen = get_rng(rng)
-    P, n = F.shape[:2]
+    P = F.shape[0]
     agents = None
     if max_agents is not None and check_int("max_agents", max_agents, low=1) < P:
         agents = np.sort(gen.choice(P, size=max_agents, replace=False))
         F = F[agents]
-    sample = _components(flat_outputs(F), eps * np.sqrt(n), gen)
-    counts = np.bincount(sample)
+    sample, n_clusters, largest = cluster_outputs(F, eps)
     if agents is None:
-        labels = sample
-    else:
-        labels = np.full(P, -1, dtype=np.int64)
-        labels[agents] = sample
-    return labels, int(counts.size), float(counts.max() / sample.size)
+        return sample, n_clusters, largest
+    labels = np.full(P, -1, dtype=np.int64)
+    labels[agents] = sample
+    return labels, n_clusters, largest
+
+
+def cluster_outputs(
+    F: np.ndarray, eps: float, mean: np.ndarray | None = None
+) -> tuple[np.ndarray, int, float]:
+    """:func:`function_clusters` of validated outputs F (P, n, d), every agent, no sampling;
+    ``mean``: their mean output (n, d) float64 when the caller has it."""
+    n = F.shape[1]
+    mu = None if mean is None else np.ascontiguousarray(mean, dtype=np.float64).ravel()
+    labels = _components(flat_outputs(F), eps * np.sqrt(n), mu)
+    counts = np.bincount(labels)
+    return labels, int(counts.size), float(counts.max() / labels.size)
+
+
+def grid_clusters(Z: Any, eps: float) -> tuple[np.ndarray, int, float]:
+    """Exact single linkage at radius ``eps`` of points Z (P, q) with q <= 3, on a grid.
+
+    Same definition as :func:`function_clusters` (components of ``||Z_i - Z_j|| < eps``), for
+    low-dimensional coordinates such as :func:`simulator.metrics.linear.linear_embedding`:
+    O(P log P) (:func:`simulator.kernels.measure_grid.grid_components`).
+
+    Returns
+    -------
+    labels : int64 (P,) numbered by first appearance; n_clusters : int; largest_share : float.
+    """
+    Zf = real_array("Z", Z, "(P, q) with 1 <= q <= 3", 2)
+    if Zf.shape[1] > 3:
+        raise fail("Z.shape", Zf.shape, "(P, q) with 1 <= q <= 3")
+    eps = check_number("eps", eps, 0.0, low_open=True)
+    Zf = np.ascontiguousarray(Zf, dtype=np.float64)
+    q = Zf.shape[1]
+    side = eps / np.sqrt(q)
+    span = (Zf.max(axis=0) - Zf.min(axis=0)) / side
+    if span.max() >= 2.0 ** (62 // q) - 8:
+        raise fail("eps", eps, f"at least {float(span.max()) * side / 2 ** (62 // q - 4):.3g}")
+    cells = np.floor((Zf - Zf.min(axis=0)) / side).astype(np.int64)
+    bits = 62 // q
+    keys = np.empty(Zf.shape[0], dtype=np.int64)
+    KG.cell_keys(cells, bits, keys)
+    pts = np.argsort(keys, kind="stable")
+    parent = np.empty(Zf.shape[0], dtype=np.int64)
+    KG.grid_components(Zf, cells, pts, keys, bits, eps, int(np.ceil(np.sqrt(q))), parent)
+    labels = np.empty(Zf.shape[0], dtype=np.int64)
+    KM.first_appearance(parent, labels)
+    counts = np.bincount(labels)
+    return labels, int(counts.size), float(counts.max() / labels.size)
+
+
+def _dense_codes(x: np.ndarray) -> np.ndarray:
+    """Labels renumbered 0..k-1 (a bincount when they are small non-negative ints, O(P))."""
+    if x.min() >= 0 and x.max() < 4 * x.size + 16:
+        present = np.bincount(x) > 0
+        return (np.cumsum(present) - 1)[x]
+    return np.unique(x, return_inverse=True)[1]
 
 
 def cluster_nmi(labels: Any, communities: Any) -> float:
@@ -218,13 +218,13 @@ def cluster_nmi(labels: Any, communities: Any) -> float:
     keep = a >= 0
     if not keep.any():
         raise fail("labels", "only negative labels", "at least one agent with a label >= 0")
-    a = np.unique(a[keep], return_inverse=True)[1]
-    b = np.unique(b[keep], return_inverse=True)[1]
+    a, b = _dense_codes(a[keep]), _dense_codes(b[keep])
     N = a.size
     pa, pb = np.bincount(a) / N, np.bincount(b) / N
-    joint_codes, n_ij = np.unique(a * (b.max() + 1) + b, return_counts=True)
+    joint = np.bincount(a * (b.max() + 1) + b)
+    joint_codes = np.flatnonzero(joint)
     ia, ib = np.divmod(joint_codes, b.max() + 1)
-    p_ij = n_ij / N
+    p_ij = joint[joint_codes] / N
     mi = float(np.sum(p_ij * np.log(p_ij / (pa[ia] * pb[ib]))))
     h = -float(np.sum(pa * np.log(pa))) - float(np.sum(pb * np.log(pb)))
     if h <= 0:
@@ -232,7 +232,7 @@ def cluster_nmi(labels: Any, communities: Any) -> float:
     return float(min(1.0, max(0.0, mi / (h / 2))))
 
 
-def _adjacency(graph: Any, P: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _adjacency(graph: Any, P: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """(indptr, indices, weights) of a networkx graph, scipy sparse matrix or CSR-like object."""
     if hasattr(graph, "adj") and hasattr(graph, "nodes"):
         import networkx as nx
@@ -248,7 +248,11 @@ def _adjacency(graph: Any, P: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         graph = nx.to_scipy_sparse_array(graph, nodelist=range(P), format="csr")
     if hasattr(graph, "tocsr"):
         graph = graph.tocsr()
-        return graph.indptr, graph.indices, np.asarray(graph.data, dtype=np.float64)
+        return (
+            graph.indptr.astype(np.int64),
+            graph.indices.astype(np.int64),
+            np.asarray(graph.data, dtype=np.float64),
+        )
     if isinstance(graph, tuple) and len(graph) in (2, 3) and not hasattr(graph, "indptr"):
         indptr, indices = graph[0], graph[1]
         weights = graph[2] if len(graph) == 3 else None
@@ -269,7 +273,7 @@ def _adjacency(graph: Any, P: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             f"CSR arrays of shapes {indptr.shape}, {indices.shape}",
             f"indptr ({P + 1},) for {P} agents and indices (indptr[-1],)",
         )
-    w = np.ones(indices.size) if weights is None else np.asarray(weights, dtype=np.float64)
+    w = None if weights is None else np.asarray(weights, dtype=np.float64)
     return indptr, indices, w
 
 
@@ -305,10 +309,46 @@ def modularity(csr_or_graph: Any, labels: Any) -> float:
     indptr, indices, w = _adjacency(csr_or_graph, P)
     if indices.size and (indices.min() < 0 or indices.max() >= P):
         raise fail("graph", "neighbour indices out of range", f"indices in [0, {P})")
-    two_m = float(w.sum())
+    if w is None:  # unweighted: degrees from the row lengths, no array of ones
+        two_m = float(indices.size)
+        degree = np.diff(indptr).astype(np.float64)
+        w = np.empty(0)
+    else:
+        two_m = float(w.sum())
+        cum = np.concatenate([[0.0], np.cumsum(w)])
+        degree = cum[indptr[1:]] - cum[indptr[:-1]]
     if two_m == 0:
         return 0.0
-    rows = np.repeat(np.arange(P), np.diff(indptr))
-    inside = float(w[lab[rows] == lab[indices]].sum())
-    degree_mass = np.bincount(lab, weights=np.bincount(rows, weights=w, minlength=P))
+    inside = KM.inside_mass(indptr, indices, np.ascontiguousarray(w), lab)
+    degree_mass = np.bincount(lab, weights=degree)
     return inside / two_m - float(np.sum((degree_mass / two_m) ** 2))
+
+
+def sampled_modularity(labels_u: Any, labels_v: Any) -> float:
+    """Modularity estimated from edges drawn uniformly (with replacement) from the graph.
+
+    ``Q = sum_c [w_c / (2m) - (k_c / (2m))^2]`` is ``P(both ends of a random edge end in one
+    cluster) - P(two independent degree-weighted agents are in one cluster)``. With the clusters
+    ``labels_u[e]``, ``labels_v[e]`` of the two ends of E edges drawn uniformly among the 2m
+    directed edges (so ``u_e`` is an agent drawn with probability proportional to its degree),
+    the estimate is the share of edges inside a cluster minus the share of pairs ``e != f``
+    with ``labels_u[e] == labels_u[f]`` (a U-statistic): unbiased, with a standard error at most
+    about ``1.5 / sqrt(E)``.
+
+    Parameters
+    ----------
+    labels_u, labels_v : int arrays (E,), E >= 2.
+
+    Returns
+    -------
+    float in [-1, 1].
+    """
+    a = int_labels("labels_u", labels_u)
+    b = int_labels("labels_v", labels_v, a.shape[0])
+    E = a.size
+    if E < 2:
+        raise fail("labels_u", f"{E} edges", "at least 2 sampled edges")
+    inside = float(np.mean(a == b))
+    counts = np.unique(a, return_counts=True)[1].astype(np.float64)
+    null = float((np.sum(counts**2) - E) / (E * (E - 1)))
+    return inside - null

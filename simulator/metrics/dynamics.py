@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.spatial.distance import cdist
 
 from simulator.config import check_int, check_number, fail
+from simulator.kernels import measure as KM
 from simulator.metrics._checks import get_rng, int_labels, preds_array
-from simulator.metrics.clusters import flat_outputs, principal_coordinates
+from simulator.metrics.clusters import _dense_codes, flat_outputs, principal_coordinates
 
 
 def _two_poles(G: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -22,12 +22,70 @@ def _two_poles(G: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def _centroids(G: np.ndarray, lab: np.ndarray, n_groups: int) -> np.ndarray:
     """Mean row (float64) of each group 0..n_groups-1 of G (every group non-empty)."""
     order = np.argsort(lab, kind="stable")
-    starts = np.searchsorted(lab[order], np.arange(n_groups))
-    sums = np.add.reduceat(G[order].astype(np.float64), starts, axis=0)
-    return sums / np.bincount(lab, minlength=n_groups)[:, None]
+    starts = np.concatenate([[0], np.cumsum(np.bincount(lab, minlength=n_groups))])
+    out = np.empty((n_groups, G.shape[1]))
+    KM.group_means(G, order, starts, out)
+    return out
 
 
-def polarization(preds: Any, labels: Any = None, rng: Any = None, max_pairs: int = 20_000) -> float:
+def _mean_distance(C: np.ndarray, I: np.ndarray, J: np.ndarray) -> np.ndarray:
+    out = np.empty(I.size)
+    KM.pair_distances(C, I.astype(np.int64), J.astype(np.int64), out)
+    return out
+
+
+def _exact_er(C: np.ndarray, share: np.ndarray) -> float:
+    """sum_{g != h} pi_g^2 pi_h d_gh over all pairs (d in C's units), exactly: every distance
+    from its float64 differences (a Numba kernel, O(G^2 D), row block by row block)."""
+    G = share.size
+    total = 0.0
+    for i0 in range(0, G - 1, 256):
+        I, J = np.nonzero(np.arange(G)[None, :] > np.arange(i0, min(G, i0 + 256))[:, None])
+        I += i0
+        d = _mean_distance(C, I, J)
+        total += float(np.sum(share[I] * share[J] * (share[I] + share[J]) * d))
+    return total
+
+
+def _stratum(gen, C, share, g_weight, g_pool, h_pool, n_pairs) -> float:
+    """Mean distance over n_pairs pairs: g from g_pool with prob ~ g_weight, h != g from h_pool
+    with prob ~ share (a drawn h equal to g is redrawn)."""
+    g = g_pool[gen.choice(g_pool.size, size=n_pairs, p=g_weight / g_weight.sum())]
+    ph = share[h_pool] / share[h_pool].sum()
+    h = h_pool[gen.choice(h_pool.size, size=n_pairs, p=ph)]
+    for _ in range(64):
+        same = g == h
+        if not same.any():
+            break
+        h[same] = h_pool[gen.choice(h_pool.size, size=int(same.sum()), p=ph)]
+    keep = g != h
+    return float(_mean_distance(C, g[keep], h[keep]).mean()) if keep.any() else 0.0
+
+
+def _split_er(C: np.ndarray, share: np.ndarray, max_pairs: int, gen) -> float:
+    """ER with the pairs among the k largest groups exact (k (k - 1) / 2 <= max_pairs / 2) and
+    the rest (pairs with a smaller group) estimated from max_pairs / 2 pairs in two strata."""
+    G = share.size
+    k = max(2, int((1 + np.sqrt(1 + 4 * max_pairs)) / 2))
+    order = np.argsort(-share, kind="stable")
+    top, rest = np.sort(order[:k]), np.sort(order[k:])
+    total = _exact_er(C[top], share[top])
+    half = max(1, max_pairs // 4)
+    # stratum 1: g among the rest, any h != g: weight sum_g pi_g^2 (1 - pi_g)
+    w1 = share[rest] ** 2 * (1 - share[rest])
+    if w1.sum() > 0:
+        total += float(w1.sum()) * _stratum(gen, C, share, w1, rest, np.arange(G), half)
+    # stratum 2: g among the top, h among the rest: weight (sum_top pi_g^2) (sum_rest pi_h)
+    w2 = share[top] ** 2
+    if share[rest].sum() > 0:
+        mean = _stratum(gen, C, share, w2, top, rest, half)
+        total += float(w2.sum() * share[rest].sum()) * mean
+    return total
+
+
+def polarization(
+    preds: Any, labels: Any = None, rng: Any = None, max_pairs: int | None = 20_000
+) -> float:
     """Esteban-Ray polarization (alpha = 1) of the agents' groups in function space.
 
     ``ER = sum_g sum_h pi_g^2 pi_h d(c_g, c_h)`` (Esteban & Ray 1994 with alpha = 1, K = 1),
@@ -43,49 +101,61 @@ def polarization(preds: Any, labels: Any = None, rng: Any = None, max_pairs: int
     they fall on along the top principal axis of their outputs (computed from ``rng``), so a
     spread-out unimodal population also scores above 0, proportionally to its spread.
 
-    Exact over all pairs of groups when there are at most ``max_pairs`` of them
-    (``G (G - 1) / 2``); otherwise sampled: ``max_pairs`` pairs ``(g, h)`` are drawn with
-    probabilities ``pi_g^2 / sum pi^2`` and ``pi_h`` from ``rng`` and
-    ``ER ~ sum pi^2 * mean d(c_g, c_h)`` (unbiased).
+    Cost and exactness: centroids in one pass over the outputs (O(P D)); exact over all
+    ``G (G - 1) / 2`` pairs of groups (O(G^2 D)) when ``max_pairs`` is None or at least that
+    many. Otherwise the pairs among the ``k`` largest groups (``k (k - 1) / 2 <= max_pairs``)
+    are exact and the pairs involving a smaller group are estimated from ``max_pairs / 2``
+    distances (``max_pairs / 4`` in each of two strata: pairs whose first group is small, and
+    pairs of a large and a small group), drawn from ``rng`` with probabilities ``pi_g^2 pi_h``:
+    unbiased, with a standard deviation below ``(W_1 + W_2) max_gh d_gh / sqrt(max_pairs / 4)``,
+    where ``W_1 = sum_{g small} pi_g^2 (1 - pi_g)`` and
+    ``W_2 = (sum_{g large} pi_g^2)(sum_{h small} pi_h)`` are the strata's weights in ER.
 
     Parameters
     ----------
     preds : float array, shape (P, n_probe, d_out). Not modified.
     labels : int array (P,), optional.
     rng : numpy.random.Generator or int, optional; default seed 0.
-    max_pairs : int >= 1
+    max_pairs : int >= 1 or None (exact).
 
     Returns
     -------
     float >= 0.
     """
     F = preds_array(preds)
-    P, n = F.shape[:2]
-    max_pairs = check_int("max_pairs", max_pairs, low=1)
+    P = F.shape[0]
+    if max_pairs is not None:
+        max_pairs = check_int("max_pairs", max_pairs, low=1)
     gen = get_rng(rng)
     G = flat_outputs(F)
     lab = _two_poles(G, gen) if labels is None else int_labels("labels", labels, P)
+    return polarization_of_groups(F, lab, gen, max_pairs)
+
+
+def polarization_of_groups(
+    F: np.ndarray, lab: np.ndarray, gen: np.random.Generator, max_pairs: int | None
+) -> float:
+    """:func:`polarization` of validated outputs F (P, n, d) with int64 labels (P,)."""
+    return polarization_of_rows(flat_outputs(F), lab, gen, max_pairs) / np.sqrt(F.shape[1])
+
+
+def polarization_of_rows(
+    G: np.ndarray, lab: np.ndarray, gen: np.random.Generator, max_pairs: int | None
+) -> float:
+    """Esteban-Ray polarization with Euclidean distances between the groups' mean rows of G
+    (P, D) (the method of :func:`polarization`, without its RMS scaling)."""
     keep = lab >= 0
     if not keep.any():
         raise fail("labels", "only negative labels", "at least one agent with a label >= 0")
-    lab = np.unique(lab[keep], return_inverse=True)[1]
+    lab = _dense_codes(lab if keep.all() else lab[keep])
     n_groups = int(lab.max()) + 1
     if n_groups == 1:
         return 0.0
-    centroids = _centroids(G[keep], lab, n_groups)
+    centroids = _centroids(G if keep.all() else G[keep], lab, n_groups)
     share = np.bincount(lab) / lab.size
-    if n_groups * (n_groups - 1) // 2 > max_pairs:
-        sq = share**2
-        g = gen.choice(n_groups, size=max_pairs, p=sq / sq.sum())
-        h = gen.choice(n_groups, size=max_pairs, p=share)
-        step = max(1, (1 << 22) // centroids.shape[1])
-        total = 0.0
-        for s in range(0, max_pairs, step):
-            diff = centroids[g[s : s + step]] - centroids[h[s : s + step]]
-            total += float(np.sqrt(np.einsum("ij,ij->i", diff, diff) / n).sum())
-        return float(sq.sum() * total / max_pairs)
-    dist = cdist(centroids, centroids) / np.sqrt(n)
-    return float(share**2 @ dist @ share)
+    if max_pairs is None or n_groups * (n_groups - 1) // 2 <= max_pairs:
+        return _exact_er(centroids, share)
+    return _split_er(centroids, share, max_pairs, gen)
 
 
 def consensus_time(series: Any, tol: float) -> int | None:

@@ -5,6 +5,9 @@
   ``ambiguity = mean_i mean ||f_i - f_bar||^2``. The ensemble's gain is the ambiguity, which is
   half the mean squared output distance over all ``P^2`` ordered pairs of agents: it vanishes
   exactly as the agents homogenize in function space.
+* Kuncheva & Whitaker (2003): diversity of classifier ensembles from their oracle outputs
+  (right or wrong per item): Kohavi-Wolpert variance, mean pairwise disagreement, interrater
+  agreement kappa, tied by exact identities.
 * Bommasani et al. (2022): outcome homogenization compares how often all members of a group
   fail on the same item with what independent failures would give.
 """
@@ -13,13 +16,15 @@ from __future__ import annotations
 
 import math
 from itertools import combinations
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from simulator.config import check_int, fail
 from simulator.kernels import measure as KM
-from simulator.metrics._checks import get_rng, int_labels, preds_array, real_array, row_chunks
+from simulator.kernels import measure_function as KF
+from simulator.kernels import measure_weights as KW
+from simulator.metrics._checks import get_rng, int_labels, preds_array, real_array
 
 
 def _targets(y: Any, n: int, d: int) -> np.ndarray:
@@ -32,23 +37,38 @@ def _targets(y: Any, n: int, d: int) -> np.ndarray:
     return real_array("y", Y, f"({n}, {d})", 2).astype(np.float64)
 
 
-def ensemble_decomposition(preds: Any, y: Any) -> tuple[float, float, float]:
-    """Krogh-Vedelsby decomposition of the uniform-average ensemble's squared error.
+def _weights(weights: Any, P: int) -> np.ndarray:
+    """Agent weights as float64 (P,), normalized to sum 1."""
+    w = np.asarray(weights)
+    if w.shape != (P,) or w.dtype.kind not in "fiub":
+        raise fail("weights", f"array of dtype {w.dtype} and shape {w.shape}", f"({P},) reals")
+    w = w.astype(np.float64)
+    if not np.all(np.isfinite(w)) or w.min() < 0 or w.sum() <= 0:
+        raise fail("weights", "negative, non-finite or all-zero weights", "w >= 0, sum(w) > 0")
+    return w / w.sum()
 
-    With ``f_bar`` the mean of the agents' outputs and ``mse`` the mean over probe items and
-    outputs of the squared error:
+
+def ensemble_decomposition(preds: Any, y: Any, weights: Any = None) -> tuple[float, float, float]:
+    """Krogh-Vedelsby decomposition of the (weighted) average ensemble's squared error.
+
+    With agent weights ``w`` (normalized to sum 1; uniform by default),
+    ``f_bar = sum_i w_i f_i`` and ``mse`` the mean over probe items and outputs of the squared
+    error:
 
     * ``ensemble_mse = mse(f_bar, y)``
-    * ``mean_mse = (1/P) sum_i mse(f_i, y)``
-    * ``ambiguity = (1/P) sum_i mean (f_i - f_bar)^2``
+    * ``mean_mse = sum_i w_i mse(f_i, y)``
+    * ``ambiguity = sum_i w_i mean (f_i - f_bar)^2``; uniform weights:
       ``= (1/(2 P^2)) sum_{i,j} mean (f_i - f_j)^2`` (= ``function_dispersion / d_out``)
 
-    and ``ensemble_mse == mean_mse - ambiguity`` up to float64 rounding.
+    and ``ensemble_mse == mean_mse - ambiguity`` up to float64 rounding, for any weights
+    (Krogh & Vedelsby 1995). Parallel Numba passes, sums in a fixed order (bit-identical on any
+    number of threads), O(P n d_out).
 
     Parameters
     ----------
     preds : float array, shape (P, n, d_out). Not modified.
     y : float array, shape (n, d_out), or (n,) when d_out = 1: the targets.
+    weights : float array (P,), optional: non-negative, not all zero.
 
     Returns
     -------
@@ -56,15 +76,21 @@ def ensemble_decomposition(preds: Any, y: Any) -> tuple[float, float, float]:
     """
     F = preds_array(preds)
     P, n, d = F.shape
-    Y = _targets(y, n, d)
-    fbar = F.mean(axis=0, dtype=np.float64)
-    size = P * n * d
-    ens = float(np.mean((fbar - Y) ** 2))
-    mean_mse = amb = 0.0
-    for block in row_chunks(F):
-        mean_mse += float(np.sum((block - Y) ** 2))
-        amb += float(np.sum((block - fbar) ** 2))
-    return ens, mean_mse / size, amb / size
+    Y = _targets(y, n, d).ravel()
+    G = np.ascontiguousarray(F.reshape(P, n * d))
+    fbar = np.empty(n * d)
+    if weights is None:
+        w = np.full(P, 1.0 / P)
+        KF.column_means(G, fbar)
+    else:
+        w = _weights(weights, P)
+        KF.weighted_column_sums(G, w, fbar)
+    err, amb = np.empty(P), np.empty(P)
+    KW.sq_distances(G, Y, err)
+    KW.sq_distances(G, fbar, amb)
+    size = n * d
+    ens = float(np.sum((fbar - Y) ** 2)) / size
+    return ens, float(np.sum(w * err)) / size, float(np.sum(w * amb)) / size
 
 
 def ensemble_gain(preds: Any, y: Any) -> float:
@@ -173,3 +199,115 @@ def outcome_homogenization(
     ratio = np.ones_like(joint)
     np.divide(joint, expected, out=ratio, where=expected > 0)
     return float(ratio.mean())
+
+
+def _correct_matrix(correct: Any) -> np.ndarray:
+    """Oracle outputs (L, N) as uint8 0/1 (validated)."""
+    C = np.asarray(correct)
+    if C.ndim != 2 or C.shape[0] < 1 or C.shape[1] < 1 or C.dtype.kind not in "biu":
+        raise fail(
+            "correct",
+            f"array of dtype {C.dtype} and shape {C.shape}",
+            "bool (L, N) with L agents and N items, L, N >= 1",
+        )
+    if C.dtype.kind != "b" and not np.isin(C, (0, 1)).all():
+        raise fail("correct", "integers other than 0 and 1", "bool or 0/1")
+    return np.ascontiguousarray(C, dtype=np.uint8)
+
+
+def _population(population: Any, L: int) -> int:
+    return L if population is None else check_int("population", population, low=L)
+
+
+class Diversity(NamedTuple):
+    """Kuncheva-Whitaker diversity of a classifier ensemble (see :func:`diversity`)."""
+
+    kw_variance: float
+    disagreement: float
+    kappa: float
+    accuracy: float
+
+
+def diversity(correct: Any, population: int | None = None) -> Diversity:
+    """Kohavi-Wolpert variance, mean pairwise disagreement and interrater agreement kappa.
+
+    Kuncheva & Whitaker (2003), from the oracle outputs ``correct[i, j]`` (agent i right on
+    item j), with ``l_j`` the number of the L agents right on item j, N items and
+    ``p = sum_j l_j / (N L)`` the mean accuracy:
+
+    * ``disagreement = 2 / (N L (L - 1)) sum_j l_j (L - l_j)``: the mean over pairs of agents of
+      the share of items on which exactly one of the two is right;
+    * ``kw_variance = 1 / (N L^2) sum_j l_j (L - l_j) = (L - 1) / (2 L) * disagreement``;
+    * ``kappa = 1 - (1/L) sum_j l_j (L - l_j) / (N (L - 1) p (1 - p))
+      = 1 - disagreement / (2 p (1 - p))`` (Fleiss' kappa on the oracle outputs).
+
+    O(L N). Conventions: L = 1 has no pairs (disagreement 0, kw_variance 0, kappa 1); if every
+    agent is right everywhere or wrong everywhere (``p (1 - p) = 0``), kappa is 1.
+
+    Parameters
+    ----------
+    correct : bool array (L, N) (or 0/1 ints).
+    population : int >= L, optional
+        When the L rows are a uniform sample (without replacement) of a population of this
+        many agents: ``disagreement`` is the sample's, an unbiased estimate of the population's
+        (a mean over uniformly drawn pairs), and kw_variance and kappa are the population's
+        identities applied to it (``(P - 1) / (2 P) * disagreement``,
+        ``1 - disagreement / (2 p (1 - p))`` with p the sample's accuracy).
+
+    Returns
+    -------
+    Diversity(kw_variance, disagreement, kappa, accuracy), floats.
+    """
+    C = _correct_matrix(correct)
+    L, N = C.shape
+    P = _population(population, L)
+    right = C.sum(axis=0, dtype=np.int64)
+    p = float(right.sum()) / (N * L)
+    if L == 1:
+        return Diversity(0.0, 0.0, 1.0, p)
+    discord = float(np.sum(right * (L - right)))
+    dis = 2.0 * discord / (N * L * (L - 1))
+    kw = (P - 1) / (2.0 * P) * dis
+    spread = p * (1.0 - p)
+    kap = 1.0 if spread <= 0 else 1.0 - dis / (2.0 * spread)
+    return Diversity(kw, dis, kap, p)
+
+
+def kw_variance(correct: Any, population: int | None = None) -> float:
+    """Kohavi-Wolpert variance of the ensemble's oracle outputs (Kuncheva & Whitaker 2003).
+
+    ``KW = 1 / (N L^2) sum_j l_j (L - l_j)``, ``l_j`` the number of the L agents right on item
+    j; equals ``(L - 1) / (2 L)`` times the mean pairwise :func:`disagreement`. In
+    ``[0, 1/4]``; 0 when the agents are right on exactly the same items. See :func:`diversity`
+    (``population``: the rows are a sample of that many agents).
+
+    Parameters
+    ----------
+    correct : bool array (L agents, N items).
+    """
+    return diversity(correct, population).kw_variance
+
+
+def disagreement(correct: Any) -> float:
+    """Mean pairwise disagreement (Kuncheva & Whitaker 2003): over all pairs of agents, the
+    share of items on which exactly one of the two is right. In ``[0, 1]``. See
+    :func:`diversity`.
+
+    Parameters
+    ----------
+    correct : bool array (L agents, N items).
+    """
+    return diversity(correct).disagreement
+
+
+def kappa(correct: Any) -> float:
+    """Interrater agreement kappa of the oracle outputs (Fleiss' kappa, as in Kuncheva &
+    Whitaker 2003): ``1 - disagreement / (2 p (1 - p))``, p the mean accuracy. 1 when the
+    agents are right on the same items; 0 when they agree only as much as independent agents
+    of the same accuracy; negative below that. See :func:`diversity`.
+
+    Parameters
+    ----------
+    correct : bool array (L agents, N items).
+    """
+    return diversity(correct).kappa

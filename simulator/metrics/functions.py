@@ -8,13 +8,14 @@ beside :func:`cka_baseline`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from simulator.config import check_int, fail
+from simulator.kernels import measure_function as KF
+from simulator.kernels import measure_weights as KW
 from simulator.metrics._checks import (
-    centered_sq_sum,
     get_rng,
     preds_array,
     real_array,
@@ -26,12 +27,52 @@ from simulator.metrics._checks import (
 _CONSTANT_RTOL = 1e-20
 
 
+class FunctionSummary(NamedTuple):
+    """The population's mean output and each agent's distance to it (see
+    :func:`function_summary`).
+
+    mean : float64 (n_probe, d_out); sq_distances : float64 (P,)
+    ``mean_n ||f_i(x_n) - f_bar(x_n)||^2``; dispersion : float, their mean.
+    """
+
+    mean: np.ndarray
+    sq_distances: np.ndarray
+    dispersion: float
+
+
+def function_summary(preds: Any) -> FunctionSummary:
+    """Mean output function and each agent's mean squared distance to it, exactly.
+
+    Two parallel Numba passes over the outputs in float64 (:mod:`simulator.kernels`), each
+    sum in a fixed order: bit-identical on any number of threads; O(P n_probe d_out).
+
+    Parameters
+    ----------
+    preds : float array, shape (P, n_probe, d_out). Not modified.
+    """
+    return summarize_outputs(preds_array(preds))
+
+
+def summarize_outputs(F: np.ndarray) -> FunctionSummary:
+    """:func:`function_summary` of outputs F (P, n, d) already validated (no value checks: a NaN
+    or inf anywhere makes the mean non-finite)."""
+    P, n, d = F.shape
+    G = np.ascontiguousarray(F.reshape(P, n * d))
+    mean = np.empty(n * d)
+    KF.column_means(G, mean)
+    sq = np.empty(P)
+    KW.sq_distances(G, mean, sq)
+    sq /= n
+    return FunctionSummary(mean.reshape(n, d), sq, float(sq.sum()) / P)
+
+
 def function_dispersion(preds: Any) -> float:
     """Mean squared distance of the agents' outputs to the population's mean output.
 
     ``(1/P) sum_i mean_n ||f_i(x_n) - f_bar(x_n)||^2`` (squared norm summed over outputs,
-    averaged over probe items), float64. Equals half the mean over all ``P^2`` ordered pairs of
-    ``mean_n ||f_i(x_n) - f_j(x_n)||^2``; with ``d_out = 1`` it is the Krogh-Vedelsby ambiguity.
+    averaged over probe items), float64, exact (:func:`function_summary`). Equals half the mean
+    over all ``P^2`` ordered pairs of ``mean_n ||f_i(x_n) - f_j(x_n)||^2``; with ``d_out = 1``
+    it is the Krogh-Vedelsby ambiguity.
 
     Parameters
     ----------
@@ -41,9 +82,7 @@ def function_dispersion(preds: Any) -> float:
     -------
     float >= 0 (0 when all agents compute the same outputs).
     """
-    F = preds_array(preds)
-    P, n = F.shape[:2]
-    return centered_sq_sum(F, F.mean(axis=0, dtype=np.float64)) / (P * n)
+    return function_summary(preds).dispersion
 
 
 def _decisions(F: np.ndarray) -> tuple[np.ndarray, int]:
@@ -69,11 +108,16 @@ def prediction_agreement(preds: Any) -> float:
     float in [1/K, 1].
     """
     F = preds_array(preds)
-    P, n = F.shape[:2]
+    _P, _n = F.shape[:2]
     dec, K = _decisions(F)
-    codes = (dec + K * np.arange(n)[None, :]).ravel()
-    counts = np.bincount(codes, minlength=n * K).reshape(n, K)
-    return float(counts.max(axis=1).mean() / P)
+    return agreement_of_decisions(dec, K)
+
+
+def agreement_of_decisions(dec: np.ndarray, n_classes: int) -> float:
+    """:func:`prediction_agreement` from decisions ``dec`` (P, n) int64 in [0, n_classes)."""
+    counts = np.empty((dec.shape[1], n_classes), dtype=np.int64)
+    KF.class_counts(np.ascontiguousarray(dec, dtype=np.int64), counts)
+    return float(counts.max(axis=1).mean() / dec.shape[0])
 
 
 def _centered(H: np.ndarray) -> np.ndarray:
@@ -124,18 +168,19 @@ def linear_cka(H1: Any, H2: Any) -> float:
     return float(min(1.0, max(0.0, hsic / (nx * ny))))
 
 
-def _cka_norms(Hs: np.ndarray, agents: np.ndarray) -> np.ndarray:
-    """||X_i^T X_i||_F for the given agents (0 for constant representations)."""
-    out = np.empty(agents.size)
-    step = max(1, (1 << 22) // (Hs.shape[1] * Hs.shape[2]))
-    for s in range(0, agents.size, step):
-        raw = Hs[agents[s : s + step]]
-        X = _centered(raw)
-        gram = np.matmul(X.transpose(0, 2, 1), X)
-        norm = np.sqrt(np.einsum("pij,pij->p", gram, gram))
-        norm[_is_constant(raw, np.einsum("pij,pij->p", X, X))] = 0.0
-        out[s : s + step] = norm
-    return out
+def _cka_parts(Hs: np.ndarray, agents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centred representations of ``agents`` as float64 (len(agents), h, n) (units by items)
+    and their norms ``||X_i^T X_i||_F`` (0 for representations constant up to rounding)."""
+    c, (n, h) = agents.size, Hs.shape[1:]
+    H = np.empty((c, h, n))
+    energy, raw = np.empty(c), np.empty(c)
+    KF.center_units(Hs, agents.astype(np.int64), H, energy, raw)
+    idx = np.arange(c, dtype=np.int64)
+    sq = np.empty(c)
+    KF.cka_pairs(H, idx, idx, sq)
+    norms = np.sqrt(sq)
+    norms[energy <= _CONSTANT_RTOL * raw] = 0.0  # constant up to rounding
+    return H, norms
 
 
 def mean_cka(hidden: Any, max_pairs: int = 2_000, rng: Any = None) -> float:
@@ -143,7 +188,9 @@ def mean_cka(hidden: Any, max_pairs: int = 2_000, rng: Any = None) -> float:
 
     Exact over all ``P (P - 1) / 2`` pairs when there are at most ``max_pairs`` of them;
     otherwise the mean over ``max_pairs`` pairs drawn uniformly (with replacement) from ``rng``,
-    an unbiased estimate with standard error about ``std / sqrt(max_pairs)``.
+    an unbiased estimate with standard error about ``std / sqrt(max_pairs)``. The
+    ``||X_i^T X_j||_F^2`` of every pair come from one parallel Numba kernel
+    (:func:`simulator.kernels.measure_function.cka_pairs`), O(pairs h^2 n_probe).
 
     Parameters
     ----------
@@ -163,17 +210,13 @@ def mean_cka(hidden: Any, max_pairs: int = 2_000, rng: Any = None) -> float:
         return 1.0
     I, J, _ = sample_pairs(P, max_pairs, gen)
     agents, inverse = np.unique(np.concatenate([I, J]), return_inverse=True)
-    norms = _cka_norms(Hs, agents)
-    nI, nJ = norms[inverse[: I.size]], norms[inverse[I.size :]]
-    total = 0.0
-    step = max(1, (1 << 21) // (Hs.shape[1] * Hs.shape[2]))
-    for s in range(0, I.size, step):
-        Xi, Xj = _centered(Hs[I[s : s + step]]), _centered(Hs[J[s : s + step]])
-        hsic = np.sum(np.matmul(Xi.transpose(0, 2, 1), Xj) ** 2, axis=(1, 2))
-        den = nI[s : s + step] * nJ[s : s + step]
-        ok = den > 0
-        total += float(np.minimum(1.0, hsic[ok] / den[ok]).sum())
-    return total / I.size
+    H, norms = _cka_parts(Hs, agents)
+    a, b = inverse[: I.size].astype(np.int64), inverse[I.size :].astype(np.int64)
+    hsic = np.empty(I.size)
+    KF.cka_pairs(H, a, b, hsic)
+    den = norms[a] * norms[b]
+    ok = den > 0
+    return float(np.minimum(1.0, hsic[ok] / den[ok]).sum()) / I.size
 
 
 _INIT_KEYS_DROPPED = ("n_agents", "seed", "lr", "_params")
@@ -216,9 +259,13 @@ def cka_baseline(
 
 
 __all__ = [
+    "FunctionSummary",
+    "agreement_of_decisions",
     "cka_baseline",
     "function_dispersion",
+    "function_summary",
     "linear_cka",
     "mean_cka",
     "prediction_agreement",
+    "summarize_outputs",
 ]

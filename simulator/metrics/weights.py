@@ -7,25 +7,71 @@ first align hidden units by weight matching (:mod:`simulator.metrics.align`).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from simulator.config import check_int
+from simulator.config import check_agents, check_int
+from simulator.kernels import measure_weights as KW
 from simulator.metrics._checks import (
-    centered_sq_sum,
     check_agent,
     get_rng,
     params_array,
-    row_chunks,
+    params_unchecked,
+    require_finite,
 )
 from simulator.metrics.align import align_rows, hidden_activations
+
+
+class WeightSummary(NamedTuple):
+    """What one pass over the parameter rows gives (see :func:`weight_summary`).
+
+    centroid : float64 (n_params,); sq_distances : float64 (P,) ``||p_i - centroid||^2``;
+    consensus_distance : float; mean_cosine : float.
+    """
+
+    centroid: np.ndarray
+    sq_distances: np.ndarray
+    consensus_distance: float
+    mean_cosine: float
+
+
+def weight_summary(params: Any) -> WeightSummary:
+    """Centroid, distances to it, consensus distance and mean pairwise cosine, exactly.
+
+    Two parallel Numba passes over ``params`` (:mod:`simulator.kernels.measure_weights`), in
+    float64: the first sums rows and unit rows per block of rows, the second the squared
+    distances to the centroid. Partial sums are reduced in a fixed order: the result is
+    bit-identical on any number of threads. O(P n_params) time, O(n_params P / 256) memory.
+
+    Parameters
+    ----------
+    params : float array, shape (P, n_params). Not modified.
+    """
+    X = params_unchecked(params)  # values checked through the sums below: no extra pass
+    P, D = X.shape
+    nb = KW.n_blocks(P)
+    sums, units = np.empty((nb, D)), np.empty((nb, D))
+    nonzero = np.empty(nb, dtype=np.int64)
+    KW.pick(KW.block_sums, KW.block_sums_serial, X.size)(X, sums, units, nonzero)
+    centroid = sums.sum(axis=0) / P
+    sq = np.empty(P)
+    KW.sq_distances(X, centroid, sq)
+    require_finite("params", centroid, sq)
+    if P == 1:
+        cosine = 1.0
+    else:
+        u = units.sum(axis=0)
+        cosine = (float(u @ u) - int(nonzero.sum())) / (P * (P - 1))
+        cosine = float(min(1.0, max(-1.0, cosine)))
+    return WeightSummary(centroid, sq, float(sq.sum()) / P, cosine)
 
 
 def consensus_distance(params: Any) -> float:
     """Mean squared Euclidean distance of the agents' parameters to their mean.
 
-    ``D = (1/P) sum_i ||p_i - p_bar||^2``, exact, O(P n_params), accumulated in float64.
+    ``D = (1/P) sum_i ||p_i - p_bar||^2``, exact, O(P n_params), accumulated in float64 by
+    parallel kernels whose result does not depend on the thread count (:func:`weight_summary`).
     It equals half the mean squared distance over all ``P^2`` ordered pairs
     ``(1/(2 P^2)) sum_{i,j} ||p_i - p_j||^2`` (the centroid identity).
 
@@ -37,17 +83,16 @@ def consensus_distance(params: Any) -> float:
     -------
     float >= 0 (0 when every agent is identical, and for P = 1).
     """
-    X = params_array(params)
-    return centered_sq_sum(X, X.mean(axis=0, dtype=np.float64)) / X.shape[0]
+    return weight_summary(params).consensus_distance
 
 
 def mean_pairwise_cosine(params: Any, max_pairs: int = 20_000, rng: Any = None) -> float:
     """Mean cosine similarity of the parameter rows over all pairs of distinct agents.
 
     Exact for every P in O(P n_params), by the identity
-    ``sum_{i != j} u_i . u_j = ||sum_i u_i||^2 - sum_i ||u_i||^2`` with ``u_i = p_i / ||p_i||``:
-    no pairs are sampled. ``max_pairs`` and ``rng`` are validated and accepted for a signature
-    shared with the sampled measures, but not needed.
+    ``sum_{i != j} u_i . u_j = ||sum_i u_i||^2 - sum_i ||u_i||^2`` with ``u_i = p_i / ||p_i||``
+    (:func:`weight_summary`): no pairs are sampled. ``max_pairs`` and ``rng`` are validated
+    and accepted for a signature shared with the sampled measures, but not needed.
 
     Conventions: a zero row has cosine 0 with every other row; P = 1 returns 1.0.
 
@@ -59,21 +104,9 @@ def mean_pairwise_cosine(params: Any, max_pairs: int = 20_000, rng: Any = None) 
     -------
     float in [-1, 1] (1 when all agents are positive multiples of one row).
     """
-    X = params_array(params)
     check_int("max_pairs", max_pairs, low=1)
     get_rng(rng)
-    P = X.shape[0]
-    if P == 1:
-        return 1.0
-    total = np.zeros(X.shape[1])
-    n_nonzero = 0
-    for block in row_chunks(X):
-        norms = np.sqrt(np.einsum("ij,ij->i", block, block))
-        nz = norms > 0
-        n_nonzero += int(nz.sum())
-        total += (block[nz] / norms[nz, None]).sum(axis=0)
-    value = (float(total @ total) - n_nonzero) / (P * (P - 1))
-    return float(min(1.0, max(-1.0, value)))
+    return weight_summary(params).mean_cosine
 
 
 def aligned_distance(pop: Any, i: int, j: int) -> float:
@@ -92,19 +125,14 @@ def aligned_distance(pop: Any, i: int, j: int) -> float:
     return float(np.linalg.norm(ref - aligned))
 
 
-def _nearest_to_centroid(params: np.ndarray) -> int:
-    """The agent whose row is closest to the raw mean row (lowest index on ties)."""
-    mean = params.mean(axis=0, dtype=np.float64)
-    dist = np.concatenate([np.einsum("ij,ij->i", b - mean, b - mean) for b in row_chunks(params)])
-    return int(np.argmin(dist))
-
-
 def aligned_consensus_distance(
     pop: Any,
     ref: int | None = None,
     max_agents: int | None = None,
     rng: Any = None,
     refine: int = 1,
+    agents: Any = None,
+    summary: WeightSummary | None = None,
 ) -> float:
     """Consensus distance of the agents after aligning their hidden units to a common template.
 
@@ -130,24 +158,39 @@ def aligned_consensus_distance(
         Used only for sampling; default seed 0.
     refine : int
         Re-alignments to the mean (>= 0).
+    agents : int array, optional
+        Align exactly these distinct agents (a sample drawn by the caller, e.g. the measured
+        panel of a model) instead of drawing ``max_agents``; the same sample correction
+        applies when they are fewer than P.
+    summary : WeightSummary, optional
+        :func:`weight_summary` of ``pop.params`` when the caller has it already (it gives the
+        default reference, and the finiteness check, without another pass over the rows).
 
     Returns
     -------
     float >= 0.
     """
-    X = params_array(pop.params)
+    X = params_array(pop.params) if summary is None else params_unchecked(pop.params)
     P = X.shape[0]
-    ref = _nearest_to_centroid(X) if ref is None else check_agent("ref", ref, P)
+    if ref is None:
+        summary = weight_summary(X) if summary is None else summary
+        ref = int(np.argmin(summary.sq_distances))
+    else:
+        ref = check_agent("ref", ref, P)
     refine = check_int("refine", refine, low=0)
     gen = get_rng(rng)
+    who = None
+    if agents is not None:
+        who = np.unique(check_agents("agents", agents, P))
+    elif max_agents is not None and check_int("max_agents", max_agents, low=2) < P:
+        who = np.sort(gen.choice(P, size=max_agents, replace=False))
     factor = 1.0
-    if max_agents is not None and check_int("max_agents", max_agents, low=2) < P:
-        rows = X[np.sort(gen.choice(P, size=max_agents, replace=False))]
-        factor = (P - 1) / P * max_agents / (max_agents - 1)
-    else:
-        rows = X
+    if who is not None and who.size < P:
+        m = who.size
+        factor = (P - 1) / P * m / (m - 1) if m > 1 else 0.0
+    rows = X if who is None else X[who]
     acts = hidden_activations(pop)
     aligned = align_rows(pop.layout, acts, X[ref], rows)
     for _ in range(refine):
         aligned = align_rows(pop.layout, acts, aligned.mean(axis=0), aligned)
-    return factor * consensus_distance(aligned)
+    return factor * weight_summary(aligned).consensus_distance

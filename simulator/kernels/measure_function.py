@@ -1,0 +1,293 @@
+"""Numba kernels for the function-space and representation measures.
+
+Arrays and scalars in, arrays filled in place. Every parallel loop writes only its own slot;
+sums over agents run serially inside one slot (one column block, one item, one pair), so results
+are bit-identical on any number of threads. Accumulation is in float64. Each kernel has a
+``*_serial`` twin (same per-slot code, one thread) for small inputs; the public wrappers at the
+end pick one (:func:`simulator.kernels.measure_weights.pick`).
+
+* :func:`column_means`, :func:`weighted_column_sums`: the (weighted) mean row of an (m, D)
+  array (the ensemble's mean output).
+* :func:`class_counts`: per probe item, how many agents decide each class.
+* :func:`cka_pairs`: ``||X_i^T X_j||_F^2`` for pairs of centred representations (linear CKA).
+* :func:`assignments`: a batch of linear assignment problems (weight matching of hidden units).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from simulator.kernels.measure_weights import pick
+
+_JIT = {"cache": True, "error_model": "numpy"}
+_FAST = {**_JIT, "fastmath": {"reassoc", "contract"}}
+_COLUMNS = 512  # columns per parallel slot of the column sums
+
+
+@njit(**_FAST)
+def _columns(F, w, out, s):
+    """Columns of slot s: out[t] = sum_i w_i F[i, t] (w of length 0: plain mean), summed in
+    row order in a local accumulator."""
+    m, D = F.shape
+    lo, hi = s * _COLUMNS, min(D, (s + 1) * _COLUMNS)
+    acc = np.zeros(hi - lo)
+    if w.shape[0] == 0:
+        for i in range(m):
+            row = F[i, lo:hi]
+            for t in range(hi - lo):
+                acc[t] += row[t]
+        for t in range(hi - lo):
+            out[lo + t] = acc[t] / m
+    else:
+        for i in range(m):
+            wi = w[i]
+            row = F[i, lo:hi]
+            for t in range(hi - lo):
+                acc[t] += wi * row[t]
+        for t in range(hi - lo):
+            out[lo + t] = acc[t]
+
+
+@njit(parallel=True, **_JIT)
+def column_sums(F, w, out):
+    """out (D,) float64 = sum_i w[i] F[i] for F (m, D), or the mean row when w is empty."""
+    for s in prange((F.shape[1] + _COLUMNS - 1) // _COLUMNS):
+        _columns(F, w, out, s)
+
+
+@njit(**_JIT)
+def column_sums_serial(F, w, out):
+    """:func:`column_sums` in one thread."""
+    for s in range((F.shape[1] + _COLUMNS - 1) // _COLUMNS):
+        _columns(F, w, out, s)
+
+
+def column_means(F: np.ndarray, out: np.ndarray) -> None:
+    """out (D,) float64 = mean over the m rows of F (m, D); each column summed in row order."""
+    pick(column_sums, column_sums_serial, F.size)(F, np.empty(0), out)
+
+
+def weighted_column_sums(F: np.ndarray, w: np.ndarray, out: np.ndarray) -> None:
+    """out (D,) float64 = sum_i w[i] F[i] for F (m, D) and float64 weights w (m,)."""
+    pick(column_sums, column_sums_serial, F.size)(F, w, out)
+
+
+@njit(**_JIT)
+def _count_items(dec, counts, lo, hi):
+    """counts[b] for items lo..hi-1, reading dec row by row (contiguous)."""
+    for b in range(lo, hi):
+        for k in range(counts.shape[1]):
+            counts[b, k] = 0
+    for i in range(dec.shape[0]):
+        row = dec[i]
+        for b in range(lo, hi):
+            counts[b, row[b]] += 1
+
+
+@njit(parallel=True, **_JIT)
+def class_counts_parallel(dec, counts):
+    """counts (n, K) int64: counts[b, k] = agents whose decision on item b is k. dec (m, n)."""
+    n = dec.shape[1]
+    for c in prange((n + 255) // 256):
+        _count_items(dec, counts, c * 256, min(n, (c + 1) * 256))
+
+
+@njit(**_JIT)
+def class_counts_serial(dec, counts):
+    """:func:`class_counts_parallel` in one thread."""
+    _count_items(dec, counts, 0, dec.shape[1])
+
+
+def class_counts(dec: np.ndarray, counts: np.ndarray) -> None:
+    """counts (n, K) int64: counts[b, k] = agents whose decision on item b is k. dec (m, n)."""
+    pick(class_counts_parallel, class_counts_serial, dec.size)(dec, counts)
+
+
+@njit(**_FAST)
+def _hsic(H, I, J, out, p):
+    """||A B^T||_F^2 for A = H[I[p]], B = H[J[p]] (h, n): four rows of B per pass over A's row
+    (register tiles: each A[a, t] is loaded once for four products)."""
+    h, n = H.shape[1], H.shape[2]
+    A, B = H[I[p]], H[J[p]]
+    total = 0.0
+    for a in range(h):
+        ra = A[a]
+        b = 0
+        while b + 4 <= h:
+            r0, r1, r2, r3 = B[b], B[b + 1], B[b + 2], B[b + 3]
+            d0 = d1 = d2 = d3 = 0.0
+            for t in range(n):
+                x = ra[t]
+                d0 += x * r0[t]
+                d1 += x * r1[t]
+                d2 += x * r2[t]
+                d3 += x * r3[t]
+            total += d0 * d0 + d1 * d1 + d2 * d2 + d3 * d3
+            b += 4
+        while b < h:
+            rb = B[b]
+            d = 0.0
+            for t in range(n):
+                d += ra[t] * rb[t]
+            total += d * d
+            b += 1
+    out[p] = total
+
+
+@njit(parallel=True, **_FAST)
+def cka_pairs_parallel(H, I, J, out):
+    """out[p] = ||H[I[p]] H[J[p]]^T||_F^2 for centred representations H (c, h, n) float64
+    (units by items: the ``X^T`` of linear CKA)."""
+    for p in prange(I.shape[0]):
+        _hsic(H, I, J, out, p)
+
+
+@njit(**_FAST)
+def cka_pairs_serial(H, I, J, out):
+    """:func:`cka_pairs_parallel` in one thread."""
+    for p in range(I.shape[0]):
+        _hsic(H, I, J, out, p)
+
+
+def cka_pairs(H: np.ndarray, I: np.ndarray, J: np.ndarray, out: np.ndarray) -> None:
+    """out[p] = ||H[I[p]] H[J[p]]^T||_F^2 (see :func:`cka_pairs_parallel`)."""
+    work = I.size * H.shape[1] * H.shape[1] * H.shape[2]
+    pick(cka_pairs_parallel, cka_pairs_serial, work // 8)(H, I, J, out)
+
+
+@njit(**_JIT)
+def center_units(Hs, agents, H, energy, raw):
+    """H[a] (h, n) float64 = representation of agent ``agents[a]`` from Hs (c, n, h), each unit
+    centred over the items and transposed (units by items); energy[a] = sum of its squares,
+    raw[a] = the same before centring. One pass per agent, in one thread (a handful of agents)."""
+    n, h = Hs.shape[1], Hs.shape[2]
+    for a in range(agents.shape[0]):
+        X = Hs[agents[a]]
+        e = 0.0
+        r = 0.0
+        for u in range(h):
+            mean = 0.0
+            for t in range(n):
+                mean += X[t, u]
+            mean /= n
+            for t in range(n):
+                x = np.float64(X[t, u])
+                r += x * x
+                d = x - mean
+                H[a, u, t] = d
+                e += d * d
+        energy[a] = e
+        raw[a] = r
+
+
+@njit(**_JIT)
+def _hungarian(cost, perm, u, v, p, way, minv, used):
+    """Minimum-cost perfect matching of the square ``cost`` (h, h) (shortest augmenting paths
+    with potentials, O(h^3)). perm[r] = column matched to row r. The rest is scratch of sizes
+    h + 1 (u, v, p, way, minv, used)."""
+    h = cost.shape[0]
+    u[:] = 0.0
+    v[:] = 0.0
+    p[:] = 0
+    way[:] = 0
+    for r in range(1, h + 1):
+        p[0] = r
+        j0 = 0
+        minv[:] = np.inf
+        used[:] = False
+        while True:
+            used[j0] = True
+            i0 = p[j0]
+            delta = np.inf
+            j1 = 0
+            for j in range(1, h + 1):
+                if not used[j]:
+                    cur = cost[i0 - 1, j - 1] - u[i0] - v[j]
+                    if cur < minv[j]:
+                        minv[j] = cur
+                        way[j] = j0
+                    if minv[j] < delta:
+                        delta = minv[j]
+                        j1 = j
+            for j in range(h + 1):
+                if used[j]:
+                    u[p[j]] += delta
+                    v[j] -= delta
+                else:
+                    minv[j] -= delta
+            j0 = j1
+            if p[j0] == 0:
+                break
+        while j0 != 0:
+            j1 = way[j0]
+            p[j0] = p[j1]
+            j0 = j1
+    for j in range(1, h + 1):
+        perm[p[j] - 1] = j - 1
+
+
+@njit(**_JIT)
+def _assign_one(score, perm, r):
+    """Optimal assignment of score[r]. When the columns of the rows' maxima are all distinct,
+    that choice is optimal (no assignment can beat every row's maximum) and the Hungarian
+    algorithm is skipped: the usual case for networks already close to aligned."""
+    h = score.shape[1]
+    row = perm[r]
+    taken = np.zeros(h, dtype=np.bool_)
+    distinct = True
+    for a in range(h):
+        best = 0
+        for b in range(1, h):
+            if score[r, a, b] > score[r, a, best]:
+                best = b
+        row[a] = best
+        if taken[best]:
+            distinct = False
+            break
+        taken[best] = True
+    if distinct:
+        return
+    cost = np.empty((h, h))
+    for a in range(h):
+        for b in range(h):
+            cost[a, b] = -score[r, a, b]
+    u = np.empty(h + 1)
+    v = np.empty(h + 1)
+    minv = np.empty(h + 1)
+    pp = np.empty(h + 1, dtype=np.int64)
+    way = np.empty(h + 1, dtype=np.int64)
+    used = np.empty(h + 1, dtype=np.bool_)
+    _hungarian(cost, row, u, v, pp, way, minv, used)
+
+
+@njit(parallel=True, **_JIT)
+def assignments_parallel(score, perm):
+    """perm[r] (h,) int64 = the assignment of rows to columns maximizing the summed score[r]
+    (h, h) float64, for every r of the batch (m, h, h); each r writes only its own row."""
+    for r in prange(score.shape[0]):
+        _assign_one(score, perm, r)
+
+
+@njit(**_JIT)
+def assignments_serial(score, perm):
+    """:func:`assignments_parallel` in one thread."""
+    for r in range(score.shape[0]):
+        _assign_one(score, perm, r)
+
+
+def assignments(score: np.ndarray, perm: np.ndarray) -> None:
+    """Maximum-score assignment of each (h, h) matrix of ``score`` (m, h, h) into perm (m, h)."""
+    h = score.shape[1]
+    pick(assignments_parallel, assignments_serial, score.shape[0] * h**3)(score, perm)
+
+
+__all__ = [
+    "assignments",
+    "center_units",
+    "cka_pairs",
+    "class_counts",
+    "column_means",
+    "column_sums",
+    "weighted_column_sums",
+]

@@ -1,0 +1,144 @@
+"""Exact single linkage at radius eps of many points in 1 to 3 dimensions, on a grid.
+
+Cells have side ``eps / sqrt(q)`` (q = dimension), so any two points of one cell are closer than
+eps and every cell is one piece of a cluster. Two cells can hold linked points only when their
+coordinates differ by at most ``ceil(sqrt(q))`` in every dimension; each such pair of non-empty
+cells not yet in one component is checked point by point (float64 distances) until a link is
+found. Neighbouring cells are found by walking the sorted cell keys. Time O(P log P) plus the point
+pairs of neighbouring cells checked before a link (at worst their product, when points of two
+adjacent cells are all just farther than eps apart); memory O(P).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_JIT = {"cache": True, "error_model": "numpy"}
+
+
+@njit(inline="always")
+def _find(parent, i):
+    root = i
+    while parent[root] != root:
+        root = parent[root]
+    while parent[i] != root:
+        nxt = parent[i]
+        parent[i] = root
+        i = nxt
+    return root
+
+
+@njit(**_JIT)
+def _linked(Z, pts, a0, a1, b0, b1, eps2):
+    """True if some point of pts[a0:a1] and some of pts[b0:b1] are closer than sqrt(eps2)."""
+    q = Z.shape[1]
+    for s in range(a0, a1):
+        i = pts[s]
+        for t in range(b0, b1):
+            j = pts[t]
+            d2 = 0.0
+            for k in range(q):
+                e = Z[i, k] - Z[j, k]
+                d2 += e * e
+            if d2 < eps2:
+                return True
+    return False
+
+
+@njit(**_JIT)
+def cell_keys(cells, bits, keys):
+    """keys[p] = the cell coordinates of point p packed into one int64, ``bits`` per dimension
+    (lexicographic order of the coordinates = numeric order of the keys)."""
+    P, q = cells.shape
+    for p in range(P):
+        k = np.int64(0)
+        for d in range(q):
+            k = (k << bits) | cells[p, d]
+        keys[p] = k
+
+
+@njit(**_JIT)
+def grid_components(Z, cells, pts, keys, bits, eps, reach, parent):
+    """Union-find over cells of the eps-linkage graph of the points Z (P, q) float64.
+
+    cells : int64 (P, q) non-negative cell coordinates (floor of Z / side), each below
+    ``2**bits``; keys : their packed keys (:func:`cell_keys`); pts : int64 (P,) the points in
+    increasing key order (a stable argsort). reach : int, the largest coordinate difference of
+    linkable cells. parent : int64 (P,), filled: parent[p] = one representative point of p's
+    cluster. Neighbour cells are found by a forward-moving pointer per offset (the packed key of
+    a shifted cell is the key plus a constant), never by searching.
+    """
+    P, q = cells.shape
+    starts = np.empty(P + 1, dtype=np.int64)
+    n_cells = 0
+    for s in range(P):
+        if s == 0 or keys[pts[s]] != keys[pts[s - 1]]:
+            starts[n_cells] = s
+            n_cells += 1
+    starts[n_cells] = P
+    ckeys = np.empty(n_cells, dtype=np.int64)
+    for c in range(n_cells):
+        ckeys[c] = keys[pts[starts[c]]]
+    cpar = np.arange(n_cells)
+    eps2 = eps * eps
+    width = 2 * reach + 1
+    off = np.empty(q, dtype=np.int64)
+    limit = np.int64(1) << bits
+    # near neighbours (offsets of at most 1 in every dimension) first, for every cell: most
+    # farther pairs of cells are then already in one component and cost nothing
+    for ring in range(1, reach + 1):
+        for o in range(width**q):
+            rem = o
+            far = 0
+            for d in range(q - 1, -1, -1):
+                off[d] = rem % width - reach
+                rem //= width
+                far = max(far, abs(off[d]))
+            if far != ring:
+                continue
+            # each unordered pair of cells once: the first non-zero offset is positive
+            positive = False
+            for d in range(q):
+                if off[d] != 0:
+                    positive = off[d] > 0
+                    break
+            if not positive:
+                continue
+            shift = np.int64(0)
+            for d in range(q):
+                shift = shift * limit + off[d]
+            j = 0
+            for c in range(n_cells):
+                base = cells[pts[starts[c]]]
+                inside = True
+                for d in range(q):
+                    v = base[d] + off[d]
+                    if v < 0 or v >= limit:
+                        inside = False
+                        break
+                if not inside:
+                    continue
+                target = ckeys[c] + shift
+                while j < n_cells and ckeys[j] < target:
+                    j += 1
+                if j >= n_cells:
+                    break
+                if ckeys[j] != target:
+                    continue
+                ra, rb = _find(cpar, c), _find(cpar, j)
+                if ra == rb:
+                    continue
+                if _linked(Z, pts, starts[c], starts[c + 1], starts[j], starts[j + 1], eps2):
+                    if ra < rb:
+                        cpar[rb] = ra
+                    else:
+                        cpar[ra] = rb
+    for c in range(n_cells):
+        root = _find(cpar, c)
+        first = pts[starts[root]]
+        for s in range(starts[c], starts[c + 1]):
+            parent[pts[s]] = first
+
+
+__all__ = ["cell_keys", "grid_components"]

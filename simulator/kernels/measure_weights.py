@@ -1,0 +1,128 @@
+"""Numba kernels for the weight-space measures: one pass over ``params`` per quantity.
+
+Arrays and scalars in, arrays filled in place. Every parallel loop writes only its own slot
+(a block of rows, or one row); the caller reduces the slots afterwards in a fixed order, so the
+results are bit-identical on any number of threads. Accumulation is in float64.
+
+Each kernel comes as a parallel driver and a ``*_serial`` twin running the same per-slot code
+in one thread: the serial one is for small inputs, where starting threads costs more than the
+work (several milliseconds per call on a loaded machine). Both give identical results.
+
+* :func:`block_sums`: per block of ``BLOCK_ROWS`` rows, the sum of the rows, the sum of the unit
+  vectors ``p / ||p||`` (zero rows skipped) and the count of non-zero rows: the centroid and the
+  exact mean pairwise cosine (``sum_{i != j} u_i . u_j = ||sum u||^2 - sum ||u||^2``).
+* :func:`row_sq_distances`: ``||p_i - c||^2`` for every row (consensus distance, the row nearest
+  the centroid).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+# Rows per block of the parallel column sums: a block's rows stay in cache while it is summed,
+# and the number of blocks (the partial sums) depends on P only, never on the thread count.
+BLOCK_ROWS = 256
+# Below this many array elements touched (~2-3 ms of streaming), a kernel runs in one thread (see
+# serial twins). Kept high on purpose: on a machine whose cores are busy with other work, every
+# parallel region waits for its slowest thread (measured on 2 shared cores at load 2-7: 10k agents'
+# measures took 31-42 ms with parallel passes, 14-17 ms serial), so only the passes over a large
+# population's parameters go parallel.
+SERIAL_BELOW = 1 << 22
+_ROWS = 64  # rows per parallel slot of row_sq_distances
+_JIT = {"cache": True, "error_model": "numpy", "fastmath": {"reassoc", "contract"}}
+
+
+def pick(parallel, serial, work: int):
+    """The serial twin of a kernel for small work (elements touched), else the parallel one."""
+    return serial if work < SERIAL_BELOW else parallel
+
+
+@njit(**_JIT)
+def _block(params, sums, units, nonzero, b):
+    P, D = params.shape
+    s = sums[b]
+    u = units[b]
+    s[:] = 0.0
+    u[:] = 0.0
+    count = 0
+    for i in range(b * BLOCK_ROWS, min(P, (b + 1) * BLOCK_ROWS)):
+        row = params[i]
+        sq = 0.0
+        for t in range(D):
+            v = np.float64(row[t])
+            s[t] += v
+            sq += v * v
+        if sq > 0.0:
+            inv = 1.0 / np.sqrt(sq)
+            count += 1
+            for t in range(D):
+                u[t] += np.float64(row[t]) * inv
+    nonzero[b] = count
+
+
+@njit(parallel=True, **_JIT)
+def block_sums(params, sums, units, nonzero):
+    """Fill the per-block partial sums of ``params`` (float32/64, (P, D)).
+
+    sums, units : float64 (n_blocks, D) with ``n_blocks = ceil(P / BLOCK_ROWS)``: block b's sum of
+    rows and sum of unit rows. nonzero : int64 (n_blocks,): rows with a non-zero norm.
+    """
+    for b in prange(sums.shape[0]):
+        _block(params, sums, units, nonzero, b)
+
+
+@njit(**_JIT)
+def block_sums_serial(params, sums, units, nonzero):
+    """:func:`block_sums` in one thread."""
+    for b in range(sums.shape[0]):
+        _block(params, sums, units, nonzero, b)
+
+
+@njit(**_JIT)
+def _sq_rows(params, center, out, lo, hi):
+    D = params.shape[1]
+    for i in range(lo, hi):
+        row = params[i]
+        acc = 0.0
+        for t in range(D):
+            d = np.float64(row[t]) - center[t]
+            acc += d * d
+        out[i] = acc
+
+
+@njit(parallel=True, **_JIT)
+def row_sq_distances(params, center, out):
+    """out[i] = ||params[i] - center||^2 in float64. params (P, D); center float64 (D,)."""
+    P = params.shape[0]
+    for c in prange((P + _ROWS - 1) // _ROWS):
+        _sq_rows(params, center, out, c * _ROWS, min(P, (c + 1) * _ROWS))
+
+
+@njit(**_JIT)
+def row_sq_distances_serial(params, center, out):
+    """:func:`row_sq_distances` in one thread."""
+    _sq_rows(params, center, out, 0, params.shape[0])
+
+
+def sq_distances(params: np.ndarray, center: np.ndarray, out: np.ndarray) -> None:
+    """:func:`row_sq_distances`, serial for small inputs."""
+    pick(row_sq_distances, row_sq_distances_serial, params.size)(params, center, out)
+
+
+def n_blocks(n_rows: int) -> int:
+    """Number of row blocks :func:`block_sums` uses for ``n_rows`` rows."""
+    return (n_rows + BLOCK_ROWS - 1) // BLOCK_ROWS
+
+
+__all__ = [
+    "BLOCK_ROWS",
+    "SERIAL_BELOW",
+    "block_sums",
+    "block_sums_serial",
+    "n_blocks",
+    "pick",
+    "row_sq_distances",
+    "row_sq_distances_serial",
+    "sq_distances",
+]

@@ -1,0 +1,54 @@
+"""Agents whose functions are affine (no hidden layer, linear outputs): exact, small coordinates.
+
+For such agents ``f(x) = W^T x + b``, so over the probe items ``x_n`` the mean squared output
+distance of two agents is a quadratic form of their parameter difference:
+``mean_n ||f_i(x_n) - f_j(x_n)||^2 = sum_k (t_ik - t_jk)^T M (t_ik - t_jk)`` with
+``t_k = [W[:, k]; b_k]`` and ``M = mean_n [x_n; 1][x_n; 1]^T``. With ``M = L L^T`` (Cholesky), the
+coordinates ``z_i = (L^T t_ik)_k`` of dimension ``q = (d_in + 1) d_out`` have Euclidean distances
+equal to the RMS function-space distances: every agent is placed exactly, in O(P q (d_in + 1)),
+without evaluating any network on the probe.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["linear_embedding"]
+
+
+def linear_embedding(pop: Any, probe_X: Any, max_dim: int = 3) -> np.ndarray | None:
+    """Exact coordinates (P, q) float64 of affine agents' functions on the probe, or None.
+
+    None when the agents are not affine (a hidden layer, or an output other than ``linear``),
+    when ``q = (d_in + 1) d_out > max_dim``, or when the probe's second-moment matrix is
+    singular. ``||z_i - z_j|| = sqrt(mean_n ||f_i(x_n) - f_j(x_n)||^2)`` up to float64 rounding.
+
+    Parameters
+    ----------
+    pop : Population (read only); probe_X : float array (n, d_in).
+    """
+    if pop.layout.n_layers != 1 or pop.output != "linear":
+        return None
+    d_in, d_out = pop.layers[0], pop.layers[-1]
+    q = (d_in + 1) * d_out
+    if q > max_dim:
+        return None
+    X = np.asarray(probe_X, dtype=np.float64).reshape(-1, d_in)
+    Xt = np.concatenate([X, np.ones((X.shape[0], 1))], axis=1)
+    try:
+        L = np.linalg.cholesky(Xt.T @ Xt / X.shape[0])
+    except np.linalg.LinAlgError:
+        return None
+    P = pop.params.shape[0]
+    Z = np.empty((P, d_out, d_in + 1))
+    step = 1 << 16
+    for s in range(0, P, step):
+        rows = np.asarray(pop.params[s : s + step], dtype=np.float64)
+        theta = np.concatenate(
+            [rows[:, : d_in * d_out].reshape(-1, d_in, d_out), rows[:, None, d_in * d_out :]],
+            axis=1,
+        )  # (p, d_in + 1, d_out)
+        Z[s : s + step] = np.einsum("pik,ij->pkj", theta, L)
+    return Z.reshape(P, q)

@@ -1,0 +1,180 @@
+"""Agents on the probe set: one forward pass with every per-agent statistic, and the panel.
+
+:func:`probe_pass` evaluates a set of agents on the probe once (a parallel Numba kernel,
+:func:`simulator.kernels.measure_probe.probe_pass`) and returns their outputs (optional), the
+first hidden layer of a few of them (for CKA), their decisions and, per agent, the loss,
+squared error, accuracy, predictive entropy and output spread. Every function-space measure of
+a collected step is computed from one such pass.
+
+:func:`measure_panel` is the seeded sample of agents those measures use above a population size
+(every agent at or below it).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from simulator.config import check_int, fail
+from simulator.kernels import measure_probe as KP
+
+# Below this many multiply-adds (~5 ms) a probe pass runs in one thread: a panel always does (see
+# simulator.kernels.measure_weights.SERIAL_BELOW); every agent of a large population does not.
+SERIAL_WORK = 1 << 25
+
+
+class ProbePass(NamedTuple):
+    """The result of :func:`probe_pass` for agents ``rows`` (m of them).
+
+    preds : (m, n, d_out) in the population's dtype, or None (not kept).
+    hidden : (c, n, d_1) first-layer activations of the agents ``rows[hidden_pos]``, or None.
+    decisions : int64 (m, n) class decisions (argmax; ``> 0.5`` for one output), or None.
+    loss, sq_error, accuracy, entropy, spread : float64 (m,); NaN where not computed (no truth,
+    no labels). ``spread`` is the mean over outputs of the std of the outputs over the probe.
+    """
+
+    rows: np.ndarray
+    preds: np.ndarray | None
+    hidden: np.ndarray | None
+    decisions: np.ndarray | None
+    loss: np.ndarray
+    sq_error: np.ndarray
+    accuracy: np.ndarray
+    entropy: np.ndarray
+    spread: np.ndarray
+
+
+def probe_pass(
+    pop: Any,
+    X: Any,
+    rows: Any = None,
+    Y: Any = None,
+    truth: Any = None,
+    labels: Any = None,
+    keep_preds: bool = True,
+    hidden_pos: Any = None,
+) -> ProbePass:
+    """Evaluate agents ``rows`` of ``pop`` on the probe ``X`` once, with per-agent statistics.
+
+    Parameters
+    ----------
+    pop : Population. Read only.
+    X : float array (n, d_in): the probe.
+    rows : int array (m,), optional: the agents (default: all, in order).
+    Y : float array (1 or P, n, d_out), optional: the truth for each agent's loss (the same
+        loss as ``pop.loss``); a P-row truth is read at ``rows``.
+    truth : float array (n, d_out), optional: a common truth for the squared error.
+    labels : int array (n,), optional: class labels for decisions, accuracy and entropy.
+    keep_preds : bool: return the outputs (m, n, d_out); False keeps only the statistics.
+    hidden_pos : int array, optional: positions into ``rows`` whose first hidden layer is
+        returned (networks with a hidden layer only).
+
+    Returns
+    -------
+    ProbePass
+    """
+    P = pop.params.shape[0]
+    rows = np.arange(P, dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
+    if rows.ndim != 1 or rows.size == 0 or rows.min() < 0 or rows.max() >= P:
+        raise fail("rows", f"{rows.size} indices", f"agent indices in [0, {P})")
+    m = rows.size
+    Xa = pop._inputs(X, "X", n_rows=1)
+    n, dims, dt = Xa.shape[1], pop.layers, pop.dtype
+    d_out = dims[-1]
+    Ya = np.empty((0, n, d_out), dtype=dt)
+    if Y is not None:
+        Ya = np.asarray(Y)
+        if Ya.ndim == 2:
+            Ya = Ya[None]
+        if Ya.shape[0] == P and P > 1:
+            Ya = Ya[rows]
+        Ya = np.ascontiguousarray(Ya, dtype=dt)
+        if Ya.shape[0] not in (1, m) or Ya.shape[1:] != (n, d_out):
+            raise fail("Y.shape", Ya.shape, f"(1 or {P}, {n}, {d_out})")
+    T = np.empty((0, d_out))
+    if truth is not None:
+        T = np.ascontiguousarray(np.asarray(truth, dtype=np.float64).reshape(n, d_out))
+    lab = np.empty(0, dtype=np.int64)
+    if labels is not None:
+        lab = np.ascontiguousarray(labels, dtype=np.int64).reshape(n)
+    preds = np.empty((m if keep_preds else 0, n, d_out), dtype=dt)
+    pos = np.empty(0, dtype=np.int64) if hidden_pos is None else np.asarray(hidden_pos, np.int64)
+    if pos.size and len(dims) < 3:
+        raise fail("hidden_pos", "positions", "None for networks without a hidden layer")
+    slot = np.full(m, -1, dtype=np.int64)
+    slot[pos] = np.arange(pos.size)
+    hidden = np.empty((pos.size, n, dims[1] if len(dims) > 2 else 1), dtype=dt)
+    dec = np.empty((m, n) if lab.size else (1, 0), dtype=np.int64)
+    stats = np.full((m, KP.N_STATS), np.nan)
+    work = m * n * pop.params.shape[1]  # ~ multiply-adds of the forward pass
+    kernel = KP.probe_pass_serial if work < SERIAL_WORK else KP.probe_pass
+    kernel(pop.params, rows, Xa, Ya, T, lab, pop._net, preds, hidden, slot, dec, stats)
+    return ProbePass(
+        rows,
+        preds if keep_preds else None,
+        hidden if pos.size else None,
+        dec if lab.size else None,
+        stats[:, KP.LOSS],
+        stats[:, KP.SQ_ERR],
+        stats[:, KP.CORRECT],
+        stats[:, KP.ENTROPY],
+        stats[:, KP.SPREAD],
+    )
+
+
+class Panel(NamedTuple):
+    """The agents the function-space measures of a model use (see :func:`measure_panel`).
+
+    rows : int64 (m,) sorted agent indices (all agents when ``exact``).
+    exact : bool, True when ``rows`` is every agent.
+    cka_pos : int64, positions into ``rows`` of the agents whose hidden layers CKA compares.
+    align : int64, agent indices aligned for ``aligned_distance``.
+    """
+
+    rows: np.ndarray
+    exact: bool
+    cka_pos: np.ndarray
+    align: np.ndarray
+
+
+def measure_panel(
+    n_agents: int,
+    exact_up_to: int,
+    size: int,
+    seed: int,
+    cka_agents: int = 64,
+    align_agents: int = 200,
+) -> Panel:
+    """Every agent if ``exact_up_to`` is 0 or ``n_agents <= exact_up_to``; else a seeded sample.
+
+    The sample is ``min(size, n_agents)`` distinct agents drawn uniformly without replacement from
+    ``numpy.random.default_rng(seed)``, once: the same panel every step (a fixed panel is, at
+    every step, a uniform sample independent of the population's state, and its measures do not
+    jitter from step to step). CKA uses the first ``cka_agents`` of a seeded shuffle of the
+    panel, ``aligned_distance`` the first ``align_agents``.
+
+    Error of a panel mean of a per-agent quantity (m panel agents of P, sd its spread over the
+    agents): unbiased, standard error ``sd / sqrt(m) * sqrt(1 - m / P)``; for a quantity in
+    [0, 1], ``|error| <= sqrt(log(2 / delta) / (2 m))`` with probability ``1 - delta``
+    (Hoeffding's bound, which holds for sampling without replacement). The panel's largest value
+    exceeds all but a share ``log(1 / delta) / m`` of the agents' values with probability
+    ``1 - delta``. ``simulator.measures.SAMPLED_NOTE`` lists what each measure does with it.
+
+    Parameters
+    ----------
+    n_agents : int >= 1; exact_up_to : int >= 0; size : int >= 2; seed : int >= 0.
+    """
+    n_agents = check_int("n_agents", n_agents, low=1)
+    limit = check_int("measure_exact", exact_up_to, low=0)
+    size = min(check_int("measure_agents", size, low=2), n_agents)
+    rng = np.random.default_rng(check_int("seed", seed, low=0))
+    exact = limit == 0 or n_agents <= limit or size == n_agents
+    rows = np.arange(n_agents) if exact else np.sort(rng.choice(n_agents, size, replace=False))
+    order = rng.permutation(rows.size)
+    cka_pos = np.sort(order[: min(cka_agents, rows.size)])
+    align = rows[np.sort(order[: min(align_agents, rows.size)])]
+    return Panel(rows.astype(np.int64), exact, cka_pos.astype(np.int64), align.astype(np.int64))
+
+
+__all__ = ["Panel", "ProbePass", "measure_panel", "probe_pass"]

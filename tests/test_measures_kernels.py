@@ -1,0 +1,293 @@
+"""Measure kernels against slow, obviously correct NumPy versions; parallel = serial, bitwise."""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import numpy as np
+import pytest
+from scipy.optimize import linear_sum_assignment
+from scipy.spatial.distance import cdist
+
+from simulator import ParameterError, Population, metrics
+from simulator.kernels import measure as KM
+from simulator.kernels import measure_function as KF
+from simulator.kernels import measure_probe as KP
+from simulator.kernels import measure_weights as KW
+from simulator.measures import class_probabilities
+
+
+def _rows(seed: int, P: int, D: int, dtype=np.float32) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    X = (rng.standard_normal((P, D)) + rng.standard_normal(D)).astype(dtype)
+    X[rng.random(P) < 0.1] = 0.0  # zero rows: cosine 0 by convention
+    return X
+
+
+SHAPES = [(1, 3, np.float64), (7, 5, np.float32), (300, 41, np.float32), (513, 9, np.float64)]
+NETS = [
+    ("linear", "mse", 2),
+    ("softmax", "cross_entropy", 3),
+    ("sigmoid", "bce", 1),
+    ("step", "mse", 1),
+]
+
+
+@pytest.mark.parametrize(("P", "D", "dtype"), SHAPES)
+def test_weight_summary_matches_numpy(P, D, dtype):
+    X = _rows(P + D, P, D, dtype)
+    X64 = X.astype(np.float64)
+    ws = metrics.weight_summary(X)
+    mean = X64.mean(axis=0)
+    np.testing.assert_allclose(ws.centroid, mean, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(ws.sq_distances, ((X64 - mean) ** 2).sum(axis=1), rtol=1e-10)
+    assert ws.consensus_distance == pytest.approx(((X64 - mean) ** 2).sum(axis=1).mean())
+    if P > 1:
+        norms = np.linalg.norm(X64, axis=1)
+        U = np.divide(X64, norms[:, None], out=np.zeros_like(X64), where=norms[:, None] > 0)
+        cos = [U[i] @ U[j] for i, j in combinations(range(P), 2)]
+        assert ws.mean_cosine == pytest.approx(np.mean(cos), abs=1e-12)
+
+
+def test_weight_summary_refuses_nan_params():
+    X = np.ones((5, 3))
+    X[2, 1] = np.nan
+    with pytest.raises(ParameterError, match="params"):
+        metrics.weight_summary(X)
+
+
+def test_parallel_and_serial_twins_agree_bit_for_bit():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((3000, 37)).astype(np.float32)
+    nb = KW.n_blocks(3000)
+    a = [np.empty((nb, 37)), np.empty((nb, 37)), np.empty(nb, dtype=np.int64)]
+    b = [np.empty((nb, 37)), np.empty((nb, 37)), np.empty(nb, dtype=np.int64)]
+    KW.block_sums(X, *a)
+    KW.block_sums_serial(X, *b)
+    for u, v in zip(a, b, strict=True):
+        np.testing.assert_array_equal(u, v)
+    c = a[0].sum(axis=0) / 3000
+    s1, s2 = np.empty(3000), np.empty(3000)
+    KW.row_sq_distances(X, c, s1)
+    KW.row_sq_distances_serial(X, c, s2)
+    np.testing.assert_array_equal(s1, s2)
+    m1, m2 = np.empty(37), np.empty(37)
+    KF.column_sums(X, np.empty(0), m1)
+    KF.column_sums_serial(X, np.empty(0), m2)
+    np.testing.assert_array_equal(m1, m2)
+    dec = rng.integers(0, 5, (300, 700))
+    c1, c2 = np.empty((700, 5), np.int64), np.empty((700, 5), np.int64)
+    KF.class_counts_parallel(dec, c1)
+    KF.class_counts_serial(dec, c2)
+    np.testing.assert_array_equal(c1, c2)
+    H = rng.standard_normal((20, 6, 50))
+    I, J = rng.integers(0, 20, 90), rng.integers(0, 20, 90)
+    h1, h2 = np.empty(90), np.empty(90)
+    KF.cka_pairs_parallel(H, I, J, h1)
+    KF.cka_pairs_serial(H, I, J, h2)
+    np.testing.assert_array_equal(h1, h2)
+
+
+def test_function_summary_matches_numpy():
+    F = np.random.default_rng(2).standard_normal((40, 13, 3)).astype(np.float32)
+    fs = metrics.function_summary(F)
+    F64 = F.astype(np.float64)
+    mean = F64.mean(axis=0)
+    np.testing.assert_allclose(fs.mean, mean, rtol=1e-12, atol=1e-15)
+    sq = ((F64 - mean) ** 2).sum(axis=2).mean(axis=1)
+    np.testing.assert_allclose(fs.sq_distances, sq, rtol=1e-10)
+    assert fs.dispersion == pytest.approx(sq.mean())
+
+
+@pytest.mark.parametrize(("output", "loss", "K"), NETS)
+def test_probe_pass_gives_predict_loss_and_numpy_statistics(output, loss, K):
+    pop = Population(9, layers=(4, 6, K), output=output, loss=loss, seed=3, dtype=np.float64)
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((30, 4))
+    labels = rng.integers(0, max(K, 2), 30)
+    if loss == "cross_entropy":
+        Y = np.eye(K)[labels][None]
+    elif K == 1:
+        Y = labels[None, :, None].astype(float)
+    else:
+        Y = rng.standard_normal((9, 30, K))  # one truth per agent
+    truth = Y.mean(axis=0)
+    rows = np.array([7, 2, 5])
+    pp = metrics.probe_pass(pop, X, rows, Y=Y, truth=truth, labels=labels, hidden_pos=[0, 2])
+    preds = pop.predict(X)[rows]
+    np.testing.assert_array_equal(pp.preds, preds)
+    np.testing.assert_array_equal(pp.loss, pop.loss(X[None].repeat(9, 0), Y)[rows])
+    np.testing.assert_array_equal(pp.hidden, pop.predict(X, agents=rows[[0, 2]], layer=1))
+    np.testing.assert_allclose(pp.sq_error, ((preds - truth) ** 2).mean(axis=(1, 2)), rtol=1e-12)
+    np.testing.assert_allclose(pp.spread, preds.std(axis=1).mean(axis=1), rtol=1e-10)
+    probs = class_probabilities(preds)
+    dec = probs.argmax(-1)
+    np.testing.assert_array_equal(pp.decisions, dec)
+    np.testing.assert_allclose(pp.accuracy, (dec == labels).mean(axis=1))
+    if output != "linear":  # entropy is defined for probabilities (classification outputs)
+        ent = -(probs * np.log(np.clip(probs, 1e-300, None))).sum(-1).mean(axis=1)
+        np.testing.assert_allclose(pp.entropy, ent, rtol=1e-9, atol=1e-12)
+
+
+def test_probe_pass_without_outputs_keeps_only_the_statistics():
+    pop = Population(5, layers=(2, 3, 1), seed=0)
+    X = np.random.default_rng(0).standard_normal((11, 2))
+    pp = metrics.probe_pass(pop, X, keep_preds=False, Y=np.zeros((1, 11, 1)))
+    assert pp.preds is None and pp.hidden is None and pp.decisions is None
+    np.testing.assert_array_equal(pp.loss, pop.loss(X, np.zeros((11, 1))))
+    assert np.isnan(pp.accuracy).all()
+    assert KP.N_STATS == 5
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_assignment_kernel_finds_the_optimum_of_scipy(seed):
+    rng = np.random.default_rng(seed)
+    h = int(rng.integers(1, 20))
+    S = rng.standard_normal((30, h, h))
+    S[:5] = np.round(S[:5])  # ties
+    perm = np.empty((30, h), dtype=np.int64)
+    KF.assignments(S, perm)
+    for r in range(30):
+        assert sorted(perm[r]) == list(range(h))
+        best = linear_sum_assignment(S[r], maximize=True)
+        assert S[r][np.arange(h), perm[r]].sum() == pytest.approx(S[r][best].sum(), abs=1e-12)
+
+
+def test_pivot_coordinates_are_orthonormal_projections():
+    rng = np.random.default_rng(5)
+    G = (rng.standard_normal((60, 3)) @ rng.standard_normal((3, 40))).astype(np.float32)
+    G += 0.01 * rng.standard_normal(G.shape).astype(np.float32)
+    mu = G.mean(axis=0, dtype=np.float64)
+    Z, r = KM.pivot_coordinates(G, mu, 8)
+    C = G.astype(np.float64) - mu
+    # the coordinates and residual norms account for every row's norm
+    np.testing.assert_allclose((Z**2).sum(axis=1) + r**2, (C**2).sum(axis=1), rtol=1e-9)
+    dZ = cdist(Z, Z)
+    assert np.all(dZ <= cdist(C, C) + 1e-9)
+    assert Z.shape[1] == 8
+
+
+def _oracle_er(F: np.ndarray, labels: np.ndarray) -> float:
+    n = F.shape[1]
+    G = F.reshape(F.shape[0], -1).astype(np.float64)
+    groups = np.unique(labels)
+    C = np.stack([G[labels == g].mean(axis=0) for g in groups])
+    share = np.array([np.mean(labels == g) for g in groups])
+    return float(share**2 @ (cdist(C, C) / np.sqrt(n)) @ share)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_exact_polarization_matches_the_esteban_ray_sum(seed):
+    rng = np.random.default_rng(seed)
+    F = rng.standard_normal((700, 6, 2)).astype(np.float32)
+    labels = rng.integers(0, int(rng.integers(2, 400)), 700)
+    assert metrics.polarization(F, labels, max_pairs=None) == pytest.approx(
+        _oracle_er(F, labels), rel=1e-10
+    )
+
+
+def test_split_polarization_stays_within_its_stated_error():
+    """Many uneven groups: pairs among the largest exact, the rest sampled. The stated bound
+    on the standard deviation, (W1 + W2) max d / sqrt(max_pairs / 4), must hold over 60 seeds
+    (RMS error), and the estimate must be unbiased (mean error within 4 standard errors)."""
+    rng = np.random.default_rng(9)
+    F = rng.standard_normal((4000, 5, 1))
+    labels = rng.geometric(0.01, 4000)
+    exact = _oracle_er(F, labels)
+    _, inv = np.unique(labels, return_inverse=True)
+    share = np.bincount(inv) / inv.size
+    max_pairs = 1024
+    k = max(2, int((1 + np.sqrt(1 + 4 * max_pairs)) / 2))
+    small = np.sort(share)[::-1][k:]
+    top = np.sort(share)[::-1][:k]
+    W = np.sum(small**2 * (1 - small)) + np.sum(top**2) * small.sum()
+    G = F.reshape(4000, -1)
+    C = np.stack([G[inv == g].mean(axis=0) for g in range(share.size)])
+    bound = W * cdist(C, C).max() / np.sqrt(5) / np.sqrt(max_pairs / 4)
+    est = np.array([metrics.polarization(F, labels, rng=s, max_pairs=max_pairs) for s in range(60)])
+    err = est - exact
+    assert np.sqrt(np.mean(err**2)) <= bound
+    assert abs(err.mean()) <= 4 * err.std() / np.sqrt(60) + 1e-12
+
+
+def test_group_means_and_pair_distances_match_numpy():
+    rng = np.random.default_rng(6)
+    F = rng.standard_normal((50, 7)).astype(np.float32)
+    lab = rng.integers(0, 6, 50)
+    lab[:6] = np.arange(6)  # every group present
+    order = np.argsort(lab, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(np.bincount(lab, minlength=6))])
+    out = np.empty((6, 7))
+    KM.group_means(F, order, starts, out)
+    np.testing.assert_allclose(out, [F[lab == g].astype(float).mean(0) for g in range(6)])
+    I, J = rng.integers(0, 50, 40), rng.integers(0, 50, 40)
+    d = np.empty(40)
+    C = F.astype(np.float64)
+    KM.pair_distances(C, I, J, d)
+    np.testing.assert_allclose(d, np.linalg.norm(C[I] - C[J], axis=1), rtol=1e-12)
+
+
+def test_agreement_from_decisions_matches_counting_by_hand():
+    rng = np.random.default_rng(8)
+    dec = rng.integers(0, 3, (25, 40))
+    plur = np.mean([np.bincount(dec[:, b], minlength=3).max() / 25 for b in range(40)])
+    assert metrics.agreement_of_decisions(dec, 3) == pytest.approx(plur)
+
+
+def test_linear_embedding_distances_are_the_rms_output_distances():
+    pop = Population(30, layers=(2, 1), output="linear", seed=1, dtype=np.float64)
+    X = np.random.default_rng(2).standard_normal((50, 2))
+    Z = metrics.linear_embedding(pop, X)
+    F = pop.predict(X).reshape(30, -1)
+    np.testing.assert_allclose(cdist(Z, Z), cdist(F, F) / np.sqrt(50), rtol=1e-9, atol=1e-12)
+    hidden = Population(3, layers=(2, 4, 1), seed=0)
+    assert metrics.linear_embedding(hidden, X) is None
+    assert metrics.linear_embedding(Population(3, layers=(5, 1), seed=0), X[:, :1]) is None
+
+
+@pytest.mark.parametrize("q", [1, 2, 3])
+def test_grid_clusters_equal_the_components_of_the_eps_graph(q):
+    from scipy.sparse.csgraph import connected_components
+
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        Z = rng.standard_normal((300, q)) * rng.uniform(0.05, 2)
+        eps = rng.uniform(0.02, 0.4)
+        labels, n, share = metrics.grid_clusters(Z, eps)
+        truth = connected_components(cdist(Z, Z) < eps, directed=False)[1]
+        pairs = np.unique(np.stack([labels, truth]), axis=1)
+        assert len(pairs.T) == n == truth.max() + 1
+        assert share == pytest.approx(np.bincount(truth).max() / 300)
+
+
+def test_sampled_modularity_is_unbiased_for_the_modularity():
+    import networkx as nx
+
+    from simulator.graph import to_csr
+
+    G = nx.stochastic_block_model([60] * 4, [[0.3 if i == j else 0.02 for j in range(4)]
+                                              for i in range(4)], seed=1)  # fmt: skip
+    csr = to_csr(G)
+    labels = np.repeat(np.arange(4), 60)
+    labels[np.random.default_rng(0).random(240) < 0.2] = 4
+    exact = metrics.modularity(G, labels)
+    rng = np.random.default_rng(3)
+    est = []
+    for _ in range(300):
+        entry = rng.integers(0, csr.indices.size, 128)
+        u = np.searchsorted(csr.indptr, entry, side="right") - 1
+        est.append(metrics.sampled_modularity(labels[u], labels[csr.indices[entry]]))
+    est = np.array(est)
+    assert abs(est.mean() - exact) < 4 * est.std() / np.sqrt(300)
+    assert est.std() < 1.5 / np.sqrt(128)
+
+
+def test_pivot_coordinates_stop_at_the_rank_of_the_rows():
+    """Four points span 3 centred dimensions: no fourth direction made of rounding noise."""
+    G = np.random.default_rng(1288).standard_normal((4, 48))
+    mu = G.mean(axis=0)
+    Z, r = KM.pivot_coordinates(G, mu, 8)
+    assert Z.shape[1] == 3
+    C = G - mu
+    np.testing.assert_allclose((Z**2).sum(axis=1) + r**2, (C**2).sum(axis=1), rtol=1e-12)
+    assert np.all(cdist(Z, Z) <= cdist(C, C) * (1 + 1e-12) + 1e-12)

@@ -1,0 +1,153 @@
+"""Function-space measures: exact up to ``measure_exact`` agents, a seeded panel above, with the
+error stated in ``simulator.measures.SAMPLED_NOTE`` checked against the exact computation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models import REGISTRY
+from simulator import metrics
+from simulator.measures import snapshot
+
+REPS = 150  # panels drawn per statistical test (fixed seeds: the test is deterministic)
+
+
+def test_the_panel_is_every_agent_up_to_measure_exact_and_a_fixed_seeded_sample_above():
+    small = metrics.measure_panel(500, 1000, 256, seed=3)
+    assert small.exact and small.rows.tolist() == list(range(500))
+    big = metrics.measure_panel(5000, 1000, 256, seed=3)
+    assert not big.exact and big.rows.size == 256 == np.unique(big.rows).size
+    assert np.all(np.diff(big.rows) > 0) and big.rows.max() < 5000
+    np.testing.assert_array_equal(big.rows, metrics.measure_panel(5000, 1000, 256, seed=3).rows)
+    assert not np.array_equal(big.rows, metrics.measure_panel(5000, 1000, 256, seed=4).rows)
+    assert metrics.measure_panel(5000, 0, 256, seed=3).exact  # 0: always every agent
+    assert set(big.align) <= set(big.rows) and big.cka_pos.max() < 256
+
+
+def test_a_small_model_measures_every_agent_exactly():
+    m = REGISTRY["social_learning"](n_agents=40, rng=2)
+    m.run_for(3)
+    out = snapshot(m)
+    pop, task = m.population, m.task
+    preds = pop.predict(task.probe_X)
+    np.testing.assert_array_equal(m.probe_predictions(), preds)
+    assert out["probe_loss"] == pytest.approx(float(np.mean(pop.loss(task.probe_X, task.probe_Y))))
+    assert out["function_dispersion"] == pytest.approx(metrics.function_dispersion(preds))
+    assert out["consensus_distance"] == pytest.approx(metrics.consensus_distance(pop.params))
+    labels, n_clusters, largest = metrics.function_clusters(preds, m.p["cluster_eps"])
+    assert out["n_clusters"] == n_clusters and out["largest_cluster"] == pytest.approx(largest)
+    np.testing.assert_array_equal(m.cluster_labels, labels)
+    assert out["polarization"] == pytest.approx(metrics.polarization(preds, labels, max_pairs=None))
+    correct = preds.argmax(-1) == task.probe_labels[0][None]
+    assert out["accuracy"] == pytest.approx(correct.mean())
+    assert out["disagreement"] == pytest.approx(metrics.disagreement(correct))
+    assert out["agreement"] == pytest.approx(metrics.prediction_agreement(preds))
+
+
+def _exact_and_panels(name: str, P: int, names: list[str], **kw) -> tuple[dict, np.ndarray]:
+    """The exact measures of one model state and REPS panel estimates (panels of 256)."""
+    m = REGISTRY[name](n_agents=P, rng=5, measure_exact=1000, measure_agents=256, **kw)
+    m.run_for(3)
+    m.p["measure_exact"] = 0
+    exact = snapshot(m)
+    m.p["measure_exact"] = 1000
+    est = []
+    for seed in range(REPS):
+        m.measure_seed = 10_000 + seed
+        out = snapshot(m)
+        est.append([out[k] for k in names])
+    return exact, np.array(est)
+
+
+def _check(exact: float, est: np.ndarray, se: float | None = None) -> None:
+    """Unbiased (mean within 4 standard errors of the mean) and, when ``se`` is the stated
+    standard error, the observed RMS error within 30% of it."""
+    err = est - exact
+    assert abs(err.mean()) <= 4 * err.std() / np.sqrt(err.size) + 1e-12
+    if se is not None:
+        assert np.sqrt(np.mean(err**2)) == pytest.approx(se, rel=0.3)
+
+
+def test_panel_estimates_of_a_regression_population_are_unbiased_with_the_stated_error():
+    names = ["probe_loss", "function_dispersion", "ambiguity", "ensemble_loss", "ensemble_gain"]
+    exact, est = _exact_and_panels("gossip_learning", 1200, names, init_noise=0.5)
+    m, P = 256, 1200
+    fpc = np.sqrt(1 - m / P)
+    # per-agent spread of the probe loss from a full pass
+    g = REGISTRY["gossip_learning"](n_agents=P, rng=5, init_noise=0.5)
+    g.run_for(3)
+    losses = metrics.probe_pass(g.population, g.task.probe_X, Y=g.task.probe_Y).loss
+    _check(exact["probe_loss"], est[:, 0], losses.std(ddof=1) / np.sqrt(m) * fpc)
+    for j, k in enumerate(names[1:], start=1):
+        _check(exact[k], est[:, j])
+    # the Krogh-Vedelsby identity holds for the corrected estimates
+    np.testing.assert_allclose(est[:, 4], est[:, 2], rtol=1e-6, atol=1e-12)
+
+
+def test_panel_estimates_of_a_classification_population_respect_their_bounds():
+    names = ["accuracy", "disagreement", "worst_accuracy", "entropy"]
+    exact, est = _exact_and_panels("social_learning", 1500, names, distill_weight=0.0)
+    _check(exact["accuracy"], est[:, 0])
+    _check(exact["disagreement"], est[:, 1])
+    _check(exact["entropy"], est[:, 3])
+    # Hoeffding-Serfling for a share in [0, 1]: |error| <= sqrt(log(2/delta) / (2 m)) w.p. 1 - delta
+    bound = np.sqrt(np.log(2 / 0.01) / (2 * 256))
+    assert np.mean(np.abs(est[:, 0] - exact["accuracy"]) > bound) <= 0.01
+    # worst of the panel: never below the true worst
+    assert np.all(est[:, 2] >= exact["worst_accuracy"])
+
+
+def test_the_panels_worst_agent_is_within_its_stated_quantile():
+    """With probability 1 - delta at most log(1/delta)/m of all agents are worse than the
+    panel's worst (delta = 0.05: at most 5% of panels may break it; binomial slack to 10%)."""
+    rng = np.random.default_rng(0)
+    values = rng.gamma(2.0, size=20_000)  # per-agent probe losses
+    m, delta = 256, 0.05
+    broken = 0
+    for seed in range(400):
+        panel = metrics.measure_panel(values.size, 1000, m, seed=seed).rows
+        broken += np.mean(values > values[panel].max()) > np.log(1 / delta) / m
+    assert broken / 400 <= 2 * delta
+
+
+def test_affine_agents_are_clustered_exactly_at_any_size():
+    """The polarization scenario's agents are affine: above measure_exact their clusters are
+    computed for every agent from exact coordinates, equal to the probe-based exact ones."""
+    gp = {"blocks": 4, "p_in": 0.01, "p_out": 0.0005}
+    kw = dict(n_agents=2500, rng=1, graph_params=gp, confidence=0.05, cluster_eps=0.002)
+    m = REGISTRY["polarization"](measure_exact=1000, **kw)
+    m.run_for(5)
+    big = snapshot(m)
+    m.p["measure_exact"] = 0
+    exact = snapshot(m)
+    for k in ("n_clusters", "largest_cluster", "cluster_nmi", "modularity"):
+        assert big[k] == pytest.approx(exact[k], rel=1e-12, abs=1e-12), k
+    # the probe path's outputs are float32, the coordinates float64
+    assert big["polarization"] == pytest.approx(exact["polarization"], rel=1e-6)
+    assert exact["n_clusters"] > 1
+
+
+def test_per_agent_tables_above_measure_exact_cover_every_agent_exactly():
+    m = REGISTRY["social_learning"](n_agents=1300, rng=0, agent_every=1, measures="fast")
+    df = m.agents_dataframe()
+    assert len(df) == 1300 and np.isfinite(df["probe_loss"]).all()
+    task = m.task
+    np.testing.assert_allclose(
+        df["probe_loss"], m.population.loss(task.probe_X, task.probe_Y), rtol=1e-6
+    )
+    right = m.population.predict(task.probe_X).argmax(-1) == task.probe_labels[0][None]
+    np.testing.assert_allclose(df["accuracy"], right.mean(axis=1))
+
+
+def test_modularity_of_a_panel_with_hidden_layers_is_a_bounded_estimate():
+    gp = {"blocks": 4, "p_in": 0.02, "p_out": 0.001}
+    m = REGISTRY["social_learning"](
+        n_agents=1200, rng=3, graph="sbm", graph_params=gp, measure_exact=1000
+    )
+    m.run_for(2)
+    est = snapshot(m)
+    m.p["measure_exact"] = 0
+    exact = snapshot(m)
+    assert -1.0 <= est["modularity"] <= 1.0
+    assert abs(est["modularity"] - exact["modularity"]) <= 4 * 1.5 / np.sqrt(256)
