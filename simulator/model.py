@@ -399,6 +399,7 @@ class NeuralModel(mesa.Model):
         every = self.p["agent_every"]
         if every and self.steps % every == 0:
             self.agent_frames.append(self.agent_table())
+        self.last_probe = None  # this collect's probe pass: transient, never state
 
     def agent_table(self) -> pd.DataFrame:
         """One row per agent for the current step (vectorized; no loop over agents).

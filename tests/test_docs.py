@@ -37,10 +37,12 @@ def run_python(code: str, cwd: Path, timeout: int = 600) -> subprocess.Completed
 
 
 @pytest.mark.parametrize("page", [p for p in PAGES if blocks(p, "python")], ids=lambda p: p.name)
-def test_every_python_snippet_of_a_page_runs_as_written(page):
-    """All Python blocks of the page, in order, in one fresh interpreter (as a reader would)."""
+def test_every_python_snippet_of_a_page_runs_as_written(page, tmp_path):
+    """All Python blocks of the page, in order, in one fresh interpreter (as a reader would),
+    in an empty folder holding only a link to the examples (files the snippets write land there)."""
+    (tmp_path / "examples").symlink_to(ROOT / "examples")
     code = "\n\n".join(blocks(page, "python"))
-    out = run_python(code, cwd=ROOT)
+    out = run_python(code, cwd=tmp_path)
     assert out.returncode == 0, f"{page.name}:\n{out.stderr[-3000:]}"
 
 
