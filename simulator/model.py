@@ -109,9 +109,8 @@ class NeuralModel(mesa.Model):
             rule.graph_changed(self)
         self.social_rng = stream(seed, "social")
         self.measure_seed = stream_seed(seed, "measure")
-        self.losses = self.population.loss(*self.task.sample(0, self.p["batch_size"])).astype(
-            np.float64
-        )
+        batch = self.task.batch(0, self.p["batch_size"], self.population.dtype)
+        self.losses = self.population.loss(*batch).astype(np.float64)
         self.fitness_ema = self.losses.copy()
         self.consensus_step = -1
         self.novelty_weight = self.p["novelty_weight"]
@@ -207,7 +206,7 @@ class NeuralModel(mesa.Model):
         """
         t, clock, timings = self.steps, time.perf_counter, self.timings
         t0 = clock()
-        X, Y = self.task.sample(t, self.p["batch_size"])
+        X, Y = self.task.batch(t, self.p["batch_size"], self.population.dtype)  # reused buffers
         t1 = clock()
         for rule in self.rules:
             X, Y = rule.before_train(self, X, Y)
