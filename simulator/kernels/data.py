@@ -168,8 +168,10 @@ def mixture_sample(X, Y, k0, k1, step, choices, row_of, means):
 
 @njit(parallel=True, cache=True)
 def digits_sample(X, Y, k0, k1, step, choices, row_of, data, starts, counts):
-    """Images of a class uniform over the agent's choices, each image uniform within its class
-    (``data`` (N, 64) sorted by class; class ``c`` is rows ``starts[c] : starts[c] + counts[c]``)."""
+    """Images of a class uniform over the agent's choices, each image uniform within its class.
+
+    ``data`` (N, 64) is sorted by class: class ``c`` is rows ``starts[c]`` to
+    ``starts[c] + counts[c]``."""
     P, B, d_in = X.shape
     for c in prange((P + CHUNK - 1) // CHUNK):
         cls = np.empty(B, dtype=np.int64)
@@ -193,8 +195,9 @@ def digits_sample(X, Y, k0, k1, step, choices, row_of, data, starts, counts):
 def separable_sample(X, Y, k0, k1, step, normal, offset, lo, up):
     """``x ~ N(0, I)`` conditioned on ``|w . x + offset| >= margin`` by the inverse CDF:
     the part of ``x`` along the unit ``normal`` is ``s = ndtri(u)`` for ``u < lo`` and
-    ``-ndtri(lo + up - u)`` (``= ndtri(1 - up + u - lo)``) otherwise, ``u ~ U(0, lo + up)`` (``lo = ndtr(-offset - margin)``,
-    ``up = ndtr(offset - margin)``); label ``s + offset > 0`` in ``Y`` (P, B, 1)."""
+    ``-ndtri(lo + up - u)`` (``= ndtri(1 - up + u - lo)``) otherwise, ``u ~ U(0, lo + up)``
+    (``lo = ndtr(-offset - margin)``, ``up = ndtr(offset - margin)``); label
+    ``s + offset > 0`` in ``Y`` (P, B, 1)."""
     P, B, d_in = X.shape
     for a in prange(P):
         normals_into(flat(X[a]), k0, k1, a, step, INPUT)
