@@ -59,51 +59,73 @@ def _agent_teacher(W1, b1, W2T, D1, Db1, D2T, t, div, w1, c1, w2t):
 
 
 @njit(inline="always")
-def _teacher_rows(x, y, W1, b1, W2T, scale, hid):
+def _teacher_rows(x, y, W1, b1, W2T, scale, buf):
     """``y[b] = scale * (tanh(x[b] W1 + b1) W2)`` for every row b; hidden layer in float32.
 
     x (B, d_in) any float dtype (rounded to float32), y (B, d_out) written, W1 (d_in, h),
-    b1 (h,), W2T (d_out, h) float32, scale float64 (d_out,), hid float32 (h,) scratch.
+    b1 (h,), W2T (d_out, h) float32, scale float64 (d_out,). ``buf`` float32 scratch of at
+    least (d_in + h + 1) B: the batch is the innermost loop (x transposed into it), so every
+    loop runs over B contiguous numbers and vectorizes.
     """
-    d_in, h = W1.shape
-    for b in range(x.shape[0]):
-        for j in range(h):
-            hid[j] = b1[j]
+    B, d_in = x.shape
+    h = W1.shape[1]
+    xt = buf[: d_in * B].reshape((d_in, B))
+    ht = buf[d_in * B : (d_in + h) * B].reshape((h, B))
+    acc = buf[(d_in + h) * B : (d_in + h + 1) * B]
+    for b in range(B):
         for i in range(d_in):
-            xi = np.float32(x[b, i])
-            for j in range(h):
-                hid[j] += xi * W1[i, j]
+            xt[i, b] = np.float32(x[b, i])
+    for j in range(h):
+        for b in range(B):
+            ht[j, b] = b1[j]
+        for i in range(d_in):
+            w = W1[i, j]
+            for b in range(B):
+                ht[j, b] += w * xt[i, b]
+        for b in range(B):
+            ht[j, b] = fast_tanh(ht[j, b])
+    for k in range(W2T.shape[0]):
+        for b in range(B):
+            acc[b] = 0.0
         for j in range(h):
-            hid[j] = fast_tanh(hid[j])
-        for k in range(W2T.shape[0]):
-            acc = np.float32(0.0)
-            for j in range(h):
-                acc += hid[j] * W2T[k, j]
-            y[b, k] = acc * scale[k]
+            w = W2T[k, j]
+            for b in range(B):
+                acc[b] += w * ht[j, b]
+        for b in range(B):
+            y[b, k] = acc[b] * scale[k]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def teacher_sample(X, Y, k0, k1, step, W1, b1, W2T, D1, Db1, D2T, teacher_of, div, scale, noise):
     """Inputs ``N(0, I)`` and targets of each agent's teacher, plus ``noise * N(0, 1)``.
 
     W1 (d_in, h), b1 (h,), W2T (d_out, h): the base teacher at ``step`` (float32); D1, Db1, D2T
     (T, ...) the per-teacher perturbations, ``teacher_of`` int64 (P,) (-1: the base teacher),
-    ``div`` float32, ``scale`` float64 (d_out,), ``noise`` float64 >= 0.
+    ``div`` float32, ``scale`` float64 (d_out,), ``noise`` float64 >= 0. Agents of the base
+    teacher are pushed through it a chunk at a time (long vectorized loops).
     """
-    P = X.shape[0]
+    P, B, d_in = X.shape
     h, d_out = W1.shape[1], W2T.shape[0]
     for c in prange((P + CHUNK - 1) // CHUNK):
-        hid = np.empty(h, dtype=np.float32)
+        lo, hi = c * CHUNK, min(P, (c + 1) * CHUNK)
+        buf = np.empty((d_in + h + 1) * B * (hi - lo), dtype=np.float32)
         w1, c1, w2t = np.empty_like(W1), np.empty_like(b1), np.empty_like(W2T)
-        eps = np.empty(Y.shape[1] * d_out, dtype=Y.dtype)
-        for a in range(c * CHUNK, min(P, (c + 1) * CHUNK)):
+        eps = np.empty(B * d_out, dtype=Y.dtype)
+        shared = True
+        for a in range(lo, hi):
             normals_into(flat(X[a]), k0, k1, a, step, INPUT)
+            shared = shared and teacher_of[a] < 0
+        if shared:
+            xs = X[lo:hi].reshape(((hi - lo) * B, d_in))
+            ys = Y[lo:hi].reshape(((hi - lo) * B, d_out))
+            _teacher_rows(xs, ys, W1, b1, W2T, scale, buf)
+        for a in range(lo, hi):
             t = teacher_of[a]
-            if t < 0:
-                _teacher_rows(X[a], Y[a], W1, b1, W2T, scale, hid)
-            else:
+            if not shared and t < 0:
+                _teacher_rows(X[a], Y[a], W1, b1, W2T, scale, buf)
+            elif not shared:
                 _agent_teacher(W1, b1, W2T, D1, Db1, D2T, t, div, w1, c1, w2t)
-                _teacher_rows(X[a], Y[a], w1, c1, w2t, scale, hid)
+                _teacher_rows(X[a], Y[a], w1, c1, w2t, scale, buf)
             if noise > 0:
                 normals_into(eps, k0, k1, a, step, NOISE)
                 ya = flat(Y[a])
@@ -111,23 +133,23 @@ def teacher_sample(X, Y, k0, k1, step, W1, b1, W2T, D1, Db1, D2T, teacher_of, di
                     ya[i] += noise * eps[i]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def teacher_forward(X, out, W1, b1, W2T, D1, Db1, D2T, teacher_of, div, scale):
     """Noiseless teacher outputs ``out`` (R, B, d_out) for X (R or 1, B, d_in); row ``r`` uses
     teacher ``teacher_of[r]`` (-1: the base). Arguments as in :func:`teacher_sample`."""
     R = out.shape[0]
     h = W1.shape[1]
     for c in prange((R + CHUNK - 1) // CHUNK):
-        hid = np.empty(h, dtype=np.float32)
+        buf = np.empty((W1.shape[0] + h + 1) * X.shape[1], dtype=np.float32)
         w1, c1, w2t = np.empty_like(W1), np.empty_like(b1), np.empty_like(W2T)
         for r in range(c * CHUNK, min(R, (c + 1) * CHUNK)):
             x = X[r] if X.shape[0] == R else X[0]
             t = teacher_of[r]
             if t < 0:
-                _teacher_rows(x, out[r], W1, b1, W2T, scale, hid)
+                _teacher_rows(x, out[r], W1, b1, W2T, scale, buf)
             else:
                 _agent_teacher(W1, b1, W2T, D1, Db1, D2T, t, div, w1, c1, w2t)
-                _teacher_rows(x, out[r], w1, c1, w2t, scale, hid)
+                _teacher_rows(x, out[r], w1, c1, w2t, scale, buf)
 
 
 # ---------------------------------------------------------------------------- classes
@@ -149,7 +171,7 @@ def _classes(a, step, k0, k1, choices, out):
             out[4 * blk + t] = choices[j]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def mixture_sample(X, Y, k0, k1, step, choices, row_of, means):
     """Gaussian classes: class ``c`` uniform over ``choices[row_of[a]]`` (int64 (R, k)),
     ``x = means[c] + N(0, I)`` (means float64 (K, d_in)), ``y`` one-hot."""
@@ -166,7 +188,7 @@ def mixture_sample(X, Y, k0, k1, step, choices, row_of, means):
                     X[a, b, i] += means[cls[b], i]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def digits_sample(X, Y, k0, k1, step, choices, row_of, data, starts, counts):
     """Images of a class uniform over the agent's choices, each image uniform within its class.
 
@@ -191,7 +213,7 @@ def digits_sample(X, Y, k0, k1, step, choices, row_of, data, starts, counts):
                     Y[a, b, cb] = 1
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def separable_sample(X, Y, k0, k1, step, normal, offset, lo, up):
     """``x ~ N(0, I)`` conditioned on ``|w . x + offset| >= margin`` by the inverse CDF:
     the part of ``x`` along the unit ``normal`` is ``s = ndtri(u)`` for ``u < lo`` and
@@ -216,7 +238,7 @@ def separable_sample(X, Y, k0, k1, step, normal, offset, lo, up):
                 Y[a, b, 0] = 1.0 if s + offset > 0 else 0.0
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def ring_sample(X, Y, k0, k1, step, centers, std):
     """Latent codes ``X ~ N(0, I)`` and real points ``Y = centers[m] + std N(0, I)`` with the
     mode ``m`` uniform over the rows of ``centers`` (n_modes, 2)."""
@@ -234,7 +256,7 @@ def ring_sample(X, Y, k0, k1, step, centers, std):
 
 
 # ---------------------------------------------------------------------------- your own data
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def arrays_sample(X, Y, k0, k1, step, data_X, data_Y, offsets):
     """Rows drawn uniformly with replacement from each agent's own data: agent ``a`` owns rows
     ``offsets[a] : offsets[a + 1]`` of ``data_X`` (M, d_in) and ``data_Y`` (M, d_out). The row

@@ -386,13 +386,13 @@ def _normals4(out, k0, k1, agent, step, purpose):
             out[base + 2] = z2
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def _fill_normals(out, k0, k1, step, purpose, agent0):
     for a in prange(out.shape[0]):
         normals_into(out[a], k0, k1, agent0 + a, step, purpose)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def _fill_uniforms(out, k0, k1, step, purpose, agent0):
     for a in prange(out.shape[0]):
         row = out[a]
