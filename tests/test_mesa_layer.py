@@ -20,7 +20,7 @@ def test_agents_are_mesa_agents_on_the_graph_once_read():
     m = GOSSIP(rng=0, n_agents=12, graph="ring", measures="fast")
     assert not m.mesa_built
     agents = m.agents
-    assert m.mesa_built and isinstance(agents, mesa.agentset.AgentSet) and len(agents) == 12
+    assert m.mesa_built and isinstance(agents, mesa.agentset.AbstractAgentSet) and len(agents) == 12
     assert [a.index for a in m.agent_list] == list(range(12))
     for a in m.agent_list:
         assert a.cell is m.space[a.index] and a in a.cell.agents
