@@ -42,6 +42,7 @@ __all__ = [
 
 INPUT, NOISE, CLASS = 0, 1, 2  # purposes: input normals, output noise, choices of class/row
 CHUNK = 64  # agents per parallel work item (one set of small buffers per chunk)
+SUB = 256  # rows per pass of a shared teacher (its scratch fits in a 32 KB L1 cache)
 
 
 # ---------------------------------------------------------------------------- teacher
@@ -108,17 +109,19 @@ def teacher_sample(X, Y, k0, k1, step, W1, b1, W2T, D1, Db1, D2T, teacher_of, di
     h, d_out = W1.shape[1], W2T.shape[0]
     for c in prange((P + CHUNK - 1) // CHUNK):
         lo, hi = c * CHUNK, min(P, (c + 1) * CHUNK)
-        buf = np.empty((d_in + h + 1) * B * (hi - lo), dtype=np.float32)
+        buf = np.empty((d_in + h + 1) * max(B, SUB), dtype=np.float32)
         w1, c1, w2t = np.empty_like(W1), np.empty_like(b1), np.empty_like(W2T)
         eps = np.empty(B * d_out, dtype=Y.dtype)
         shared = True
         for a in range(lo, hi):
             normals_into(flat(X[a]), k0, k1, a, step, INPUT)
             shared = shared and teacher_of[a] < 0
-        if shared:
+        if shared:  # in slices of SUB rows, so the scratch stays in the L1 cache
             xs = X[lo:hi].reshape(((hi - lo) * B, d_in))
             ys = Y[lo:hi].reshape(((hi - lo) * B, d_out))
-            _teacher_rows(xs, ys, W1, b1, W2T, scale, buf)
+            for r0 in range(0, xs.shape[0], SUB):
+                r1 = min(xs.shape[0], r0 + SUB)
+                _teacher_rows(xs[r0:r1], ys[r0:r1], W1, b1, W2T, scale, buf)
         for a in range(lo, hi):
             t = teacher_of[a]
             if not shared and t < 0:

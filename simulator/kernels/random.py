@@ -25,6 +25,8 @@ Built on the raw words (all branch-free arithmetic that LLVM vectorizes; Numba's
 * :func:`box_muller`: two independent standard normals from three words (radius from 53 bits,
   so the largest magnitude is about 8.6; angle from 32 bits), through :func:`log_unit` and
   :func:`sincos_turn`, polynomial ``log`` and ``sin``/``cos`` accurate to a few float64 ulps.
+  :func:`box_muller32` makes float32 normals from two words in float32 arithmetic (16 lanes
+  per vector; largest magnitude 6.77), so a float32 population's data cost half as much.
 * :func:`ndtri`: the inverse of the standard normal CDF (Wichura's AS 241, ~1e-16 relative).
 """
 
@@ -128,11 +130,44 @@ def _from_bits(typingctx, n):
     return types.float64(n), codegen
 
 
+@intrinsic
+def _bits32(typingctx, x):
+    """The bits of a float32 as an int32 (a bitcast; vectorizes)."""
+    if x != types.float32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(32))
+
+    return types.int32(x), codegen
+
+
+@intrinsic
+def _from_bits32(typingctx, n):
+    """The float32 whose bits are the low 32 bits of the integer ``n`` (a bitcast)."""
+    if not isinstance(n, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        low = builder.trunc(args[0], ir.IntType(32)) if n.bitwidth > 32 else args[0]
+        return builder.bitcast(low, ir.FloatType())
+
+    return types.float32(n), codegen
+
+
 _LOG_COEF = tuple(2.0 / (2 * k + 1) for k in range(12))  # 2 atanh(s) = sum 2 s^(2k+1)/(2k+1)
 _SIN_COEF = tuple((-1.0) ** k / math.factorial(2 * k + 1) for k in range(9))
 _COS_COEF = tuple((-1.0) ** k / math.factorial(2 * k) for k in range(10))
-# Shorter series for float32 results: truncation errors below 2e-11 (float32 eps is 6e-8)
-_LOG_SHORT, _SIN_SHORT, _COS_SHORT = _LOG_COEF[:6], _SIN_COEF[:6], _COS_COEF[:7]
+# float32 versions (16 lanes per vector): truncation errors below 1e-9, float32 eps is 6e-8
+_F32 = np.float32
+_LOG32 = tuple(_F32(c) for c in _LOG_COEF[:6])
+_SIN32 = tuple(_F32(c) for c in _SIN_COEF[:5])
+_COS32 = tuple(_F32(c) for c in _COS_COEF[:6])
+_LN2_32, _SQRT2_32, _TWO_PI_32 = _F32(_LN2), _F32(_SQRT2), _F32(_TWO_PI)
+_HALF32, _ONE32, _QUARTER32, _FOUR32 = _F32(0.5), _F32(1.0), _F32(0.25), _F32(4.0)
+_TWO_M32_32, _TWO_M33_32, _MINUS_TWO32 = _F32(2.0**-32), _F32(2.0**-33), _F32(-2.0)
+_I23, _I127 = np.int32(23), np.int32(127)
+_MANT32, _ONE_BITS32 = np.int32(0x7FFFFF), np.int32(0x3F800000)
 
 
 @njit(inline="always")
@@ -167,13 +202,6 @@ def log_unit(u):
 
 
 @njit(inline="always", fastmath=_FAST, error_model="numpy")
-def log_unit_short(u):
-    """:func:`log_unit` with the series to ``s**11``: absolute error below 2e-11."""
-    e, s = _log_parts(u)
-    return e * _LN2 + s * _horner(_LOG_SHORT, s * s)
-
-
-@njit(inline="always", fastmath=_FAST, error_model="numpy")
 def _turn(v):
     """``v = q / 4 + r / (2 pi)``: returns ``(q mod 4, r)`` with ``|r| <= pi / 4`` (exact)."""
     q = np.floor(4.0 * v + 0.5)
@@ -201,14 +229,6 @@ def sincos_turn(v):
 
 
 @njit(inline="always", fastmath=_FAST, error_model="numpy")
-def sincos_turn_short(v):
-    """:func:`sincos_turn` with the series to ``r**11`` / ``r**12``: error below 1e-11."""
-    qi, r = _turn(v)
-    r2 = r * r
-    return _rotate(qi, _horner(_COS_SHORT, r2), r * _horner(_SIN_SHORT, r2))
-
-
-@njit(inline="always", fastmath=_FAST, error_model="numpy")
 def box_muller(w0, w1, w2):
     """Two independent N(0, 1) float64 from three random words (Box and Muller 1958).
 
@@ -220,13 +240,44 @@ def box_muller(w0, w1, w2):
 
 
 @njit(inline="always", fastmath=_FAST, error_model="numpy")
-def box_muller_short(w0, w1):
-    """Two independent N(0, 1) from two words, for float32 results: the radius from 32 bits
-    (``u = (w + 0.5) / 2**32``, so magnitudes stop at 6.66: P(|z| > 6.66) = 3e-11) and the
-    shorter series (error below 1e-10, float32 rounding is 6e-8)."""
-    u = (np.float64(w0) + 0.5) * _TWO_M32
-    radius = np.sqrt(-2.0 * log_unit_short(u))
-    c, s = sincos_turn_short(uniform32(w1))
+def log_unit32(u):
+    """Natural log of a positive, normal float32 ``u``, in float32 arithmetic: the same
+    reduction as :func:`log_unit`, series to ``s**11`` (truncation below 1e-9)."""
+    b = _bits32(u)
+    e = (b >> _I23) - _I127
+    x = _from_bits32((b & _MANT32) | _ONE_BITS32)  # in [1, 2)
+    big = x > _SQRT2_32
+    x = _HALF32 * x if big else x
+    e = e + 1 if big else e
+    s = (x - _ONE32) / (x + _ONE32)
+    return _F32(e) * _LN2_32 + s * _horner(_LOG32, s * s)
+
+
+@njit(inline="always", fastmath=_FAST, error_model="numpy")
+def sincos_turn32(v):
+    """``(cos 2 pi v, sin 2 pi v)`` for float32 ``v`` in [0, 1], in float32 arithmetic: the
+    reduction of :func:`sincos_turn`, series to ``r**9`` / ``r**10`` (truncation below 3e-8)."""
+    q = np.floor(_FOUR32 * v + _HALF32)
+    r = (v - _QUARTER32 * q) * _TWO_PI_32
+    r2 = r * r
+    c, s = _horner(_COS32, r2), r * _horner(_SIN32, r2)
+    qi = np.int32(q) & 3
+    odd = (qi & 1) == 1
+    sign = _F32(-1.0) if qi >= 2 else _ONE32
+    return sign * (-s if odd else c), sign * (c if odd else s)
+
+
+@njit(inline="always", fastmath=_FAST, error_model="numpy")
+def box_muller32(w0, w1):
+    """Two independent N(0, 1) float32 from two random words, in float32 arithmetic.
+
+    ``u = w0 / 2**32 + 2**-33`` (in float32: small values keep their 32 bits, values near 1
+    round to 24), so magnitudes stop at 6.77 (P(|z| > 6.77) = 1.3e-11); the angle from ``w1``.
+    Relative error of a few float32 ulps.
+    """
+    u = _F32(w0) * _TWO_M32_32 + _TWO_M33_32
+    radius = np.sqrt(_MINUS_TWO32 * log_unit32(u))
+    c, s = sincos_turn32(_F32(w1) * _TWO_M32_32)
     return radius * c, radius * s
 
 
@@ -332,8 +383,8 @@ def normals_into(out, k0, k1, agent, step, purpose):  # pragma: no cover - overl
 
     float64 ``out``: numbers ``2 i``, ``2 i + 1`` come from counter ``(i, agent, step, purpose)``
     by :func:`box_muller`. float32 ``out``: numbers ``4 i .. 4 i + 3`` from counter ``i`` by
-    :func:`box_muller_short` (two per pair of words). Either way a longer ``out`` extends a
-    shorter one: the first numbers do not depend on the length.
+    :func:`box_muller32` (two per pair of words, in float32 arithmetic). Either way a longer
+    ``out`` extends a shorter one: the first numbers do not depend on the length.
     """
 
 
@@ -367,8 +418,8 @@ def _normals4(out, k0, k1, agent, step, purpose):
     a, s, p = _U64(agent), _U64(step), _U64(purpose)
     for i in range(n // 4):
         w0, w1, w2, w3 = philox4x32(_U64(i), a, s, p, k0, k1)
-        z0, z1 = box_muller_short(w0, w1)
-        z2, z3 = box_muller_short(w2, w3)
+        z0, z1 = box_muller32(w0, w1)
+        z2, z3 = box_muller32(w2, w3)
         out[4 * i] = z0
         out[4 * i + 1] = z1
         out[4 * i + 2] = z2
@@ -376,8 +427,8 @@ def _normals4(out, k0, k1, agent, step, purpose):
     rest = n % 4
     if rest:
         w0, w1, w2, w3 = philox4x32(_U64(n // 4), a, s, p, k0, k1)
-        z0, z1 = box_muller_short(w0, w1)
-        z2, _ = box_muller_short(w2, w3)
+        z0, z1 = box_muller32(w0, w1)
+        z2, _ = box_muller32(w2, w3)
         base = n - rest
         out[base] = z0
         if rest > 1:
