@@ -42,7 +42,7 @@ from simulator.rng import coerce_seed, stream, stream_seed
 from simulator.social import build_rules
 from simulator.tasks import make_task
 
-_INIT_ROWS = 65_536  # rows of init noise drawn at a time
+_INIT_ROWS = 8_192  # rows of init noise drawn at a time (a small scratch, reused by malloc)
 
 
 class NeuralAgent(FixedAgent):
@@ -179,7 +179,8 @@ class NeuralModel(LazyMesaLayer, mesa.Model):
         self.pop_kwargs = kwargs
         if p["init"] == "shared":
             one = Population(1, seed=init_rng, lr=0.0, **kwargs)
-            params = np.repeat(one.params, n, axis=0)
+            params = np.empty((n, one.params.shape[1]), dtype=one.params.dtype)
+            params[...] = one.params  # n copies of the row
             if p["init_noise"] > 0:  # in slices of rows: the same draws, no (P, n_params) float64
                 for lo in range(0, n, _INIT_ROWS):
                     rows = params[lo : lo + _INIT_ROWS]
