@@ -8,7 +8,8 @@ Every (scenario, agents) configuration runs in its own subprocess, so its peak r
 (``ru_maxrss``) is its own. The child first builds and steps a 64-agent model of the scenario
 (kernel compilation and cache loading, not counted), then times the build of the full model
 (graph, task, population, first collect), one warm-up step, and ``--steps`` timed steps with
-the scenario's default measures collected every step. It reports seconds per step by phase
+the scenario's default measures collected every step (``--measures fast`` for the fast set,
+``none`` to skip collecting). It reports seconds per step by phase
 (``model.timings``: task, train, social, measure) and "rest": the step minus those four
 phases (Mesa's step machinery and the model's bookkeeping). Ratios are to the training kernel's
 time. Targets (issue 11): task <= 0.6 x train, rest <= 0.05 x train; at 1M agents
@@ -36,6 +37,11 @@ def measure_one(scenario: str, n_agents: int, steps: int, measures: str) -> dict
     """Build and step one model in this process; figures as a dict (seconds, GB)."""
     from simulator.registry import get_model
 
+    if measures == "none":  # time everything but measuring: collect() does nothing
+        from simulator.model import NeuralModel
+
+        NeuralModel.collect = lambda self: None
+        measures = "fast"
     cls = get_model(scenario)
     warm = cls(rng=0, n_agents=64, measures=measures)  # compile / load kernels, not timed
     warm.step()
@@ -94,7 +100,12 @@ def main() -> None:
     parser.add_argument("--million", action="store_true", help="also 1,000,000 agents")
     parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS))
     parser.add_argument("--steps", type=int, default=3)
-    parser.add_argument("--measures", default="standard", choices=["standard", "fast"])
+    parser.add_argument(
+        "--measures",
+        default="standard",
+        choices=["standard", "fast", "none"],
+        help="the measures collected every step ('none': no collect at all, to time the rest)",
+    )
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per configuration")
     parser.add_argument("--child", nargs=2, metavar=("SCENARIO", "AGENTS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
