@@ -174,16 +174,16 @@ def _check_ws(p: dict, n: int) -> dict:
 
 
 def _from_degree(p: dict, prob: str, degree: str, others: float) -> dict:
-    """``p[prob] = p[degree] / others`` when the expected degree is given (then dropped)."""
+    """``p[prob] = min(1, p[degree] / others)`` when the expected degree is given (then dropped).
+
+    An expected degree above the number of nodes in reach (``others``) links to all of them, so
+    a scenario's default degree works at any size (small populations get complete blocks).
+    """
     k = p.pop(degree, None)
     if k is None:
         return p
     k = check_number(_key(degree), k, 0.0)
-    if others <= 0 or k > others:
-        raise fail(
-            _key(degree), k, f"an expected degree in [0, {others:g}] (the nodes it may reach)"
-        )
-    return {**p, prob: k / others}
+    return {**p, prob: min(1.0, k / others) if others > 0 else 0.0}
 
 
 def _check_er(p: dict, n: int) -> dict:

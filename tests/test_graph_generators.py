@@ -211,7 +211,10 @@ def test_expected_degrees_set_the_edge_probabilities():
     assert resolve_graph_params("erdos_renyi", 101, {"k": 5})["p"] == 0.05
     with pytest.raises(ParameterError, match="both 'p_in' and 'k_in'"):
         resolve_graph_params("sbm", 100, {"p_in": 0.1, "k_in": 3})
-    with pytest.raises(ParameterError, match=r"graph_params\['k'\]=200.0 .*\[0, 99\]"):
-        resolve_graph_params("erdos_renyi", 100, {"k": 200})
+    assert resolve_graph_params("erdos_renyi", 100, {"k": 200})["p"] == 1.0  # all in reach
+    small = resolve_graph_params("sbm", 12, {"blocks": 4, "k_in": 12, "k_out": 0.75})
+    assert (small["p_in"], small["p_out"]) == (1.0, 0.75 / 9)
+    with pytest.raises(ParameterError, match=r"graph_params\['k_out'\]=-1"):
+        resolve_graph_params("sbm", 100, {"k_out": -1})
     with pytest.raises(ParameterError, match="n_agents=20000 .*expected edges.*'k'"):
         build_social_graph("erdos_renyi", 20_000, {"p": 0.9})
