@@ -315,7 +315,9 @@ def build_graph(
     graph_params : dict, optional
         Generator parameters (names only), e.g. ``{"p": 0.05}`` for ``erdos_renyi``.
     seed : int
-        Seeds every random generator; the same seed gives the same graph.
+        Seeds every random generator; the same seed gives the same graph. Named graphs with
+        more than :data:`NX_MAX_NODES` nodes come from the CSR generators of
+        :mod:`simulator.graph_csr` (networkx's distributions, other draws), converted.
 
     Returns
     -------
