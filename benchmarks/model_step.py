@@ -1,60 +1,130 @@
-"""Benchmark: one model step at 10,000 and 100,000 agents, split by phase.
+"""Benchmark: build time, peak memory and one model step by phase, per scenario and size.
 
-Run: ``python -m benchmarks.model_step [--agents 10000 100000] [--steps 5] [--scenario NAME]``
+Run: ``python -m benchmarks.model_step [--agents 1000 10000 100000] [--million]
+[--scenarios gossip_learning social_learning polarization evolution] [--steps 3]
+[--measures standard]``
 
-For each population size it builds the scenario (timing the graph, the Mesa network space and
-the agents), runs a warm-up step (kernel compilation), then ``--steps`` timed steps and reports
-the seconds per step spent in each phase the model records (``model.timings``: task sampling,
-training kernel, social rule, measures) and the rest of ``model.step()`` — Mesa's own step
-machinery and the model's bookkeeping — as "mesa overhead". The figure to read is the share of a
-step that is not kernels or measures.
+Every (scenario, agents) configuration runs in its own subprocess, so its peak resident memory
+(``ru_maxrss``) is its own. The child first builds and steps a 64-agent model of the scenario
+(kernel compilation and cache loading, not counted), then times the build of the full model
+(graph, task, population, first collect), one warm-up step, and ``--steps`` timed steps with
+the scenario's default measures collected every step (``--measures fast`` for the fast set,
+``none`` to skip collecting). It reports seconds per step by phase
+(``model.timings``: task, train, social, measure) and "rest": the step minus those four
+phases (Mesa's step machinery and the model's bookkeeping). Ratios are to the training kernel's
+time. Targets (issue 11): task <= 0.6 x train, rest <= 0.05 x train; at 1M agents
+(gossip_learning) build <= 30 s, peak memory <= 4 GB, step within 12 x the 100k step.
+
+The table is printed as markdown, ready for the README; the machine's load average is printed
+with it (the figures of a shared machine are noisy: compare ratios).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
 import time
 
-from simulator.registry import get_model
+SCENARIOS = ("gossip_learning", "social_learning", "polarization", "evolution")
+PHASES = ("task", "train", "social", "measure")
 
 
-def bench(scenario: str, n_agents: int, steps: int, measures: str) -> dict[str, float]:
-    """Seconds per step by phase for ``n_agents`` agents (after one warm-up step)."""
+def measure_one(scenario: str, n_agents: int, steps: int, measures: str) -> dict:
+    """Build and step one model in this process; figures as a dict (seconds, GB)."""
+    from simulator.registry import get_model
+
+    if measures == "none":  # time everything but measuring: collect() does nothing
+        from simulator.model import NeuralModel
+
+        NeuralModel.collect = lambda self: None
+        measures = "fast"
     cls = get_model(scenario)
+    warm = cls(rng=0, n_agents=64, measures=measures)  # compile / load kernels, not timed
+    warm.step()
+    del warm
     t0 = time.perf_counter()
     model = cls(rng=0, n_agents=n_agents, measures=measures)
     build = time.perf_counter() - t0
-    model.step()  # warm-up: compiles kernels for this shape
+    model.step()  # warm-up: first use of this size's buffers
     model.timings = dict.fromkeys(model.timings, 0.0)
     t0 = time.perf_counter()
     for _ in range(steps):
         model.step()
-    total = (time.perf_counter() - t0) / steps
-    row = {k: v / steps for k, v in model.timings.items()}
-    row["mesa overhead"] = total - sum(row.values())
-    row["total"] = total
-    row["build"] = build
+    step = (time.perf_counter() - t0) / steps
+    row = {k: model.timings[k] / steps for k in PHASES}
+    row["rest"] = step - sum(row.values())
+    row |= {"step": step, "build": build, "scenario": scenario, "agents": n_agents}
+    row["peak_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     return row
+
+
+def run_child(scenario: str, n_agents: int, steps: int, measures: str, timeout: float) -> dict:
+    """:func:`measure_one` in a fresh interpreter (its own peak memory)."""
+    cmd = [sys.executable, "-m", "benchmarks.model_step", "--child", scenario, str(n_agents)]
+    cmd += ["--steps", str(steps), "--measures", measures]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return {"scenario": scenario, "agents": n_agents, "error": f"timeout after {timeout} s"}
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+    if out.returncode or not lines:
+        err = (out.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"scenario": scenario, "agents": n_agents, "error": err}
+    return json.loads(lines[-1])
+
+
+def markdown(rows: list[dict]) -> str:
+    """The rows as a markdown table: seconds per step by phase and each phase / train."""
+    head = "| scenario | agents | build s | peak GB | step s | task | train | social | measure "
+    head += "| rest | task/train | social/train | measure/train | rest/train |"
+    lines = [head, "|" + "---|" * 14]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['scenario']} | {r['agents']:,} | {r['error']} |" + " |" * 11)
+            continue
+        cells = [r["scenario"], f"{r['agents']:,}", f"{r['build']:.1f}", f"{r['peak_gb']:.2f}"]
+        cells += [f"{r['step']:.3g}"] + [f"{r[k]:.3g}" for k in (*PHASES, "rest")]
+        train = max(r["train"], 1e-12)
+        cells += [f"{r[k] / train:.2f}" for k in ("task", "social", "measure", "rest")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--agents", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--scenario", default="gossip_learning")
-    parser.add_argument("--measures", default="standard", choices=["standard", "fast"])
-    args = parser.parse_args()
-    phases = ["task", "train", "social", "measure", "mesa overhead", "total"]
-    print(f"scenario={args.scenario} measures={args.measures} steps={args.steps}")
-    print(
-        f"{'agents':>8} {'build s':>8} "
-        + " ".join(f"{p:>14}" for p in phases)
-        + "   (seconds per step; share of total)"
+    parser.add_argument("--agents", type=int, nargs="+", default=[1_000, 10_000, 100_000])
+    parser.add_argument("--million", action="store_true", help="also 1,000,000 agents")
+    parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS))
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument(
+        "--measures",
+        default="standard",
+        choices=["standard", "fast", "none"],
+        help="the measures collected every step ('none': no collect at all, to time the rest)",
     )
-    for n in args.agents:
-        row = bench(args.scenario, n, args.steps, args.measures)
-        cells = " ".join(f"{row[p]:8.4f} ({row[p] / row['total']:4.0%})" for p in phases)
-        print(f"{n:>8} {row['build']:8.2f} {cells}")
+    parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per configuration")
+    parser.add_argument("--child", nargs=2, metavar=("SCENARIO", "AGENTS"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        row = measure_one(args.child[0], int(args.child[1]), args.steps, args.measures)
+        print(json.dumps(row), flush=True)
+        return
+    sizes = [*args.agents, *([1_000_000] if args.million else [])]
+    load = os.getloadavg()
+    print(f"measures={args.measures} steps={args.steps} load average {load[0]:.1f} at start")
+    rows = []
+    for scenario in args.scenarios:
+        for n in sizes:
+            rows.append(run_child(scenario, n, args.steps, args.measures, args.timeout))
+            r = rows[-1]
+            done = r.get("error") or f"step {r['step']:.3g} s, build {r['build']:.1f} s"
+            print(f"  {scenario} {n:,}: {done}", file=sys.stderr, flush=True)
+    print(markdown(rows))
+    print(f"\nload average {os.getloadavg()[0]:.1f} at the end (2 cores)")
 
 
 if __name__ == "__main__":

@@ -37,7 +37,9 @@ class Polarization(NeuralModel):
     params = with_defaults(
         n_agents=100,
         graph="sbm",
-        graph_params={"blocks": 4, "p_in": 0.5, "p_out": 0.01},
+        # expected degrees: 12 inside one's block, 0.75 outside (p_in 0.5, p_out 0.01 at 100
+        # agents), so the graph stays sparse at any size
+        graph_params={"blocks": 4, "k_in": 12, "k_out": 0.75},
         task="teacher",
         task_params={"d_in": 1},
         hidden=(),

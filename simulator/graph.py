@@ -21,6 +21,7 @@ import networkx as nx
 import numpy as np
 
 from simulator.config import ParameterError, check_choice, check_int, check_number, fail
+from simulator.graph_csr import csr_to_networkx, generate_csr
 from simulator.graph_io import EDGE_LIST_SUFFIXES, read_graph_file
 
 __all__ = [
@@ -28,9 +29,12 @@ __all__ = [
     "GRAPH_DEFAULTS",
     "GRAPH_NAMES",
     "MIXING_KINDS",
+    "NX_MAX_NODES",
     "CSRGraph",
     "MixingCSR",
+    "SocialGraph",
     "build_graph",
+    "build_social_graph",
     "communities",
     "dense",
     "mixing_matrix",
@@ -55,15 +59,21 @@ GRAPH_DEFAULTS: dict[str, dict] = {
     "complete": {},
     "ring": {"k": 2},  # each node linked to its k nearest neighbours (k/2 on each side)
     "torus": {"rows": None, "cols": None},  # None: a square side sqrt(n)
-    "erdos_renyi": {"p": 0.1},
+    "erdos_renyi": {"p": 0.1, "k": None},  # k: expected degree, instead of p
     "barabasi_albert": {"m": 2},
     "watts_strogatz": {"k": 4, "p": 0.1},
-    "sbm": {"blocks": 4, "p_in": 0.3, "p_out": 0.01},  # blocks: a count or a list of sizes
+    # blocks: a count or a list of sizes; k_in / k_out: expected neighbours inside / outside
+    # one's block, instead of p_in / p_out (a density that stays sparse as n grows)
+    "sbm": {"blocks": 4, "p_in": 0.3, "p_out": 0.01, "k_in": None, "k_out": None},
     "star": {},  # node 0 is the hub
     "random_regular": {"d": 4},
 }
 MIXING_KINDS = ("metropolis", "uniform", "lazy", "adjacency")
 MAX_EDGES = 5_000_000  # a generated graph above this would take gigabytes as a networkx Graph
+# Named graphs with more nodes than this are generated straight into CSR arrays (same
+# distributions as networkx's generators, other draws); the networkx form is built on demand.
+NX_MAX_NODES = 10_000
+MAX_CSR_EDGES = 50_000_000  # 800 MB of int64 indices
 
 
 class CSRGraph(NamedTuple):
@@ -107,6 +117,13 @@ def resolve_graph_params(name: str, n_agents: int, graph_params: dict | None = N
             f"graph_params has unknown key(s) {', '.join(map(repr, unknown))} for graph={name!r}; "
             f"allowed keys: {allowed}."
         )
+    pairs = {"erdos_renyi": (("p", "k"),), "sbm": (("p_in", "k_in"), ("p_out", "k_out"))}
+    for prob, degree in pairs.get(name, ()):
+        if given.get(degree) is not None and given.get(prob) is not None:
+            raise ParameterError(
+                f"graph_params gives both {prob!r} and {degree!r} for graph={name!r}: give "
+                f"the edge probability or the expected degree, not both."
+            )
     p = {**GRAPH_DEFAULTS[name], **given}
     return _VALIDATORS.get(name, lambda p, n: p)(p, n)
 
@@ -156,6 +173,23 @@ def _check_ws(p: dict, n: int) -> dict:
     return {"k": _check_ring(p, n)["k"], "p": p["p"]}
 
 
+def _from_degree(p: dict, prob: str, degree: str, others: float) -> dict:
+    """``p[prob] = min(1, p[degree] / others)`` when the expected degree is given (then dropped).
+
+    An expected degree above the number of nodes in reach (``others``) links to all of them, so
+    a scenario's default degree works at any size (small populations get complete blocks).
+    """
+    k = p.pop(degree, None)
+    if k is None:
+        return p
+    k = check_number(_key(degree), k, 0.0)
+    return {**p, prob: min(1.0, k / others) if others > 0 else 0.0}
+
+
+def _check_er(p: dict, n: int) -> dict:
+    return _check_prob(_from_degree(p, "p", "k", n - 1), "p")
+
+
 def _check_sbm(p: dict, n: int) -> dict:
     blocks = p["blocks"]
     if isinstance(blocks, int | np.integer) and not isinstance(blocks, bool):
@@ -173,6 +207,9 @@ def _check_sbm(p: dict, n: int) -> dict:
                 f"a number of equal blocks in [1, {n}] or a list of positive sizes summing to {n}",
             )
         sizes = [int(s) for s in sizes]
+    mean = n / len(sizes)  # expected degrees are exact for equal blocks
+    p = _from_degree(p, "p_in", "k_in", mean - 1)
+    p = _from_degree(p, "p_out", "k_out", n - mean)
     p = _check_prob(p, "p_in", "p_out")
     return {"blocks": sizes, "p_in": p["p_in"], "p_out": p["p_out"]}
 
@@ -187,7 +224,7 @@ def _check_rr(p: dict, n: int) -> dict:
 _VALIDATORS = {
     "ring": _check_ring,
     "torus": _check_torus,
-    "erdos_renyi": lambda p, n: _check_prob(p, "p"),
+    "erdos_renyi": _check_er,
     "barabasi_albert": _check_ba,
     "watts_strogatz": _check_ws,
     "sbm": _check_sbm,
@@ -204,17 +241,26 @@ def _expected_edges(name: str, n: int, p: dict) -> float:
         s = np.asarray(p["blocks"], dtype=float)
         within = float(np.sum(s * (s - 1) / 2))
         return p["p_in"] * within + p["p_out"] * (n * (n - 1) / 2 - within)
-    return 0.0
+    per_node = {"ring": "k", "watts_strogatz": "k", "random_regular": "d"}
+    if name in per_node:
+        return n * p[per_node[name]] / 2
+    return {"torus": 2.0 * n, "star": n - 1.0, "barabasi_albert": n * p.get("m", 0)}[name]
 
 
-def _generate(name: str, n: int, p: dict, seed: int) -> nx.Graph:
-    if _expected_edges(name, n, p) > MAX_EDGES:
+def _check_size(name: str, n: int, p: dict, limit: int) -> None:
+    if _expected_edges(name, n, p) > limit:
+        hint = {"erdos_renyi": " (or give the expected degree 'k')", "sbm": " (or k_in, k_out)"}
         raise fail(
             "n_agents",
             n,
-            f"small enough that graph={name!r} has at most {MAX_EDGES:,} expected edges "
-            "(a denser networkx graph takes gigabytes); lower n_agents or the edge probability",
+            f"small enough that graph={name!r} has at most {limit:,} expected edges "
+            "(denser graphs take gigabytes); lower n_agents or the edge probability"
+            + hint.get(name, ""),
         )
+
+
+def _generate(name: str, n: int, p: dict, seed: int) -> nx.Graph:
+    _check_size(name, n, p, MAX_EDGES)
     if name == "complete":
         return nx.complete_graph(n)
     if name == "ring":
@@ -269,7 +315,9 @@ def build_graph(
     graph_params : dict, optional
         Generator parameters (names only), e.g. ``{"p": 0.05}`` for ``erdos_renyi``.
     seed : int
-        Seeds every random generator; the same seed gives the same graph.
+        Seeds every random generator; the same seed gives the same graph. Named graphs with
+        more than :data:`NX_MAX_NODES` nodes come from the CSR generators of
+        :mod:`simulator.graph_csr` (networkx's distributions, other draws), converted.
 
     Returns
     -------
@@ -288,6 +336,8 @@ def build_graph(
     seed = check_int("seed", seed, low=0)
     if n_agents is not None:
         n_agents = check_int("n_agents", n_agents, low=1)
+    if _generated_as_csr(graph, n_agents):
+        return build_social_graph(graph, n_agents, graph_params, seed).networkx
     if isinstance(graph, str) and graph in GRAPH_NAMES:
         if n_agents is None:
             raise fail("n_agents", None, f"an integer >= 1 when graph={graph!r} is a name")
@@ -361,18 +411,96 @@ def _finish(G: nx.Graph, source: str, owned: bool) -> nx.Graph:
             UserWarning,
             stacklevel=3,
         )
-    csr = to_csr(H)
+    H.graph.update(_components(to_csr(H), source))
+    return H
+
+
+def _components(csr: CSRGraph, source: str) -> dict[str, int]:
+    """``n_components`` and ``n_isolated`` of a graph; warns when it is disconnected."""
     n_comp = _n_components(csr)
-    H.graph["n_components"] = n_comp
-    H.graph["n_isolated"] = int(np.count_nonzero(csr.degree == 0))
+    n_isolated = int(np.count_nonzero(csr.degree == 0))
     if n_comp > 1:
         warnings.warn(
-            f"{source} is disconnected: {n_comp} components ({H.graph['n_isolated']} isolated "
+            f"{source} is disconnected: {n_comp} components ({n_isolated} isolated "
             "nodes); agents in different components never interact.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
-    return H
+    return {"n_components": n_comp, "n_isolated": n_isolated}
+
+
+def _generated_as_csr(graph: Any, n_agents: int | None) -> bool:
+    return isinstance(graph, str) and graph in GRAPH_NAMES and (n_agents or 0) > NX_MAX_NODES
+
+
+class SocialGraph:
+    """A population's social graph: CSR arrays and communities, the networkx form on demand.
+
+    Attributes
+    ----------
+    csr : CSRGraph
+    communities : int64 (n,) or None
+        From the node attribute ``"community"`` (``sbm`` blocks).
+    attrs : dict
+        Graph attributes (``n_components``, ``n_isolated``, ``graph`` and ``seed`` for names).
+    """
+
+    def __init__(
+        self,
+        csr: CSRGraph,
+        communities: np.ndarray | None,
+        graph: nx.Graph | None = None,
+        node_attrs: dict[str, np.ndarray] | None = None,
+        attrs: dict | None = None,
+    ) -> None:
+        self.csr, self.communities = csr, communities
+        self._graph, self._node_attrs = graph, node_attrs or {}
+        self.attrs = dict(graph.graph) if graph is not None else dict(attrs or {})
+
+    @property
+    def n(self) -> int:
+        """Number of nodes."""
+        return len(self.csr.degree)
+
+    @property
+    def has_networkx(self) -> bool:
+        """Whether the networkx form exists yet."""
+        return self._graph is not None
+
+    @property
+    def networkx(self) -> nx.Graph:
+        """The graph as networkx (built on first use from the CSR arrays for generated graphs:
+        about 5 s per million nodes; the same object afterwards)."""
+        if self._graph is None:
+            c = self.csr
+            self._graph = csr_to_networkx(c.indptr, c.indices, self._node_attrs, self.attrs)
+        return self._graph
+
+
+def build_social_graph(
+    graph: str | nx.Graph | os.PathLike,
+    n_agents: int | None = None,
+    graph_params: dict | None = None,
+    seed: int = 0,
+) -> SocialGraph:
+    """Like :func:`build_graph`, without building a networkx graph when none is needed.
+
+    A name with more than :data:`NX_MAX_NODES` nodes is generated straight into CSR arrays by
+    :func:`simulator.graph_csr.generate_csr` (same distribution as networkx's generator, other
+    draws; up to :data:`MAX_CSR_EDGES` expected edges); anything else goes through
+    :func:`build_graph`. Raises and warns as :func:`build_graph` does.
+    """
+    seed = check_int("seed", seed, low=0)
+    if not _generated_as_csr(graph, n_agents):
+        G = build_graph(graph, n_agents, graph_params, seed)
+        return SocialGraph(to_csr(G), communities(G), G)
+    n = check_int("n_agents", n_agents, low=1)
+    params = resolve_graph_params(graph, n, graph_params)
+    _check_size(graph, n, params, MAX_CSR_EDGES)
+    indptr, indices, node_attrs = generate_csr(graph, n, params, seed)
+    csr = CSRGraph(indptr, indices, np.diff(indptr))
+    attrs = {"graph": graph, "seed": seed, **_components(csr, f"graph={graph!r}")}
+    return SocialGraph(csr, node_attrs.get("community"), None, node_attrs, attrs)
 
 
 def _n_components(csr: CSRGraph) -> int:

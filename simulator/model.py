@@ -8,10 +8,13 @@ One step is a template that scenarios configure through parameters:
 4. social rules act over the graph (gossip, imitation, bounded confidence, diversity, FedAvg);
 5. every ``collect_every`` steps the measures are collected through Mesa's DataCollector.
 
-No Python loop over agents runs on this path: the graph is turned into CSR arrays once and
-again only when :meth:`NeuralModel.set_graph` changes it. The Mesa agents (one
-:class:`NeuralAgent` per node of a :class:`mesa.discrete_space.Network`) are views: each knows
-its row of ``population.params``.
+No Python loop over agents runs on this path: the graph is held as CSR arrays (generated
+straight into them for large named graphs) and rebuilt only when :meth:`NeuralModel.set_graph`
+changes it. The Mesa agents (one :class:`NeuralAgent` per node of a
+:class:`mesa.discrete_space.Network`) are views: each knows its row of ``population.params``.
+They, the network space and (for generated large graphs) the networkx graph are created the
+first time they are read (``model.agents``, ``model.space``, ``model.agent_list``,
+``model.graph``; see :mod:`simulator.mesa_layer`), so a million agents build in seconds.
 """
 
 from __future__ import annotations
@@ -25,15 +28,16 @@ import mesa
 import networkx as nx
 import numpy as np
 import pandas as pd
-from mesa.discrete_space import FixedAgent, Network
+from mesa.discrete_space import FixedAgent
 
 from simulator import metrics
 from simulator.config import fail
-from simulator.graph import build_graph, communities, to_csr
+from simulator.graph import build_social_graph
 from simulator.kernels import social as S
 from simulator.layout import AgentNetwork
 from simulator.measures import measure_names, snapshot
 from simulator.mesa_interop import NeuralDataCollector, scenario_arguments
+from simulator.mesa_layer import LazyMesaLayer
 from simulator.model_params import BASE_PARAMS
 from simulator.params import Param, resolve
 from simulator.population import Population
@@ -41,6 +45,8 @@ from simulator.rng import coerce_seed, stream, stream_seed
 from simulator.social import build_rules
 from simulator.stubbornness import stubbornness_vector
 from simulator.tasks import make_task
+
+_INIT_ROWS = 8_192  # rows of init noise drawn at a time (a small scratch, reused by malloc)
 
 
 class NeuralAgent(FixedAgent):
@@ -82,7 +88,7 @@ class NeuralAgent(FixedAgent):
         return csr.indices[csr.indptr[self.index] : csr.indptr[self.index + 1]]
 
 
-class NeuralModel(mesa.Model):
+class NeuralModel(LazyMesaLayer, mesa.Model):
     """A population of neural-network agents on a graph, learning from data and each other.
 
     Every parameter of :data:`BASE_PARAMS` (and a scenario's ``params``) is a keyword
@@ -113,7 +119,13 @@ class NeuralModel(mesa.Model):
     ``stubbornness`` s (a number or one per agent, in [0, 1]) pulls each agent back toward its
     initial parameters after the social rules of every step, ``x(t+1) = (1 - s) x' + s x(0)``
     (Friedkin-Johnsen); ``initial_params`` holds ``x(0)`` (None when every s is 0).
+
+    The Mesa space and agents are created on first read (:mod:`simulator.mesa_layer`):
+    ``model.agents`` is then Mesa's AgentSet, ``model.space`` a Network, ``agent.cell`` the
+    agent's cell, all kept in step with :meth:`set_graph`.
     """
+
+    agent_class: ClassVar[type] = NeuralAgent
 
     params: ClassVar[dict[str, Param]] = BASE_PARAMS
     fitness_memory: ClassVar[float] = 0.3  # weight of the newest loss in the fitness average
@@ -178,9 +190,8 @@ class NeuralModel(mesa.Model):
             rule.graph_changed(self)
         self.social_rng = stream(seed, "social")
         self.measure_seed = stream_seed(seed, "measure")
-        self.losses = self.population.loss(*self.task.sample(0, self.p["batch_size"])).astype(
-            np.float64
-        )
+        batch = self.task.batch(0, self.p["batch_size"], self.population.dtype)
+        self.losses = self.population.loss(*batch).astype(np.float64)
         self.fitness_ema = self.losses.copy()
         self.consensus_step = -1
         self.novelty_weight = self.p["novelty_weight"]
@@ -214,15 +225,11 @@ class NeuralModel(mesa.Model):
         default_graph = self.param_specs()["graph"].default
         same = isinstance(graph, str) and graph == default_graph
         gp = p["graph_params"] if same or "graph_params" in self._given else None
-        self.graph = build_graph(graph, n, gp, seed=stream_seed(self.seed, "graph"))
-        self.n_agents = self.graph.number_of_nodes()
-        self.communities = communities(self.graph)
-        self.csr = to_csr(self.graph)
-        self.space = Network(self.graph, capacity=1, random=self.random, layout=None)
-        cells = [self.space[i] for i in range(self.n_agents)]
-        self.agent_list = list(
-            NeuralAgent.create_agents(self, self.n_agents, cells, list(range(self.n_agents)))
-        )
+        social = build_social_graph(graph, n, gp, seed=stream_seed(self.seed, "graph"))
+        self.n_agents = social.n
+        self.communities = social.communities
+        self.csr = social.csr
+        self._init_mesa_layer(social)
 
     def _build_population(self) -> None:
         p, n = self.p, self.n_agents
@@ -244,11 +251,14 @@ class NeuralModel(mesa.Model):
         self.pop_kwargs = kwargs
         if p["init"] == "shared":
             one = Population(1, seed=init_rng, lr=0.0, **kwargs)
-            params = np.repeat(one.params, n, axis=0)
-            if p["init_noise"] > 0:
-                params += (init_rng.standard_normal(params.shape) * p["init_noise"]).astype(
-                    params.dtype
-                )
+            params = np.empty((n, one.params.shape[1]), dtype=one.params.dtype)
+            params[...] = one.params  # n copies of the row
+            if p["init_noise"] > 0:  # in slices of rows: the same draws, no (P, n_params) float64
+                for lo in range(0, n, _INIT_ROWS):
+                    rows = params[lo : lo + _INIT_ROWS]
+                    rows += (init_rng.standard_normal(rows.shape) * p["init_noise"]).astype(
+                        params.dtype
+                    )
             self.population = Population.from_params(params, lr=lr, **kwargs)
         else:
             self.population = Population(n, seed=init_rng, lr=lr, **kwargs)
@@ -262,11 +272,15 @@ class NeuralModel(mesa.Model):
         )
 
     def set_graph(self, graph: nx.Graph) -> None:
-        """Replace the social graph (same nodes 0..n-1); rebuild CSR arrays and mixing weights."""
-        G = build_graph(graph, self.n_agents, None, seed=0)
-        self.graph = G
-        self.communities = communities(G)
-        self.csr = to_csr(G)
+        """Replace the social graph (same nodes 0..n-1): CSR arrays, communities, mixing weights
+        and, once built, Mesa's space (every ``agent.cell`` moves to the new space, so
+        ``agent.cell.neighborhood`` lists the new neighbours). The task keeps the communities
+        it was built with (its data do not move)."""
+        social = build_social_graph(graph, self.n_agents, None, seed=0)
+        self._social = social
+        self.communities = social.communities
+        self.csr = social.csr
+        self._sync_mesa()
         for rule in self.rules:
             rule.graph_changed(self)
 
@@ -287,7 +301,7 @@ class NeuralModel(mesa.Model):
         """
         t, clock, timings = self.steps, time.perf_counter, self.timings
         t0 = clock()
-        X, Y = self.task.sample(t, self.p["batch_size"])
+        X, Y = self.task.batch(t, self.p["batch_size"], self.population.dtype)  # reused buffers
         t1 = clock()
         for rule in self.rules:
             X, Y = rule.before_train(self, X, Y)

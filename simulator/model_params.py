@@ -34,7 +34,9 @@ BASE_PARAMS: dict[str, Param] = {
     "lr_spread": Param(
         0.0, "float", 0, 1, help="heterogeneous learners: lr_i ~ lr * U(1 - spread, 1 + spread)"
     ),
-    "batch_size": Param(32, "int", 1, 4096, help="samples per agent per step"),
+    "batch_size": Param(
+        32, "int", 0, 4096, help="samples per agent per step; 0: the full data (task='arrays')"
+    ),
     "weight_decay": Param(0.0, "float", 0, 10),
     "init": Param(
         "shared",

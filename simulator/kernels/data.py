@@ -1,0 +1,281 @@
+"""Kernels that draw every agent's minibatch in one parallel call.
+
+Each kernel fills preallocated ``X`` (P, B, d_in) and ``Y`` (P, B, d_out) (float32 or float64,
+C-contiguous) in place. Agent ``a``'s numbers at ``step`` come from its own Philox streams
+(:mod:`simulator.kernels.random`), keyed by the task's key and counted by
+``(index, a, step, purpose)``, and each iteration writes only its own rows: the batch is a pure
+function of (key, step, agent), identical on 1 or N threads, whatever the call order. The only
+temporaries are per-chunk buffers of a few dozen numbers.
+
+Purposes (the fourth counter word) keep the streams of one agent and step apart.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from simulator.kernels.activations import fast_tanh
+from simulator.kernels.arrays import flat
+from simulator.kernels.random import (
+    _U64,
+    ndtri,
+    normals_into,
+    philox4x32,
+    uniform32,
+    uniform53,
+)
+
+__all__ = [
+    "CHUNK",
+    "CLASS",
+    "INPUT",
+    "NOISE",
+    "arrays_sample",
+    "digits_sample",
+    "mixture_sample",
+    "ring_sample",
+    "separable_sample",
+    "teacher_forward",
+    "teacher_sample",
+]
+
+INPUT, NOISE, CLASS = 0, 1, 2  # purposes: input normals, output noise, choices of class/row
+CHUNK = 64  # agents per parallel work item (one set of small buffers per chunk)
+SUB = 256  # rows per pass of a shared teacher (its scratch fits in a 32 KB L1 cache)
+
+
+# ---------------------------------------------------------------------------- teacher
+@njit(inline="always")
+def _agent_teacher(W1, b1, W2T, D1, Db1, D2T, t, div, w1, c1, w2t):
+    """Teacher ``t``'s weights ``base + div * delta[t]`` into w1, c1, w2t (float32)."""
+    for i in range(W1.shape[0]):
+        for j in range(W1.shape[1]):
+            w1[i, j] = W1[i, j] + div * D1[t, i, j]
+    for j in range(b1.shape[0]):
+        c1[j] = b1[j] + div * Db1[t, j]
+    for k in range(W2T.shape[0]):
+        for j in range(W2T.shape[1]):
+            w2t[k, j] = W2T[k, j] + div * D2T[t, k, j]
+
+
+@njit(inline="always")
+def _teacher_rows(x, y, W1, b1, W2T, scale, buf):
+    """``y[b] = scale * (tanh(x[b] W1 + b1) W2)`` for every row b; hidden layer in float32.
+
+    x (B, d_in) any float dtype (rounded to float32), y (B, d_out) written, W1 (d_in, h),
+    b1 (h,), W2T (d_out, h) float32, scale float64 (d_out,). ``buf`` float32 scratch of at
+    least (d_in + h + 1) B: the batch is the innermost loop (x transposed into it), so every
+    loop runs over B contiguous numbers and vectorizes.
+    """
+    B, d_in = x.shape
+    h = W1.shape[1]
+    xt = buf[: d_in * B].reshape((d_in, B))
+    ht = buf[d_in * B : (d_in + h) * B].reshape((h, B))
+    acc = buf[(d_in + h) * B : (d_in + h + 1) * B]
+    for b in range(B):
+        for i in range(d_in):
+            xt[i, b] = np.float32(x[b, i])
+    for j in range(h):
+        for b in range(B):
+            ht[j, b] = b1[j]
+        for i in range(d_in):
+            w = W1[i, j]
+            for b in range(B):
+                ht[j, b] += w * xt[i, b]
+        for b in range(B):
+            ht[j, b] = fast_tanh(ht[j, b])
+    for k in range(W2T.shape[0]):
+        for b in range(B):
+            acc[b] = 0.0
+        for j in range(h):
+            w = W2T[k, j]
+            for b in range(B):
+                acc[b] += w * ht[j, b]
+        for b in range(B):
+            y[b, k] = acc[b] * scale[k]
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def teacher_sample(X, Y, k0, k1, step, W1, b1, W2T, D1, Db1, D2T, teacher_of, div, scale, noise):
+    """Inputs ``N(0, I)`` and targets of each agent's teacher, plus ``noise * N(0, 1)``.
+
+    W1 (d_in, h), b1 (h,), W2T (d_out, h): the base teacher at ``step`` (float32); D1, Db1, D2T
+    (T, ...) the per-teacher perturbations, ``teacher_of`` int64 (P,) (-1: the base teacher),
+    ``div`` float32, ``scale`` float64 (d_out,), ``noise`` float64 >= 0. Agents of the base
+    teacher are pushed through it a chunk at a time (long vectorized loops).
+    """
+    P, B, d_in = X.shape
+    h, d_out = W1.shape[1], W2T.shape[0]
+    for c in prange((P + CHUNK - 1) // CHUNK):
+        lo, hi = c * CHUNK, min(P, (c + 1) * CHUNK)
+        buf = np.empty((d_in + h + 1) * max(B, SUB), dtype=np.float32)
+        w1, c1, w2t = np.empty_like(W1), np.empty_like(b1), np.empty_like(W2T)
+        eps = np.empty(B * d_out, dtype=Y.dtype)
+        shared = True
+        for a in range(lo, hi):
+            normals_into(flat(X[a]), k0, k1, a, step, INPUT)
+            shared = shared and teacher_of[a] < 0
+        if shared:  # in slices of SUB rows, so the scratch stays in the L1 cache
+            xs = X[lo:hi].reshape(((hi - lo) * B, d_in))
+            ys = Y[lo:hi].reshape(((hi - lo) * B, d_out))
+            for r0 in range(0, xs.shape[0], SUB):
+                r1 = min(xs.shape[0], r0 + SUB)
+                _teacher_rows(xs[r0:r1], ys[r0:r1], W1, b1, W2T, scale, buf)
+        for a in range(lo, hi):
+            t = teacher_of[a]
+            if not shared and t < 0:
+                _teacher_rows(X[a], Y[a], W1, b1, W2T, scale, buf)
+            elif not shared:
+                _agent_teacher(W1, b1, W2T, D1, Db1, D2T, t, div, w1, c1, w2t)
+                _teacher_rows(X[a], Y[a], w1, c1, w2t, scale, buf)
+            if noise > 0:
+                normals_into(eps, k0, k1, a, step, NOISE)
+                ya = flat(Y[a])
+                for i in range(ya.shape[0]):
+                    ya[i] += noise * eps[i]
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def teacher_forward(X, out, W1, b1, W2T, D1, Db1, D2T, teacher_of, div, scale):
+    """Noiseless teacher outputs ``out`` (R, B, d_out) for X (R or 1, B, d_in); row ``r`` uses
+    teacher ``teacher_of[r]`` (-1: the base). Arguments as in :func:`teacher_sample`."""
+    R = out.shape[0]
+    h = W1.shape[1]
+    for c in prange((R + CHUNK - 1) // CHUNK):
+        buf = np.empty((W1.shape[0] + h + 1) * X.shape[1], dtype=np.float32)
+        w1, c1, w2t = np.empty_like(W1), np.empty_like(b1), np.empty_like(W2T)
+        for r in range(c * CHUNK, min(R, (c + 1) * CHUNK)):
+            x = X[r] if X.shape[0] == R else X[0]
+            t = teacher_of[r]
+            if t < 0:
+                _teacher_rows(x, out[r], W1, b1, W2T, scale, buf)
+            else:
+                _agent_teacher(W1, b1, W2T, D1, Db1, D2T, t, div, w1, c1, w2t)
+                _teacher_rows(x, out[r], w1, c1, w2t, scale, buf)
+
+
+# ---------------------------------------------------------------------------- classes
+@njit(inline="always")
+def _word(w, t):
+    """Word ``t`` (0..3) of a Philox result."""
+    return w[0] if t == 0 else (w[1] if t == 1 else (w[2] if t == 2 else w[3]))
+
+
+@njit(inline="always")
+def _classes(a, step, k0, k1, choices, out):
+    """Class of every sample of agent ``a``: ``choices[floor(u * len(choices))]``, one word each."""
+    k = choices.shape[0]
+    a_, s_, p_ = _U64(a), _U64(step), _U64(CLASS)
+    for blk in range((out.shape[0] + 3) // 4):
+        w = philox4x32(_U64(blk), a_, s_, p_, k0, k1)
+        for t in range(min(4, out.shape[0] - 4 * blk)):
+            j = min(np.int64(uniform32(_word(w, t)) * k), k - 1)
+            out[4 * blk + t] = choices[j]
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def mixture_sample(X, Y, k0, k1, step, choices, row_of, means):
+    """Gaussian classes: class ``c`` uniform over ``choices[row_of[a]]`` (int64 (R, k)),
+    ``x = means[c] + N(0, I)`` (means float64 (K, d_in)), ``y`` one-hot."""
+    P, B, d_in = X.shape
+    for c in prange((P + CHUNK - 1) // CHUNK):
+        cls = np.empty(B, dtype=np.int64)
+        for a in range(c * CHUNK, min(P, (c + 1) * CHUNK)):
+            normals_into(flat(X[a]), k0, k1, a, step, INPUT)
+            _classes(a, step, k0, k1, choices[row_of[a]], cls)
+            Y[a] = 0
+            for b in range(B):
+                Y[a, b, cls[b]] = 1
+                for i in range(d_in):
+                    X[a, b, i] += means[cls[b], i]
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def digits_sample(X, Y, k0, k1, step, choices, row_of, data, starts, counts):
+    """Images of a class uniform over the agent's choices, each image uniform within its class.
+
+    ``data`` (N, 64) is sorted by class: class ``c`` is rows ``starts[c]`` to
+    ``starts[c] + counts[c]``."""
+    P, B, d_in = X.shape
+    for c in prange((P + CHUNK - 1) // CHUNK):
+        cls = np.empty(B, dtype=np.int64)
+        for a in range(c * CHUNK, min(P, (c + 1) * CHUNK)):
+            _classes(a, step, k0, k1, choices[row_of[a]], cls)
+            Y[a] = 0
+            a_, s_, p_ = _U64(a), _U64(step), _U64(INPUT)
+            for blk in range((B + 3) // 4):
+                w = philox4x32(_U64(blk), a_, s_, p_, k0, k1)
+                for t in range(min(4, B - 4 * blk)):
+                    b = 4 * blk + t
+                    cb = cls[b]
+                    j = min(np.int64(uniform32(_word(w, t)) * counts[cb]), counts[cb] - 1)
+                    row = data[starts[cb] + j]
+                    for i in range(d_in):
+                        X[a, b, i] = row[i]
+                    Y[a, b, cb] = 1
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def separable_sample(X, Y, k0, k1, step, normal, offset, lo, up):
+    """``x ~ N(0, I)`` conditioned on ``|w . x + offset| >= margin`` by the inverse CDF:
+    the part of ``x`` along the unit ``normal`` is ``s = ndtri(u)`` for ``u < lo`` and
+    ``-ndtri(lo + up - u)`` (``= ndtri(1 - up + u - lo)``) otherwise, ``u ~ U(0, lo + up)``
+    (``lo = ndtr(-offset - margin)``, ``up = ndtr(offset - margin)``); label
+    ``s + offset > 0`` in ``Y`` (P, B, 1)."""
+    P, B, d_in = X.shape
+    for a in prange(P):
+        normals_into(flat(X[a]), k0, k1, a, step, INPUT)
+        a_, s_, p_ = _U64(a), _U64(step), _U64(CLASS)
+        for blk in range((B + 1) // 2):
+            w = philox4x32(_U64(blk), a_, s_, p_, k0, k1)
+            for t in range(min(2, B - 2 * blk)):
+                b = 2 * blk + t
+                u = (uniform53(w[0], w[1]) if t == 0 else uniform53(w[2], w[3])) * (lo + up)
+                s = ndtri(u) if u < lo else -ndtri(max(lo + up - u, 1e-300))
+                proj = 0.0
+                for i in range(d_in):
+                    proj += X[a, b, i] * normal[i]
+                for i in range(d_in):
+                    X[a, b, i] += (s - proj) * normal[i]
+                Y[a, b, 0] = 1.0 if s + offset > 0 else 0.0
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def ring_sample(X, Y, k0, k1, step, centers, std):
+    """Latent codes ``X ~ N(0, I)`` and real points ``Y = centers[m] + std N(0, I)`` with the
+    mode ``m`` uniform over the rows of ``centers`` (n_modes, 2)."""
+    P, B, _ = X.shape
+    modes = np.arange(centers.shape[0])
+    for c in prange((P + CHUNK - 1) // CHUNK):
+        m = np.empty(B, dtype=np.int64)
+        for a in range(c * CHUNK, min(P, (c + 1) * CHUNK)):
+            normals_into(flat(X[a]), k0, k1, a, step, INPUT)
+            normals_into(flat(Y[a]), k0, k1, a, step, NOISE)
+            _classes(a, step, k0, k1, modes, m)
+            for b in range(B):
+                for i in range(2):
+                    Y[a, b, i] = centers[m[b], i] + std * Y[a, b, i]
+
+
+# ---------------------------------------------------------------------------- your own data
+@njit(parallel=True, cache=True, error_model="numpy")
+def arrays_sample(X, Y, k0, k1, step, data_X, data_Y, offsets):
+    """Rows drawn uniformly with replacement from each agent's own data: agent ``a`` owns rows
+    ``offsets[a] : offsets[a + 1]`` of ``data_X`` (M, d_in) and ``data_Y`` (M, d_out). The row
+    is ``floor(u n)`` with a 53-bit uniform ``u`` (unbiased to 1e-16 relative for any n)."""
+    P, B, d_in = X.shape
+    d_out = Y.shape[2]
+    for a in prange(P):
+        lo, n = offsets[a], offsets[a + 1] - offsets[a]
+        a_, s_, p_ = _U64(a), _U64(step), _U64(INPUT)
+        for blk in range((B + 1) // 2):
+            w = philox4x32(_U64(blk), a_, s_, p_, k0, k1)
+            for t in range(min(2, B - 2 * blk)):
+                b = 2 * blk + t
+                u = uniform53(w[0], w[1]) if t == 0 else uniform53(w[2], w[3])
+                r = lo + min(np.int64(u * n), n - 1)
+                for i in range(d_in):
+                    X[a, b, i] = data_X[r, i]
+                for i in range(d_out):
+                    Y[a, b, i] = data_Y[r, i]
