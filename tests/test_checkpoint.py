@@ -69,6 +69,7 @@ SKIP_NAMES = {"timings", "_event_list", "_event_generators", "_default_schedule"
 SKIP_NAMES |= {"step", "space", "agent_list", "_agents_by_type", "_all_agents", "data_registry"}
 SKIP_NAMES |= {"scenario", "_scenario", "_simulator", "model_reporters", "agent_reporters"}
 SKIP_NAMES |= {"agenttype_reporters", "_rng", "_validated"}
+SKIP_NAMES |= {"_buffers"}  # a task's minibatch scratch, refilled whole every step
 
 
 def differences(a, b, path="model", seen=None, out=None) -> list[str]:
