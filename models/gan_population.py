@@ -72,6 +72,9 @@ class GANPopulation(NeuralModel):
         "d_lr": Param(0.01, "float", 0, 1, help="discriminators' learning rate"),
         "min_share": Param(0.02, "float", 0, 1, help="share of samples that makes a mode covered"),
     }
+    # a discriminator per agent (with Adam state) and the trainer's per-step batches: bytes per
+    # agent at batch_size 64 beyond what the app's memory estimate counts (traced: ~137 KB)
+    memory_per_agent: ClassVar[int] = 150_000
     state_attributes: ClassVar[tuple[str, ...]] = (
         *NeuralModel.state_attributes,
         "trainer.discriminators",

@@ -130,6 +130,9 @@ class NeuralModel(LazyMesaLayer, mesa.Model):
     params: ClassVar[dict[str, Param]] = BASE_PARAMS
     fitness_memory: ClassVar[float] = 0.3  # weight of the newest loss in the fitness average
     extra_measure_names: ClassVar[tuple[str, ...]] = ()  # a scenario's own measures
+    # bytes per agent (at batch_size 64, scaled by batch) a scenario holds beyond its population
+    # and a step's data, e.g. a second network per agent; the app's memory estimate adds it
+    memory_per_agent: ClassVar[int] = 0
     #: What a checkpoint holds beyond the graph, the rules' get_state, the collected tables and
     #: Mesa's clock (see simulator.checkpoint), listed once: every attribute the next step
     #: depends on. Dotted paths reach inside ("trainer.discriminators"). Add new state here

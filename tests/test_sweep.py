@@ -87,7 +87,8 @@ def test_rerunning_into_the_same_folder_runs_nothing_and_changes_nothing(grid):
 
 def test_a_run_that_raises_is_recorded_and_the_others_finish(tmp_path):
     # lr=10 diverges (losses explode) during the run: checks at spec time cannot see it
-    text = SPEC.replace("lr = [0.01, 0.1]", "lr = [0.01, 10.0]")
+    # (4 steps: every run with lr=10 is past the limit of 10^6 x its initial loss by then)
+    text = SPEC.replace("lr = [0.01, 0.1]", "lr = [0.01, 10.0]").replace("steps = 3", "steps = 4")
     events = []
     runs = sweep(text, tmp_path, backend="serial", progress=events.append)
     bad = runs["lr"] == 10.0

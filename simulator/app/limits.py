@@ -2,10 +2,12 @@
 
 One browser session asking for a million agents on a dense graph would otherwise take the
 server (and every other visitor's session) down with it. Before building, :func:`estimate`
-adds up what a configuration will hold: the networkx graph and its CSR arrays (edges counted
-from the generator's parameters, without building it), the Mesa agents and cells, the
-population's parameters with optimizer state and work buffers, a step's minibatch and
-activations, and the probe outputs the measures read. :meth:`Limits.check` refuses a
+adds up what a configuration will hold: the networkx graph the app draws from and the CSR
+arrays (edges counted from the generator's parameters, without building it), the population's
+parameters with optimizer state and work buffers, a step's minibatch and activations, and the
+probe outputs the measures read (every agent up to ``measure_exact``, a panel above). Mesa's
+agents and cells are not counted: the model creates them only when something reads
+``model.agents`` or ``model.space``, which the app does not. :meth:`Limits.check` refuses a
 configuration above the server's limits with a message for the page; the previous model stays.
 The constants were calibrated against tracemalloc's peak for builds and steps of several
 scenarios (tests/test_app_limits.py checks the estimate stays within [1x, 4x] of the measured
@@ -39,11 +41,10 @@ ENV = {
 NX_PER_NODE = 700  # networkx node: adjacency dict, node attribute dict
 NX_PER_EDGE = 330  # both adjacency entries and the shared edge-attribute dict
 CSR_PER_EDGE = 64  # CSR indices both ways, mixing weights, edge lists of the rules
-MESA_PER_AGENT = 2_400  # NeuralAgent, its Cell, Mesa's agent sets
-PARAM_COPIES = 6  # params, gradients, optimizer state (up to 2), mixing output, a spare
-FLOAT = 8  # data and probe outputs are float64
-CLUSTER_SAMPLE = 2_000  # clustering's pairwise work is on at most this many agents
-SAFETY = 1.25  # the sum of the parts came within 0.93-2.8x of the measured peak; margin on top
+PARAM_COPIES = 3  # params, a social rule's output (mixing), a copy (initial or pre-mixing)
+OPTIMIZER_COPIES = {"sgd": 0, "momentum": 1, "adam": 2}  # optimizer state per parameter
+FLOAT = 8  # probe statistics are float64
+SAFETY = 1.25  # margin on the sum: the estimate came within 1.1-2.7x of traced peaks (tests)
 BASE = 16 * 2**20  # a model's fixed Python objects (task, rules, collector)
 
 
@@ -54,20 +55,19 @@ class Estimate:
     n_agents: int
     edges: int
     graph: int
-    agents: int
     population: int
     step: int
 
     @property
     def total(self) -> int:
         """The parts' sum with a safety margin, in bytes."""
-        return int(SAFETY * (self.graph + self.agents + self.population + self.step) + BASE)
+        return int(SAFETY * (self.graph + self.population + self.step) + BASE)
 
     def describe(self) -> str:
         mib = 2**20
         return (
             f"about {self.total / mib:,.0f} MiB ({self.n_agents:,} agents, {self.edges:,} edges: "
-            f"graph {self.graph / mib:,.0f}, agents {self.agents / mib:,.0f}, networks "
+            f"graph {self.graph / mib:,.0f}, networks "
             f"{self.population / mib:,.0f}, a step {self.step / mib:,.0f} MiB)"
         )
 
@@ -130,21 +130,23 @@ def estimate(cls: type, params: dict[str, Any]) -> Estimate:
     n_params = sum((a + 1) * b for a, b in itertools.pairwise(widths))
     itemsize = 8 if p["dtype"] == "float64" else 4
     batch = p["batch_size"]
-    population = n * n_params * itemsize * PARAM_COPIES
-    activations = n * batch * sum(widths) * itemsize * 3  # forward values and backward deltas
-    data = n * batch * (d_in + d_out) * FLOAT * 2  # a minibatch, and its distilled targets
-    # outputs on the probe set (and their copies: probabilities, decisions, differences);
-    # hidden activations on the probe only for the sample of agents CKA compares
-    probe = n * n_probe * d_out * FLOAT * 4 + min(n, 64) * n_probe * sum(widths) * FLOAT
-    sample = min(n, CLUSTER_SAMPLE)
-    pairwise = sample * sample * FLOAT if p["measures"] == "standard" else 0
+    population = n * n_params * itemsize * (PARAM_COPIES + OPTIMIZER_COPIES[p["optimizer"]])
+    # the kernels keep activations in per-thread scratch; what scales with the population is
+    # distillation's neighbour outputs and targets (a minibatch's worth of every layer)
+    distils = p["distill_weight"] > 0 or p["distill_mode"] == "sample"
+    activations = n * batch * sum(widths) * itemsize if distils else 0
+    data = n * batch * (d_in + d_out) * itemsize * 2  # a minibatch, and its distilled targets
+    # outputs (and first hidden layer) on the probe set of the measured agents, with copies
+    # (probabilities, decisions, differences); per-agent statistics for every agent
+    measured = n if n <= p["measure_exact"] else p["measure_agents"]
+    probe = measured * n_probe * (d_out * 2 + widths[1]) * itemsize + n * 16 * FLOAT
+    extra = n * getattr(cls, "memory_per_agent", 0) * max(batch, 1) // 64
     return Estimate(
         n_agents=n,
         edges=edges,
         graph=n * NX_PER_NODE + edges * (NX_PER_EDGE + CSR_PER_EDGE),
-        agents=n * MESA_PER_AGENT,
-        population=population,
-        step=activations + data + probe + pairwise,
+        population=population + extra,
+        step=activations + data + probe,
     )
 
 
