@@ -67,7 +67,7 @@ def test_memory_estimate_bounds_the_measured_peak(scenario, params):
     tracemalloc.start()
     try:
         model = cls(rng=0, **params)
-        model.graph  # the app draws from the networkx graph
+        assert model.graph.number_of_nodes() == model.n_agents  # the app draws from it
         model.run_for(2)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
