@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from simulator.atomic import write_atomically
 from simulator.checkpoint_state import (
     CheckpointError,
     Writer,
@@ -152,18 +153,7 @@ def save(model: NeuralModel, path: str | os.PathLike, extra: dict[str, Any] | No
     meta, arrays = state_document(model, extra)
     text = json.dumps(meta, allow_nan=True)
     arrays[META_KEY] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomically(path, lambda fh: np.savez(fh, **arrays), binary=True)
 
 
 # ---------------------------------------------------------------------------- loading

@@ -26,6 +26,8 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
+from simulator.atomic import write_atomically
+
 if TYPE_CHECKING:
     from simulator.model import NeuralModel
 
@@ -103,26 +105,6 @@ def model_table(model: NeuralModel, scenario: str | None = None) -> pd.DataFrame
     return df
 
 
-def _atomic_write(path: Path, write: Any, binary: bool = False) -> None:
-    """Call ``write(handle)`` on a fresh temporary file beside ``path``, fsync it, rename it over
-    ``path``. Whatever sits at the temporary name (a planted symlink, say) is removed first and
-    the file is created with O_EXCL | O_NOFOLLOW, so nothing outside the folder is written."""
-    tmp = path.with_name(f".{path.name}.partial")
-    if tmp.is_symlink() or tmp.exists():
-        tmp.unlink()
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(tmp, flags, 0o644)
-    try:
-        with os.fdopen(fd, "wb" if binary else "w", newline="" if not binary else None) as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def write_table(df: pd.DataFrame, path: Path, fmt: str = "csv") -> Path:
     """Write ``df`` to ``path`` (suffix set by ``fmt``: csv or parquet), atomically."""
     path = path.with_suffix("." + fmt)
@@ -134,9 +116,9 @@ def write_table(df: pd.DataFrame, path: Path, fmt: str = "csv") -> Path:
             stacklevel=2,
         )
     if fmt == "parquet":
-        _atomic_write(path, lambda fh: df.to_parquet(fh, index=False), binary=True)
+        write_atomically(path, lambda fh: df.to_parquet(fh, index=False), binary=True)
     else:
-        _atomic_write(
+        write_atomically(
             path, lambda fh: df.to_csv(fh, index=False, float_format="%.10g", lineterminator="\n")
         )
     return path
@@ -178,6 +160,6 @@ def write_run(
         **(extra or {}),
     }
     path = out / "config.json"
-    _atomic_write(path, lambda fh: fh.write(json.dumps(config, indent=2) + "\n"))
+    write_atomically(path, lambda fh: fh.write(json.dumps(config, indent=2) + "\n"))
     written["config"] = path
     return written

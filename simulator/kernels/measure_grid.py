@@ -14,19 +14,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from simulator.kernels.measure import _find
+
 _JIT = {"cache": True, "error_model": "numpy"}
-
-
-@njit(inline="always")
-def _find(parent, i):
-    root = i
-    while parent[root] != root:
-        root = parent[root]
-    while parent[i] != root:
-        nxt = parent[i]
-        parent[i] = root
-        i = nxt
-    return root
 
 
 @njit(**_JIT)

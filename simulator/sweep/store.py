@@ -40,6 +40,7 @@ from typing import Any
 
 import pandas as pd
 
+from simulator.atomic import write_atomically
 from simulator.collect import code_revision, jsonable, param_columns, versions
 from simulator.config import ParameterError
 from simulator.sweep.spec import Run, SweepSpec
@@ -88,15 +89,6 @@ def read_manifest(out: str | os.PathLike) -> dict[str, Any] | None:
     if not isinstance(manifest["spec"], dict):
         raise SweepFolderError(f"{path}: 'spec' must be a table; the journal is damaged")
     return manifest
-
-
-def _open_new(path: Path, mode: str = "w") -> Any:
-    """A fresh file at ``path`` (whatever was there, a planted symlink say, is removed first),
-    created with O_EXCL | O_NOFOLLOW: nothing outside the sweep folder is ever written."""
-    if path.is_symlink() or path.exists():
-        path.unlink()
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    return os.fdopen(os.open(path, flags, 0o644), mode, newline=None if "b" in mode else "")
 
 
 def _open_append(path: Path) -> Any:
@@ -148,13 +140,10 @@ class _Table:
         dropped = mask.count(False)
         if dropped:
             self.close()
-            tmp = self.path.with_name(f".{self.path.name}.partial")
-            with self.path.open(newline="") as src, _open_new(tmp) as dst:
-                dst.write(next(src))
-                dst.writelines(line for line, k in zip(src, mask) if k)
-                dst.flush()
-                os.fsync(dst.fileno())
-            os.replace(tmp, self.path)
+            with self.path.open(newline="") as src:
+                header = next(src)
+                kept = [line for line, k in zip(src, mask) if k]
+            write_atomically(self.path, lambda dst: dst.writelines([header, *kept]))
         return dropped
 
     def append(self, frame: pd.DataFrame) -> None:
@@ -162,13 +151,12 @@ class _Table:
         new = [c for c in frame.columns if c not in self.columns]
         if new and self.columns:
             self.close()
-            tmp = self.path.with_name(f".{self.path.name}.partial")
             pad = "," * len(new)
-            with self.path.open(newline="") as src, _open_new(tmp) as dst:
+            with self.path.open(newline="") as src:
                 next(src)
-                dst.write(_csv_line([*self.columns, *new]))
-                dst.writelines(line[:-1] + pad + "\n" for line in src)
-            os.replace(tmp, self.path)
+                rows = [line[:-1] + pad + "\n" for line in src]
+            header = _csv_line([*self.columns, *new])
+            write_atomically(self.path, lambda dst: dst.writelines([header, *rows]))
         self.columns += new
         if self.handle is None:
             self.handle = _open_append(self.path)
@@ -256,10 +244,7 @@ class SweepStore:
             }
         )
         path = self.out / "manifest.json"
-        tmp = path.with_name(".manifest.json.partial")
-        with _open_new(tmp) as fh:
-            fh.write(json.dumps(manifest, indent=2) + "\n")
-        os.replace(tmp, path)
+        write_atomically(path, lambda fh: fh.write(json.dumps(manifest, indent=2) + "\n"))
         return done
 
     def _take_lock(self) -> None:
@@ -401,10 +386,9 @@ class SweepStore:
                 continue
             table = pacsv.read_csv(src)
             dst = self.out / f"{name}.parquet"
-            tmp = dst.with_name(f".{dst.name}.partial")
-            with _open_new(tmp, "wb") as fh:
-                pq.write_table(table, fh, compression="zstd")
-            os.replace(tmp, dst)
+            write_atomically(
+                dst, lambda fh, t=table: pq.write_table(t, fh, compression="zstd"), binary=True
+            )
             written.append(dst)
         return written
 
