@@ -59,7 +59,7 @@ class NetArrays(NamedTuple):
     """The static description of an MLP, as arrays a kernel can read.
 
     dims : int64 (L + 1,)   widths d_0 (inputs) ... d_L (outputs)
-    w_off, b_off : int64 (L,)  offsets of W_l and b_l in a parameter row
+    w_off, b_off : int64 (L,)  offsets of W_l and b_l in a parameter row (b_off -1: no bias)
     acts : int64 (L,)       activation code of each layer (the last one is the output function)
     loss : int                loss code (MSE, BCE, CROSS_ENTROPY)
     """
@@ -153,10 +153,12 @@ def _load_input(X, xi, a0):
 @njit(**_JIT)
 def _dense_forward(row, w_off, b_off, a_in, z_out):
     """z_out (d_out, B) = W^T a_in + b, with W = row[w_off:].reshape(d_in, d_out): register
-    tiles of z with A[m, k] = W[k, m] and the bias as their starting value."""
+    tiles of z with A[m, k] = W[k, m] and the bias as their starting value (0 when b_off < 0:
+    a layer without bias)."""
     d_in, nb = a_in.shape
     d_out = z_out.shape[0]
-    gemm(z_out, 0, nb, row, w_off, 1, d_out, a_in, 0, nb, d_out, nb, d_in, INIT_BIAS, row, b_off)
+    init = INIT_BIAS if b_off >= 0 else INIT_ZERO
+    gemm(z_out, 0, nb, row, w_off, 1, d_out, a_in, 0, nb, d_out, nb, d_in, init, row, b_off)
 
 
 @njit(**_JIT)
@@ -318,7 +320,8 @@ def _output_delta(out_kind, loss, z, o, Y, yi, delta, tmp, scales):
 def _dense_backward(row, g, w_off, b_off, a_in, delta, want_params, d_in_out, delta_t):
     """Gradients of one dense layer.
 
-    g[w_off...] = a_in delta^T and g[b_off...] = sum_b delta (when want_params);
+    g[w_off...] = a_in delta^T and g[b_off...] = sum_b delta (when want_params; no bias
+    gradient when b_off < 0);
     d_in_out (d_in, B) = W delta (when its first dim is nonzero).
     delta_t : (B d_out,) scratch for delta transposed (wide layers' weight gradients).
     """
@@ -329,7 +332,7 @@ def _dense_backward(row, g, w_off, b_off, a_in, delta, want_params, d_in_out, de
         gemm(g, w_off, d_out, a_in, 0, nb, 1, delta_t, 0, d_out, d_in, d_out, nb, INIT_ZERO, g, 0)
     elif want_params:  # dot-product tiles along the batch
         gemm_nt(g, w_off, d_out, a_in, 0, nb, delta, 0, nb, d_in, d_out, nb)
-    if want_params:
+    if want_params and b_off >= 0:
         for j in range(d_out):
             acc = delta[0, 0] * F0
             for b in range(nb):
