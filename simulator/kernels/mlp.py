@@ -37,6 +37,7 @@ from simulator.kernels.arrays import flat
 from simulator.kernels.elementary import exp_nonpositive
 from simulator.kernels.gemm import INIT_BIAS, INIT_ZERO, gemm, gemm_nt, transpose
 from simulator.kernels.optim import apply_update
+from simulator.kernels.threads import parallel_begin, parallel_end
 
 MSE, BCE, CROSS_ENTROPY = 0, 1, 2
 MODE_LOSS, MODE_GRAD, MODE_TRAIN, MODE_INPUT_GRAD = 0, 1, 2, 3
@@ -366,7 +367,7 @@ def _backward_agent(row, g, net, acts, zs, delta_out, deltas, want_params, dx):
 
 
 @njit(parallel=True, **_JIT)
-def population_pass(params, X, Y, net, opt, mode, losses, status, grads, dx):
+def _population_pass(params, X, Y, net, opt, mode, losses, status, grads, dx):
     """Loss, gradients, input gradients or a training step for every agent at once.
 
     Parameters
@@ -443,7 +444,7 @@ def population_pass(params, X, Y, net, opt, mode, losses, status, grads, dx):
 
 
 @njit(parallel=True, **_JIT)
-def population_forward(params, X, net, layer, out):
+def _population_forward(params, X, net, layer, out):
     """Activations of layer ``layer`` (1..L; L = the outputs) for every agent.
 
     params : float (P, n_params); X : float (P, B, d_0) or (1, B, d_0);
@@ -465,3 +466,29 @@ def population_forward(params, X, net, layer, out):
         for b in range(batch):
             for j in range(dims[layer]):
                 out[p, b, j] = a[j, b]
+
+
+def _agent_flops(dims: np.ndarray, batch: int, passes: int) -> float:
+    """FLOPs of ``passes`` products per layer for one agent (1: forward; 3: a training step)."""
+    return 2.0 * batch * passes * float(np.dot(dims[:-1], dims[1:]))
+
+
+def population_pass(params, X, Y, net, opt, mode, losses, status, grads, dx) -> None:
+    """:func:`_population_pass` (arguments and effects there), sized for its work by
+    :func:`simulator.kernels.threads.parallel_begin` (threads, work-stealing pieces)."""
+    n_chunks = (params.shape[0] + AGENTS_PER_CHUNK - 1) // AGENTS_PER_CHUNK
+    work = _agent_flops(net.dims, X.shape[1], 1 if mode == MODE_LOSS else 3) * AGENTS_PER_CHUNK
+    saved = parallel_begin(n_chunks, work)
+    try:
+        _population_pass(params, X, Y, net, opt, mode, losses, status, grads, dx)
+    finally:
+        parallel_end(saved)
+
+
+def population_forward(params, X, net, layer, out) -> None:
+    """:func:`_population_forward` (arguments and effects there), sized for its work."""
+    saved = parallel_begin(params.shape[0], _agent_flops(net.dims, X.shape[1], 1))
+    try:
+        _population_forward(params, X, net, layer, out)
+    finally:
+        parallel_end(saved)
