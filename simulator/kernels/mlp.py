@@ -33,7 +33,7 @@ from simulator.kernels.activations import (
     derivative,
     softplus,
 )
-from simulator.kernels.arrays import flat
+from simulator.kernels.arrays import borrow, flat
 from simulator.kernels.elementary import exp_nonpositive
 from simulator.kernels.gemm import INIT_BIAS, INIT_ZERO, gemm, gemm_nt, transpose
 from simulator.kernels.optim import apply_update
@@ -366,6 +366,74 @@ def _backward_agent(row, g, net, acts, zs, delta_out, deltas, want_params, dx):
     _dense_backward(row, g, net.w_off[0], net.b_off[0], a_in, delta, want_params, d_x, delta_t)
 
 
+@njit(**_JIT)
+def _scratch_size(n_layers, width, batch, d_out, d_in, n_params):
+    """Elements of one chunk's scratch buffer (see :func:`_pass_chunk`)."""
+    size_layers = 2 * (n_layers + 1) * width * batch
+    return size_layers + 3 * width * batch + 2 * batch + (d_out + d_in) * batch + n_params
+
+
+@njit(**_JIT)
+def _pass_chunk(
+    lo, hi, owned, params_, X_, Y_, net, opt, mode, losses, status, grads_, dx_, scales
+):
+    """Agents lo..hi-1 of :func:`_population_pass`, with ``owned`` (float, 1-D, at least
+    :func:`_scratch_size` elements) as their scratch memory. Every array is borrowed (see
+    :func:`simulator.kernels.arrays.borrow`): the caller holds them all for the call."""
+    params, X, Y, grads, dx = borrow(params_), borrow(X_), borrow(Y_), borrow(grads_), borrow(dx_)
+    scratch = borrow(owned)
+    n_agents, n_params = params.shape
+    batch = X.shape[1]
+    dims = net.dims
+    n_layers = dims.shape[0] - 1
+    width = _max_width(dims)
+    want_params = mode == MODE_GRAD or mode == MODE_TRAIN
+    x_each, y_each = X.shape[0] == n_agents, Y.shape[0] == n_agents
+    d_out, d_in = dims[n_layers], dims[0]
+    acts, zs = _layer_buffers(scratch, n_layers, width, batch)
+    at = 2 * (n_layers + 1) * width * batch
+    deltas = scratch[at : at + 3 * width * batch].reshape((3, width, batch))
+    at += 3 * width * batch
+    tmp = scratch[at : at + 2 * batch]
+    at += 2 * batch
+    dout = scratch[at : at + d_out * batch].reshape((d_out, batch))
+    at += d_out * batch
+    dxp = scratch[at : at + d_in * batch].reshape((d_in, batch))
+    g_own = scratch[at + d_in * batch : at + d_in * batch + n_params]
+    o = acts[n_layers, :d_out]
+    z = zs[n_layers, :d_out]
+    for p in range(lo, hi):
+        row = params[p]
+        xi = np.int64(p) * x_each
+        yi = np.int64(p) * y_each
+        finite_x = _forward_agent(row, X, xi, net, acts, zs, tmp)
+        loss, finite_y = _output_delta(
+            net.acts[n_layers - 1], net.loss, z, o, Y, yi, dout, tmp, scales
+        )
+        losses[p] = loss
+        if not finite_x:
+            status[p] = BAD_INPUT
+        elif not finite_y:
+            status[p] = BAD_TARGET
+        elif not np.isfinite(loss):
+            status[p] = DIVERGED
+        else:
+            status[p] = OK
+        if mode == MODE_LOSS:
+            continue
+        if mode == MODE_INPUT_GRAD:
+            _backward_agent(row, row, net, acts, zs, dout, deltas, False, dxp)
+            for b in range(batch):
+                for i in range(d_in):
+                    dx[p, b, i] = dxp[i, b]
+            continue
+        g = grads[p] if mode == MODE_GRAD else g_own
+        _backward_agent(row, g, net, acts, zs, dout, deltas, want_params, dx[0, :0])
+        if mode == MODE_TRAIN and status[p] == OK:
+            if not apply_update(p, row, g, opt, True):
+                status[p] = DIVERGED
+
+
 @njit(parallel=True, **_JIT)
 def _population_pass(params, X, Y, net, opt, mode, losses, status, grads, dx):
     """Loss, gradients, input gradients or a training step for every agent at once.
@@ -385,62 +453,20 @@ def _population_pass(params, X, Y, net, opt, mode, losses, status, grads, dx):
     dx : float, shape (P, B, d_0) in MODE_INPUT_GRAD (filled), else (1, 1, 1) unused.
     """
     n_agents, n_params = params.shape
-    batch = X.shape[1]
     dims = net.dims
     n_layers = dims.shape[0] - 1
-    width = _max_width(dims)
-    want_params = mode == MODE_GRAD or mode == MODE_TRAIN
-    x_each, y_each = X.shape[0] == n_agents, Y.shape[0] == n_agents
-    d_out, d_in = dims[n_layers], dims[0]
-    size_layers = 2 * (n_layers + 1) * width * batch
-    n_scratch = size_layers + 3 * width * batch + 2 * batch + (d_out + d_in) * batch + n_params
+    n_scratch = _scratch_size(
+        n_layers, _max_width(dims), X.shape[1], dims[n_layers], dims[0], n_params
+    )
     n_chunks = (n_agents + AGENTS_PER_CHUNK - 1) // AGENTS_PER_CHUNK
-    scales = _scales(batch, d_out, params.dtype)
+    scales = _scales(X.shape[1], dims[n_layers], params.dtype)
     for c in prange(n_chunks):
         # one scratch allocation per chunk of agents, carved into the per-agent buffers
         scratch = np.empty(n_scratch, dtype=params.dtype)
-        acts, zs = _layer_buffers(scratch, n_layers, width, batch)
-        at = size_layers
-        deltas = scratch[at : at + 3 * width * batch].reshape((3, width, batch))
-        at += 3 * width * batch
-        tmp = scratch[at : at + 2 * batch]
-        at += 2 * batch
-        dout = scratch[at : at + d_out * batch].reshape((d_out, batch))
-        at += d_out * batch
-        dxp = scratch[at : at + d_in * batch].reshape((d_in, batch))
-        g_own = scratch[at + d_in * batch : at + d_in * batch + n_params]
-        o = acts[n_layers, :d_out]
-        z = zs[n_layers, :d_out]
-        for p in range(c * AGENTS_PER_CHUNK, min(n_agents, (c + 1) * AGENTS_PER_CHUNK)):
-            row = params[p]
-            xi = np.int64(p) * x_each
-            yi = np.int64(p) * y_each
-            finite_x = _forward_agent(row, X, xi, net, acts, zs, tmp)
-            loss, finite_y = _output_delta(
-                net.acts[n_layers - 1], net.loss, z, o, Y, yi, dout, tmp, scales
-            )
-            losses[p] = loss
-            if not finite_x:
-                status[p] = BAD_INPUT
-            elif not finite_y:
-                status[p] = BAD_TARGET
-            elif not np.isfinite(loss):
-                status[p] = DIVERGED
-            else:
-                status[p] = OK
-            if mode == MODE_LOSS:
-                continue
-            if mode == MODE_INPUT_GRAD:
-                _backward_agent(row, row, net, acts, zs, dout, deltas, False, dxp)
-                for b in range(batch):
-                    for i in range(d_in):
-                        dx[p, b, i] = dxp[i, b]
-                continue
-            g = grads[p] if mode == MODE_GRAD else g_own
-            _backward_agent(row, g, net, acts, zs, dout, deltas, want_params, dx[0, :0])
-            if mode == MODE_TRAIN and status[p] == OK:
-                if not apply_update(p, row, g, opt, True):
-                    status[p] = DIVERGED
+        lo = c * AGENTS_PER_CHUNK
+        hi = min(n_agents, lo + AGENTS_PER_CHUNK)
+        _pass_chunk(lo, hi, scratch, params, X, Y, net, opt, mode, losses, status, grads, dx,
+                    scales)  # fmt: skip
 
 
 @njit(parallel=True, **_JIT)
