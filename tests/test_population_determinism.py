@@ -15,7 +15,12 @@ import hashlib, json
 import numba
 import numpy as np
 from simulator import Population
+from simulator.kernels import threads
 from simulator.kernels.threads import threading_info
+
+# every call on every thread there is, however small its work and however fast one thread is
+threads.MIN_WORK_PER_THREAD = 1.0
+threads.CHOOSER.enabled = False
 
 CONFIGS = [
     # small layers

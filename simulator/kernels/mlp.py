@@ -504,17 +504,18 @@ def population_pass(params, X, Y, net, opt, mode, losses, status, grads, dx) -> 
     :func:`simulator.kernels.threads.parallel_begin` (threads, work-stealing pieces)."""
     n_chunks = (params.shape[0] + AGENTS_PER_CHUNK - 1) // AGENTS_PER_CHUNK
     work = _agent_flops(net.dims, X.shape[1], 1 if mode == MODE_LOSS else 3) * AGENTS_PER_CHUNK
-    saved = parallel_begin(n_chunks, work)
+    call = parallel_begin(("population_pass", mode), n_chunks, work)
     try:
         _population_pass(params, X, Y, net, opt, mode, losses, status, grads, dx)
     finally:
-        parallel_end(saved)
+        parallel_end(call)
 
 
 def population_forward(params, X, net, layer, out) -> None:
     """:func:`_population_forward` (arguments and effects there), sized for its work."""
-    saved = parallel_begin(params.shape[0], _agent_flops(net.dims, X.shape[1], 1))
+    work = _agent_flops(net.dims, X.shape[1], 1)
+    call = parallel_begin("population_forward", params.shape[0], work)
     try:
         _population_forward(params, X, net, layer, out)
     finally:
-        parallel_end(saved)
+        parallel_end(call)

@@ -30,10 +30,12 @@ Control (see also the README, "Threads"):
 * :func:`threading_info` tells which layer runs and where TBB came from.
 
 Around a kernel call, :func:`parallel_begin` / :func:`parallel_end` (from Python) size it: the
-call uses as many threads as its work can keep busy (a call too small to pay for waking a
-second thread runs on one), and hands the loop to the layer in small pieces (Numba's
+call uses at most as many threads as its work can keep busy (a call too small to pay for waking
+a second thread runs on one), one thread instead when that has been measured faster for this
+kind of call (:class:`ThreadChooser`: on a machine busy enough, one thread beats two that keep
+waiting for each other), and it hands the loop to the layer in small pieces (Numba's
 ``parallel_chunksize``), so that TBB can move pieces from a thread whose core is taken to one
-that runs. Neither changes what any iteration computes.
+that runs. None of this changes what any iteration computes.
 
 :func:`configure` runs once when :mod:`simulator.kernels` is imported (its only side effect:
 the TBB library is loaded, a few milliseconds). It never changes a layer Numba has already
@@ -43,13 +45,24 @@ started, nor one a user chose.
 from __future__ import annotations
 
 import ctypes
+import math
 import os
+import time
 from importlib import metadata
-from typing import Any
+from typing import Any, NamedTuple
 
 import numba
 
-__all__ = ["configure", "parallel_begin", "parallel_end", "tbb_library", "threading_info"]
+__all__ = [
+    "CHOOSER",
+    "ParallelCall",
+    "ThreadChooser",
+    "configure",
+    "parallel_begin",
+    "parallel_end",
+    "tbb_library",
+    "threading_info",
+]
 
 # A second thread pays for itself above this much work in one call (FLOPs or any unit of the
 # same size): waking a thread and joining it costs ~10-50 us, and the kernels do ~20-100
@@ -138,7 +151,90 @@ def threading_info() -> dict[str, Any]:
     }
 
 
-def parallel_begin(n_items: int, work_per_item: float) -> tuple[int, int]:
+class ThreadChooser:
+    """Chooses, call by call, between one thread and all of them, from the speed measured.
+
+    A parallel call is as slow as its slowest piece: when other processes hold the cores, a
+    thread that is off its core holds up the call (work stealing shortens the wait but cannot
+    remove it: a piece under way must finish). How busy the machine is cannot be known
+    beforehand, so each kind of call (``key``) keeps an exponentially weighted mean of the
+    seconds per unit of work with one thread and with all threads (the two "arms"), uses the
+    faster arm and, every ``period`` calls, tries the other once; that try replaces the other
+    arm's mean (it may be stale: measured under another load). The period is the relative gap
+    between the arms over ``EXPLORE_COST`` (between 8 and 64 calls), so the tries cost about
+    1.5% of the time (two threads twice as fast as one, on a quiet machine: one call in 64 on
+    one thread), and they come often when the arms are close, where the choice changes with the
+    load. The first call of each kind is not measured (it may include compiling).
+
+    Results never depend on the choice: every kernel iteration writes only its own rows.
+    """
+
+    ALPHA = 0.3  # weight of the newest measurement in the means
+    PERIOD_MIN, PERIOD_MAX = 8, 64
+    EXPLORE_COST = 0.015  # time lost to tries ~ gap / period: 1.5% (more for gaps > ~1)
+
+    def __init__(self) -> None:
+        self.enabled = os.environ.get("NEUROPOP_ADAPTIVE_THREADS", "1") != "0"
+        self._mean: dict[Any, list[float]] = {}  # key -> [one thread, all threads] s / work
+        self._calls: dict[Any, int] = {}
+
+    def choose(self, key: Any, most: int) -> tuple[int, bool]:
+        """(threads, explored): 1 or ``most`` threads for the next call of kind ``key``, and
+        whether that is the arm measured slower (a try that refreshes its mean)."""
+        if most <= 1 or not self.enabled:
+            return max(1, most), False
+        calls = self._calls.get(key, 0)
+        self._calls[key] = calls + 1
+        mean = self._mean.get(key, [_NAN, _NAN])
+        if mean[1] != mean[1]:  # all threads first (the first call, unmeasured, too)
+            return most, False
+        if mean[0] != mean[0]:
+            return 1, True
+        best = 0 if mean[0] < mean[1] else 1
+        gap = max(mean) / max(min(mean), 1e-300) - 1.0
+        period = int(min(self.PERIOD_MAX, max(self.PERIOD_MIN, gap / self.EXPLORE_COST)))
+        explore = calls % period == period - 1
+        return (1, most)[best ^ explore], explore
+
+    def record(self, key: Any, call: ParallelCall, seconds: float) -> None:
+        """Fold one call's wall time into its arm's mean."""
+        if call.most <= 1 or not self.enabled or call.work <= 0:
+            return
+        if self._calls.get(key, 0) <= 1:  # the first call of this kind: maybe a compile
+            return
+        mean = self._mean.setdefault(key, [_NAN, _NAN])
+        arm = 0 if call.threads == 1 else 1
+        rate = seconds / call.work
+        if call.explored or mean[arm] != mean[arm]:
+            mean[arm] = rate
+        else:
+            mean[arm] = (1 - self.ALPHA) * mean[arm] + self.ALPHA * rate
+
+    def means(self) -> dict[Any, tuple[float, float]]:
+        """Seconds per unit of work measured so far: key -> (one thread, all threads)."""
+        return {k: (v[0], v[1]) for k, v in self._mean.items()}
+
+
+_NAN = float("nan")
+CHOOSER = ThreadChooser()
+"""The process's chooser: ``CHOOSER.enabled = False`` (or ``NEUROPOP_ADAPTIVE_THREADS=0`` in the
+environment) makes every call use all the threads its work can keep busy."""
+
+
+class ParallelCall(NamedTuple):
+    """What :func:`parallel_begin` set, for :func:`parallel_end`."""
+
+    key: Any  # the kind of call and the size class of its work
+    threads: int  # used by this call
+    most: int  # threads the work could keep busy
+    explored: bool  # the arm measured slower, tried to refresh its mean
+    saved_threads: int
+    saved_chunk: int
+    work: float
+    start: float
+
+
+def parallel_begin(key: Any, n_items: int, work_per_item: float) -> ParallelCall:
     """Threads and piece size for the next parallel kernel call, a loop over ``n_items`` items.
 
     Call from Python right before the kernel (Numba cannot cache a kernel that sets these
@@ -146,6 +242,8 @@ def parallel_begin(n_items: int, work_per_item: float) -> tuple[int, int]:
 
     Parameters
     ----------
+    key : hashable
+        The kind of call (e.g. the kernel's name): calls of one kind share their measurements.
     n_items : int
         Iterations of the kernel's ``prange`` loop.
     work_per_item : float
@@ -153,20 +251,26 @@ def parallel_begin(n_items: int, work_per_item: float) -> tuple[int, int]:
 
     Returns
     -------
-    (threads, chunksize) of the calling thread before this call. Sets its thread count to
-    ``n_items * work_per_item / MIN_WORK_PER_THREAD`` (between 1 and the current count) and
-    Numba's parallel chunk size to about ``WORK_PER_PIECE`` of work per piece.
+    ParallelCall. Sets the calling thread's Numba thread count to at most
+    ``n_items * work_per_item / MIN_WORK_PER_THREAD`` (between 1 and the current count; one
+    or all of those as :data:`CHOOSER` decides) and Numba's parallel chunk size to about
+    ``WORK_PER_PIECE`` of work per piece.
     """
     threads = numba.get_num_threads()
-    use = max(1, min(threads, int(n_items * work_per_item / MIN_WORK_PER_THREAD)))
+    work = n_items * work_per_item
+    most = max(1, min(threads, int(work / MIN_WORK_PER_THREAD)))
+    key = (key, int(math.log2(max(work, 1.0))))  # calls of one kind and a similar size
+    use, explored = CHOOSER.choose(key, most)
     if use != threads:
         numba.set_num_threads(use)
     piece = max(1, int(WORK_PER_PIECE / max(work_per_item, 1.0)))
-    return threads, numba.set_parallel_chunksize(piece)
+    chunk = numba.set_parallel_chunksize(piece)
+    return ParallelCall(key, use, most, explored, threads, chunk, work, time.perf_counter())
 
 
-def parallel_end(saved: tuple[int, int]) -> None:
-    """Restore the thread count and chunk size that :func:`parallel_begin` returned."""
-    if numba.get_num_threads() != saved[0]:
-        numba.set_num_threads(saved[0])
-    numba.set_parallel_chunksize(saved[1])
+def parallel_end(call: ParallelCall) -> None:
+    """Restore what :func:`parallel_begin` changed; record the call's speed."""
+    CHOOSER.record(call.key, call, time.perf_counter() - call.start)
+    if call.threads != call.saved_threads:
+        numba.set_num_threads(call.saved_threads)
+    numba.set_parallel_chunksize(call.saved_chunk)
