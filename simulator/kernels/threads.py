@@ -256,21 +256,46 @@ def parallel_begin(key: Any, n_items: int, work_per_item: float) -> ParallelCall
     or all of those as :data:`CHOOSER` decides) and Numba's parallel chunk size to about
     ``WORK_PER_PIECE`` of work per piece.
     """
-    threads = numba.get_num_threads()
+    get_threads, set_threads, set_chunk = _API or _api()
+    threads = get_threads()
     work = n_items * work_per_item
     most = max(1, min(threads, int(work / MIN_WORK_PER_THREAD)))
     key = (key, int(math.log2(max(work, 1.0))))  # calls of one kind and a similar size
     use, explored = CHOOSER.choose(key, most)
     if use != threads:
-        numba.set_num_threads(use)
-    piece = max(1, int(WORK_PER_PIECE / max(work_per_item, 1.0)))
-    chunk = numba.set_parallel_chunksize(piece)
+        set_threads(use)
+    chunk = set_chunk(max(1, int(WORK_PER_PIECE / max(work_per_item, 1.0))))
     return ParallelCall(key, use, most, explored, threads, chunk, work, time.perf_counter())
 
 
 def parallel_end(call: ParallelCall) -> None:
     """Restore what :func:`parallel_begin` changed; record the call's speed."""
-    CHOOSER.record(call.key, call, time.perf_counter() - call.start)
+    seconds = time.perf_counter() - call.start
+    _, set_threads, set_chunk = _API or _api()
     if call.threads != call.saved_threads:
-        numba.set_num_threads(call.saved_threads)
-    numba.set_parallel_chunksize(call.saved_chunk)
+        set_threads(call.saved_threads)
+    set_chunk(call.saved_chunk)
+    CHOOSER.record(call.key, call, seconds)
+
+
+_API: tuple | None = None
+
+
+def _api() -> tuple:
+    """(get threads, set threads, set chunk size) of the calling thread, as direct calls into
+    the threading layer: Numba's public functions check their argument and take a process lock
+    each time (~5 us a call), which a 1 ms kernel call would pay five times. Falls back to the
+    public functions if this Numba has no such entry points. Starts Numba's threads."""
+    global _API
+    from numba.np.ufunc import parallel
+
+    numba.get_num_threads()  # starts the threads: the entry points exist from then on
+    direct = [getattr(parallel, name, None) for name in _DIRECT]
+    if all(callable(f) for f in direct):
+        _API = tuple(direct)
+    else:  # pragma: no cover - another Numba
+        _API = (numba.get_num_threads, numba.set_num_threads, numba.set_parallel_chunksize)
+    return _API
+
+
+_DIRECT = ("_get_num_threads", "_set_num_threads", "_set_parallel_chunksize")
