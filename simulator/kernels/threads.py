@@ -158,18 +158,21 @@ class ThreadChooser:
     thread that is off its core holds up the call (work stealing shortens the wait but cannot
     remove it: a piece under way must finish). How busy the machine is cannot be known
     beforehand, so each kind of call (``key``) keeps an exponentially weighted mean of the
-    seconds per unit of work with one thread and with all threads (the two "arms"), uses the
-    faster arm and, every ``period`` calls, tries the other once; that try replaces the other
-    arm's mean (it may be stale: measured under another load). The period is the relative gap
-    between the arms over ``EXPLORE_COST`` (between 8 and 64 calls), so the tries cost about
-    1.5% of the time (two threads twice as fast as one, on a quiet machine: one call in 64 on
-    one thread), and they come often when the arms are close, where the choice changes with the
-    load. The first call of each kind is not measured (it may include compiling).
+    seconds per unit of work with one thread and with all threads (the two "arms"), uses all
+    threads only while their mean is at least ``MARGIN`` below one thread's (a busy machine
+    makes their times erratic: in doubt, one thread, whose time is steady) and, every
+    ``period`` calls, tries the other arm once, a try that weighs more in its mean (it may be
+    stale: measured under another load). The period is the relative gap between the arms over
+    ``EXPLORE_COST`` (between 8 and 64 calls), so the tries cost about 1.5% of the time (two
+    threads twice as fast as one, on a quiet machine: one call in 64 on one thread), and they
+    come often when the arms are close, where the choice changes with the load. The first call
+    of each kind is not measured (it may include compiling).
 
     Results never depend on the choice: every kernel iteration writes only its own rows.
     """
 
-    ALPHA = 0.3  # weight of the newest measurement in the means
+    ALPHA, ALPHA_TRY = 0.3, 0.5  # weight of the newest measurement in the means
+    MARGIN = 0.9  # all threads only while their mean is below MARGIN x one thread's
     PERIOD_MIN, PERIOD_MAX = 8, 64
     EXPLORE_COST = 0.015  # time lost to tries ~ gap / period: 1.5% (more for gaps > ~1)
 
@@ -190,7 +193,7 @@ class ThreadChooser:
             return most, False
         if mean[0] != mean[0]:
             return 1, True
-        best = 0 if mean[0] < mean[1] else 1
+        best = 1 if mean[1] < self.MARGIN * mean[0] else 0
         gap = max(mean) / max(min(mean), 1e-300) - 1.0
         period = int(min(self.PERIOD_MAX, max(self.PERIOD_MIN, gap / self.EXPLORE_COST)))
         explore = calls % period == period - 1
@@ -205,10 +208,11 @@ class ThreadChooser:
         mean = self._mean.setdefault(key, [_NAN, _NAN])
         arm = 0 if call.threads == 1 else 1
         rate = seconds / call.work
-        if call.explored or mean[arm] != mean[arm]:
+        if mean[arm] != mean[arm]:
             mean[arm] = rate
         else:
-            mean[arm] = (1 - self.ALPHA) * mean[arm] + self.ALPHA * rate
+            alpha = self.ALPHA_TRY if call.explored else self.ALPHA
+            mean[arm] = (1 - alpha) * mean[arm] + alpha * rate
 
     def means(self) -> dict[Any, tuple[float, float]]:
         """Seconds per unit of work measured so far: key -> (one thread, all threads)."""
