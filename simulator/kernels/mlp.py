@@ -374,22 +374,10 @@ def _scratch_size(n_layers, width, batch, d_out, d_in, n_params):
 
 
 @njit(**_JIT)
-def _pass_chunk(
-    lo, hi, owned, params_, X_, Y_, net, opt, mode, losses, status, grads_, dx_, scales
-):
-    """Agents lo..hi-1 of :func:`_population_pass`, with ``owned`` (float, 1-D, at least
-    :func:`_scratch_size` elements) as their scratch memory. Every array is borrowed (see
-    :func:`simulator.kernels.arrays.borrow`): the caller holds them all for the call."""
-    params, X, Y, grads, dx = borrow(params_), borrow(X_), borrow(Y_), borrow(grads_), borrow(dx_)
-    scratch = borrow(owned)
-    n_agents, n_params = params.shape
-    batch = X.shape[1]
-    dims = net.dims
-    n_layers = dims.shape[0] - 1
-    width = _max_width(dims)
-    want_params = mode == MODE_GRAD or mode == MODE_TRAIN
-    x_each, y_each = X.shape[0] == n_agents, Y.shape[0] == n_agents
-    d_out, d_in = dims[n_layers], dims[0]
+def _chunk_buffers(scratch, n_layers, width, batch, d_out, d_in, n_params):
+    """The per-agent buffers carved from one chunk's scratch (:func:`_scratch_size` elements):
+    acts, zs (n_layers + 1, width, B); deltas (3, width, B); tmp (2 B,); dout (d_out, B);
+    dxp (d_in, B); g_own (n_params,)."""
     acts, zs = _layer_buffers(scratch, n_layers, width, batch)
     at = 2 * (n_layers + 1) * width * batch
     deltas = scratch[at : at + 3 * width * batch].reshape((3, width, batch))
@@ -400,32 +388,53 @@ def _pass_chunk(
     at += d_out * batch
     dxp = scratch[at : at + d_in * batch].reshape((d_in, batch))
     g_own = scratch[at + d_in * batch : at + d_in * batch + n_params]
-    o = acts[n_layers, :d_out]
-    z = zs[n_layers, :d_out]
+    return acts, zs, deltas, tmp, dout, dxp, g_own
+
+
+@njit(inline="always")
+def _status(finite_x, finite_y, loss):
+    """OK, or why an agent's step is skipped (its inputs, its targets, or its loss)."""
+    if not finite_x:
+        return BAD_INPUT
+    if not finite_y:
+        return BAD_TARGET
+    if not np.isfinite(loss):
+        return DIVERGED
+    return OK
+
+
+@njit(**_JIT)
+def _pass_chunk(
+    lo, hi, owned, params_, X_, Y_, net, opt, mode, losses, status, grads_, dx_, scales
+):
+    """Agents lo..hi-1 of :func:`_population_pass`, with ``owned`` (float, 1-D, at least
+    :func:`_scratch_size` elements) as their scratch memory. Every array is borrowed (see
+    :func:`simulator.kernels.arrays.borrow`): the caller holds them all for the call."""
+    params, X, Y, grads, dx = borrow(params_), borrow(X_), borrow(Y_), borrow(grads_), borrow(dx_)
+    n_agents, n_params = params.shape
+    batch = X.shape[1]
+    dims = net.dims
+    n_layers = dims.shape[0] - 1
+    want_params = mode == MODE_GRAD or mode == MODE_TRAIN
+    x_each, y_each = X.shape[0] == n_agents, Y.shape[0] == n_agents
+    d_out, d_in = dims[n_layers], dims[0]
+    acts, zs, deltas, tmp, dout, dxp, g_own = _chunk_buffers(
+        borrow(owned), n_layers, _max_width(dims), batch, d_out, d_in, n_params
+    )
+    o, z = acts[n_layers, :d_out], zs[n_layers, :d_out]
     for p in range(lo, hi):
         row = params[p]
-        xi = np.int64(p) * x_each
-        yi = np.int64(p) * y_each
-        finite_x = _forward_agent(row, X, xi, net, acts, zs, tmp)
+        finite_x = _forward_agent(row, X, np.int64(p) * x_each, net, acts, zs, tmp)
         loss, finite_y = _output_delta(
-            net.acts[n_layers - 1], net.loss, z, o, Y, yi, dout, tmp, scales
+            net.acts[n_layers - 1], net.loss, z, o, Y, np.int64(p) * y_each, dout, tmp, scales
         )
         losses[p] = loss
-        if not finite_x:
-            status[p] = BAD_INPUT
-        elif not finite_y:
-            status[p] = BAD_TARGET
-        elif not np.isfinite(loss):
-            status[p] = DIVERGED
-        else:
-            status[p] = OK
+        status[p] = _status(finite_x, finite_y, loss)
         if mode == MODE_LOSS:
             continue
-        if mode == MODE_INPUT_GRAD:
+        if mode == MODE_INPUT_GRAD:  # dx[p] (B, d_in) = dxp transposed
             _backward_agent(row, row, net, acts, zs, dout, deltas, False, dxp)
-            for b in range(batch):
-                for i in range(d_in):
-                    dx[p, b, i] = dxp[i, b]
+            transpose(dx, p * batch * d_in, d_in, dxp, 0, batch, d_in, batch)
             continue
         g = grads[p] if mode == MODE_GRAD else g_own
         _backward_agent(row, g, net, acts, zs, dout, deltas, want_params, dx[0, :0])
@@ -469,29 +478,46 @@ def _population_pass(params, X, Y, net, opt, mode, losses, status, grads, dx):
                     scales)  # fmt: skip
 
 
+@njit(**_JIT)
+def _forward_chunk(lo, hi, owned, params_, X_, net, layer, out_):
+    """Agents lo..hi-1 of :func:`_population_forward`, with ``owned`` as scratch (arrays
+    borrowed, as in :func:`_pass_chunk`)."""
+    params, X, out = borrow(params_), borrow(X_), borrow(out_)
+    batch = X.shape[1]
+    dims = net.dims
+    n_layers = dims.shape[0] - 1
+    width = _max_width(dims)
+    x_each = X.shape[0] == params.shape[0]
+    scratch = borrow(owned)
+    acts, zs = _layer_buffers(scratch, n_layers, width, batch)
+    tmp = scratch[
+        2 * (n_layers + 1) * width * batch : 2 * (n_layers + 1) * width * batch + 2 * batch
+    ]
+    d = dims[layer]
+    for p in range(lo, hi):
+        _forward_agent(params[p], X, np.int64(p) * x_each, net, acts, zs, tmp)
+        # out[p] (B, d) = acts[layer, :d] transposed
+        transpose(out, p * batch * d, d, acts, layer * width * batch, batch, d, batch)
+
+
 @njit(parallel=True, **_JIT)
 def _population_forward(params, X, net, layer, out):
     """Activations of layer ``layer`` (1..L; L = the outputs) for every agent.
 
     params : float (P, n_params); X : float (P, B, d_0) or (1, B, d_0);
-    out : float (P, B, d_layer), filled.
+    out : float (P, B, d_layer), C-contiguous, filled.
     """
     n_agents = params.shape[0]
     batch = X.shape[1]
-    dims = net.dims
-    n_layers = dims.shape[0] - 1
-    width = _max_width(dims)
-    x_each = X.shape[0] == n_agents
-    for p in prange(n_agents):
-        xi = np.int64(p) * x_each
-        scratch = np.empty(2 * (n_layers + 1) * width * batch + 2 * batch, dtype=params.dtype)
-        acts, zs = _layer_buffers(scratch, n_layers, width, batch)
-        tmp = scratch[2 * (n_layers + 1) * width * batch :]
-        _forward_agent(params[p], X, xi, net, acts, zs, tmp)
-        a = acts[layer, : dims[layer]]
-        for b in range(batch):
-            for j in range(dims[layer]):
-                out[p, b, j] = a[j, b]
+    n_layers = net.dims.shape[0] - 1
+    n_scratch = 2 * (n_layers + 1) * _max_width(net.dims) * batch + 2 * batch
+    n_chunks = (n_agents + AGENTS_PER_CHUNK - 1) // AGENTS_PER_CHUNK
+    for c in prange(n_chunks):
+        scratch = np.empty(n_scratch, dtype=params.dtype)  # one per chunk of agents
+        lo = c * AGENTS_PER_CHUNK
+        _forward_chunk(
+            lo, min(n_agents, lo + AGENTS_PER_CHUNK), scratch, params, X, net, layer, out
+        )
 
 
 def _agent_flops(dims: np.ndarray, batch: int, passes: int) -> float:
@@ -513,8 +539,9 @@ def population_pass(params, X, Y, net, opt, mode, losses, status, grads, dx) -> 
 
 def population_forward(params, X, net, layer, out) -> None:
     """:func:`_population_forward` (arguments and effects there), sized for its work."""
-    work = _agent_flops(net.dims, X.shape[1], 1)
-    call = parallel_begin("population_forward", params.shape[0], work)
+    n_chunks = (params.shape[0] + AGENTS_PER_CHUNK - 1) // AGENTS_PER_CHUNK
+    work = _agent_flops(net.dims, X.shape[1], 1) * AGENTS_PER_CHUNK
+    call = parallel_begin("population_forward", n_chunks, work)
     try:
         _population_forward(params, X, net, layer, out)
     finally:
