@@ -417,6 +417,10 @@ def _nt_rows(c, c_off, ldc, a, a_off, lda, b, b_off, ldb, j_len, n_len, rows):
     save on shorter sums)."""
     j = 0
     if VECTOR_BYTES > HALF_BYTES and n_len >= 2 * VECTOR_BYTES // c.itemsize:
+        while j + 4 <= j_len:  # 16 sums: the lane-sum tree of 16-lane vectors is full
+            _dot_tile(c, c_off + j, ldc, a, a_off, lda, b, b_off + j * ldb, ldb, n_len, rows, 4,
+                      VECTOR_BYTES)  # fmt: skip
+            j += 4
         while j + 2 <= j_len:
             _dot_tile(c, c_off + j, ldc, a, a_off, lda, b, b_off + j * ldb, ldb, n_len, rows, 2,
                       VECTOR_BYTES)  # fmt: skip
