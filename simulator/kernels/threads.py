@@ -163,18 +163,19 @@ class ThreadChooser:
     makes their times erratic: in doubt, one thread, whose time is steady) and, every
     ``period`` calls, tries the other arm once, a try that weighs more in its mean (it may be
     stale: measured under another load). The period is the relative gap between the arms over
-    ``EXPLORE_COST`` (between 8 and 64 calls), so the tries cost about 1.5% of the time (two
-    threads twice as fast as one, on a quiet machine: one call in 64 on one thread), and they
-    come often when the arms are close, where the choice changes with the load. The first call
+    ``EXPLORE_COST`` (between 8 and 32 calls), so the tries cost about 3% of the time (two
+    threads twice as fast as one, on a quiet machine: one call in 32 on one thread), and they
+    come often when the arms are close, where the choice changes with the load; two tries
+    bring back an arm whose mean was measured under a load that has gone. The first call
     of each kind is not measured (it may include compiling).
 
     Results never depend on the choice: every kernel iteration writes only its own rows.
     """
 
-    ALPHA, ALPHA_TRY = 0.3, 0.5  # weight of the newest measurement in the means
+    ALPHA, ALPHA_TRY = 0.3, 0.7  # weight of the newest measurement in the means
     MARGIN = 0.9  # all threads only while their mean is below MARGIN x one thread's
-    PERIOD_MIN, PERIOD_MAX = 8, 64
-    EXPLORE_COST = 0.015  # time lost to tries ~ gap / period: 1.5% (more for gaps > ~1)
+    PERIOD_MIN, PERIOD_MAX = 8, 32
+    EXPLORE_COST = 0.03  # time lost to tries ~ gap / period: 3% (more for gaps > ~1)
 
     def __init__(self) -> None:
         self.enabled = os.environ.get("NEUROPOP_ADAPTIVE_THREADS", "1") != "0"
