@@ -7,8 +7,9 @@ the usual one (the app beside a browser and a notebook, sweeps running several w
 * ``omp`` (GNU OpenMP): the loop is cut into one static share per thread and the call returns
   when the last share is done. When another process holds a thread's core, the whole call
   waits for the scheduler to give that core back: a time slice (milliseconds) on a call that
-  takes one millisecond. Measured on two busy cores: 0.4x-1.5x single-threaded JAX from one
-  run to the next on the same workload.
+  takes one millisecond. Measured (8-16-1, 1,000 agents, two threads, one other busy process,
+  on a machine other users also loaded): 0.30x, 1.19x and 0.39x single-threaded JAX in three
+  runs, where TBB gave 0.64x-1.40x.
 * ``tbb`` (Intel oneTBB, work stealing): work is taken by whichever thread is running; a
   share not yet started when its thread is off its core is done by the others.
 
