@@ -1,6 +1,7 @@
 """Time ``Population.train_step`` beside the alternatives a user would pick.
 
-``python -m benchmarks.train_step [--quick] [--configs ...] [--threads 1,2] [--out PATH]``
+``python -m benchmarks.train_step [--quick] [--configs ...] [--threads 1,2] [--load 0,1,2]
+[--runs K] [--threading-layer tbb|omp] [--out PATH]``
 
 Each thread count runs in its own subprocess with the thread settings in its environment
 (``NUMBA_NUM_THREADS``, ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS`` and,
@@ -15,11 +16,18 @@ that dtype and thread count, measured before and after the dtype's configs (the 
 Throughput is agent-samples per second: ``n_agents * B / median seconds per step``. The Mesa
 loop is slow, so it holds only the first ``--mesa-agents`` agents; its throughput is per
 agent-sample all the same.
+
+Under load (``--load N``): the benchmark itself starts N other processes that keep a core busy
+(``python -c "while True: pass"``, not pinned: the scheduler places them) before each
+measurement and kills them after it, whatever happens. ``--load 0,1,2 --runs 3`` measures
+quiet, one and two busy processes, three full runs each, and prints the summary table the
+README shows (the worst and the median ratio to the best peer over the runs).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import gc
 import json
@@ -29,12 +37,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from benchmarks import flops, peers
+from benchmarks.report import floors, markdown, results_page, summary_table
 
 DEFAULT_CONFIGS = ("8-16-1:1000:32", "8-16-1:10000:32", "64-64-10:1000:64")
 DTYPES = ("float32", "float64")
@@ -55,12 +65,40 @@ def parse_config(spec: str) -> tuple[tuple[int, ...], int, int]:
     return out
 
 
-def thread_env(threads: int) -> dict[str, str]:
+BUSY_CODE = "while True: pass"
+
+
+@contextlib.contextmanager
+def busy_processes(n: int) -> Iterator[list[subprocess.Popen]]:
+    """Keep ``n`` other processes busy (each spinning on one core) while the block runs.
+
+    They are plain Python loops, not pinned, started before the block and killed (then
+    reaped) when it ends, also on an error or an interrupt.
+    """
+    procs: list[subprocess.Popen] = []
+    try:
+        for _ in range(n):
+            procs.append(subprocess.Popen([sys.executable, "-c", BUSY_CODE]))
+        if procs:
+            time.sleep(0.2)  # let them reach their loop
+        yield procs
+    finally:
+        for proc in procs:
+            proc.kill()
+        for proc in procs:
+            proc.wait()
+
+
+def thread_env(threads: int, layer: str | None = None) -> dict[str, str]:
     """This process's environment with every thread pool set to ``threads``.
 
+    ``layer``: Numba's threading layer for the worker (``NUMBA_THREADING_LAYER``), or None to
+    leave the environment's choice (the project's default: TBB when installed).
     OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are passed through unchanged.
     """
     env = dict(os.environ)
+    if layer:
+        env["NUMBA_THREADING_LAYER"] = layer
     for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(threads)
     if threads == 1:
@@ -137,6 +175,8 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     import numba
     from threadpoolctl import threadpool_limits
 
+    from simulator.kernels.threads import threading_info
+
     threads = args.threads[0]
     usable = sorted(os.sched_getaffinity(0))
     if threads < len(usable):  # threads started from here on (numba, XLA) inherit the mask
@@ -162,164 +202,13 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         "threads": threads,
         "numba_threads": numba.get_num_threads(),
         "numba_threading_layer": numba.threading_layer(),
+        "requested_layer": threading_info()["requested"],
         "blas": flops.blas_info(),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "cpus": sorted(os.sched_getaffinity(0)),
         "gemm_limits_gflops": limits,
         "runs": runs,
     }
-
-
-# ---------------------------------------------------------------------- report
-PEER_NAMES = {
-    "population": "Population",
-    "numpy": "NumPy batched",
-    "numpy_threads": "NumPy batched, thread pool",
-    "jax": "JAX jit(vmap(grad))",
-    "mesa_loop": "Mesa loop*",
-}
-# The issue's floors: (text, layers, dtype, threads, ratio, minimum); None matches any.
-FLOORS = (
-    ("Population >= 1.0x the best peer, every config", None, None, None, "vs_best", 1.0),
-    ("Population >= 1.5x the best peer, 8-16-1 float32, 2 threads", [8, 16, 1], "float32", 2,
-     "vs_best", 1.5),
-    ("Population >= 2x the best peer, 64-64-10 float32, 2 threads", [64, 64, 10], "float32", 2,
-     "vs_best", 2.0),
-    ("Population >= 10x the Mesa loop, 8-16-1", [8, 16, 1], None, None, "vs_mesa", 10.0),
-)  # fmt: skip
-FLOP_NOTE = (
-    "Model FLOPs per agent step = 2 * B * (2 * sum_l d_{l-1} d_l + sum_{l>=2} d_{l-1} d_l): "
-    "2 FLOPs per multiply-add of the forward products, the weight gradients and the input "
-    f"gradients of every layer but the first (8-16-1, B=32: {peers.model_flops((8, 16, 1), 32):,}; "
-    f"64-64-10, B=64: {peers.model_flops((64, 64, 10), 64):,}). "
-    "% limit = model FLOP/s / GEMM FLOP/s at the same dtype and thread count."
-)
-
-
-def summary_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per (thread count, dtype, config): throughputs, ratios, shares of the limit."""
-    rows = []
-    for w in report["workers"]:
-        for run in w["runs"]:
-            sps = {n: p["samples_per_s"] for n, p in run["peers"].items()}
-            others = {n: v for n, v in sps.items() if n != "population"}
-            best = max(others, key=others.__getitem__)
-            gflops = run["flops_per_agent_step"] / run["batch"] / 1e9  # per agent-sample
-            limit = run["limit_gflops"]
-            rows.append({
-                "config": run["config"], "layers": run["layers"], "dtype": run["dtype"],
-                "threads": w["threads"], "sps": sps, "best": best,
-                "vs_best": sps["population"] / others[best],
-                "vs_mesa": sps["population"] / sps["mesa_loop"],
-                "pop_share": sps["population"] * gflops / limit,
-                "best_share": others[best] * gflops / limit, "limit": limit,
-                "cpu": {n: p["cpu_per_wall"] for n, p in run["peers"].items()},
-                "mesa_agents": run["peers"]["mesa_loop"]["n_agents"],
-            })  # fmt: skip
-    return rows
-
-
-def floors(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """PASS/FAIL of each floor on the rows it concerns, with the worst measured ratio."""
-    out = []
-    for text, layers, dtype, threads, key, minimum in FLOORS:
-        rows = [
-            r
-            for r in summary_rows(report)
-            if layers in (None, r["layers"])
-            and dtype in (None, r["dtype"])
-            and threads in (None, r["threads"])
-        ]
-        if not rows:
-            out.append({"floor": text, "verdict": "NOT MEASURED", "worst": None, "row": ""})
-            continue
-        worst = min(rows, key=lambda r: r[key])
-        out.append({
-            "floor": text, "verdict": "PASS" if worst[key] >= minimum else "FAIL",
-            "worst": worst[key],
-            "row": f"{worst['config']} {worst['dtype']} {worst['threads']} thr",
-        })  # fmt: skip
-    return out
-
-
-def table(report: dict[str, Any]) -> str:
-    """The results as a markdown table (M agent-samples/s), then the floors."""
-    names = [n for n in PEER_NAMES if any(n in r["sps"] for r in summary_rows(report))]
-    head = ["config L:P:B", "dtype", "thr", *(PEER_NAMES[n] for n in names)]
-    head += ["Pop / best peer", "Pop / Mesa", "Pop % limit", "best peer % limit", "GEMM GFLOP/s"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in summary_rows(report):
-        cells = [r["config"], r["dtype"], str(r["threads"])]
-        cells += [f"{r['sps'][n] / 1e6:.2f}" if n in r["sps"] else "-" for n in names]
-        cells += [f"{r['vs_best']:.2f}x ({PEER_NAMES[r['best']]})", f"{r['vs_mesa']:.1f}x"]
-        cells += [f"{100 * r['pop_share']:.1f}%", f"{100 * r['best_share']:.1f}%"]
-        cells += [f"{r['limit']:.0f}"]
-        lines.append("| " + " | ".join(cells) + " |")
-    mesa = {r["mesa_agents"] for r in summary_rows(report)}
-    lines.append("")
-    lines.append(
-        "Throughput: million agent-samples/s = n_agents * B / median seconds per step. "
-        f"*Mesa loop timed on the first {'/'.join(map(str, sorted(mesa)))} agents only "
-        "(per-agent-sample throughput)."
-    )
-    busy = [r for r in summary_rows(report) if r["cpu"]["population"] < 0.8 * r["threads"]]
-    if busy:
-        worst = min(busy, key=lambda r: r["cpu"]["population"] / r["threads"])
-        lines.append(
-            f"WARNING: the machine was busy: on {len(busy)} of {len(summary_rows(report))} rows "
-            f"Population got < 80% of its cores (worst {worst['cpu']['population']:.2f} CPU s "
-            f"per s on {worst['threads']} thread(s)); multi-threaded peers suffer most from "
-            "that, so rerun on an idle machine before trusting those ratios."
-        )
-    lines.append("")
-    for f in report["floors"]:
-        worst = "" if f["worst"] is None else f" (worst {f['worst']:.2f}x at {f['row']})"
-        lines.append(f"- {f['verdict']}: {f['floor']}{worst}")
-    return "\n".join(lines)
-
-
-def markdown(report: dict[str, Any]) -> str:
-    """The whole results page: when, where, with what, how, the table and the floors."""
-    m = report["machine"]
-    vers = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
-    env = m["openblas_env"] or "neither set"
-    lines = [
-        "# Training-step benchmark: latest results",
-        "",
-        f"- Date: {report['date']}; wall time {report['wall_s']:.0f} s",
-        f"- Command: `{report['command']}`",
-        f"- Machine: {m['cpu']}; {m['cores']} cores ({m['cores_usable']} usable); "
-        f"{m['platform']}; shared with other work (load average "
-        f"{report['loadavg_before'][0]:.2f} before, {report['loadavg_after'][0]:.2f} after)",
-        f"- Versions: {vers}",
-        f"- OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE: {env}",
-    ]
-    for w in report["workers"]:
-        blas = "; ".join(
-            f"{b['internal_api']} {b['version']} kernel={b['architecture']} "
-            f"threads={b['num_threads']} ({b['filepath']})"
-            for b in w["blas"]
-        )
-        lines.append(
-            f"- {w['threads']} thread(s): numba {w['numba_threads']} threads "
-            f"({w['numba_threading_layer']} layer); BLAS: {blas}; "
-            f"XLA_FLAGS='{w['xla_flags']}'; pinned to CPUs {w['cpus']}"
-        )
-    lines += [
-        f"- Repetitions: {report['reps']} interleaved rounds per config; median reported.",
-        f"- {FLOP_NOTE}",
-        "",
-        table(report),
-        "",
-        "Cores kept busy (process CPU seconds / wall seconds, median over rounds):",
-        "",
-        "| config | dtype | thr | " + " | ".join(PEER_NAMES.values()) + " |",
-        "|" + "---|" * (3 + len(PEER_NAMES)),
-    ]
-    for r in summary_rows(report):
-        cpu = [f"{r['cpu'][n]:.2f}" if n in r["cpu"] else "-" for n in PEER_NAMES]
-        lines.append(f"| {r['config']} | {r['dtype']} | {r['threads']} | " + " | ".join(cpu) + " |")
-    return "\n".join(lines) + "\n"
 
 
 # ---------------------------------------------------------------------- driver
@@ -332,13 +221,38 @@ def run_threads(args: argparse.Namespace, threads: int) -> dict[str, Any]:
         cmd += ["--dtypes", ",".join(args.dtypes), "--reps", str(args.reps)]
         cmd += ["--min-time", str(args.min_time), "--mesa-agents", str(args.mesa_agents)]
         cmd += ["--quick"] * args.quick + ["--no-jax"] * args.no_jax
-        subprocess.run(cmd, env=thread_env(threads), check=True)
+        subprocess.run(cmd, env=thread_env(threads, args.threading_layer), check=True)
         return json.loads(out.read_text())
 
 
 def command_line(argv: list[str]) -> str:
     """How this run was started, for the record."""
     return " ".join(["python -m benchmarks.train_step", *argv])
+
+
+def measure(args: argparse.Namespace, argv: list[str], load: int, run: int) -> dict[str, Any]:
+    """One full run (every thread count, dtype and config) with ``load`` busy processes."""
+    started = time.perf_counter()
+    report: dict[str, Any] = {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": command_line(argv),
+        "machine": flops.machine(),
+        "loadavg_before": os.getloadavg(),
+        "load": load,
+        "run": run,
+        "jax": not args.no_jax and peers.jax_available(),
+        "mesa_agents": args.mesa_agents,
+        "reps": args.reps,
+        "workers": [],
+    }
+    with busy_processes(load):
+        for threads in args.threads:
+            print(f"[bench] load {load}, run {run + 1}: {threads} thread(s) ...", flush=True)
+            report["workers"].append(run_threads(args, threads))
+    report["loadavg_after"] = os.getloadavg()
+    report["wall_s"] = time.perf_counter() - started
+    report["floors"] = floors(report)
+    return report
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -351,6 +265,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
     p.add_argument("--dtypes", default=",".join(DTYPES), help="float32,float64 or one of them")
+    p.add_argument(
+        "--load",
+        default="0",
+        help="busy processes kept running during the measurement; comma-separated to measure "
+        "several levels, e.g. 0,1,2 (default 0: none)",
+    )
+    p.add_argument("--runs", type=int, default=1, help="full runs per load level (default 1)")
+    p.add_argument(
+        "--threading-layer",
+        choices=("tbb", "omp", "workqueue"),
+        default=None,
+        help="NUMBA_THREADING_LAYER of the workers (default: the project's own choice, TBB)",
+    )
     p.add_argument("--reps", type=int, default=None, help="timed rounds (default 15; quick 3)")
     p.add_argument("--min-time", type=float, default=None, help="seconds per timing (0.05)")
     p.add_argument(
@@ -378,11 +305,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         p.error(f"--dtypes must be float32 and/or float64, got {args.dtypes}")
     try:
         args.threads = [int(t) for t in args.threads.split(",")]
+        args.load = [int(n) for n in args.load.split(",")]
     except ValueError:
-        p.error(f"--threads must be comma-separated integers, got {args.threads!r}")
+        p.error(
+            f"--threads and --load take comma-separated integers: {args.threads!r}, {args.load!r}"
+        )
     usable = len(os.sched_getaffinity(0))
     if not args.threads or any(t < 1 or t > usable for t in args.threads):
         p.error(f"--threads must be integers in [1, {usable}] (usable cores), got {args.threads}")
+    if not args.load or any(n < 0 or n > 64 for n in args.load):
+        p.error(f"--load must be integers in [0, 64], got {args.load}")
+    if args.runs < 1:
+        p.error(f"--runs must be >= 1, got {args.runs}")
     args.reps = args.reps or (3 if args.quick else 15)
     args.min_time = args.min_time or (0.01 if args.quick else 0.05)
     args.mesa_agents = args.mesa_agents or (200 if args.quick else 500)
@@ -390,35 +324,25 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark; print the table and the floors. Returns 0 (floors never fail a run)."""
+    """Run the benchmark; print the tables and the floors. Returns 0 (floors never fail a run)."""
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     if args.worker:
         args.worker_out.write_text(json.dumps(worker(args)))
         return 0
-    started = time.perf_counter()
-    report: dict[str, Any] = {
-        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": command_line(argv),
-        "machine": flops.machine(),
-        "loadavg_before": os.getloadavg(),
-        "jax": not args.no_jax and peers.jax_available(),
-        "mesa_agents": args.mesa_agents,
-        "reps": args.reps,
-        "workers": [],
-    }
-    for threads in args.threads:
-        print(f"[bench] {threads} thread(s) ...", flush=True)
-        report["workers"].append(run_threads(args, threads))
-    report["loadavg_after"] = os.getloadavg()
-    report["wall_s"] = time.perf_counter() - started
-    report["floors"] = floors(report)
-    print(markdown(report))
+    reports = []
+    for load in args.load:
+        for run in range(args.runs):
+            reports.append(measure(args, argv, load, run))
+            print(markdown(reports[-1]), flush=True)
+    page = results_page(reports)
+    if len(reports) > 1:
+        print(summary_table(reports))
     if args.out:
-        args.out.write_text(json.dumps(report, indent=1))
+        args.out.write_text(json.dumps(reports if len(reports) > 1 else reports[0], indent=1))
     results = args.results or (None if args.quick else RESULTS)
     if results:
-        results.write_text(markdown(report))
+        results.write_text(page)
         print(f"[bench] wrote {results}")
     return 0
 

@@ -245,6 +245,7 @@ class NeuralModel(LazyMesaLayer, mesa.Model):
         kwargs = dict(
             layers=(self.task.d_in, *p["hidden"], self.task.d_out),
             activation=p["activation"],
+            bias=p["bias"],
             output=self.task.output,
             loss=self.task.loss,
             optimizer=p["optimizer"],

@@ -29,6 +29,9 @@ BASE_PARAMS: dict[str, Param] = {
     "task_params": Param({}, "dict", help="task parameters, e.g. {'classes_per_agent': 2}"),
     "hidden": Param((16,), "ints", help="hidden layer widths"),
     "activation": Param("tanh", "str", choices=tuple(C.ACTIVATIONS), help="hidden activation"),
+    "bias": Param(
+        True, "bool", help="layers with biases (false: W^T a only; hidden=() is least squares)"
+    ),
     "optimizer": Param("sgd", "str", choices=tuple(C.OPTIMIZERS)),
     "lr": Param(0.05, "float", 0, 10, help="learning rate; 0 turns local training off"),
     "lr_spread": Param(

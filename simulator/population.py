@@ -66,6 +66,12 @@ class Population:
         Seeds the initialization; the same seed gives the same population.
     on_divergence : str
         ``raise`` (:class:`DivergenceError`) or ``warn`` when a loss or gradient is not finite.
+    bias : bool
+        True (default): every layer computes ``W^T a + b``. False: no layer has a bias, each
+        computes ``W^T a``; the rows hold only the weights (``n_params`` shrinks by the sum of
+        the layer widths) and every method (training, gradients, predictions, ``agent(i)``
+        views, :meth:`from_params`) follows that layout. A linear population without biases
+        (``layers=(d_in, d_out)``, ``output="linear"``) is plain least squares.
 
     Notes
     -----
@@ -118,10 +124,11 @@ class Population:
         dtype: str = "float32",
         seed: Any = 0,
         on_divergence: str = "raise",
+        bias: bool = True,
         _params: np.ndarray | None = None,
     ):
         n_agents = C.check_int("n_agents", n_agents, low=1)
-        self.layout = ParamLayout(C.check_layers(layers))
+        self.layout = ParamLayout(C.check_layers(layers), _check_bias(bias))
         self._acts = C.activation_codes(activation, output, self.layout.n_layers)
         C.check_loss_output(loss, output)
         self.activation, self.output, self.loss_name = activation, output, loss
@@ -157,11 +164,11 @@ class Population:
         """Wrap existing weights without copying them.
 
         ``params`` must be a C-contiguous, writable float32 or float64 array of shape
-        (n_agents, n_params) in the canonical layout; the population's dtype is its dtype.
-        Other keyword arguments are those of :class:`Population` (``n_agents`` and ``seed``
-        are taken from ``params``).
+        (n_agents, n_params) in the canonical layout (of ``layers`` and ``bias``); the
+        population's dtype is its dtype. Other keyword arguments are those of
+        :class:`Population` (``n_agents`` and ``seed`` are taken from ``params``).
         """
-        layout = ParamLayout(C.check_layers(layers))
+        layout = ParamLayout(C.check_layers(layers), _check_bias(kwargs.get("bias", True)))
         C.check_params(params, layout.n_params, layout.layers, kwargs.pop("dtype", None))
         kwargs.pop("seed", None)
         kwargs.pop("n_agents", None)
@@ -238,6 +245,11 @@ class Population:
     def layers(self) -> tuple[int, ...]:
         """Widths (d_in, ..., d_out)."""
         return self.layout.layers
+
+    @property
+    def bias(self) -> bool:
+        """Whether the layers have biases (see the ``bias`` parameter)."""
+        return self.layout.bias
 
     def agent(self, i: int) -> AgentNetwork:
         """Agent ``i``'s network, a view of ``params[i]``."""
@@ -557,8 +569,16 @@ class Population:
         return (
             f"Population(n_agents={self.n_agents}, layers={self.layers}, "
             f"activation={self.activation!r}, output={self.output!r}, loss={self.loss_name!r}"
-            f", optimizer={self.optimizer!r}, dtype={self.dtype.name!r})"
+            f", optimizer={self.optimizer!r}, dtype={self.dtype.name!r}"
+            f"{'' if self.bias else ', bias=False'})"
         )
+
+
+def _check_bias(bias: Any) -> bool:
+    """``bias`` as a bool: True or False (numpy booleans too), nothing else."""
+    if not isinstance(bias, bool | np.bool_):
+        raise C.fail("bias", bias, "True or False")
+    return bool(bias)
 
 
 def _show(agents: np.ndarray, most: int = 10) -> str:

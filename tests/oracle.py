@@ -5,7 +5,8 @@ Everything is written from the definitions in the docstrings of ``simulator/popu
 have), with ``np.tanh`` and plain matrix products. Nothing here is fast or clever on purpose.
 
 Shapes: one agent's ``row`` is (n_params,) in the canonical layout (for each layer ``W`` of shape
-(d_in, d_out) flattened row-major, then ``b`` (d_out,)); ``x`` is (B, d_in), ``y`` is (B, K).
+(d_in, d_out) flattened row-major, then ``b`` (d_out,); without biases only the ``W``, and every
+``b`` is the constant 0); ``x`` is (B, d_in), ``y`` is (B, K).
 """
 
 from __future__ import annotations
@@ -29,22 +30,25 @@ OUTPUT_LOSS = (
 STE_WINDOW = 1.0  # hidden step: d step(z)/dz = 1 for |z| <= 1, else 0
 
 
-def unravel(row: np.ndarray, layers: tuple[int, ...]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Copies [(W (d_in, d_out), b (d_out,)), ...] of one parameter row."""
+def unravel(
+    row: np.ndarray, layers: tuple[int, ...], bias: bool = True
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Copies [(W (d_in, d_out), b (d_out,)), ...] of one parameter row (b = 0 without bias)."""
     out, pos = [], 0
     for d_in, d_out in itertools.pairwise(layers):
         W = row[pos : pos + d_in * d_out].reshape(d_in, d_out).copy()
         pos += d_in * d_out
-        b = row[pos : pos + d_out].copy()
-        pos += d_out
+        b = row[pos : pos + d_out].copy() if bias else np.zeros(d_out, dtype=row.dtype)
+        pos += d_out if bias else 0
         out.append((W, b))
     assert pos == row.shape[0]
     return out
 
 
-def ravel(weights: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-    """Inverse of :func:`unravel`."""
-    return np.concatenate([part for W, b in weights for part in (W.ravel(), b)])
+def ravel(weights: list[tuple[np.ndarray, np.ndarray]], bias: bool = True) -> np.ndarray:
+    """Inverse of :func:`unravel` (the b are left out without bias)."""
+    parts = [(W.ravel(), b) if bias else (W.ravel(),) for W, b in weights]
+    return np.concatenate([part for layer in parts for part in layer])
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -99,11 +103,11 @@ def hidden_names(activation, n_layers: int) -> list[str]:
     return list(activation)
 
 
-def forward(row, layers, activation, output, x):
+def forward(row, layers, activation, output, x, bias=True):
     """Pre-activations ``zs`` and activations ``acts`` of every layer (acts[0] is x)."""
     names = [*hidden_names(activation, len(layers) - 1), output]
     acts, zs = [x], []
-    for (W, b), name in zip(unravel(row, layers), names):
+    for (W, b), name in zip(unravel(row, layers, bias), names):
         z = acts[-1] @ W + b
         zs.append(z)
         acts.append(activate(name, z))
@@ -156,11 +160,11 @@ def batch_sum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-def agent_gradients(row, layers, activation, output, loss, x, y):
+def agent_gradients(row, layers, activation, output, loss, x, y, bias=True):
     """(loss, gradient row (n_params,), dLoss/dx (B, d_in)) of one agent by backpropagation."""
     names = hidden_names(activation, len(layers) - 1)
-    weights = unravel(row, layers)
-    zs, acts = forward(row, layers, activation, output, x)
+    weights = unravel(row, layers, bias)
+    zs, acts = forward(row, layers, activation, output, x, bias)
     value, delta = loss_and_delta(output, loss, zs[-1], acts[-1], y)
     grads = [None] * len(weights)
     for l in range(len(weights) - 1, -1, -1):
@@ -169,7 +173,7 @@ def agent_gradients(row, layers, activation, output, loss, x, y):
         delta = delta @ W.T
         if l > 0:
             delta = delta * derivative(names[l - 1], zs[l - 1])
-    return value, ravel(grads), delta
+    return value, ravel(grads, bias), delta
 
 
 @dataclass
@@ -213,7 +217,7 @@ class OraclePopulation:
     """A population trained agent by agent with the definitions above.
 
     ``params`` (P, n_params) is a float64 copy (or of ``dtype``); X, Y may be per agent
-    (P, B, .) or shared (B, .).
+    (P, B, .) or shared (B, .). ``bias=False``: rows hold the weights only, every bias is 0.
     """
 
     params: np.ndarray
@@ -225,6 +229,7 @@ class OraclePopulation:
     lr: object = 0.05
     opt_kwargs: dict = field(default_factory=dict)
     dtype: object = np.float64
+    bias: bool = True
 
     def __post_init__(self):
         self.params = np.array(self.params, dtype=self.dtype)
@@ -244,7 +249,9 @@ class OraclePopulation:
         """(grads (P, n_params), losses (P,), input gradients (P, B, d_in))."""
         X, Y = self._data(X, Y)
         out = [
-            agent_gradients(row, self.layers, self.activation, self.output, self.loss, X[p], Y[p])
+            agent_gradients(
+                row, self.layers, self.activation, self.output, self.loss, X[p], Y[p], self.bias
+            )
             for p, row in enumerate(self.params)
         ]
         losses = np.array([o[0] for o in out])
@@ -263,7 +270,7 @@ class OraclePopulation:
         X, _ = self._data(X, np.zeros((1, 1)))
         return np.stack(
             [
-                forward(row, self.layers, self.activation, self.output, X[p])[1][-1]
+                forward(row, self.layers, self.activation, self.output, X[p], self.bias)[1][-1]
                 for p, row in enumerate(self.params)
             ]
         )
@@ -272,7 +279,7 @@ class OraclePopulation:
         """Pre-activations of every layer, each (P, B, d_l)."""
         X, _ = self._data(X, np.zeros((1, 1)))
         per_agent = [
-            forward(row, self.layers, self.activation, self.output, X[p])[0]
+            forward(row, self.layers, self.activation, self.output, X[p], self.bias)[0]
             for p, row in enumerate(self.params)
         ]
         return [np.stack([zs[l] for zs in per_agent]) for l in range(len(self.layers) - 1)]

@@ -1,4 +1,5 @@
-"""Training is bit-identical on 1 and 2 Numba threads (each agent writes only its own row)."""
+"""Training is bit-identical on 1 and 2 Numba threads and on the TBB and OpenMP threading layers
+(each agent writes only its own row)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,12 @@ import hashlib, json
 import numba
 import numpy as np
 from simulator import Population
+from simulator.kernels import threads
+from simulator.kernels.threads import threading_info
+
+# every call on every thread there is, however small its work and however fast one thread is
+threads.MIN_WORK_PER_THREAD = 1.0
+threads.CHOOSER.enabled = False
 
 CONFIGS = [
     # small layers
@@ -28,6 +35,15 @@ CONFIGS = [
          optimizer="adam"),
 ]
 out = {"threads": numba.get_num_threads()}
+# a population large enough that both threads get work (kernels size their thread count)
+big = Population(4000, (8, 16, 1), seed=9)
+rng = np.random.default_rng(9)
+X, Y = rng.standard_normal((4000, 32, 8)), rng.standard_normal((4000, 32, 1))
+h = hashlib.sha256()
+for step in range(2):
+    h.update(big.train_step(X, Y).tobytes())
+h.update(big.params.tobytes())
+out["big"] = h.hexdigest()
 for dtype in ("float32", "float64"):
     for k, cfg in enumerate(CONFIGS):
         rng = np.random.default_rng(k)
@@ -45,12 +61,15 @@ for dtype in ("float32", "float64"):
         h.update(pop.input_gradients(X, Y).tobytes())
         h.update(pop.predict(X[0]).tobytes())
         out[f"{dtype}-{k}"] = h.hexdigest()
+out["layer"] = threading_info()["layer"]
 print(json.dumps(out))
 """
 
 
-def _run(threads: int) -> dict:
+def _run(threads: int, layer: str | None = None) -> dict:
     env = os.environ | {"NUMBA_NUM_THREADS": str(threads)}
+    if layer is not None:
+        env["NUMBA_THREADING_LAYER"] = layer
     root = Path(__file__).resolve().parents[1]
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT],
@@ -68,5 +87,12 @@ def _run(threads: int) -> dict:
 def test_training_is_bit_identical_on_one_and_two_threads():
     one, two = _run(1), _run(2)
     assert (one.pop("threads"), two.pop("threads")) == (1, 2)
-    assert len(one) == 8  # 4 configs x 2 dtypes
+    assert one.pop("layer") == two.pop("layer") == "tbb"  # the default, found without setup
+    assert len(one) == 9  # 4 configs x 2 dtypes, and the large population
     assert one == two
+
+
+def test_training_is_bit_identical_on_tbb_and_openmp_layers():
+    tbb, omp = _run(2, "tbb"), _run(2, "omp")
+    assert (tbb.pop("layer"), omp.pop("layer")) == ("tbb", "omp")
+    assert tbb == omp

@@ -3,6 +3,11 @@
 ``a.reshape(...)`` and ``a.ravel()`` inside a Numba function call a C helper that checks
 whether a view is possible (~20 ns): negligible once, but a small agent's step is ~2 us and
 its element-wise passes would pay it several times.
+
+Every view Numba takes of an array also counts a reference to the array's owner: an atomic
+increment, and a decrement when the view dies (~20 cycles each, more when two threads count
+on one owner, as they do on the population's parameters). A small agent's step takes dozens
+of views; :func:`borrow` gives an array without an owner, whose views count nothing.
 """
 
 from __future__ import annotations
@@ -40,3 +45,30 @@ def flat(typingctx, arr):
         return impl_ret_borrowed(context, builder, signature.return_type, dst._getvalue())
 
     return result(arr), codegen
+
+
+@intrinsic
+def borrow(typingctx, arr):
+    """The same array (data, shape, strides) without an owner: views of it skip reference
+    counting. The caller must keep the original array alive while the borrowed one is used
+    (pass the original as an argument of the function that borrows it: a caller holds its
+    arguments until the call returns)."""
+    if not isinstance(arr, types.Array):
+        return None
+
+    def codegen(context, builder, signature, args):
+        src_type, (src,) = signature.args[0], args
+        src_ary = make_array(src_type)(context, builder, src)
+        dst = make_array(signature.return_type)(context, builder)
+        populate_array(
+            dst,
+            data=src_ary.data,
+            shape=cgutils.unpack_tuple(builder, src_ary.shape),
+            strides=cgutils.unpack_tuple(builder, src_ary.strides),
+            itemsize=src_ary.itemsize,
+            meminfo=None,
+            parent=None,
+        )
+        return dst._getvalue()
+
+    return arr(arr), codegen

@@ -20,27 +20,33 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
-from simulator.kernels.activations import (
-    F0,
-    F1,
-    HALF,
-    OUT_SOFTMAX,
-    OUT_STEP,
-    RELU,
-    SIGMOID,
-    TANH,
-    activate,
-    derivative,
-    softplus,
-)
-from simulator.kernels.arrays import flat
-from simulator.kernels.elementary import exp_nonpositive
+from simulator.kernels.activations import F0, OUT_SOFTMAX, RELU, TANH, activate, derivative
+from simulator.kernels.arrays import borrow, flat
 from simulator.kernels.gemm import INIT_BIAS, INIT_ZERO, gemm, gemm_nt, transpose
+from simulator.kernels.losses import BCE, CROSS_ENTROPY, MSE, _output_delta, _scales, _softmax_block
 from simulator.kernels.optim import apply_update
+from simulator.kernels.threads import parallel_begin, parallel_end
 
-MSE, BCE, CROSS_ENTROPY = 0, 1, 2
 MODE_LOSS, MODE_GRAD, MODE_TRAIN, MODE_INPUT_GRAD = 0, 1, 2, 3
 OK, BAD_INPUT, BAD_TARGET, DIVERGED = 0, 1, 2, 3
+
+__all__ = [
+    "BAD_INPUT",
+    "BAD_TARGET",
+    "BCE",
+    "CROSS_ENTROPY",
+    "DIVERGED",
+    "MODE_GRAD",
+    "MODE_INPUT_GRAD",
+    "MODE_LOSS",
+    "MODE_TRAIN",
+    "MSE",
+    "OK",
+    "NetArrays",
+    "OptArrays",
+    "population_forward",
+    "population_pass",
+]
 
 # Every dense layer goes through the register-tile products of simulator.kernels.gemm (measured
 # ahead of BLAS on 64-wide layers and of plain loops on narrow ones: 8-16-1, B = 32, ~10%
@@ -59,7 +65,7 @@ class NetArrays(NamedTuple):
     """The static description of an MLP, as arrays a kernel can read.
 
     dims : int64 (L + 1,)   widths d_0 (inputs) ... d_L (outputs)
-    w_off, b_off : int64 (L,)  offsets of W_l and b_l in a parameter row
+    w_off, b_off : int64 (L,)  offsets of W_l and b_l in a parameter row (b_off -1: no bias)
     acts : int64 (L,)       activation code of each layer (the last one is the output function)
     loss : int                loss code (MSE, BCE, CROSS_ENTROPY)
     """
@@ -114,16 +120,6 @@ def _layer_buffers(scratch, n_layers, width, batch):
 
 
 @njit(**_JIT)
-def _scales(batch, n_out, dtype):
-    """[1/B, 1/(B K), 2/(B K)] as an array of ``dtype`` (scalars would promote float32)."""
-    out = np.empty(3, dtype=dtype)
-    out[0] = 1.0 / batch
-    out[1] = 1.0 / (batch * n_out)
-    out[2] = 2.0 / (batch * n_out)
-    return out
-
-
-@njit(**_JIT)
 def _all_finite(x):
     """True when every value of the C-contiguous array x is finite (one vectorized pass)."""
     f = flat(x)
@@ -153,10 +149,12 @@ def _load_input(X, xi, a0):
 @njit(**_JIT)
 def _dense_forward(row, w_off, b_off, a_in, z_out):
     """z_out (d_out, B) = W^T a_in + b, with W = row[w_off:].reshape(d_in, d_out): register
-    tiles of z with A[m, k] = W[k, m] and the bias as their starting value."""
+    tiles of z with A[m, k] = W[k, m] and the bias as their starting value (0 when b_off < 0:
+    a layer without bias)."""
     d_in, nb = a_in.shape
     d_out = z_out.shape[0]
-    gemm(z_out, 0, nb, row, w_off, 1, d_out, a_in, 0, nb, d_out, nb, d_in, INIT_BIAS, row, b_off)
+    init = INIT_BIAS if b_off >= 0 else INIT_ZERO
+    gemm(z_out, 0, nb, row, w_off, 1, d_out, a_in, 0, nb, d_out, nb, d_in, init, row, b_off)
 
 
 @njit(**_JIT)
@@ -193,36 +191,6 @@ def _times_derivative(kind, z, a, delta):
 
 
 @njit(**_JIT)
-def _softmax_block(z, a, tmp):
-    """Column-wise softmax over the first axis.
-
-    tmp : (2 B,) scratch; on return ``tmp[B:]`` holds each sample's log-sum-exp of ``z``
-    (the cross-entropy loss reads it instead of exponentiating again).
-    """
-    d, batch = z.shape
-    zmax = tmp[:batch]
-    lse = tmp[batch : 2 * batch]
-    for b in range(batch):
-        zmax[b] = z[0, b]
-    for j in range(1, d):
-        for b in range(batch):
-            zmax[b] = max(zmax[b], z[j, b])
-    for j in range(d):
-        for b in range(batch):
-            a[j, b] = exp_nonpositive(z[j, b] - zmax[b])
-    for b in range(batch):
-        lse[b] = a[0, b]
-    for j in range(1, d):
-        for b in range(batch):
-            lse[b] += a[j, b]
-    for j in range(d):
-        for b in range(batch):
-            a[j, b] /= lse[b]
-    for b in range(batch):
-        lse[b] = zmax[b] + np.log(lse[b])
-
-
-@njit(**_JIT)
 def _forward_agent(row, X, xi, net, acts, zs, tmp):
     """Forward pass of one agent; fills ``acts[l, :d_l]`` (l = 0..L; l = 0 is X[xi] transposed)
     and ``zs[l, :d_l]`` (l = 1..L), each of shape (d_l, B); tmp is (2 B,) scratch (see
@@ -242,83 +210,11 @@ def _forward_agent(row, X, xi, net, acts, zs, tmp):
 
 
 @njit(**_JIT)
-def _output_delta(out_kind, loss, z, o, Y, yi, delta, tmp, scales):
-    """Loss of one agent and dLoss/dz of its output layer into delta (K, B).
-
-    scales : [1/B, 1/(B K), 2/(B K)] in the data's dtype (see :func:`_scales`).
-    tmp : (2 B,) scratch; for the cross-entropy, ``tmp[B:]`` must hold the log-sum-exp left by
-    :func:`_softmax_block` in the forward pass.
-    Returns (loss, targets_finite). See :mod:`simulator.population` for the definitions.
-    """
-    n_out, batch = o.shape
-    zero = o[0, 0] * F0
-    total = zero
-    check = zero
-    if loss == CROSS_ENTROPY:  # softmax output: L = mean_b sum_k y_k (lse_b - z_kb)
-        inv = scales[0]
-        ysum = tmp[:batch]
-        lse = tmp[batch : 2 * batch]  # left there by _softmax_block
-        for k in range(n_out):  # delta <- Y transposed, so every loop below runs over b
-            for b in range(batch):
-                delta[k, b] = Y[yi, b, k]
-        for b in range(batch):
-            ysum[b] = delta[0, b]
-        for k in range(1, n_out):
-            for b in range(batch):
-                ysum[b] += delta[k, b]
-        for b in range(batch):
-            check += ysum[b] * F0
-        for k in range(n_out):
-            for b in range(batch):
-                y = delta[k, b]
-                total += y * (lse[b] - z[k, b])
-                delta[k, b] = (o[k, b] * ysum[b] - y) * inv
-        return total * inv, check == 0
-    inv, two_inv = scales[1], scales[2]
-    for k in range(n_out):  # delta <- Y transposed, so the loops below read contiguously
-        for b in range(batch):
-            delta[k, b] = Y[yi, b, k]
-    if loss == BCE:  # sigmoid output: L = mean softplus(z) - y z
-        for k in range(n_out):
-            for b in range(batch):
-                y = delta[k, b]
-                check += y * F0
-                total += softplus(z[k, b]) - y * z[k, b]
-                delta[k, b] = (o[k, b] - y) * inv
-        return total * inv, check == 0
-    # MSE: L = mean (o - y)^2
-    for k in range(n_out):
-        for b in range(batch):
-            y = delta[k, b]
-            check += y * F0
-            diff = o[k, b] - y
-            total += diff * diff
-            delta[k, b] = diff * two_inv
-    if out_kind == OUT_STEP:  # perceptron rule: delta = (o - y) / (B K)
-        for k in range(n_out):
-            for b in range(batch):
-                delta[k, b] *= HALF
-    elif out_kind == SIGMOID:
-        for k in range(n_out):
-            for b in range(batch):
-                delta[k, b] *= o[k, b] * (F1 - o[k, b])
-    elif out_kind == OUT_SOFTMAX:  # Jacobian of softmax: s_k (g_k - sum_j g_j s_j)
-        for b in range(batch):
-            tmp[b] = zero
-        for k in range(n_out):
-            for b in range(batch):
-                tmp[b] += delta[k, b] * o[k, b]
-        for k in range(n_out):
-            for b in range(batch):
-                delta[k, b] = o[k, b] * (delta[k, b] - tmp[b])
-    return total * inv, check == 0
-
-
-@njit(**_JIT)
 def _dense_backward(row, g, w_off, b_off, a_in, delta, want_params, d_in_out, delta_t):
     """Gradients of one dense layer.
 
-    g[w_off...] = a_in delta^T and g[b_off...] = sum_b delta (when want_params);
+    g[w_off...] = a_in delta^T and g[b_off...] = sum_b delta (when want_params; no bias
+    gradient when b_off < 0);
     d_in_out (d_in, B) = W delta (when its first dim is nonzero).
     delta_t : (B d_out,) scratch for delta transposed (wide layers' weight gradients).
     """
@@ -329,7 +225,7 @@ def _dense_backward(row, g, w_off, b_off, a_in, delta, want_params, d_in_out, de
         gemm(g, w_off, d_out, a_in, 0, nb, 1, delta_t, 0, d_out, d_in, d_out, nb, INIT_ZERO, g, 0)
     elif want_params:  # dot-product tiles along the batch
         gemm_nt(g, w_off, d_out, a_in, 0, nb, delta, 0, nb, d_in, d_out, nb)
-    if want_params:
+    if want_params and b_off >= 0:
         for j in range(d_out):
             acc = delta[0, 0] * F0
             for b in range(nb):
@@ -362,8 +258,85 @@ def _backward_agent(row, g, net, acts, zs, delta_out, deltas, want_params, dx):
     _dense_backward(row, g, net.w_off[0], net.b_off[0], a_in, delta, want_params, d_x, delta_t)
 
 
+@njit(**_JIT)
+def _scratch_size(n_layers, width, batch, d_out, d_in, n_params):
+    """Elements of one chunk's scratch buffer (see :func:`_pass_chunk`)."""
+    size_layers = 2 * (n_layers + 1) * width * batch
+    return size_layers + 3 * width * batch + 2 * batch + (d_out + d_in) * batch + n_params
+
+
+@njit(**_JIT)
+def _chunk_buffers(scratch, n_layers, width, batch, d_out, d_in, n_params):
+    """The per-agent buffers carved from one chunk's scratch (:func:`_scratch_size` elements):
+    acts, zs (n_layers + 1, width, B); deltas (3, width, B); tmp (2 B,); dout (d_out, B);
+    dxp (d_in, B); g_own (n_params,)."""
+    acts, zs = _layer_buffers(scratch, n_layers, width, batch)
+    at = 2 * (n_layers + 1) * width * batch
+    deltas = scratch[at : at + 3 * width * batch].reshape((3, width, batch))
+    at += 3 * width * batch
+    tmp = scratch[at : at + 2 * batch]
+    at += 2 * batch
+    dout = scratch[at : at + d_out * batch].reshape((d_out, batch))
+    at += d_out * batch
+    dxp = scratch[at : at + d_in * batch].reshape((d_in, batch))
+    g_own = scratch[at + d_in * batch : at + d_in * batch + n_params]
+    return acts, zs, deltas, tmp, dout, dxp, g_own
+
+
+@njit(inline="always")
+def _status(finite_x, finite_y, loss):
+    """OK, or why an agent's step is skipped (its inputs, its targets, or its loss)."""
+    if not finite_x:
+        return BAD_INPUT
+    if not finite_y:
+        return BAD_TARGET
+    if not np.isfinite(loss):
+        return DIVERGED
+    return OK
+
+
+@njit(**_JIT)
+def _pass_chunk(
+    lo, hi, owned, params_, X_, Y_, net, opt, mode, losses, status, grads_, dx_, scales
+):
+    """Agents lo..hi-1 of :func:`_population_pass`, with ``owned`` (float, 1-D, at least
+    :func:`_scratch_size` elements) as their scratch memory. Every array is borrowed (see
+    :func:`simulator.kernels.arrays.borrow`): the caller holds them all for the call."""
+    params, X, Y, grads, dx = borrow(params_), borrow(X_), borrow(Y_), borrow(grads_), borrow(dx_)
+    n_agents, n_params = params.shape
+    batch = X.shape[1]
+    dims = net.dims
+    n_layers = dims.shape[0] - 1
+    want_params = mode == MODE_GRAD or mode == MODE_TRAIN
+    x_each, y_each = X.shape[0] == n_agents, Y.shape[0] == n_agents
+    d_out, d_in = dims[n_layers], dims[0]
+    acts, zs, deltas, tmp, dout, dxp, g_own = _chunk_buffers(
+        borrow(owned), n_layers, _max_width(dims), batch, d_out, d_in, n_params
+    )
+    o, z = acts[n_layers, :d_out], zs[n_layers, :d_out]
+    for p in range(lo, hi):
+        row = params[p]
+        finite_x = _forward_agent(row, X, np.int64(p) * x_each, net, acts, zs, tmp)
+        loss, finite_y = _output_delta(
+            net.acts[n_layers - 1], net.loss, z, o, Y, np.int64(p) * y_each, dout, tmp, scales
+        )
+        losses[p] = loss
+        status[p] = _status(finite_x, finite_y, loss)
+        if mode == MODE_LOSS:
+            continue
+        if mode == MODE_INPUT_GRAD:  # dx[p] (B, d_in) = dxp transposed
+            _backward_agent(row, row, net, acts, zs, dout, deltas, False, dxp)
+            transpose(dx, p * batch * d_in, d_in, dxp, 0, batch, d_in, batch)
+            continue
+        g = grads[p] if mode == MODE_GRAD else g_own
+        _backward_agent(row, g, net, acts, zs, dout, deltas, want_params, dx[0, :0])
+        if mode == MODE_TRAIN and status[p] == OK:
+            if not apply_update(p, row, g, opt, True):
+                status[p] = DIVERGED
+
+
 @njit(parallel=True, **_JIT)
-def population_pass(params, X, Y, net, opt, mode, losses, status, grads, dx):
+def _population_pass(params, X, Y, net, opt, mode, losses, status, grads, dx):
     """Loss, gradients, input gradients or a training step for every agent at once.
 
     Parameters
@@ -381,84 +354,87 @@ def population_pass(params, X, Y, net, opt, mode, losses, status, grads, dx):
     dx : float, shape (P, B, d_0) in MODE_INPUT_GRAD (filled), else (1, 1, 1) unused.
     """
     n_agents, n_params = params.shape
-    batch = X.shape[1]
     dims = net.dims
     n_layers = dims.shape[0] - 1
-    width = _max_width(dims)
-    want_params = mode == MODE_GRAD or mode == MODE_TRAIN
-    x_each, y_each = X.shape[0] == n_agents, Y.shape[0] == n_agents
-    d_out, d_in = dims[n_layers], dims[0]
-    size_layers = 2 * (n_layers + 1) * width * batch
-    n_scratch = size_layers + 3 * width * batch + 2 * batch + (d_out + d_in) * batch + n_params
+    n_scratch = _scratch_size(
+        n_layers, _max_width(dims), X.shape[1], dims[n_layers], dims[0], n_params
+    )
     n_chunks = (n_agents + AGENTS_PER_CHUNK - 1) // AGENTS_PER_CHUNK
-    scales = _scales(batch, d_out, params.dtype)
+    scales = _scales(X.shape[1], dims[n_layers], params.dtype)
     for c in prange(n_chunks):
         # one scratch allocation per chunk of agents, carved into the per-agent buffers
         scratch = np.empty(n_scratch, dtype=params.dtype)
-        acts, zs = _layer_buffers(scratch, n_layers, width, batch)
-        at = size_layers
-        deltas = scratch[at : at + 3 * width * batch].reshape((3, width, batch))
-        at += 3 * width * batch
-        tmp = scratch[at : at + 2 * batch]
-        at += 2 * batch
-        dout = scratch[at : at + d_out * batch].reshape((d_out, batch))
-        at += d_out * batch
-        dxp = scratch[at : at + d_in * batch].reshape((d_in, batch))
-        g_own = scratch[at + d_in * batch : at + d_in * batch + n_params]
-        o = acts[n_layers, :d_out]
-        z = zs[n_layers, :d_out]
-        for p in range(c * AGENTS_PER_CHUNK, min(n_agents, (c + 1) * AGENTS_PER_CHUNK)):
-            row = params[p]
-            xi = np.int64(p) * x_each
-            yi = np.int64(p) * y_each
-            finite_x = _forward_agent(row, X, xi, net, acts, zs, tmp)
-            loss, finite_y = _output_delta(
-                net.acts[n_layers - 1], net.loss, z, o, Y, yi, dout, tmp, scales
-            )
-            losses[p] = loss
-            if not finite_x:
-                status[p] = BAD_INPUT
-            elif not finite_y:
-                status[p] = BAD_TARGET
-            elif not np.isfinite(loss):
-                status[p] = DIVERGED
-            else:
-                status[p] = OK
-            if mode == MODE_LOSS:
-                continue
-            if mode == MODE_INPUT_GRAD:
-                _backward_agent(row, row, net, acts, zs, dout, deltas, False, dxp)
-                for b in range(batch):
-                    for i in range(d_in):
-                        dx[p, b, i] = dxp[i, b]
-                continue
-            g = grads[p] if mode == MODE_GRAD else g_own
-            _backward_agent(row, g, net, acts, zs, dout, deltas, want_params, dx[0, :0])
-            if mode == MODE_TRAIN and status[p] == OK:
-                if not apply_update(p, row, g, opt, True):
-                    status[p] = DIVERGED
+        lo = c * AGENTS_PER_CHUNK
+        hi = min(n_agents, lo + AGENTS_PER_CHUNK)
+        _pass_chunk(lo, hi, scratch, params, X, Y, net, opt, mode, losses, status, grads, dx,
+                    scales)  # fmt: skip
 
 
-@njit(parallel=True, **_JIT)
-def population_forward(params, X, net, layer, out):
-    """Activations of layer ``layer`` (1..L; L = the outputs) for every agent.
-
-    params : float (P, n_params); X : float (P, B, d_0) or (1, B, d_0);
-    out : float (P, B, d_layer), filled.
-    """
-    n_agents = params.shape[0]
+@njit(**_JIT)
+def _forward_chunk(lo, hi, owned, params_, X_, net, layer, out_):
+    """Agents lo..hi-1 of :func:`_population_forward`, with ``owned`` as scratch (arrays
+    borrowed, as in :func:`_pass_chunk`)."""
+    params, X, out = borrow(params_), borrow(X_), borrow(out_)
     batch = X.shape[1]
     dims = net.dims
     n_layers = dims.shape[0] - 1
     width = _max_width(dims)
-    x_each = X.shape[0] == n_agents
-    for p in prange(n_agents):
-        xi = np.int64(p) * x_each
-        scratch = np.empty(2 * (n_layers + 1) * width * batch + 2 * batch, dtype=params.dtype)
-        acts, zs = _layer_buffers(scratch, n_layers, width, batch)
-        tmp = scratch[2 * (n_layers + 1) * width * batch :]
-        _forward_agent(params[p], X, xi, net, acts, zs, tmp)
-        a = acts[layer, : dims[layer]]
-        for b in range(batch):
-            for j in range(dims[layer]):
-                out[p, b, j] = a[j, b]
+    x_each = X.shape[0] == params.shape[0]
+    scratch = borrow(owned)
+    acts, zs = _layer_buffers(scratch, n_layers, width, batch)
+    tmp = scratch[
+        2 * (n_layers + 1) * width * batch : 2 * (n_layers + 1) * width * batch + 2 * batch
+    ]
+    d = dims[layer]
+    for p in range(lo, hi):
+        _forward_agent(params[p], X, np.int64(p) * x_each, net, acts, zs, tmp)
+        # out[p] (B, d) = acts[layer, :d] transposed
+        transpose(out, p * batch * d, d, acts, layer * width * batch, batch, d, batch)
+
+
+@njit(parallel=True, **_JIT)
+def _population_forward(params, X, net, layer, out):
+    """Activations of layer ``layer`` (1..L; L = the outputs) for every agent.
+
+    params : float (P, n_params); X : float (P, B, d_0) or (1, B, d_0);
+    out : float (P, B, d_layer), C-contiguous, filled.
+    """
+    n_agents = params.shape[0]
+    batch = X.shape[1]
+    n_layers = net.dims.shape[0] - 1
+    n_scratch = 2 * (n_layers + 1) * _max_width(net.dims) * batch + 2 * batch
+    n_chunks = (n_agents + AGENTS_PER_CHUNK - 1) // AGENTS_PER_CHUNK
+    for c in prange(n_chunks):
+        scratch = np.empty(n_scratch, dtype=params.dtype)  # one per chunk of agents
+        lo = c * AGENTS_PER_CHUNK
+        _forward_chunk(
+            lo, min(n_agents, lo + AGENTS_PER_CHUNK), scratch, params, X, net, layer, out
+        )
+
+
+def _agent_flops(dims: np.ndarray, batch: int, passes: int) -> float:
+    """FLOPs of ``passes`` products per layer for one agent (1: forward; 3: a training step)."""
+    return 2.0 * batch * passes * float(np.dot(dims[:-1], dims[1:]))
+
+
+def population_pass(params, X, Y, net, opt, mode, losses, status, grads, dx) -> None:
+    """:func:`_population_pass` (arguments and effects there), sized for its work by
+    :func:`simulator.kernels.threads.parallel_begin` (threads, work-stealing pieces)."""
+    n_chunks = (params.shape[0] + AGENTS_PER_CHUNK - 1) // AGENTS_PER_CHUNK
+    work = _agent_flops(net.dims, X.shape[1], 1 if mode == MODE_LOSS else 3) * AGENTS_PER_CHUNK
+    call = parallel_begin(("population_pass", mode), n_chunks, work)
+    try:
+        _population_pass(params, X, Y, net, opt, mode, losses, status, grads, dx)
+    finally:
+        parallel_end(call)
+
+
+def population_forward(params, X, net, layer, out) -> None:
+    """:func:`_population_forward` (arguments and effects there), sized for its work."""
+    n_chunks = (params.shape[0] + AGENTS_PER_CHUNK - 1) // AGENTS_PER_CHUNK
+    work = _agent_flops(net.dims, X.shape[1], 1) * AGENTS_PER_CHUNK
+    call = parallel_begin("population_forward", n_chunks, work)
+    try:
+        _population_forward(params, X, net, layer, out)
+    finally:
+        parallel_end(call)
