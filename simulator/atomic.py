@@ -18,8 +18,8 @@ def write_atomically(path: Path, write: Callable[[IO[Any]], Any], binary: bool =
     over ``path``; return ``path``.
 
     The temporary name is ``.NAME.partial`` (a folder has one writer: runs and sweeps lock
-    theirs). Whatever sits there (a planted symlink, say) is removed first and the file is created with
-    ``O_EXCL | O_NOFOLLOW``, so nothing outside the folder is ever written; a symlink at
+    theirs). Whatever sits there (a planted symlink, say) is removed first and the file is
+    created with ``O_EXCL | O_NOFOLLOW``, so nothing outside the folder is written; a symlink at
     ``path`` itself is replaced by the rename, never followed. On any error the temporary file
     is removed and ``path`` is left as it was.
     """
