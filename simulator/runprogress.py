@@ -6,7 +6,7 @@
   ``timings["measure"]`` is more than half of the time spent in steps.
 * A notice before the model is built when the main training kernel has no cached machine code
   for the run's dtype (so the silence that follows is explained). The check reads Numba's own
-  cache index of :func:`simulator.kernels.mlp.population_pass` (through Numba's cache object:
+  cache index of :func:`simulator.kernels.mlp._population_pass` (through Numba's cache object:
   a stale index, e.g. after the kernel source changed, counts as cold); it costs a few ms.
 """
 
@@ -29,7 +29,7 @@ def kernels_cold(dtype: str) -> bool:
     try:
         from simulator.kernels import mlp
 
-        cache = mlp.population_pass._cache
+        cache = mlp._population_pass._cache
         index = cache._cache_file._load_index()  # {} when missing or stale (source changed)
         return not any(str(key[0][0].dtype) == dtype for key in index)
     except Exception:

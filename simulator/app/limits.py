@@ -140,6 +140,8 @@ def estimate(cls: type, params: dict[str, Any]) -> Estimate:
     # (probabilities, decisions, differences); per-agent statistics for every agent
     measured = n if n <= p["measure_exact"] else p["measure_agents"]
     probe = measured * n_probe * (d_out * 2 + widths[1]) * itemsize + n * 16 * FLOAT
+    if p["bc_rate"] > 0 and p["confidence"] > 0 and p["confidence_space"] == "function":
+        probe += n * n_probe * d_out * (itemsize + FLOAT)  # every agent's outputs, compared
     extra = n * getattr(cls, "memory_per_agent", 0) * max(batch, 1) // 64
     return Estimate(
         n_agents=n,
