@@ -34,6 +34,7 @@ from simulator import metrics
 from simulator.config import fail
 from simulator.graph import build_social_graph
 from simulator.kernels import social as S
+from simulator.kernels.sized import blocks, sized_call
 from simulator.layout import AgentNetwork
 from simulator.measures import measure_names, snapshot
 from simulator.mesa_interop import NeuralDataCollector, scenario_arguments
@@ -380,7 +381,8 @@ class NeuralModel(LazyMesaLayer, mesa.Model):
 
     def novelty(self) -> np.ndarray:
         """RMS function-space distance of each agent from its neighbours' mean output, (P,)."""
-        preds = self.probe_predictions().reshape(self.n_agents, -1).astype(self.population.dtype)
+        preds = self.probe_predictions().reshape(self.n_agents, -1)
+        preds = preds.astype(self.population.dtype, copy=False)
         mean = np.empty_like(preds)
         S.neighbour_mean(np.ascontiguousarray(preds), self.csr.indptr, self.csr.indices, mean)
         return np.sqrt(((preds - mean) ** 2).mean(axis=1, dtype=np.float64))
@@ -403,9 +405,10 @@ class NeuralModel(LazyMesaLayer, mesa.Model):
             values = self.probe_predictions().reshape(self.n_agents, -1)
         else:
             values = self.population.params
-        return S.confident_edges(
-            np.ascontiguousarray(values, dtype=np.float64), csr.indptr, csr.indices, float(epsilon)
-        )
+        values = np.ascontiguousarray(values)  # its own dtype: the kernel widens exactly
+        work = S.ROWS * 3.0 * values.shape[1] * csr.indices.shape[0] / max(self.n_agents, 1)
+        return sized_call("confident_edges", blocks(self.n_agents, S.ROWS), work,
+                          S.confident_edges, values, csr.indptr, csr.indices, float(epsilon))  # fmt: skip
 
     # ------------------------------------------------------------------ measurement
     def collect(self) -> None:

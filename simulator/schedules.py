@@ -118,7 +118,8 @@ def move_in_sequence(
     pop, csr = model.population, model.csr
     acting = acting_sequence(schedule, pop.n_agents, model.social_rng)
     if space == "function":
-        preds = model.probe_predictions().reshape(pop.n_agents, -1).astype(np.float64)
+        # a copy in the population's dtype (the kernel widens to float64 exactly)
+        preds = model.probe_predictions().reshape(pop.n_agents, -1).copy()
     else:
         preds = np.empty((pop.n_agents, 0))
     probe = np.ascontiguousarray(model.task.probe_X[None], dtype=pop.dtype)

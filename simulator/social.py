@@ -22,6 +22,7 @@ import numpy as np
 from simulator.config import check_choice
 from simulator.graph import MixingCSR, mixing_matrix
 from simulator.kernels import social as S
+from simulator.kernels.sized import blocks, sized_call
 from simulator.schedules import (
     acting_sequence,
     check_schedule,
@@ -73,6 +74,17 @@ class SocialRule:
     def set_state(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`get_state` returned (after the model and graph are rebuilt)."""
 
+    def scratch(self, key: str, like: np.ndarray) -> np.ndarray:
+        """An uninitialized array shaped and typed like ``like``, kept in ``self._buffers``
+        from step to step (a rule that allocated, and page-faulted in, a parameter-sized array
+        every step paid for it at large populations). Never part of the rule's state: every
+        use overwrites it whole before reading it."""
+        buffers = self.__dict__.setdefault("_buffers", {})
+        buf = buffers.get(key)
+        if buf is None or buf.shape != like.shape or buf.dtype != like.dtype:
+            buf = buffers[key] = np.empty_like(like)
+        return buf
+
 
 class Gossip(SocialRule):
     """Weight averaging with neighbours.
@@ -118,7 +130,9 @@ class Gossip(SocialRule):
         if self.order == "mix_then_train":
             self._mix(model, model.population.params)
         elif self.order == "dpsgd":
-            self._x0 = model.population.params.copy()
+            params = model.population.params
+            self._x0 = self.scratch("x0", params)
+            np.copyto(self._x0, params)
         return X, Y
 
     def after_train(self, model: NeuralModel) -> None:
@@ -127,9 +141,9 @@ class Gossip(SocialRule):
             self._mix(model, params)
         elif self.order == "dpsgd" and self._x0 is not None:
             x0, self._x0 = self._x0, None
-            update = params - x0  # the optimizer's step, taken at x0 (its state advanced once)
+            params -= x0  # the optimizer's step, taken at x0 (its state advanced once)
             self._mix(model, x0)
-            np.add(x0, update, out=params)
+            params += x0  # = mixed x0 + the step (the sum of the same two numbers)
 
     def _mix(self, model: NeuralModel, params: np.ndarray) -> None:
         """One mixing round of ``params`` (P, n_params), in place."""
@@ -139,9 +153,12 @@ class Gossip(SocialRule):
             S.average_pairs(params, pairs, self.rate)
             return
         m = self.mixing
-        out = np.empty_like(params)
-        S.mix_rows(params, m.indptr, m.indices, m.weights, self.rate, out)
-        params[...] = out
+        out = self.scratch("mixed", params)
+        n_agents, n = params.shape
+        work = S.ROWS * 2.0 * n * (1.0 + m.indices.shape[0] / max(n_agents, 1))
+        sized_call("mix_rows", blocks(n_agents, S.ROWS), work, S.mix_rows, params,
+                   m.indptr, m.indices, m.weights, self.rate, out)  # fmt: skip
+        np.copyto(params, out)
 
 
 class Distillation(SocialRule):
@@ -271,8 +288,7 @@ class Imitation(SocialRule):
         pop.copy_agents(src, dst)
         model.fitness_ema[dst] = model.fitness_ema[src]
         if self.mutation > 0:
-            noise = rng.standard_normal((dst.size, pop.n_params)) * self.mutation
-            pop.params[dst] += noise.astype(pop.dtype)
+            add_noise_rows(pop.params, dst, self.mutation, rng)
         model.copies_last_step = int(dst.size)
 
 
@@ -308,9 +324,13 @@ class BoundedConfidence(SocialRule):
             move_in_sequence(model, self.schedule, self.epsilon, self.rate, self.space)
             return
         mask = model.confident_edges(self.epsilon, self.space)
-        out = np.empty_like(pop.params)
-        S.masked_mean_mix(pop.params, csr.indptr, csr.indices, mask, self.rate, out)
-        pop.params[...] = out
+        params = pop.params
+        out = self.scratch("mixed", params)
+        n_agents, n = params.shape
+        work = S.ROWS * 2.0 * n * (1.0 + csr.indices.shape[0] / max(n_agents, 1))
+        sized_call("masked_mean_mix", blocks(n_agents, S.ROWS), work, S.masked_mean_mix,
+                   params, csr.indptr, csr.indices, mask, self.rate, out)  # fmt: skip
+        np.copyto(params, out)
 
 
 class DiversityPressure(SocialRule):
@@ -328,10 +348,12 @@ class DiversityPressure(SocialRule):
 
     def after_train(self, model: NeuralModel) -> None:
         pop, csr = model.population, model.csr
-        mean = np.empty_like(pop.params)
+        mean = self.scratch("mean", pop.params)
         S.neighbour_mean(pop.params, csr.indptr, csr.indices, mean)
         step = (pop.lr * self.strength)[:, None]
-        pop.params += (step * (pop.params - mean)).astype(pop.dtype)
+        np.subtract(pop.params, mean, out=mean)  # p_i - m_i in the population's dtype
+        np.multiply(step, mean, out=mean, casting="unsafe")  # in float64, then rounded
+        pop.params += mean
 
 
 class FederatedAveraging(SocialRule):
@@ -449,6 +471,21 @@ class HomogenizationDetector(SocialRule):
             model.novelty_weight += self.rate
         else:
             model.novelty_weight *= 1 - self.rate
+
+
+NOISE_ROWS = 4_096  # rows of mutation noise drawn at a time (a bounded float64 scratch)
+
+
+def add_noise_rows(
+    params: np.ndarray, rows: np.ndarray, scale: float, rng: np.random.Generator
+) -> None:
+    """``params[rows] += scale * N(0, 1)``, in place, the noise drawn row after row from ``rng``
+    in slices of :data:`NOISE_ROWS` rows: the same numbers as one ``(len(rows), n)`` draw,
+    without a float64 temporary of that size. ``rows`` int (k,), distinct."""
+    for lo in range(0, rows.shape[0], NOISE_ROWS):
+        part = rows[lo : lo + NOISE_ROWS]
+        noise = rng.standard_normal((part.shape[0], params.shape[1])) * scale
+        params[part] += noise.astype(params.dtype)
 
 
 def _random_neighbour_entry(indptr: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -69,7 +69,7 @@ SKIP_NAMES = {"timings", "_event_list", "_event_generators", "_default_schedule"
 SKIP_NAMES |= {"step", "space", "agent_list", "_agents_by_type", "_all_agents", "data_registry"}
 SKIP_NAMES |= {"scenario", "_scenario", "_simulator", "model_reporters", "agent_reporters"}
 SKIP_NAMES |= {"agenttype_reporters", "_rng", "_validated"}
-SKIP_NAMES |= {"_buffers"}  # a task's minibatch scratch, refilled whole every step
+SKIP_NAMES |= {"_buffers"}  # scratch of a task (minibatches) or a rule (SocialRule.scratch)
 
 
 def differences(a, b, path="model", seen=None, out=None) -> list[str]:
@@ -106,8 +106,9 @@ def differences(a, b, path="model", seen=None, out=None) -> list[str]:
         if sorted(a.edges) != sorted(b.edges):
             out.append(f"{path}: graph edges differ")
     elif isinstance(a, dict):
-        if set(a) != set(b):
-            out.append(f"{path}: keys {sorted(map(str, set(a) ^ set(b)))} in only one")
+        compared_a, compared_b = _compared_keys(a), _compared_keys(b)
+        if compared_a != compared_b:
+            out.append(f"{path}: keys {sorted(map(str, compared_a ^ compared_b))} in only one")
         for k in a:
             if k in b and k not in SKIP_NAMES and "cache" not in str(k):
                 differences(a[k], b[k], f"{path}[{k!r}]", seen, out)
@@ -127,6 +128,11 @@ def differences(a, b, path="model", seen=None, out=None) -> list[str]:
         for name in ("model_vars", "_agent_records", "tables", "_collection_steps"):
             differences(getattr(a, name, None), getattr(b, name, None), f"{path}.{name}", seen, out)
     return out
+
+
+def _compared_keys(d: dict) -> set:
+    """The keys of ``d`` that are compared (scratch made on first use may exist in one only)."""
+    return {k for k in d if k not in SKIP_NAMES and "cache" not in str(k)}
 
 
 def _number(x) -> bool:

@@ -72,3 +72,35 @@ def borrow(typingctx, arr):
         return dst._getvalue()
 
     return arr(arr), codegen
+
+
+@intrinsic
+def prefetch(typingctx, arr, start, count):
+    """Ask the CPU to bring elements ``start .. start + count`` of the flat array ``arr`` (any
+    layout: offsets from its first element) into its caches, one hint per 64-byte line. A hint
+    only: no fault, no effect on any result. For the next agent's inputs and parameters, fetched
+    from memory while the current agent computes."""
+    if not isinstance(arr, types.Array) or not isinstance(start, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        from llvmlite import ir
+
+        ary = make_array(signature.args[0])(context, builder, args[0])
+        i64, i32 = ir.IntType(64), ir.IntType(32)
+        start_ = context.cast(builder, args[1], signature.args[1], types.int64)
+        count_ = context.cast(builder, args[2], signature.args[2], types.int64)
+        base = builder.gep(ary.data, [start_])
+        first = builder.ptrtoint(base, i64)
+        item = context.get_abi_sizeof(context.get_data_type(signature.args[0].dtype))
+        end = builder.add(first, builder.mul(count_, ir.Constant(i64, item)))
+        i8p = ir.IntType(8).as_pointer()
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        with cgutils.for_range_slice(builder, first, end, ir.Constant(i64, 64)) as (addr, _):
+            ptr = builder.inttoptr(addr, i8p)
+            # read, locality 3 (keep in every cache level), data cache
+            builder.call(fn, [ptr, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return types.void(arr, start, count), codegen

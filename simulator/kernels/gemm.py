@@ -74,6 +74,29 @@ TRANSPOSE_BYTES = HALF_BYTES  # 8x8 float32 / 4x4 float64 blocks (narrow inputs 
 _JIT = {"cache": True, "error_model": "numpy"}
 
 
+@intrinsic
+def wide_vectors(typingctx):
+    """Let LLVM vectorize the calling function's loops with 64-byte vectors (AVX-512).
+
+    LLVM's cost model prefers 32-byte vectors on the AVX-512 CPUs it knows (``prefer-256-bit``:
+    some older ones lower their clock on 64-byte code), so element-wise loops ran at half the
+    width the register tiles use. This sets the calling function's ``prefer-vector-width``
+    attribute (clang's ``-mprefer-vector-width=512``) when :data:`VECTOR_BYTES` is 64; a
+    no-op otherwise. Call it at the top of a Numba function: the attribute belongs to the
+    function being compiled, so every function whose loops should widen calls it (measured on
+    the float32 tanh of 4,096 elements: 1.28x; float64: 1.41x). Results do not depend on it
+    beyond the summation order of reductions compiled with ``reassoc``, which stays fixed.
+    """
+
+    def codegen(context, builder, signature, args):
+        if VECTOR_BYTES == 64:
+            # llvmlite knows no string attributes: add the rendered text to its set directly
+            set.add(builder.function.attributes, '"prefer-vector-width"="512"')
+        return context.get_dummy_value()
+
+    return types.void(), codegen
+
+
 def _lanes(dtype: types.Float, n_vectors: int, vector_bytes: int = VECTOR_BYTES) -> int:
     """SIMD lanes of one vector (1 for the scalar tile, ``n_vectors == 0``)."""
     return vector_bytes * 8 // dtype.bitwidth if n_vectors else 1

@@ -11,6 +11,7 @@ from numba import njit
 
 from simulator.kernels.activations import F0, F1, HALF, OUT_SOFTMAX, OUT_STEP, SIGMOID, softplus
 from simulator.kernels.elementary import exp_nonpositive
+from simulator.kernels.gemm import wide_vectors
 
 MSE, BCE, CROSS_ENTROPY = 0, 1, 2
 # as in simulator.kernels.mlp: never nnan/ninf, NaNs must stay visible
@@ -34,6 +35,7 @@ def _softmax_block(z, a, tmp):
     tmp : (2 B,) scratch; on return ``tmp[B:]`` holds each sample's log-sum-exp of ``z``
     (the cross-entropy loss reads it instead of exponentiating again).
     """
+    wide_vectors()
     d, batch = z.shape
     zmax = tmp[:batch]
     lse = tmp[batch : 2 * batch]
@@ -66,6 +68,7 @@ def _output_delta(out_kind, loss, z, o, Y, yi, delta, tmp, scales):
     :func:`_softmax_block` in the forward pass.
     Returns (loss, targets_finite). See :mod:`simulator.population` for the definitions.
     """
+    wide_vectors()
     n_out, batch = o.shape
     zero = o[0, 0] * F0
     total = zero

@@ -21,8 +21,8 @@ import numpy as np
 from numba import njit, prange
 
 from simulator.kernels.activations import F0, OUT_SOFTMAX, RELU, TANH, activate, derivative
-from simulator.kernels.arrays import borrow, flat
-from simulator.kernels.gemm import INIT_BIAS, INIT_ZERO, gemm, gemm_nt, transpose
+from simulator.kernels.arrays import borrow, flat, prefetch
+from simulator.kernels.gemm import INIT_BIAS, INIT_ZERO, gemm, gemm_nt, transpose, wide_vectors
 from simulator.kernels.losses import BCE, CROSS_ENTROPY, MSE, _output_delta, _scales, _softmax_block
 from simulator.kernels.optim import apply_update
 from simulator.kernels.threads import parallel_begin, parallel_end
@@ -122,6 +122,7 @@ def _layer_buffers(scratch, n_layers, width, batch):
 @njit(**_JIT)
 def _all_finite(x):
     """True when every value of the C-contiguous array x is finite (one vectorized pass)."""
+    wide_vectors()
     f = flat(x)
     total = f[0] * F0
     for k in range(f.shape[0]):
@@ -136,6 +137,7 @@ def _load_input(X, xi, a0):
     The check is a separate pass over the contiguous copy, so it vectorizes (summing ``x * 0``
     inside the transposing loop made a serial dependency chain).
     """
+    wide_vectors()
     batch, d0 = X.shape[1], X.shape[2]
     if X.strides[2] == X.itemsize and X.strides[1] == d0 * X.itemsize:  # X[xi] contiguous
         transpose(a0, 0, batch, X[xi], 0, d0, batch, d0)
@@ -151,6 +153,7 @@ def _dense_forward(row, w_off, b_off, a_in, z_out):
     """z_out (d_out, B) = W^T a_in + b, with W = row[w_off:].reshape(d_in, d_out): register
     tiles of z with A[m, k] = W[k, m] and the bias as their starting value (0 when b_off < 0:
     a layer without bias)."""
+    wide_vectors()
     d_in, nb = a_in.shape
     d_out = z_out.shape[0]
     init = INIT_BIAS if b_off >= 0 else INIT_ZERO
@@ -161,6 +164,7 @@ def _dense_forward(row, w_off, b_off, a_in, z_out):
 def _activate_block(kind, z, a):
     """a = f(z) element-wise (C-contiguous blocks of one shape). One flat loop per kind, so
     each loop is long and branch-free and vectorizes (a switch inside would not)."""
+    wide_vectors()
     zf, af = flat(z), flat(a)
     n = zf.shape[0]
     if kind == TANH:
@@ -177,6 +181,7 @@ def _activate_block(kind, z, a):
 @njit(**_JIT)
 def _times_derivative(kind, z, a, delta):
     """delta *= f'(z) element-wise (f' from the output a where it can), one flat loop per kind."""
+    wide_vectors()
     zf, af, df = flat(z), flat(a), flat(delta)
     n = zf.shape[0]
     if kind == TANH:
@@ -195,6 +200,7 @@ def _forward_agent(row, X, xi, net, acts, zs, tmp):
     """Forward pass of one agent; fills ``acts[l, :d_l]`` (l = 0..L; l = 0 is X[xi] transposed)
     and ``zs[l, :d_l]`` (l = 1..L), each of shape (d_l, B); tmp is (2 B,) scratch (see
     :func:`_softmax_block`). Returns False on non-finite X."""
+    wide_vectors()
     dims = net.dims
     n_layers = dims.shape[0] - 1
     finite = _load_input(X, xi, acts[0, : dims[0]])
@@ -218,6 +224,7 @@ def _dense_backward(row, g, w_off, b_off, a_in, delta, want_params, d_in_out, de
     d_in_out (d_in, B) = W delta (when its first dim is nonzero).
     delta_t : (B d_out,) scratch for delta transposed (wide layers' weight gradients).
     """
+    wide_vectors()
     d_in, nb = a_in.shape
     d_out = delta.shape[0]
     if want_params and d_out >= WIDE_GRADIENT:  # outer-product tiles on delta transposed
@@ -243,6 +250,7 @@ def _backward_agent(row, g, net, acts, zs, delta_out, deltas, want_params, dx):
     alternately) and a transposed delta (``deltas[2]``, see :func:`_dense_backward`).
     dx (d_0, B) receives dLoss/dX when it has a nonzero first dimension.
     """
+    wide_vectors()
     dims = net.dims
     n_layers = dims.shape[0] - 1
     delta = delta_out
@@ -302,6 +310,7 @@ def _pass_chunk(
     """Agents lo..hi-1 of :func:`_population_pass`, with ``owned`` (float, 1-D, at least
     :func:`_scratch_size` elements) as their scratch memory. Every array is borrowed (see
     :func:`simulator.kernels.arrays.borrow`): the caller holds them all for the call."""
+    wide_vectors()
     params, X, Y, grads, dx = borrow(params_), borrow(X_), borrow(Y_), borrow(grads_), borrow(dx_)
     n_agents, n_params = params.shape
     batch = X.shape[1]
@@ -314,7 +323,12 @@ def _pass_chunk(
         borrow(owned), n_layers, _max_width(dims), batch, d_out, d_in, n_params
     )
     o, z = acts[n_layers, :d_out], zs[n_layers, :d_out]
+    x_size = batch * d_in
     for p in range(lo, hi):
+        if p + 1 < hi:  # the next agent's row and inputs, fetched while this one computes
+            prefetch(params, (p + 1) * n_params, n_params)
+            if x_each:
+                prefetch(X, (p + 1) * x_size, x_size)
         row = params[p]
         finite_x = _forward_agent(row, X, np.int64(p) * x_each, net, acts, zs, tmp)
         loss, finite_y = _output_delta(
@@ -353,6 +367,7 @@ def _population_pass(params, X, Y, net, opt, mode, losses, status, grads, dx):
     grads : float, shape (P, n_params) in MODE_GRAD (filled), else (1, 1) unused.
     dx : float, shape (P, B, d_0) in MODE_INPUT_GRAD (filled), else (1, 1, 1) unused.
     """
+    wide_vectors()
     n_agents, n_params = params.shape
     dims = net.dims
     n_layers = dims.shape[0] - 1
@@ -362,6 +377,7 @@ def _population_pass(params, X, Y, net, opt, mode, losses, status, grads, dx):
     n_chunks = (n_agents + AGENTS_PER_CHUNK - 1) // AGENTS_PER_CHUNK
     scales = _scales(X.shape[1], dims[n_layers], params.dtype)
     for c in prange(n_chunks):
+        wide_vectors()  # (the loop body is compiled as a function of its own)
         # one scratch allocation per chunk of agents, carved into the per-agent buffers
         scratch = np.empty(n_scratch, dtype=params.dtype)
         lo = c * AGENTS_PER_CHUNK
@@ -374,6 +390,7 @@ def _population_pass(params, X, Y, net, opt, mode, losses, status, grads, dx):
 def _forward_chunk(lo, hi, owned, params_, X_, net, layer, out_):
     """Agents lo..hi-1 of :func:`_population_forward`, with ``owned`` as scratch (arrays
     borrowed, as in :func:`_pass_chunk`)."""
+    wide_vectors()
     params, X, out = borrow(params_), borrow(X_), borrow(out_)
     batch = X.shape[1]
     dims = net.dims
@@ -399,12 +416,14 @@ def _population_forward(params, X, net, layer, out):
     params : float (P, n_params); X : float (P, B, d_0) or (1, B, d_0);
     out : float (P, B, d_layer), C-contiguous, filled.
     """
+    wide_vectors()
     n_agents = params.shape[0]
     batch = X.shape[1]
     n_layers = net.dims.shape[0] - 1
     n_scratch = 2 * (n_layers + 1) * _max_width(net.dims) * batch + 2 * batch
     n_chunks = (n_agents + AGENTS_PER_CHUNK - 1) // AGENTS_PER_CHUNK
     for c in prange(n_chunks):
+        wide_vectors()  # (the loop body is compiled as a function of its own)
         scratch = np.empty(n_scratch, dtype=params.dtype)  # one per chunk of agents
         lo = c * AGENTS_PER_CHUNK
         _forward_chunk(

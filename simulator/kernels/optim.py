@@ -21,6 +21,8 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
+from simulator.kernels.gemm import wide_vectors
+
 SGD, MOMENTUM, ADAM = 0, 1, 2
 
 
@@ -50,6 +52,7 @@ def apply_update(p, row, g, opt, overwrite_g):
     and the optimizer state exactly as they were, when ``g`` or the updated parameters or state
     are not finite.
     """
+    wide_vectors()
     n = row.shape[0]
     scale = 1.0
     if opt.clip_norm > 0:

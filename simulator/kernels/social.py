@@ -12,25 +12,29 @@ from numba import njit, prange
 from simulator.kernels.mlp import _forward_agent, _layer_buffers, _max_width
 
 _JIT = {"cache": True, "error_model": "numpy"}
+ROWS = 64  # agents per parallel work item of the graph kernels (one accumulator each)
 
 
 @njit(parallel=True, **_JIT)
 def mix_rows(params, indptr, indices, weights, rate, out):
     """out[i] = (1 - rate) params[i] + rate sum_k weights[k] params[indices[k]], k in row i.
 
-    params, out : float (P, n), distinct arrays; weights : float64 (nnz,).
+    params, out : float (P, n), distinct arrays; weights : float64 (nnz,). The loop runs over
+    blocks of ``ROWS`` agents, one float64 accumulator per block (no allocation per agent).
     """
     n_agents, n = params.shape
-    for i in prange(n_agents):
-        acc = np.zeros(n, dtype=np.float64)
-        for k in range(indptr[i], indptr[i + 1]):
-            w = weights[k]
-            src = params[indices[k]]
+    for blk in prange((n_agents + ROWS - 1) // ROWS):
+        acc = np.empty(n, dtype=np.float64)
+        for i in range(blk * ROWS, min(n_agents, (blk + 1) * ROWS)):
+            acc[:] = 0.0
+            for k in range(indptr[i], indptr[i + 1]):
+                w = weights[k]
+                src = params[indices[k]]
+                for c in range(n):
+                    acc[c] += w * src[c]
+            own = params[i]
             for c in range(n):
-                acc[c] += w * src[c]
-        own = params[i]
-        for c in range(n):
-            out[i, c] = (1.0 - rate) * own[c] + rate * acc[c]
+                out[i, c] = (1.0 - rate) * own[c] + rate * acc[c]
 
 
 @njit(parallel=True, **_JIT)
@@ -40,38 +44,41 @@ def masked_mean_mix(params, indptr, indices, mask, rate, out):
     indptr/indices : the plain neighbour CSR (no self entries); mask : bool (nnz,).
     """
     n_agents, n = params.shape
-    for i in prange(n_agents):
-        acc = np.zeros(n, dtype=np.float64)
-        own = params[i]
-        count = 1
-        for c in range(n):
-            acc[c] = own[c]
-        for k in range(indptr[i], indptr[i + 1]):
-            if mask[k]:
-                count += 1
-                src = params[indices[k]]
-                for c in range(n):
-                    acc[c] += src[c]
-        for c in range(n):
-            out[i, c] = (1.0 - rate) * own[c] + rate * acc[c] / count
+    for blk in prange((n_agents + ROWS - 1) // ROWS):
+        acc = np.empty(n, dtype=np.float64)
+        for i in range(blk * ROWS, min(n_agents, (blk + 1) * ROWS)):
+            own = params[i]
+            count = 1
+            for c in range(n):
+                acc[c] = own[c]
+            for k in range(indptr[i], indptr[i + 1]):
+                if mask[k]:
+                    count += 1
+                    src = params[indices[k]]
+                    for c in range(n):
+                        acc[c] += src[c]
+            for c in range(n):
+                out[i, c] = (1.0 - rate) * own[c] + rate * acc[c] / count
 
 
 @njit(parallel=True, **_JIT)
 def neighbour_mean(params, indptr, indices, out):
     """out[i] = mean of params over i's neighbours (params[i] itself for an isolated agent)."""
     n_agents, n = params.shape
-    for i in prange(n_agents):
-        deg = indptr[i + 1] - indptr[i]
-        if deg == 0:
-            out[i] = params[i]
-            continue
-        acc = np.zeros(n, dtype=np.float64)
-        for k in range(indptr[i], indptr[i + 1]):
-            src = params[indices[k]]
+    for blk in prange((n_agents + ROWS - 1) // ROWS):
+        acc = np.empty(n, dtype=np.float64)
+        for i in range(blk * ROWS, min(n_agents, (blk + 1) * ROWS)):
+            deg = indptr[i + 1] - indptr[i]
+            if deg == 0:
+                out[i] = params[i]
+                continue
+            acc[:] = 0.0
+            for k in range(indptr[i], indptr[i + 1]):
+                src = params[indices[k]]
+                for c in range(n):
+                    acc[c] += src[c]
             for c in range(n):
-                acc[c] += src[c]
-        for c in range(n):
-            out[i, c] = acc[c] / deg
+                out[i, c] = acc[c] / deg
 
 
 @njit(**_JIT)
@@ -110,18 +117,21 @@ def average_pairs(params, pairs, rate):
 def confident_edges(preds, indptr, indices, eps):
     """mask[k] = RMS distance between the outputs of i and indices[k] is < eps.
 
-    preds : float (P, m), each agent's outputs on the probe set, flattened.
+    preds : float32 or float64 (P, m), each agent's outputs on the probe set, flattened (or its
+    parameters); differences and sums in float64 (a float32 input is widened exactly, so the
+    mask is the one of its float64 copy). Returns bool (nnz,).
     """
     n_agents, m = preds.shape
     mask = np.zeros(indices.shape[0], dtype=np.bool_)
-    for i in prange(n_agents):
-        for k in range(indptr[i], indptr[i + 1]):
-            j = indices[k]
-            sq = 0.0
-            for c in range(m):
-                d = preds[i, c] - preds[j, c]
-                sq += d * d
-            mask[k] = np.sqrt(sq / m) < eps
+    for blk in prange((n_agents + ROWS - 1) // ROWS):
+        for i in range(blk * ROWS, min(n_agents, (blk + 1) * ROWS)):
+            for k in range(indptr[i], indptr[i + 1]):
+                j = indices[k]
+                sq = 0.0
+                for c in range(m):
+                    d = np.float64(preds[i, c]) - np.float64(preds[j, c])
+                    sq += d * d
+                mask[k] = np.sqrt(sq / m) < eps
     return mask
 
 
@@ -235,7 +245,7 @@ def bounded_confidence_sequence(params, acting, indptr, indices, eps, rate, pred
     or of ``params`` when ``preds`` has no columns (weight space).
 
     params : float (P, n), updated in place; acting : int64 (m,);
-    preds : float64 (P, n_probe * d_out), each agent's outputs on the probe, sample-major,
+    preds : float (P, n_probe * d_out), each agent's outputs on the probe, sample-major,
     updated in place after each move (one forward pass on ``probe``), or shape (P, 0);
     probe : float (1, n_probe, d_in) in the dtype of ``params``; net : the population's NetArrays.
     """

@@ -52,6 +52,15 @@ def hidden_activations(pop: Any) -> list[str]:
     return [act] * n_hidden if isinstance(act, str) else list(act)
 
 
+def one_hidden(layout: ParamLayout) -> np.ndarray:
+    """int64 (7,) for :func:`simulator.kernels.measure_align.align_consensus`: offsets of W1,
+    b1, W2, b2 in a row of a network with one hidden layer (-1 for biases it has not), then
+    d_in, h, d_out."""
+    b1, b2 = (layout.b_offsets[0], layout.b_offsets[1]) if layout.bias else (-1, -1)
+    d_in, h, d_out = layout.layers
+    return np.array([layout.w_offsets[0], b1, layout.w_offsets[1], b2, d_in, h, d_out], np.int64)
+
+
 def _similarity(A: Layers, B: Layers, l: int, outgoing: bool) -> np.ndarray:
     """S (m, h, h) between reference units (axis 1) and the m rows' units (axis 2) of layer l."""
     Wa, ba = A[l]

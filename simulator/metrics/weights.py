@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from simulator.config import check_agents, check_int
+from simulator.kernels import measure_align as KA
 from simulator.kernels import measure_weights as KW
 from simulator.metrics._checks import (
     check_agent,
@@ -20,7 +21,7 @@ from simulator.metrics._checks import (
     params_unchecked,
     require_finite,
 )
-from simulator.metrics.align import align_rows, hidden_activations
+from simulator.metrics.align import ODD_ACTIVATIONS, align_rows, hidden_activations, one_hidden
 
 
 class WeightSummary(NamedTuple):
@@ -188,8 +189,14 @@ def aligned_consensus_distance(
     if who is not None and who.size < P:
         m = who.size
         factor = (P - 1) / P * m / (m - 1) if m > 1 else 0.0
-    rows = X if who is None else X[who]
     acts = hidden_activations(pop)
+    if pop.layout.n_layers == 2:  # one hidden layer: every step in one kernel
+        who = np.arange(P, dtype=np.int64) if who is None else who.astype(np.int64)
+        out = np.empty((who.size, X.shape[1]))
+        ref64 = X[ref].astype(np.float64)
+        odd = acts[0] in ODD_ACTIVATIONS
+        return factor * KA.align_consensus(X, who, ref64, one_hidden(pop.layout), odd, refine, out)
+    rows = X if who is None else X[who]
     aligned = align_rows(pop.layout, acts, X[ref], rows)
     for _ in range(refine):
         aligned = align_rows(pop.layout, acts, aligned.mean(axis=0), aligned)

@@ -1,0 +1,49 @@
+"""Parallel kernel calls sized by :mod:`simulator.kernels.threads`, in one line.
+
+The data, social and graph kernels loop over blocks of agents in ``prange``; a call wrapped by
+:func:`sized_call` uses at most as many threads as its work keeps busy (one for a small
+population) and the thread count :data:`simulator.kernels.threads.CHOOSER` measured faster
+under the machine's load, in work-stealing pieces (issue 15). Nothing any iteration computes
+depends on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from simulator.kernels.threads import parallel_begin, parallel_end
+
+__all__ = ["blocks", "sized_call"]
+
+
+def blocks(n: int, size: int) -> int:
+    """Number of blocks of ``size`` items covering ``n`` items."""
+    return (int(n) + size - 1) // size
+
+
+def sized_call(
+    key: str, n_items: int, work_per_item: float, kernel: Callable[..., Any], *args: Any
+) -> Any:
+    """``kernel(*args)`` between :func:`parallel_begin` and :func:`parallel_end`.
+
+    Parameters
+    ----------
+    key : str
+        The kind of call (calls of one kind share their speed measurements).
+    n_items : int
+        Iterations of the kernel's ``prange`` loop (e.g. blocks of agents).
+    work_per_item : float
+        Cost of one iteration in FLOPs (or any unit of the same size; an estimate).
+    kernel, args
+        The Numba kernel and its arguments.
+
+    Returns
+    -------
+    Whatever ``kernel`` returns.
+    """
+    call = parallel_begin(key, max(int(n_items), 1), float(work_per_item))
+    try:
+        return kernel(*args)
+    finally:
+        parallel_end(call)
