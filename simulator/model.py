@@ -407,8 +407,9 @@ class NeuralModel(LazyMesaLayer, mesa.Model):
             values = self.population.params
         values = np.ascontiguousarray(values)  # its own dtype: the kernel widens exactly
         work = S.ROWS * 3.0 * values.shape[1] * csr.indices.shape[0] / max(self.n_agents, 1)
-        return sized_call("confident_edges", blocks(self.n_agents, S.ROWS), work,
-                          S.confident_edges, values, csr.indptr, csr.indices, float(epsilon))  # fmt: skip
+        n_blocks = blocks(self.n_agents, S.ROWS)
+        args = (values, csr.indptr, csr.indices, float(epsilon))
+        return sized_call("confident_edges", n_blocks, work, S.confident_edges, *args)
 
     # ------------------------------------------------------------------ measurement
     def collect(self) -> None:
