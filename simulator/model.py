@@ -397,12 +397,21 @@ class NeuralModel(LazyMesaLayer, mesa.Model):
         return self._probe_cache
 
     def confident_edges(self, epsilon: float | None, space: str = "function") -> np.ndarray:
-        """Mask over CSR entries: neighbours within ``epsilon`` (RMS) of the agent, all if None."""
+        """Mask over CSR entries: neighbours within ``epsilon`` (RMS) of the agent, all if None.
+
+        In function space the RMS is over every output on the task's probe set. For affine agents
+        (no hidden layer, linear outputs) it comes from :func:`simulator.metrics.linear_embedding`
+        instead, without evaluating any network: q = (d_in + 1) d_out exact coordinates per
+        agent instead of n_probe d_out outputs (polarization: 2 instead of 256), computed in
+        float64 (the outputs' RMS up to float64 rounding).
+        """
         csr = self.csr
         if epsilon is None:
             return np.ones(csr.indices.shape[0], dtype=bool)
         if space == "function":
-            values = self.probe_predictions().reshape(self.n_agents, -1)
+            values = self._affine_coordinates()
+            if values is None:
+                values = self.probe_predictions().reshape(self.n_agents, -1)
         else:
             values = self.population.params
         values = np.ascontiguousarray(values)  # its own dtype: the kernel widens exactly
@@ -410,6 +419,22 @@ class NeuralModel(LazyMesaLayer, mesa.Model):
         n_blocks = blocks(self.n_agents, S.ROWS)
         args = (values, csr.indptr, csr.indices, float(epsilon))
         return sized_call("confident_edges", n_blocks, work, S.confident_edges, *args)
+
+    def _affine_coordinates(self) -> np.ndarray | None:
+        """Affine agents' exact function coordinates (P, q) float64, scaled so that the RMS of
+        a row difference over its q columns is the RMS output distance on the probe (that of
+        :meth:`probe_predictions` rows); None for other agents, or when the probe's outputs are
+        fewer numbers than q (then the predictions are cheaper)."""
+        pop = self.population
+        d_in, d_out = pop.layers[0], pop.layers[-1]
+        n_outputs = self.task.probe_X.reshape(-1, d_in).shape[0] * d_out
+        Z = metrics.linear_embedding(pop, self.task.probe_X, max_dim=n_outputs - 1)
+        if Z is None:
+            return None
+        # ||z_i - z_j||^2 = mean_n ||f_i(x_n) - f_j(x_n)||^2; the kernel divides by q columns,
+        # the outputs' RMS by n d_out values: scale by sqrt(q / d_out) = sqrt(d_in + 1)
+        Z *= np.sqrt(d_in + 1.0)
+        return Z
 
     # ------------------------------------------------------------------ measurement
     def collect(self) -> None:

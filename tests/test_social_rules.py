@@ -80,3 +80,33 @@ def test_detector_raises_the_novelty_weight_while_the_population_is_homogeneous(
     )
     diverse.step()
     assert diverse.novelty_weight == 0.5  # diversity is above threshold: the weight decays
+
+
+@pytest.mark.parametrize(
+    "d_in, d_out, dtype", [(1, 1, "float32"), (2, 1, "float64"), (3, 2, "float32")]
+)
+def test_affine_agents_confidence_mask_is_the_one_of_their_probe_outputs(d_in, d_out, dtype):
+    """For affine agents the confident edges come from exact coordinates (no forward pass); they
+    must be the edges whose RMS output distance on the probe is below epsilon."""
+    from simulator.kernels import social as S
+
+    model = REGISTRY["polarization"](
+        rng=5, n_agents=300, task_params={"d_in": d_in, "d_out": d_out}, dtype=dtype
+    )
+    assert model._affine_coordinates() is not None
+    preds = model.probe_predictions().reshape(model.n_agents, -1).astype(np.float64)
+    i = np.repeat(np.arange(model.n_agents), np.diff(model.csr.indptr))
+    rms = np.sqrt(((preds[i] - preds[model.csr.indices]) ** 2).mean(axis=1))
+    for eps in np.quantile(rms, [0.1, 0.5, 0.9]):
+        mask = model.confident_edges(eps)
+        clear = np.abs(rms - eps) > 1e-5 * eps  # outputs rounded to the population's dtype
+        np.testing.assert_array_equal(mask[clear], (rms < eps)[clear])
+        assert clear.mean() > 0.95
+    # the prediction-based kernel on the same population agrees on every clear edge
+    direct = S.confident_edges(preds, model.csr.indptr, model.csr.indices, float(eps))
+    np.testing.assert_array_equal(mask[clear], direct[clear])
+
+
+def test_agents_with_a_hidden_layer_use_their_probe_outputs():
+    model = REGISTRY["polarization"](rng=0, n_agents=50, hidden=(4,))
+    assert model._affine_coordinates() is None
