@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from simulator.kernels.measure_align import hungarian
 from simulator.kernels.measure_weights import pick
 
 _JIT = {"cache": True, "error_model": "numpy"}
@@ -185,56 +186,11 @@ def center_units(Hs, agents, H, energy, raw):
 
 
 @njit(**_JIT)
-def _hungarian(cost, perm, u, v, p, way, minv, used):
-    """Minimum-cost perfect matching of the square ``cost`` (h, h) (shortest augmenting paths
-    with potentials, O(h^3)). perm[r] = column matched to row r. The rest is scratch of sizes
-    h + 1 (u, v, p, way, minv, used)."""
-    h = cost.shape[0]
-    u[:] = 0.0
-    v[:] = 0.0
-    p[:] = 0
-    way[:] = 0
-    for r in range(1, h + 1):
-        p[0] = r
-        j0 = 0
-        minv[:] = np.inf
-        used[:] = False
-        while True:
-            used[j0] = True
-            i0 = p[j0]
-            delta = np.inf
-            j1 = 0
-            for j in range(1, h + 1):
-                if not used[j]:
-                    cur = cost[i0 - 1, j - 1] - u[i0] - v[j]
-                    if cur < minv[j]:
-                        minv[j] = cur
-                        way[j] = j0
-                    if minv[j] < delta:
-                        delta = minv[j]
-                        j1 = j
-            for j in range(h + 1):
-                if used[j]:
-                    u[p[j]] += delta
-                    v[j] -= delta
-                else:
-                    minv[j] -= delta
-            j0 = j1
-            if p[j0] == 0:
-                break
-        while j0 != 0:
-            j1 = way[j0]
-            p[j0] = p[j1]
-            j0 = j1
-    for j in range(1, h + 1):
-        perm[p[j] - 1] = j - 1
-
-
-@njit(**_JIT)
 def _assign_one(score, perm, r):
     """Optimal assignment of score[r]. When the columns of the rows' maxima are all distinct,
     that choice is optimal (no assignment can beat every row's maximum) and the Hungarian
-    algorithm is skipped: the usual case for networks already close to aligned."""
+    algorithm (:func:`simulator.kernels.measure_align.hungarian`) is skipped: the usual case
+    for networks already close to aligned."""
     h = score.shape[1]
     row = perm[r]
     taken = np.zeros(h, dtype=np.bool_)
@@ -261,7 +217,7 @@ def _assign_one(score, perm, r):
     pp = np.empty(h + 1, dtype=np.int64)
     way = np.empty(h + 1, dtype=np.int64)
     used = np.empty(h + 1, dtype=np.bool_)
-    _hungarian(cost, row, u, v, pp, way, minv, used)
+    hungarian(cost, row, u, v, pp, way, minv, used)
 
 
 @njit(parallel=True, **_JIT)
