@@ -46,17 +46,12 @@ def chromium_path() -> str | None:
     return os.environ.get("NEUROPOP_CHROMIUM") or _app_shutil.which("chromium")
 
 
-@_app_pytest.fixture(scope="module")
-def app_server(tmp_path_factory):
-    """URL of a `simulator app` server on a free port; stopped after the module's tests."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("app") / "server.log"
+def serve(cmd: list[str], port: int, log, what: str, **popen):
+    """Generator for a module fixture: start ``cmd`` (output to the file ``log``), wait until
+    http://127.0.0.1:PORT/ answers 200 (a clear failure with the log's end if the process
+    exits or 120 s pass), yield that URL, then stop the process."""
     with open(log, "wb") as out:
-        proc = _app_subprocess.Popen(
-            [_app_sys.executable, "-m", "simulator", "app", "--no-open", "--port", str(port)],
-            stdout=out,
-            stderr=_app_subprocess.STDOUT,
-        )
+        proc = _app_subprocess.Popen(cmd, stdout=out, stderr=_app_subprocess.STDOUT, **popen)
     url = f"http://127.0.0.1:{port}/"
     deadline = _app_time.monotonic() + 120
     while True:
@@ -68,7 +63,7 @@ def app_server(tmp_path_factory):
             pass
         if proc.poll() is not None or _app_time.monotonic() > deadline:
             proc.kill()
-            _app_pytest.fail(f"the app server did not start:\n{log.read_text()[-3000:]}")
+            _app_pytest.fail(f"{what} did not start:\n{log.read_text()[-3000:]}")
         _app_time.sleep(0.5)
     yield url
     proc.terminate()
@@ -77,6 +72,15 @@ def app_server(tmp_path_factory):
     except _app_subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=10)
+
+
+@_app_pytest.fixture(scope="module")
+def app_server(tmp_path_factory):
+    """URL of a `simulator app` server on a free port; stopped after the module's tests."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("app") / "server.log"
+    cmd = [_app_sys.executable, "-m", "simulator", "app", "--no-open", "--port", str(port)]
+    yield from serve(cmd, port, log, "the app server")
 
 
 @_app_pytest.fixture(scope="module")

@@ -233,39 +233,15 @@ def test_an_oversized_request_is_refused_and_other_sessions_keep_working(app, ch
 @pytest.fixture(scope="module")
 def small_server(tmp_path_factory):
     """`simulator app --max-sessions 1 --max-agents 500` on a free port."""
-    import subprocess
     import sys
-    import time
-    import urllib.request
 
-    from conftest import free_port
+    from conftest import free_port, serve
 
     port = free_port()
     log = tmp_path_factory.mktemp("small") / "server.log"
     cmd = [sys.executable, "-m", "simulator", "app", "--no-open", "--port", str(port)]
     cmd += ["--max-sessions", "1", "--max-agents", "500"]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"the app server did not start:\n{log.read_text()[-3000:]}")
-        time.sleep(0.5)
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
+    yield from serve(cmd, port, log, "the app server")
 
 
 def test_a_full_server_turns_the_next_visitor_away_until_a_page_closes(chromium, small_server):

@@ -4,10 +4,7 @@ render, step, change a parameter, Reset (Mesa rebuilds the model with ``scenario
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -24,7 +21,7 @@ ARTIFACTS = ROOT / "test-artifacts"
 @pytest.fixture(scope="module")
 def viz_server(tmp_path_factory):
     """``solara run examples/solara_viz.py`` on a free port (local front-end assets)."""
-    from conftest import free_port
+    from conftest import free_port, serve
 
     from simulator.app import assets
 
@@ -45,28 +42,7 @@ def viz_server(tmp_path_factory):
         "--no-open",
         "--production",
     ]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"solara did not start:\n{log.read_text()[-3000:]}")
-        time.sleep(0.5)
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
+    yield from serve(cmd, port, log, "solara", env=env, cwd=ROOT)
 
 
 def status(page) -> str:
