@@ -17,25 +17,37 @@ work (several milliseconds per call on a loaded machine). Both give identical re
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 from numba import njit, prange
+
+from simulator.kernels.sized import sized_call
 
 # Rows per block of the parallel column sums: a block's rows stay in cache while it is summed,
 # and the number of blocks (the partial sums) depends on P only, never on the thread count.
 BLOCK_ROWS = 256
-# Below this many array elements touched (~2-3 ms of streaming), a kernel runs in one thread (see
-# serial twins). Kept high on purpose: on a machine whose cores are busy with other work, every
-# parallel region waits for its slowest thread (measured on 2 shared cores at load 2-7: 10k agents'
-# measures took 31-42 ms with parallel passes, 14-17 ms serial), so only the passes over a large
-# population's parameters go parallel.
-SERIAL_BELOW = 1 << 22
+# Below this many array elements touched (~0.1 ms of streaming), a kernel runs in its serial twin:
+# no parallel region at all. Above it the parallel kernel runs on as many threads as the thread
+# chooser (simulator.kernels.threads.CHOOSER) measured faster for calls of its kind and size: on
+# a machine whose cores are busy with other work a parallel region waits for its slowest thread
+# (measured on 2 shared cores at load 2-7 with OpenMP and every pass parallel: 10k agents'
+# measures took 31-42 ms, 14-17 ms serial), so there it settles on one thread; on an idle machine
+# on two (10k agents: the standard measures 15-23% faster than serial). Either way the same
+# machine code runs, so results do not depend on the choice.
+SERIAL_BELOW = 1 << 18
+FLOPS_PER_ELEMENT = 4.0  # a rough cost of one element touched, for the thread chooser's sizing
 _ROWS = 64  # rows per parallel slot of row_sq_distances
 _JIT = {"cache": True, "error_model": "numpy", "fastmath": {"reassoc", "contract"}}
 
 
 def pick(parallel, serial, work: int):
-    """The serial twin of a kernel for small work (elements touched), else the parallel one."""
-    return serial if work < SERIAL_BELOW else parallel
+    """The serial twin of a kernel for small work (elements touched); else the parallel kernel,
+    sized by the thread chooser (see :data:`SERIAL_BELOW`). Returns a callable taking the
+    kernel's arguments."""
+    if work < SERIAL_BELOW:
+        return serial
+    return partial(sized_call, parallel.__name__, 1, float(work) * FLOPS_PER_ELEMENT, parallel)
 
 
 @njit(**_JIT)

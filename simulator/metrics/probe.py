@@ -18,10 +18,12 @@ import numpy as np
 
 from simulator.config import check_int, fail
 from simulator.kernels import measure_probe as KP
+from simulator.kernels.sized import sized_call
 
-# Below this many multiply-adds (~5 ms) a probe pass runs in one thread: a panel always does (see
-# simulator.kernels.measure_weights.SERIAL_BELOW); every agent of a large population does not.
-SERIAL_WORK = 1 << 25
+# Below this many multiply-adds (~0.15 ms) a probe pass runs in its serial twin; above, the
+# parallel kernel on the threads the thread chooser finds faster (see
+# simulator.kernels.measure_weights.SERIAL_BELOW).
+SERIAL_WORK = 1 << 20
 
 
 class ProbePass(NamedTuple):
@@ -108,8 +110,11 @@ def probe_pass(
     dec = np.empty((m, n) if lab.size else (1, 0), dtype=np.int64)
     stats = np.full((m, KP.N_STATS), np.nan)
     work = m * n * pop.params.shape[1]  # ~ multiply-adds of the forward pass
-    kernel = KP.probe_pass_serial if work < SERIAL_WORK else KP.probe_pass
-    kernel(pop.params, rows, Xa, Ya, T, lab, pop._net, preds, hidden, slot, dec, stats)
+    args = (pop.params, rows, Xa, Ya, T, lab, pop._net, preds, hidden, slot, dec, stats)
+    if work < SERIAL_WORK:
+        KP.probe_pass_serial(*args)
+    else:  # one agent per iteration, ~2 flops per multiply-add
+        sized_call("probe_pass", m, 2.0 * n * pop.params.shape[1], KP.probe_pass, *args)
     return ProbePass(
         rows,
         preds if keep_preds else None,
