@@ -33,7 +33,7 @@ BLOCK_ROWS = 256
 # a machine whose cores are busy with other work a parallel region waits for its slowest thread
 # (measured on 2 shared cores at load 2-7 with OpenMP and every pass parallel: 10k agents'
 # measures took 31-42 ms, 14-17 ms serial), so there it settles on one thread; on an idle machine
-# on two (10k agents: the standard measures 15-23% faster than serial). Either way the same
+# on two (10k agents: the standard measures 10-20% faster than serial). Either way the same
 # machine code runs, so results do not depend on the choice.
 SERIAL_BELOW = 1 << 18
 FLOPS_PER_ELEMENT = 4.0  # a rough cost of one element touched, for the thread chooser's sizing
