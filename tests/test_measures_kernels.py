@@ -293,19 +293,20 @@ def test_pivot_coordinates_stop_at_the_rank_of_the_rows():
     assert np.all(cdist(Z, Z) <= cdist(C, C) * (1 + 1e-12) + 1e-12)
 
 
-@pytest.mark.parametrize("name", ["gossip_learning", "social_learning"])
+@pytest.mark.parametrize("name", ["gossip_learning", "social_learning", "polarization"])
 def test_measures_of_a_large_population_are_the_same_on_one_and_two_threads(name, monkeypatch):
     """Above the serial thresholds the measure kernels run in parallel regions sized by the
     thread chooser; forced onto every thread and onto one, the model table is the same."""
     import numba
 
     from models import REGISTRY
-    from simulator.kernels import threads
+    from simulator.kernels import measure_weights, threads
 
     if numba.config.NUMBA_NUM_THREADS < 2:
         pytest.skip("needs two Numba threads")
     monkeypatch.setattr(threads, "MIN_WORK_PER_THREAD", 1.0)
     monkeypatch.setattr(threads.CHOOSER, "enabled", False)
+    monkeypatch.setattr(measure_weights, "SERIAL_BELOW", 0)  # every measure kernel in parallel
     tables = []
     for n_threads in (2, 1):
         numba.set_num_threads(n_threads)

@@ -13,6 +13,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial.distance import cdist
 
 from simulator import ParameterError, metrics
+from simulator.kernels import measure_partition as KP
 
 
 def _oracle_components(F: np.ndarray, eps: float) -> np.ndarray:
@@ -118,13 +119,37 @@ def test_cluster_nmi_matches_the_textbook_formula():
     assert metrics.cluster_nmi(with_unsampled, np.array([9, 2, 2, 3, 3])) == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("case", ["table", "negative communities", "many of both"])
+def test_cluster_nmi_is_the_textbook_formula_on_each_way_of_counting(case):
+    """The contingency table is counted densely in one pass when it is small, after renumbering
+    when labels are negative or large, and cell by cell when both partitions are many."""
+    rng = np.random.default_rng(41)
+    P = 3000
+    a = rng.integers(0, 40, P)
+    b = (a + rng.integers(0, 3, P)) % 25
+    if case == "negative communities":
+        b -= 10
+    if case == "many of both":  # 2,000 x 2,000 cells: far more than the agents
+        a, b = rng.integers(0, 2000, P), rng.integers(10**6, 10**6 + 2000, P)
+    a[rng.random(P) < 0.1] = -1  # agents outside a sample do not count
+    keep = a >= 0
+    truth = _nmi_oracle(a[keep], b[keep])
+    assert metrics.cluster_nmi(a, b) == pytest.approx(truth, rel=1e-12)
+
+
 class _CSR(NamedTuple):  # the shape of simulator.graph.CSRGraph
     indptr: np.ndarray
     indices: np.ndarray
     degree: np.ndarray
 
 
-def test_modularity_matches_networkx_for_graph_csr_and_tuple():
+@pytest.mark.parametrize("parallel", [False, True])
+def test_modularity_matches_networkx_for_graph_csr_and_tuple(parallel, monkeypatch):
+    from simulator.kernels import measure_weights
+
+    if parallel:  # the parallel kernel on every size, blocks of 16 agents
+        monkeypatch.setattr(measure_weights, "SERIAL_BELOW", 0)
+        monkeypatch.setattr(KP, "ROWS", 16)
     G = nx.stochastic_block_model(
         [15, 20, 10], [[0.5, 0.05, 0.02], [0.05, 0.4, 0.05], [0.02, 0.05, 0.6]], seed=5
     )
@@ -183,6 +208,12 @@ def test_bad_inputs_name_the_parameter():
         metrics.modularity(nx.path_graph(3), np.array([0, -1, 0]))
     with pytest.raises(ParameterError, match="graph"):
         metrics.modularity(nx.path_graph(3), np.array([0, 1, 0, 1]))
+    with pytest.raises(ParameterError, match="out of range"):
+        metrics.modularity((np.array([0, 1, 2]), np.array([1, 5])), np.array([0, 1]))
+    with pytest.raises(ParameterError, match="NaN or inf"):
+        metrics.grid_clusters(np.array([[0.0, 1.0], [np.nan, 0.0]]), 0.5)
+    with pytest.raises(ParameterError, match="Z"):
+        metrics.grid_clusters(np.zeros((5, 4)), 0.5)
     with pytest.raises(ParameterError, match="tol"):
         metrics.consensus_time([1.0], float("nan"))
 

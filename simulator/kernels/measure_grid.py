@@ -37,14 +37,35 @@ def _linked(Z, pts, a0, a1, b0, b1, eps2):
 
 
 @njit(**_JIT)
-def cell_keys(cells, bits, keys):
-    """keys[p] = the cell coordinates of point p packed into one int64, ``bits`` per dimension
-    (lexicographic order of the coordinates = numeric order of the keys)."""
-    P, q = cells.shape
+def bounds(Z, lo, hi):
+    """lo, hi (q,) float64 = the column minima and maxima of Z (P, q) float64, P >= 1, in one
+    pass; returns False when some value of Z is NaN or infinite."""
+    P, q = Z.shape
+    finite = True
+    for d in range(q):
+        lo[d] = Z[0, d]
+        hi[d] = Z[0, d]
+    for p in range(P):
+        for d in range(q):
+            v = Z[p, d]
+            finite = finite and np.isfinite(v)
+            lo[d] = min(lo[d], v)
+            hi[d] = max(hi[d], v)
+    return finite
+
+
+@njit(**_JIT)
+def cell_keys(Z, lo, side, bits, cells, keys):
+    """cells[p, d] = floor((Z[p, d] - lo[d]) / side) (int64, as NumPy computes it) and
+    keys[p] = point p's cell coordinates packed into one int64, ``bits`` per dimension
+    (lexicographic order of the coordinates = numeric order of the keys). One pass."""
+    P, q = Z.shape
     for p in range(P):
         k = np.int64(0)
         for d in range(q):
-            k = (k << bits) | cells[p, d]
+            c = np.int64(np.floor((Z[p, d] - lo[d]) / side))
+            cells[p, d] = c
+            k = (k << bits) | c
         keys[p] = k
 
 
@@ -54,10 +75,11 @@ def grid_components(Z, cells, pts, keys, bits, eps, reach, parent):
 
     cells : int64 (P, q) non-negative cell coordinates (floor of Z / side), each below
     ``2**bits``; keys : their packed keys (:func:`cell_keys`); pts : int64 (P,) the points in
-    increasing key order (a stable argsort). reach : int, the largest coordinate difference of
-    linkable cells. parent : int64 (P,), filled: parent[p] = one representative point of p's
-    cluster. Neighbour cells are found by a forward-moving pointer per offset (the packed key of
-    a shifted cell is the key plus a constant), never by searching.
+    increasing key order (the points of one cell in any order: the components do not depend on
+    it). reach : int, the largest coordinate difference of linkable cells. parent : int64 (P,),
+    filled: parent[p] = one representative point of p's cluster. Neighbour cells are found by a
+    forward-moving pointer per offset (the packed key of a shifted cell is the key plus a
+    constant), never by searching.
     """
     P, q = cells.shape
     starts = np.empty(P + 1, dtype=np.int64)
@@ -131,4 +153,4 @@ def grid_components(Z, cells, pts, keys, bits, eps, reach, parent):
             parent[pts[s]] = first
 
 
-__all__ = ["cell_keys", "grid_components"]
+__all__ = ["bounds", "cell_keys", "grid_components"]

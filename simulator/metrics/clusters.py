@@ -10,7 +10,9 @@ from simulator.config import check_int, check_number, fail
 from simulator.kernels import measure as KM
 from simulator.kernels import measure_function as KF
 from simulator.kernels import measure_grid as KG
-from simulator.metrics._checks import get_rng, int_labels, preds_array, real_array, row_chunks
+from simulator.kernels import measure_partition as KP
+from simulator.kernels import measure_weights as KW
+from simulator.metrics._checks import get_rng, int_labels, preds_array, row_chunks
 
 
 def flat_outputs(F: np.ndarray) -> np.ndarray:
@@ -166,22 +168,28 @@ def grid_clusters(Z: Any, eps: float) -> tuple[np.ndarray, int, float]:
     -------
     labels : int64 (P,) numbered by first appearance; n_clusters : int; largest_share : float.
     """
-    Zf = real_array("Z", Z, "(P, q) with 1 <= q <= 3", 2)
-    if Zf.shape[1] > 3:
-        raise fail("Z.shape", Zf.shape, "(P, q) with 1 <= q <= 3")
+    Zf = np.asarray(Z)
+    if Zf.dtype.kind not in "fiub" or Zf.ndim != 2 or not 1 <= Zf.shape[1] <= 3 or not Zf.size:
+        raise fail(
+            "Z",
+            f"an array of dtype {Zf.dtype} and shape {Zf.shape}",
+            "(P, q) real numbers, P >= 1, 1 <= q <= 3",
+        )
     eps = check_number("eps", eps, 0.0, low_open=True)
     Zf = np.ascontiguousarray(Zf, dtype=np.float64)
-    q = Zf.shape[1]
+    P, q = Zf.shape
+    lo, hi = np.empty(q), np.empty(q)
+    if not KG.bounds(Zf, lo, hi):  # one pass: the finiteness check and the grid's extent
+        raise fail("Z", "an array with NaN or inf", "finite everywhere")
     side = eps / np.sqrt(q)
-    span = (Zf.max(axis=0) - Zf.min(axis=0)) / side
-    if span.max() >= 2.0 ** (62 // q) - 8:
-        raise fail("eps", eps, f"at least {float(span.max()) * side / 2 ** (62 // q - 4):.3g}")
-    cells = np.floor((Zf - Zf.min(axis=0)) / side).astype(np.int64)
+    span = float(((hi - lo) / side).max())
+    if span >= 2.0 ** (62 // q) - 8:
+        raise fail("eps", eps, f"at least {span * side / 2 ** (62 // q - 4):.3g}")
     bits = 62 // q
-    keys = np.empty(Zf.shape[0], dtype=np.int64)
-    KG.cell_keys(cells, bits, keys)
-    pts = np.argsort(keys, kind="stable")
-    parent = np.empty(Zf.shape[0], dtype=np.int64)
+    cells, keys = np.empty((P, q), dtype=np.int64), np.empty(P, dtype=np.int64)
+    KG.cell_keys(Zf, lo, side, bits, cells, keys)
+    pts = np.argsort(keys)  # within a cell, any order gives the same components
+    parent = np.empty(P, dtype=np.int64)
     KG.grid_components(Zf, cells, pts, keys, bits, eps, int(np.ceil(np.sqrt(q))), parent)
     labels = np.empty(Zf.shape[0], dtype=np.int64)
     KM.first_appearance(parent, labels)
@@ -215,21 +223,35 @@ def cluster_nmi(labels: Any, communities: Any) -> float:
     """
     a = int_labels("labels", labels)
     b = int_labels("communities", communities, a.shape[0])
-    keep = a >= 0
-    if not keep.any():
+    if a.max() < 0:
         raise fail("labels", "only negative labels", "at least one agent with a label >= 0")
-    a, b = _dense_codes(a[keep]), _dense_codes(b[keep])
-    N = a.size
-    pa, pb = np.bincount(a) / N, np.bincount(b) / N
-    joint = np.bincount(a * (b.max() + 1) + b)
-    joint_codes = np.flatnonzero(joint)
-    ia, ib = np.divmod(joint_codes, b.max() + 1)
-    p_ij = joint[joint_codes] / N
+    n_a, n_b = int(a.max()) + 1, int(b.max()) + 1
+    if b.min() < 0 or n_a * n_b > _table_cells(a.size):  # renumber labels of any size first
+        keep = a >= 0
+        a, b = _dense_codes(a[keep]), _dense_codes(b[keep])
+        n_a, n_b = int(a.max()) + 1, int(b.max()) + 1
+    if n_a * n_b <= _table_cells(a.size):  # the whole table in one pass
+        table = np.empty((n_a, n_b), dtype=np.int64)
+        N = KP.contingency(a, b, n_a, n_b, table)
+        codes = np.flatnonzero(table)
+        joint, count_a, count_b = table.ravel()[codes], table.sum(axis=1), table.sum(axis=0)
+    else:  # many clusters and many communities: the non-empty cells only
+        codes, joint = np.unique(a * n_b + b, return_counts=True)
+        N, count_a, count_b = a.size, np.bincount(a), np.bincount(b)
+    pa, pb = count_a / N, count_b / N
+    ia, ib = np.divmod(codes, n_b)
+    p_ij = joint / N
     mi = float(np.sum(p_ij * np.log(p_ij / (pa[ia] * pb[ib]))))
+    pa, pb = pa[pa > 0], pb[pb > 0]
     h = -float(np.sum(pa * np.log(pa))) - float(np.sum(pb * np.log(pb)))
     if h <= 0:
         return 1.0
     return float(min(1.0, max(0.0, mi / (h / 2))))
+
+
+def _table_cells(n: int) -> int:
+    """Largest contingency table (cells) built densely for ``n`` agents: O(n) memory."""
+    return 4 * n + 4096
 
 
 def _adjacency(graph: Any, P: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -307,21 +329,19 @@ def modularity(csr_or_graph: Any, labels: Any) -> float:
         )
     P = lab.size
     indptr, indices, w = _adjacency(csr_or_graph, P)
-    if indices.size and (indices.min() < 0 or indices.max() >= P):
+    w = np.empty(0) if w is None else np.ascontiguousarray(w)  # empty: every entry 1
+    n_blocks = (P + KP.ROWS - 1) // KP.ROWS
+    inside, degree, bad = np.empty(n_blocks), np.empty(P), np.empty(n_blocks, dtype=np.bool_)
+    KW.pick(KP.modularity_terms, KP.modularity_terms_serial, indices.size)(
+        indptr, indices, w, lab, KP.ROWS, inside, degree, bad
+    )
+    if bad.any():
         raise fail("graph", "neighbour indices out of range", f"indices in [0, {P})")
-    if w is None:  # unweighted: degrees from the row lengths, no array of ones
-        two_m = float(indices.size)
-        degree = np.diff(indptr).astype(np.float64)
-        w = np.empty(0)
-    else:
-        two_m = float(w.sum())
-        cum = np.concatenate([[0.0], np.cumsum(w)])
-        degree = cum[indptr[1:]] - cum[indptr[:-1]]
+    two_m = float(degree.sum())
     if two_m == 0:
         return 0.0
-    inside = KM.inside_mass(indptr, indices, np.ascontiguousarray(w), lab)
-    degree_mass = np.bincount(lab, weights=degree)
-    return inside / two_m - float(np.sum((degree_mass / two_m) ** 2))
+    degree_mass = np.bincount(_dense_codes(lab), weights=degree)
+    return float(inside.sum()) / two_m - float(np.sum((degree_mass / two_m) ** 2))
 
 
 def sampled_modularity(labels_u: Any, labels_v: Any) -> float:
