@@ -31,7 +31,7 @@ from simulator.config import ParameterError
 from simulator.kernels import measure as KM
 from simulator.metrics.clusters import cluster_outputs
 from simulator.metrics.dynamics import polarization_of_groups, polarization_of_rows
-from simulator.metrics.functions import summarize_outputs
+from simulator.metrics.functions import decisions_agreement, summarize_outputs
 from simulator.metrics.linear import linear_embedding
 from simulator.metrics.probe import Panel, ProbePass, measure_panel, probe_pass
 
@@ -309,7 +309,7 @@ def _classification(model, fs, probe: ProbePass, plan: Panel, P: int) -> dict[st
         "accuracy": acc,
         "ensemble_accuracy": ens_acc,
         "ensemble_gain": ens_acc - acc,
-        "agreement": metrics.agreement_of_decisions(probe.decisions, K),
+        "agreement": decisions_agreement(probe.decisions, K),
     }
     if model.p["measures"] == "fast":
         return out

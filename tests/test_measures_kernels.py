@@ -317,3 +317,14 @@ def test_measures_of_a_large_population_are_the_same_on_one_and_two_threads(name
         finally:
             numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     assert tables[0] == tables[1]
+
+
+@pytest.mark.parametrize("kernel", ["joint_failures", "joint_failures_serial"])
+def test_joint_failures_equal_the_numpy_count(kernel):
+    """Share of items every agent of a group fails on: blocks of groups, counts past 255."""
+    rng = np.random.default_rng(9)
+    fails = (rng.random((40, 700)) < 0.9).astype(np.uint8)
+    groups = rng.integers(0, 40, size=(150, 3))
+    out = np.empty(150)
+    getattr(KM, kernel)(fails, groups, out)
+    np.testing.assert_array_equal(out, fails[groups].all(axis=1).mean(axis=1))

@@ -61,6 +61,19 @@ def test_prediction_agreement_counts_the_plurality_share():
     # one output: decision is output > 0.5
     G = np.array([[[0.9], [0.2]], [[0.6], [0.4]], [[0.1], [0.7]]])
     assert metrics.prediction_agreement(G) == pytest.approx((2 / 3 + 2 / 3) / 2)
+    assert metrics.agreement_of_decisions(dec, 3) == pytest.approx(0.75)
+
+
+@pytest.mark.parametrize(
+    ("dec", "n_classes", "name"),
+    [([[0, 3]], 3, "dec"), ([[-1, 0]], 3, "dec"), ([[0.0, 1.0]], 2, "dec"), ([0, 1], 2, "dec"),
+     ([[0, 1]], 0, "n_classes")],
+)  # fmt: skip
+def test_agreement_of_decisions_refuses_decisions_outside_the_classes(dec, n_classes, name):
+    """The counts are a kernel writing one slot per class: a decision outside [0, n_classes)
+    is refused by name, never written out of bounds."""
+    with pytest.raises(ParameterError, match=name):
+        metrics.agreement_of_decisions(np.array(dec), n_classes)
 
 
 def test_linear_cka_matches_the_hsic_oracle_in_feature_and_gram_forms():

@@ -23,17 +23,18 @@ _JIT = {"cache": True, "error_model": "numpy"}
 _BLOCK = 32
 
 
-@njit(parallel=True, **_JIT)
-def joint_failures(fail, groups, out):
-    """out[g] = share of items on which every agent of ``groups[g]`` fails.
+_GROUPS = 64  # groups per parallel slot of joint_failures (one scratch row per slot)
 
-    fail : uint8 (P, n_items), 1 = failure; groups : int64 (G, k); out : float64 (G,), filled.
-    Each group writes only its own entry: bit-identical on any number of threads.
-    """
-    n_groups, k = groups.shape
+
+@njit(inline="always")
+def _joint_block(fail, groups, out, lo, hi, acc):
+    """Groups lo..hi-1 of :func:`joint_failures`, with acc (n_items,) uint8 scratch."""
+    k = groups.shape[1]
     n_items = fail.shape[1]
-    for g in prange(n_groups):
-        acc = fail[groups[g, 0]].copy()
+    for g in range(lo, hi):
+        first = fail[groups[g, 0]]
+        for t in range(n_items):
+            acc[t] = first[t]
         for m in range(1, k):
             row = fail[groups[g, m]]
             for t in range(n_items):
@@ -42,6 +43,26 @@ def joint_failures(fail, groups, out):
         for t in range(n_items):
             count += acc[t]
         out[g] = count / n_items
+
+
+@njit(parallel=True, **_JIT)
+def joint_failures(fail, groups, out):
+    """out[g] = share of items on which every agent of ``groups[g]`` fails.
+
+    fail : uint8 (P, n_items), 1 = failure; groups : int64 (G, k); out : float64 (G,), filled.
+    Each group writes only its own entry: bit-identical on any number of threads.
+    """
+    n_groups = groups.shape[0]
+    for b in prange((n_groups + _GROUPS - 1) // _GROUPS):
+        acc = np.empty(fail.shape[1], dtype=np.uint8)
+        _joint_block(fail, groups, out, b * _GROUPS, min(n_groups, (b + 1) * _GROUPS), acc)
+
+
+@njit(**_JIT)
+def joint_failures_serial(fail, groups, out):
+    """:func:`joint_failures` in one thread."""
+    acc = np.empty(fail.shape[1], dtype=np.uint8)
+    _joint_block(fail, groups, out, 0, groups.shape[0], acc)
 
 
 @njit(inline="always")

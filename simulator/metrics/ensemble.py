@@ -139,12 +139,21 @@ def _groups(P: int, k: int, max_groups: int, rng: np.random.Generator) -> np.nda
     if 4 * k * k <= P:  # few collisions: draw all at once, redraw groups with a repeat
         groups = rng.integers(0, P, size=(max_groups, k))
         while True:
-            s = np.sort(groups, axis=1)
-            bad = (s[:, 1:] == s[:, :-1]).any(axis=1)
+            bad = _has_repeat(groups)
             if not bad.any():
                 return groups.astype(np.int64)
             groups[bad] = rng.integers(0, P, size=(int(bad.sum()), k))
     return np.stack([rng.choice(P, size=k, replace=False) for _ in range(max_groups)])
+
+
+def _has_repeat(groups: np.ndarray) -> np.ndarray:
+    """bool (G,): whether row g of groups (G, k) holds some agent twice (k(k-1)/2 column
+    comparisons, cheaper than sorting the rows for small k)."""
+    k = groups.shape[1]
+    bad = np.zeros(groups.shape[0], dtype=bool)
+    for a, b in combinations(range(k), 2):
+        bad |= groups[:, a] == groups[:, b]
+    return bad
 
 
 def outcome_homogenization(
@@ -194,7 +203,9 @@ def outcome_homogenization(
     rates = fails.mean(axis=1)
     groups = _groups(P, k, max_groups, gen)
     joint = np.empty(groups.shape[0])
-    KM.joint_failures(fails, groups, joint)
+    KW.pick(KM.joint_failures, KM.joint_failures_serial, groups.size * fails.shape[1])(
+        fails, groups, joint
+    )
     expected = np.prod(rates[groups], axis=1)
     ratio = np.ones_like(joint)
     np.divide(joint, expected, out=ratio, where=expected > 0)

@@ -110,11 +110,23 @@ def prediction_agreement(preds: Any) -> float:
     F = preds_array(preds)
     _P, _n = F.shape[:2]
     dec, K = _decisions(F)
-    return agreement_of_decisions(dec, K)
+    return decisions_agreement(dec, K)
 
 
-def agreement_of_decisions(dec: np.ndarray, n_classes: int) -> float:
-    """:func:`prediction_agreement` from decisions ``dec`` (P, n) int64 in [0, n_classes)."""
+def agreement_of_decisions(dec: Any, n_classes: int) -> float:
+    """:func:`prediction_agreement` from decisions ``dec`` (P, n) ints in [0, n_classes)."""
+    n_classes = check_int("n_classes", n_classes, low=1)
+    d = np.asarray(dec)
+    if d.ndim != 2 or d.dtype.kind not in "iu" or 0 in d.shape:
+        raise fail("dec", f"an array of dtype {d.dtype} and shape {d.shape}", "ints (P, n)")
+    if d.min() < 0 or d.max() >= n_classes:
+        raise fail("dec", f"values in [{d.min()}, {d.max()}]", f"ints in [0, {n_classes})")
+    return decisions_agreement(d, n_classes)
+
+
+def decisions_agreement(dec: np.ndarray, n_classes: int) -> float:
+    """:func:`agreement_of_decisions` of decisions known to be valid (a kernel's output): no
+    pass over them to check their range."""
     counts = np.empty((dec.shape[1], n_classes), dtype=np.int64)
     KF.class_counts(np.ascontiguousarray(dec, dtype=np.int64), counts)
     return float(counts.max(axis=1).mean() / dec.shape[0])
