@@ -210,6 +210,8 @@ def test_bad_inputs_name_the_parameter():
         metrics.modularity(nx.path_graph(3), np.array([0, 1, 0, 1]))
     with pytest.raises(ParameterError, match="out of range"):
         metrics.modularity((np.array([0, 1, 2]), np.array([1, 5])), np.array([0, 1]))
+    with pytest.raises(ParameterError, match="out of order"):  # row 0 claims 100 entries
+        metrics.modularity((np.array([0, 100, 2]), np.array([1, 0])), np.array([0, 1]))
     with pytest.raises(ParameterError, match="NaN or inf"):
         metrics.grid_clusters(np.array([[0.0, 1.0], [np.nan, 0.0]]), 0.5)
     with pytest.raises(ParameterError, match="Z"):

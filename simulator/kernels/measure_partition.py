@@ -29,6 +29,10 @@ def _block_terms(indptr, indices, weights, labels, rows, inside, degree, bad, b)
     for i in range(b * rows, min(P, (b + 1) * rows)):
         li = labels[i]
         d = 0.0
+        if indptr[i] < 0 or indptr[i] > indptr[i + 1] or indptr[i + 1] > indices.shape[0]:
+            ok = False  # not a CSR row: never read outside indices
+            degree[i] = 0.0
+            continue
         for e in range(indptr[i], indptr[i + 1]):
             j = indices[e]
             if j < 0 or j >= P:
@@ -57,7 +61,7 @@ def modularity_terms(indptr, indices, weights, labels, rows, inside, degree, bad
     inside : float64 (ceil(P / rows),), filled: each block's adjacency mass whose two ends
         share a label. degree : float64 (P,), filled: each agent's summed entries.
         bad : bool (ceil(P / rows),), filled: True where some neighbour index is outside
-        [0, P) (such entries are skipped).
+        [0, P) or some row's bounds are not within indices (such entries are skipped).
     """
     for b in prange(inside.shape[0]):
         _block_terms(indptr, indices, weights, labels, rows, inside, degree, bad, b)

@@ -336,7 +336,11 @@ def modularity(csr_or_graph: Any, labels: Any) -> float:
         indptr, indices, w, lab, KP.ROWS, inside, degree, bad
     )
     if bad.any():
-        raise fail("graph", "neighbour indices out of range", f"indices in [0, {P})")
+        raise fail(
+            "graph",
+            "neighbour indices out of range or rows out of order",
+            f"indices in [0, {P}), indptr non-decreasing from 0 to len(indices)",
+        )
     two_m = float(degree.sum())
     if two_m == 0:
         return 0.0
