@@ -182,9 +182,9 @@ def grid_clusters(Z: Any, eps: float) -> tuple[np.ndarray, int, float]:
     if not KG.bounds(Zf, lo, hi):  # one pass: the finiteness check and the grid's extent
         raise fail("Z", "an array with NaN or inf", "finite everywhere")
     side = eps / np.sqrt(q)
-    span = float(((hi - lo) / side).max())
-    if span >= 2.0 ** (62 // q) - 8:
-        raise fail("eps", eps, f"at least {span * side / 2 ** (62 // q - 4):.3g}")
+    extent = float((hi - lo).max())
+    if not extent < (2.0 ** (62 // q) - 8) * side:  # cells must fit in 62 // q bits each
+        raise fail("eps", eps, f"at least {extent * np.sqrt(q) / 2 ** (62 // q - 4):.3g}")
     bits = 62 // q
     cells, keys = np.empty((P, q), dtype=np.int64), np.empty(P, dtype=np.int64)
     KG.cell_keys(Zf, lo, side, bits, cells, keys)
