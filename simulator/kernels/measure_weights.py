@@ -50,26 +50,52 @@ def pick(parallel, serial, work: int):
     return partial(sized_call, parallel.__name__, 1, float(work) * FLOPS_PER_ELEMENT, parallel)
 
 
+@njit(inline="always")
+def _inverse_norm(sq):
+    """1 / sqrt(sq) for a row's squared norm, 0 for a zero row (it adds nothing to the units)."""
+    return 1.0 / np.sqrt(sq) if sq > 0.0 else 0.0
+
+
 @njit(**_JIT)
 def _block(params, sums, units, nonzero, b):
+    """Block b of :func:`block_sums`: four rows per pass over the block's sums (one load and
+    store of each partial sum per four rows), then the rest one by one."""
     P, D = params.shape
     s = sums[b]
     u = units[b]
     s[:] = 0.0
     u[:] = 0.0
     count = 0
-    for i in range(b * BLOCK_ROWS, min(P, (b + 1) * BLOCK_ROWS)):
+    i, hi = b * BLOCK_ROWS, min(P, (b + 1) * BLOCK_ROWS)
+    while i + 4 <= hi:
+        r0, r1, r2, r3 = params[i], params[i + 1], params[i + 2], params[i + 3]
+        q0 = q1 = q2 = q3 = 0.0
+        for t in range(D):
+            v0, v1 = np.float64(r0[t]), np.float64(r1[t])
+            v2, v3 = np.float64(r2[t]), np.float64(r3[t])
+            s[t] += (v0 + v1) + (v2 + v3)
+            q0 += v0 * v0
+            q1 += v1 * v1
+            q2 += v2 * v2
+            q3 += v3 * v3
+        count += (q0 > 0.0) + (q1 > 0.0) + (q2 > 0.0) + (q3 > 0.0)
+        w0, w1, w2, w3 = _inverse_norm(q0), _inverse_norm(q1), _inverse_norm(q2), _inverse_norm(q3)
+        for t in range(D):
+            a = np.float64(r0[t]) * w0 + np.float64(r1[t]) * w1
+            u[t] += a + (np.float64(r2[t]) * w2 + np.float64(r3[t]) * w3)
+        i += 4
+    while i < hi:
         row = params[i]
         sq = 0.0
         for t in range(D):
             v = np.float64(row[t])
             s[t] += v
             sq += v * v
-        if sq > 0.0:
-            inv = 1.0 / np.sqrt(sq)
-            count += 1
-            for t in range(D):
-                u[t] += np.float64(row[t]) * inv
+        count += sq > 0.0
+        w = _inverse_norm(sq)
+        for t in range(D):
+            u[t] += np.float64(row[t]) * w
+        i += 1
     nonzero[b] = count
 
 
