@@ -230,3 +230,27 @@ def test_modularity_and_nmi_handle_isolated_last_agents_and_large_label_values()
         nx.community.modularity(G, [{0, 1, 2}, {3, 4}, {5, 6}])
     )
     assert metrics.cluster_nmi(labels, labels * 3 + 1) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_exact_polarization_is_the_sum_over_every_ordered_pair_of_groups(parallel, monkeypatch):
+    """ER = sum_{g != h} pi_g^2 pi_h d_gh from a brute-force double loop, for group counts on
+    and off the kernel's tiles of four, in its serial and parallel forms."""
+    from simulator.kernels import measure_weights
+
+    if parallel:
+        monkeypatch.setattr(measure_weights, "SERIAL_BELOW", 0)
+    rng = np.random.default_rng(12)
+    for n_groups in (2, 3, 4, 5, 9, 31):
+        F = rng.standard_normal((200, 6, 2))
+        labels = rng.integers(0, n_groups, 200)
+        labels[:n_groups] = np.arange(n_groups)  # every group present
+        share = np.bincount(labels) / 200
+        C = np.stack([F[labels == g].reshape(-1, 12).mean(axis=0) for g in range(n_groups)])
+        truth = sum(
+            share[g] ** 2 * share[h] * np.sqrt(np.mean(np.sum((C[g] - C[h]).reshape(6, 2) ** 2, 1)))
+            for g in range(n_groups)
+            for h in range(n_groups)
+            if g != h
+        )
+        assert metrics.polarization(F, labels, max_pairs=None) == pytest.approx(truth, rel=1e-12)

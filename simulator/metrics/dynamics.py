@@ -8,6 +8,8 @@ import numpy as np
 
 from simulator.config import check_int, check_number, fail
 from simulator.kernels import measure as KM
+from simulator.kernels import measure_polarization as KE
+from simulator.kernels import measure_weights as KW
 from simulator.metrics._checks import get_rng, int_labels, preds_array
 from simulator.metrics.clusters import _dense_codes, flat_outputs, principal_coordinates
 
@@ -36,15 +38,13 @@ def _mean_distance(C: np.ndarray, I: np.ndarray, J: np.ndarray) -> np.ndarray:
 
 def _exact_er(C: np.ndarray, share: np.ndarray) -> float:
     """sum_{g != h} pi_g^2 pi_h d_gh over all pairs (d in C's units), exactly: every distance
-    from its float64 differences (a Numba kernel, O(G^2 D), row block by row block)."""
-    G = share.size
-    total = 0.0
-    for i0 in range(0, G - 1, 256):
-        I, J = np.nonzero(np.arange(G)[None, :] > np.arange(i0, min(G, i0 + 256))[:, None])
-        I += i0
-        d = _mean_distance(C, I, J)
-        total += float(np.sum(share[I] * share[J] * (share[I] + share[J]) * d))
-    return total
+    from its float64 differences (:func:`simulator.kernels.measure_polarization.er_terms`,
+    O(G^2 D), parallel over groups above a small size)."""
+    G, D = C.shape
+    out = np.empty(G)
+    kernel = KW.pick(KE.er_terms, KE.er_terms_serial, G * G * D // 2)
+    kernel(np.ascontiguousarray(C, dtype=np.float64), np.ascontiguousarray(share), out)
+    return float(out.sum())
 
 
 def _stratum(gen, C, share, g_weight, g_pool, h_pool, n_pairs) -> float:
