@@ -23,6 +23,7 @@ from simulator.config import check_choice
 from simulator.graph import MixingCSR, mixing_matrix
 from simulator.kernels import social as S
 from simulator.kernels.sized import blocks, sized_call
+from simulator.metrics.functions import summarize_outputs
 from simulator.schedules import (
     acting_sequence,
     check_schedule,
@@ -464,8 +465,8 @@ class HomogenizationDetector(SocialRule):
         self.threshold, self.rate = threshold, rate
 
     def after_train(self, model: NeuralModel) -> None:
-        preds = model.probe_predictions()
-        dispersion = float(((preds - preds.mean(axis=0)) ** 2).sum(axis=-1).mean())
+        # function_dispersion in float64 by two kernel passes (no temporaries of the outputs)
+        dispersion = summarize_outputs(model.probe_predictions()).dispersion
         model.diversity_now = dispersion
         if dispersion < self.threshold:
             model.novelty_weight += self.rate

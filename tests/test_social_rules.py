@@ -80,6 +80,9 @@ def test_detector_raises_the_novelty_weight_while_the_population_is_homogeneous(
     )
     diverse.step()
     assert diverse.novelty_weight == 0.5  # diversity is above threshold: the weight decays
+    preds = diverse.probe_predictions().astype(np.float64)
+    textbook = np.mean(np.sum((preds - preds.mean(axis=0)) ** 2, axis=-1))
+    assert diverse.diversity_now == pytest.approx(textbook, rel=1e-12)  # what it compared
 
 
 @pytest.mark.parametrize(
