@@ -344,7 +344,8 @@ def modularity(csr_or_graph: Any, labels: Any) -> float:
     two_m = float(degree.sum())
     if two_m == 0:
         return 0.0
-    degree_mass = np.bincount(_dense_codes(lab), weights=degree)
+    codes = lab if int(lab.max()) < _table_cells(P) else _dense_codes(lab)  # a sum per label
+    degree_mass = np.bincount(codes, weights=degree)
     return float(inside.sum()) / two_m - float(np.sum((degree_mass / two_m) ** 2))
 
 
