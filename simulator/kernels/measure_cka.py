@@ -36,6 +36,10 @@ from simulator.kernels.measure_weights import pick
 _JIT = {"cache": True, "error_model": "numpy"}
 _FAST = {**_JIT, "fastmath": {"reassoc"}}  # reassoc only: see measure_function
 _BAND = 8  # rows of the Gram matrix per product in the norm (the tile height)
+# Agents or pairs per parallel iteration: each piece a thread takes costs ~0.3 us of
+# scheduling, a quarter of a pair's product at the usual sizes (measured: 128 pairs among
+# 64 agents, one piece per iteration, ~60 us more per call than four).
+_GROUP = 4
 _ACC = 256  # elements of the row blocks summed at once when centring (at least one row)
 
 
@@ -159,11 +163,12 @@ def _norm_sq(Cf, base, n, h, G):
         diag = 0.0
         off = 0.0
         for r in range(rows):
-            trace += G[r * width + r]
+            row = G[r * width : (r + 1) * width]
+            trace += row[r]
             for j in range(rows):
-                diag += G[r * width + j] ** 2
+                diag += row[j] * row[j]
             for j in range(rows, width):
-                off += G[r * width + j] ** 2
+                off += row[j] * row[j]
         total += diag + 2.0 * off
     return total, trace
 
@@ -243,14 +248,17 @@ def _mean(ratio, finite):
 @njit(parallel=True, **_JIT)
 def mean_cka_parallel(Hs, I, J, rtol):
     """Mean linear CKA over the pairs (I[p], J[p]) of agents of Hs (P, n, h) float32/64:
-    agents in parallel, then pairs in parallel. Returns a float."""
+    agents in parallel, then pairs in parallel, ``_GROUP`` per iteration. Returns a float."""
     slot, a, b, C, norms, finite, ratio = _prepare(Hs, I, J)
     P, n, h = Hs.shape
     Hf = Hs.reshape(P * n * h)
-    for k in prange(P):
-        _agent(Hf, n, h, slot, C, norms, finite, rtol, k)
-    for p in prange(I.shape[0]):
-        _pair(C, n, h, norms, a, b, ratio, p)
+    for g in prange((P + _GROUP - 1) // _GROUP):
+        for k in range(g * _GROUP, min(P, (g + 1) * _GROUP)):
+            _agent(Hf, n, h, slot, C, norms, finite, rtol, k)
+    pairs = I.shape[0]
+    for g in prange((pairs + _GROUP - 1) // _GROUP):
+        for p in range(g * _GROUP, min(pairs, (g + 1) * _GROUP)):
+            _pair(C, n, h, norms, a, b, ratio, p)
     return _mean(ratio, finite)
 
 
