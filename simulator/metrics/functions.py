@@ -189,7 +189,8 @@ def mean_cka(hidden: Any, max_pairs: int = 2_000, rng: Any = None) -> float:
     otherwise the mean over ``max_pairs`` pairs drawn uniformly (with replacement) from ``rng``,
     an unbiased estimate with standard error about ``std / sqrt(max_pairs)``. One Numba kernel
     (:func:`simulator.kernels.measure_cka.mean_cka_pairs`) centres each agent used once and
-    computes every pair's ``||X_i^T X_j||_F^2``, in float64: O((pairs + P) h^2 n_probe).
+    computes every pair's ``||X_i^T X_j||_F^2``, in float64: O((pairs + P / 2) h^2 n_probe)
+    multiply-adds, bit-identical on any number of threads.
 
     Parameters
     ----------
