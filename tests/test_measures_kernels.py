@@ -11,6 +11,7 @@ from scipy.spatial.distance import cdist
 
 from simulator import ParameterError, Population, metrics
 from simulator.kernels import measure as KM
+from simulator.kernels import measure_cka as KC
 from simulator.kernels import measure_function as KF
 from simulator.kernels import measure_probe as KP
 from simulator.kernels import measure_weights as KW
@@ -80,12 +81,10 @@ def test_parallel_and_serial_twins_agree_bit_for_bit():
     KF.class_counts_parallel(dec, c1)
     KF.class_counts_serial(dec, c2)
     np.testing.assert_array_equal(c1, c2)
-    H = rng.standard_normal((20, 6, 50))
-    I, J = rng.integers(0, 20, 90), rng.integers(0, 20, 90)
-    h1, h2 = np.empty(90), np.empty(90)
-    KF.cka_pairs_parallel(H, I, J, h1)
-    KF.cka_pairs_serial(H, I, J, h2)
-    np.testing.assert_array_equal(h1, h2)
+    for h in (5, 16, 21):  # the CKA kernel's tile paths: narrow, two wide vectors, the rest
+        H = rng.standard_normal((20, 50, h)).astype(np.float32)
+        I, J = rng.integers(0, 20, 90), rng.integers(0, 20, 90)
+        assert KC.mean_cka_parallel(H, I, J, 1e-20) == KC.mean_cka_serial(H, I, J, 1e-20)
 
 
 def test_function_summary_matches_numpy():
@@ -328,3 +327,23 @@ def test_joint_failures_equal_the_numpy_count(kernel):
     out = np.empty(150)
     getattr(KM, kernel)(fails, groups, out)
     np.testing.assert_array_equal(out, fails[groups].all(axis=1).mean(axis=1))
+
+
+def test_mean_cka_kernel_gives_the_same_bits_on_one_and_two_threads():
+    import numba
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs two Numba threads")
+    rng = np.random.default_rng(11)
+    H = np.tanh(rng.standard_normal((64, 256, 16)) + rng.standard_normal((64, 1, 16)))
+    H[3] = 0.25  # a constant agent: its pairs count as 0
+    I, J = rng.integers(0, 64, 300), rng.integers(0, 64, 300)
+    values = []
+    for n_threads in (1, 2):
+        numba.set_num_threads(n_threads)
+        try:
+            for dtype in (np.float32, np.float64):
+                values.append(KC.mean_cka_parallel(H.astype(dtype), I, J, 1e-20))
+        finally:
+            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    assert values[:2] == values[2:]

@@ -114,6 +114,75 @@ def test_mean_cka_is_the_mean_over_pairs_and_sampling_stays_close():
     assert metrics.mean_cka(hidden[perm], max_pairs=10_000) == pytest.approx(exact, rel=1e-10)
 
 
+def _drawn_pairs(P: int, max_pairs: int, rng: np.random.Generator):
+    """The pairs mean_cka averages over, drawn as documented: all i < j if there are at most
+    max_pairs, else max_pairs uniform pairs (i from [0, P), j from the other P - 1)."""
+    if P * (P - 1) // 2 <= max_pairs:
+        return [(i, j) for i in range(P) for j in range(i + 1, P)]
+    I = rng.integers(0, P, size=max_pairs)
+    J = rng.integers(0, P - 1, size=max_pairs)
+    J += J >= I
+    return list(zip(np.minimum(I, J), np.maximum(I, J), strict=True))
+
+
+def _mean_cka_oracle(hidden: np.ndarray, pairs) -> float:
+    """Mean of the oracle CKA over the pairs; a pair with a constant representation counts 0."""
+    X = hidden.astype(np.float64)
+    constant = [np.all(x == x[0]) for x in X]
+    total = sum(0.0 if constant[i] or constant[j] else _cka_oracle(X[i], X[j]) for i, j in pairs)
+    return total / len(pairs)
+
+
+CKA_SHAPES = [  # (P, n_probe, h, dtype, max_pairs): the kernel's tile paths and edge sizes
+    (12, 256, 16, np.float32, 40),
+    (9, 7, 13, np.float64, 1000),
+    (8, 40, 24, np.float32, 17),
+    (6, 33, 17, np.float64, 15),
+    (7, 300, 40, np.float32, 30),
+    (5, 20, 1, np.float64, 4),
+    (10, 1, 5, np.float32, 20),
+    (4, 3, 9, np.float64, 6),
+]
+
+
+@pytest.mark.parametrize(("P", "n", "h", "dtype", "max_pairs"), CKA_SHAPES)
+def test_mean_cka_is_the_oracle_mean_over_the_documented_pairs(P, n, h, dtype, max_pairs):
+    rng = np.random.default_rng(P * n + h)
+    hidden = np.tanh(rng.standard_normal((P, n, h)) * rng.uniform(0.3, 3, (P, 1, h)) + 0.5)
+    hidden[1] = rng.standard_normal(h)  # constant over the items: its pairs count as 0
+    hidden = hidden.astype(dtype)
+    gen, oracle_gen = np.random.default_rng(3), np.random.default_rng(3)
+    value = metrics.mean_cka(hidden, max_pairs=max_pairs, rng=gen)
+    expected = _mean_cka_oracle(hidden, _drawn_pairs(P, max_pairs, oracle_gen))
+    assert value == pytest.approx(expected, rel=1e-12, abs=1e-15)
+    assert gen.integers(1 << 62) == oracle_gen.integers(1 << 62)  # the same draws, no more
+
+
+def test_mean_cka_counts_rounding_level_variation_as_constant_but_not_small_real_variation():
+    rng = np.random.default_rng(8)
+    Z = rng.standard_normal((3, 64, 6))
+    hidden = np.empty((3, 64, 6))
+    hidden[0] = 2.5 * (1 + 0.1 * np.arange(6))
+    flip = rng.random((64, 6)) < 0.3
+    hidden[0][flip] = np.nextafter(hidden[0][flip], np.inf)  # a last-bit difference only
+    hidden[1] = Z[1]
+    hidden[2] = 5.0 + 1e-6 * Z[2]  # small, but far above rounding: not constant
+    assert metrics.mean_cka(hidden[:2]) == 0.0
+    exact = metrics.linear_cka(Z[1], Z[2])
+    assert metrics.mean_cka(hidden[1:]) == pytest.approx(exact, rel=1e-8)
+    assert metrics.mean_cka(hidden) == pytest.approx(exact / 3, rel=1e-8)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_mean_cka_refuses_non_finite_hidden_even_in_agents_no_pair_uses(bad):
+    hidden = np.random.default_rng(9).standard_normal((40, 10, 3)).astype(np.float32)
+    hidden[17, 4, 2] = bad
+    with pytest.raises(ParameterError, match="hidden"):
+        metrics.mean_cka(hidden, max_pairs=1)
+    with pytest.raises(ParameterError, match="hidden"):
+        metrics.mean_cka(hidden[17:18])
+
+
 def test_cka_baseline_of_independent_networks_is_well_below_one():
     probe = np.random.default_rng(7).standard_normal((128, 8))
     kwargs = {"layers": (8, 16, 1), "activation": "tanh", "lr": np.ones(5), "seed": 99}

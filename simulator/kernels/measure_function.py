@@ -9,8 +9,9 @@ end pick one (:func:`simulator.kernels.measure_weights.pick`).
 * :func:`column_means`, :func:`weighted_column_sums`: the (weighted) mean row of an (m, D)
   array (the ensemble's mean output).
 * :func:`class_counts`: per probe item, how many agents decide each class.
-* :func:`cka_pairs`: ``||X_i^T X_j||_F^2`` for pairs of centred representations (linear CKA).
 * :func:`assignments`: a batch of linear assignment problems (weight matching of hidden units).
+
+Linear CKA has its own kernel: :mod:`simulator.kernels.measure_cka`.
 """
 
 from __future__ import annotations
@@ -108,83 +109,6 @@ def class_counts(dec: np.ndarray, counts: np.ndarray) -> None:
     pick(class_counts_parallel, class_counts_serial, dec.size)(dec, counts)
 
 
-@njit(**_FAST)
-def _hsic(H, I, J, out, p):
-    """||A B^T||_F^2 for A = H[I[p]], B = H[J[p]] (h, n): four rows of B per pass over A's row
-    (register tiles: each A[a, t] is loaded once for four products)."""
-    h, n = H.shape[1], H.shape[2]
-    A, B = H[I[p]], H[J[p]]
-    total = 0.0
-    for a in range(h):
-        ra = A[a]
-        b = 0
-        while b + 4 <= h:
-            r0, r1, r2, r3 = B[b], B[b + 1], B[b + 2], B[b + 3]
-            d0 = d1 = d2 = d3 = 0.0
-            for t in range(n):
-                x = ra[t]
-                d0 += x * r0[t]
-                d1 += x * r1[t]
-                d2 += x * r2[t]
-                d3 += x * r3[t]
-            total += d0 * d0 + d1 * d1 + d2 * d2 + d3 * d3
-            b += 4
-        while b < h:
-            rb = B[b]
-            d = 0.0
-            for t in range(n):
-                d += ra[t] * rb[t]
-            total += d * d
-            b += 1
-    out[p] = total
-
-
-@njit(parallel=True, **_FAST)
-def cka_pairs_parallel(H, I, J, out):
-    """out[p] = ||H[I[p]] H[J[p]]^T||_F^2 for centred representations H (c, h, n) float64
-    (units by items: the ``X^T`` of linear CKA)."""
-    for p in prange(I.shape[0]):
-        _hsic(H, I, J, out, p)
-
-
-@njit(**_FAST)
-def cka_pairs_serial(H, I, J, out):
-    """:func:`cka_pairs_parallel` in one thread."""
-    for p in range(I.shape[0]):
-        _hsic(H, I, J, out, p)
-
-
-def cka_pairs(H: np.ndarray, I: np.ndarray, J: np.ndarray, out: np.ndarray) -> None:
-    """out[p] = ||H[I[p]] H[J[p]]^T||_F^2 (see :func:`cka_pairs_parallel`)."""
-    work = I.size * H.shape[1] * H.shape[1] * H.shape[2]
-    pick(cka_pairs_parallel, cka_pairs_serial, work // 8)(H, I, J, out)
-
-
-@njit(**_JIT)
-def center_units(Hs, agents, H, energy, raw):
-    """H[a] (h, n) float64 = representation of agent ``agents[a]`` from Hs (c, n, h), each unit
-    centred over the items and transposed (units by items); energy[a] = sum of its squares,
-    raw[a] = the same before centring. One pass per agent, in one thread (a handful of agents)."""
-    n, h = Hs.shape[1], Hs.shape[2]
-    for a in range(agents.shape[0]):
-        X = Hs[agents[a]]
-        e = 0.0
-        r = 0.0
-        for u in range(h):
-            mean = 0.0
-            for t in range(n):
-                mean += X[t, u]
-            mean /= n
-            for t in range(n):
-                x = np.float64(X[t, u])
-                r += x * x
-                d = x - mean
-                H[a, u, t] = d
-                e += d * d
-        energy[a] = e
-        raw[a] = r
-
-
 @njit(**_JIT)
 def _assign_one(score, perm, r):
     """Optimal assignment of score[r]. When the columns of the rows' maxima are all distinct,
@@ -243,8 +167,6 @@ def assignments(score: np.ndarray, perm: np.ndarray) -> None:
 
 __all__ = [
     "assignments",
-    "center_units",
-    "cka_pairs",
     "class_counts",
     "column_means",
     "column_sums",

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from simulator.config import check_int, fail
+from simulator.kernels import measure_cka as KC
 from simulator.kernels import measure_function as KF
 from simulator.kernels import measure_weights as KW
 from simulator.metrics._checks import (
@@ -180,19 +181,17 @@ def linear_cka(H1: Any, H2: Any) -> float:
     return float(min(1.0, max(0.0, hsic / (nx * ny))))
 
 
-def _cka_parts(Hs: np.ndarray, agents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Centred representations of ``agents`` as float64 (len(agents), h, n) (units by items)
-    and their norms ``||X_i^T X_i||_F`` (0 for representations constant up to rounding)."""
-    c, (n, h) = agents.size, Hs.shape[1:]
-    H = np.empty((c, h, n))
-    energy, raw = np.empty(c), np.empty(c)
-    KF.center_units(Hs, agents.astype(np.int64), H, energy, raw)
-    idx = np.arange(c, dtype=np.int64)
-    sq = np.empty(c)
-    KF.cka_pairs(H, idx, idx, sq)
-    norms = np.sqrt(sq)
-    norms[energy <= _CONSTANT_RTOL * raw] = 0.0  # constant up to rounding
-    return H, norms
+def _hidden_array(hidden: Any) -> np.ndarray:
+    """``hidden`` as a C-contiguous float32/float64 (P, n_probe, h) array, checked for dtype and
+    shape (finiteness is checked by the kernel, which reads every value anyway)."""
+    a = np.asarray(hidden)
+    if a.dtype.kind not in "fiub":
+        raise fail("hidden.dtype", str(a.dtype), "a real number type")
+    if a.ndim != 3 or any(s < 1 for s in a.shape):
+        raise fail("hidden.shape", a.shape, "(P, n_probe, h), every size >= 1")
+    if a.dtype not in (np.float32, np.float64):
+        a = a.astype(np.float64)
+    return np.ascontiguousarray(a)
 
 
 def mean_cka(hidden: Any, max_pairs: int = 2_000, rng: Any = None) -> float:
@@ -200,13 +199,15 @@ def mean_cka(hidden: Any, max_pairs: int = 2_000, rng: Any = None) -> float:
 
     Exact over all ``P (P - 1) / 2`` pairs when there are at most ``max_pairs`` of them;
     otherwise the mean over ``max_pairs`` pairs drawn uniformly (with replacement) from ``rng``,
-    an unbiased estimate with standard error about ``std / sqrt(max_pairs)``. The
-    ``||X_i^T X_j||_F^2`` of every pair come from one parallel Numba kernel
-    (:func:`simulator.kernels.measure_function.cka_pairs`), O(pairs h^2 n_probe).
+    an unbiased estimate with standard error about ``std / sqrt(max_pairs)``. One Numba kernel
+    (:func:`simulator.kernels.measure_cka.mean_cka_pairs`) centres each agent used once and
+    computes every pair's ``||X_i^T X_j||_F^2``, in float64: O((pairs + P / 2) h^2 n_probe)
+    multiply-adds, bit-identical on any number of threads.
 
     Parameters
     ----------
     hidden : float array, shape (P, n_probe, h): each agent's activations on the same probe.
+        Finite. Not modified.
     max_pairs : int >= 1
     rng : numpy.random.Generator or int, optional; default seed 0.
 
@@ -214,21 +215,19 @@ def mean_cka(hidden: Any, max_pairs: int = 2_000, rng: Any = None) -> float:
     -------
     float in [0, 1]; 1.0 for P = 1.
     """
-    Hs = real_array("hidden", hidden, "(P, n_probe, h), every size >= 1", 3)
+    Hs = _hidden_array(hidden)
     max_pairs = check_int("max_pairs", max_pairs, low=1)
     gen = get_rng(rng)
     P = Hs.shape[0]
     if P == 1:
+        if not np.all(np.isfinite(Hs)):
+            raise fail("hidden", "an array with NaN or inf", "finite everywhere")
         return 1.0
     I, J, _ = sample_pairs(P, max_pairs, gen)
-    agents, inverse = np.unique(np.concatenate([I, J]), return_inverse=True)
-    H, norms = _cka_parts(Hs, agents)
-    a, b = inverse[: I.size].astype(np.int64), inverse[I.size :].astype(np.int64)
-    hsic = np.empty(I.size)
-    KF.cka_pairs(H, a, b, hsic)
-    den = norms[a] * norms[b]
-    ok = den > 0
-    return float(np.minimum(1.0, hsic[ok] / den[ok]).sum()) / I.size
+    value = KC.mean_cka_pairs(Hs, I, J, _CONSTANT_RTOL)
+    if value != value:  # the kernel's sign of a NaN or inf in hidden
+        raise fail("hidden", "an array with NaN or inf", "finite everywhere")
+    return value
 
 
 _INIT_KEYS_DROPPED = ("n_agents", "seed", "lr", "_params")
