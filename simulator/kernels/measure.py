@@ -13,14 +13,31 @@ Arrays and scalars in, arrays out (or filled in place, as documented). Validatio
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 from numba import njit, prange
 
-from simulator.kernels.measure_weights import pick
+from simulator.kernels.measure_weights import FLOPS_PER_ELEMENT, pick
+from simulator.kernels.sized import sized_call
+from simulator.kernels.threads import MIN_WORK_PER_THREAD
 
 _JIT = {"cache": True, "error_model": "numpy"}
 # Partial squared distances are checked against their cap after every block of this many terms.
 _BLOCK = 32
+_FAST_BLOCK = 256  # the same for the vectorized sum of the sweep's first test
+_TINY = 1e-30  # squared radii outside (_TINY, 1 / _TINY): no fast test (see sweep_components)
+
+
+def sized(parallel, serial, work: float):
+    """The serial twin of a kernel when ``work`` (FLOPs) would keep only one thread busy (see
+    :data:`simulator.kernels.threads.MIN_WORK_PER_THREAD`): no parallel region at all; else
+    the parallel kernel, sized by :func:`simulator.kernels.sized.sized_call` (one thread or
+    all, as measured faster). Both run the same per-row code: identical results. Returns a
+    callable taking the kernel's arguments."""
+    if work < 2.0 * MIN_WORK_PER_THREAD:
+        return serial
+    return partial(sized_call, parallel.__name__, 1, float(work), parallel)
 
 
 @njit(parallel=True, **_JIT)
@@ -81,49 +98,118 @@ def _sqdist(F, i, j, cap):
     return s
 
 
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def _sum_sq_diff(a, b):
+    """sum (a - b)^2 over two equal 1-D views, in their own precision, in any order
+    (vectorized; indices from 0, so no negative-index checks)."""
+    s = a[0] - a[0]
+    for t in range(a.shape[0]):
+        x = a[t] - b[t]
+        s += x * x
+    return s
+
+
 @njit(**_JIT)
-def sweep_components(F, Z, r, eps, slack, parent):
+def _sqdist_fast(F, i, j, cap):
+    """||F_i - F_j||^2 summed in F's own precision (float32 for float32 rows) in any order:
+    relative error <= ~(D + 2) u of F's dtype. May stop early, after a block of
+    ``_FAST_BLOCK`` terms, once the sum reaches ``cap``."""
+    d = F.shape[1]
+    a, b = F[i], F[j]
+    s = 0.0
+    for start in range(0, d, _FAST_BLOCK):
+        stop = min(start + _FAST_BLOCK, d)
+        s += np.float64(_sum_sq_diff(a[start:stop], b[start:stop]))
+        if s >= cap:
+            break
+    return s
+
+
+@njit(**_JIT)
+def _closer(F, i, j, eps2, lo, hi):
+    """``_sqdist(F, i, j, eps2) < eps2``, decided by :func:`_sqdist_fast` when its sum is
+    outside [lo, hi) (a margin wider than the rounding of either sum), else by _sqdist."""
+    s = _sqdist_fast(F, i, j, hi)
+    if s >= hi:
+        return False
+    if s < lo:
+        return True
+    return _sqdist(F, i, j, eps2) < eps2
+
+
+@njit(**_JIT)
+def sweep_components(F, rows, Z, r, eps, slack, parent):
     """Union-find of the graph linking rows of F closer than ``eps`` (single linkage at eps).
 
-    F : float (m, D), rows sorted by ``Z[:, 0]``; Z : float64 (m, k), the centred rows'
-    coordinates on k orthonormal directions; r : float64 (m,), the norms of the centred rows'
-    residuals outside those directions. Then
+    F : float (P, D); rows : int64 (m,), the rows of F to cluster, sorted by ``Z[:, 0]`` (item
+    i of the sweep is row ``rows[i]`` of F); Z : float64 (m, k), their centred coordinates on k
+    orthonormal directions; r : float64 (m,), the norms of their centred residuals outside
+    those directions. Then
     ``||dZ||^2 + (r_i - r_j)^2 <= ||F_i - F_j||^2 <= ||dZ||^2 + (r_i + r_j)^2`` up to rounding,
     which ``slack`` (>= 0, in F's units) covers. Pairs are scanned in sorted order while
     ``Z_j0 - Z_i0 < eps + slack``; a pair already in one set, or whose lower bound reaches
     ``eps + slack``, is skipped; one whose upper bound is below ``eps - slack`` is linked; any
-    other is linked only when its exact float64 distance is below eps. parent : int64 (m,),
-    filled (root = smallest index).
+    other is linked only when its exact float64 distance is below eps (a vectorized sum in F's
+    precision decides first when it is farther from eps than its rounding and _sqdist's).
+    parent : int64 (m,), filled (root = smallest sweep index).
     """
-    m, k = Z.shape
+    m = Z.shape[0]
     eps2 = eps * eps
     sure = max(eps - slack, 0.0)
     sure2 = sure * sure
+    # _sqdist_fast and _sqdist are within (D + 2) u (relative, u of F's dtype and of float64)
+    # of the exact sum of squares: outside a margin of 4 (D + 2) u around eps^2, they decide a
+    # pair alike. Subnormal or overflowing squares (eps^2 far from 1) void the bound.
+    rel = 4.0 * (F.shape[1] + 2) * np.finfo(F.dtype).eps
+    lo, hi = 0.0, np.inf
+    if _TINY < eps2 < 1.0 / _TINY and rel < 0.1:
+        lo, hi = eps2 * (1.0 - rel), eps2 * (1.0 + rel)
     for i in range(m):
         parent[i] = i
+    ZT = np.ascontiguousarray(Z.T)  # (k, m): the lower bounds of a row's window, vectorized
+    low = np.empty(m)
     # two rounds: the first examines only pairs whose lower bound is below eps / 2 (likely
     # links, which join most of a dense cluster cheaply); the second every candidate pair, most
     # of them now skipped as already joined
     for frac in (0.5, 1.0):
         cut = frac * eps + slack
         cut2 = cut * cut
+        end = 0
         for i in range(m):
-            for j in range(i + 1, m):
-                dz = Z[j, 0] - Z[i, 0]
-                if dz >= cut:
-                    break
-                proj = dz * dz
-                for t in range(1, k):
-                    e = Z[j, t] - Z[i, t]
-                    proj += e * e
+            # the window of rows j > i with Z_j0 - Z_i0 < cut (Z_0 ascending: it only grows)
+            end = max(end, i + 1)
+            while end < m and ZT[0, end] - ZT[0, i] < cut:
+                end += 1
+            _window_bounds(ZT, i, end, low)
+            for j in range(i + 1, end):
+                proj = low[j]
                 gap = r[i] - r[j]
                 if proj + gap * gap >= cut2 or _find(parent, i) == _find(parent, j):
                     continue
                 span = r[i] + r[j]
-                if proj + span * span < sure2 or _sqdist(F, i, j, eps2) < eps2:
+                if proj + span * span < sure2 or _closer(F, rows[i], rows[j], eps2, lo, hi):
                     _union(parent, i, j)
     for i in range(m):
         _find(parent, i)
+
+
+@njit(**_JIT)
+def _window_bounds(ZT, i, end, low):
+    """low[j] = ||Z_j - Z_i||^2 (ZT: Z transposed, (k, m)) for i < j < end, summed over the
+    directions in order (vectorized over j: views indexed from 0)."""
+    k = ZT.shape[0]
+    w = low[i + 1 : end]
+    z = ZT[0, i + 1 : end]
+    zi = ZT[0, i]
+    for q in range(w.shape[0]):
+        dz = z[q] - zi
+        w[q] = dz * dz
+    for t in range(1, k):
+        z = ZT[t, i + 1 : end]
+        zi = ZT[t, i]
+        for q in range(w.shape[0]):
+            e = z[q] - zi
+            w[q] += e * e
 
 
 @njit(**_JIT)
@@ -179,30 +265,62 @@ def pair_distances(C: np.ndarray, I: np.ndarray, J: np.ndarray, out: np.ndarray)
 
 @njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def _project_rows(G, mu, v, Z, j, res, lo, hi):
-    """Z[i, j] = (G_i - mu) . v and res[i] -= Z[i, j]^2 for rows lo..hi-1."""
+    """Z[i, j] = (G_i - mu) . v and res[i] -= Z[i, j]^2 for rows lo..hi-1, four rows at a
+    time (four independent sums share the loads of mu and v)."""
     D = G.shape[1]
-    for i in range(lo, hi):
-        row = G[i]
+    i = lo
+    while i + 4 <= hi:
+        r0, r1, r2, r3 = G[i], G[i + 1], G[i + 2], G[i + 3]
+        a0, a1, a2, a3 = 0.0, 0.0, 0.0, 0.0
+        for t in range(D):
+            c, w = mu[t], v[t]
+            a0 += (np.float64(r0[t]) - c) * w
+            a1 += (np.float64(r1[t]) - c) * w
+            a2 += (np.float64(r2[t]) - c) * w
+            a3 += (np.float64(r3[t]) - c) * w
+        Z[i, j], Z[i + 1, j], Z[i + 2, j], Z[i + 3, j] = a0, a1, a2, a3
+        res[i] -= a0 * a0
+        res[i + 1] -= a1 * a1
+        res[i + 2] -= a2 * a2
+        res[i + 3] -= a3 * a3
+        i += 4
+    for q in range(i, hi):
+        row = G[q]
         acc = 0.0
         for t in range(D):
             acc += (np.float64(row[t]) - mu[t]) * v[t]
-        Z[i, j] = acc
-        res[i] -= acc * acc
+        Z[q, j] = acc
+        res[q] -= acc * acc
 
 
 @njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def _norms_rows(G, mu, res, lo, hi):
+    """res[i] = ||G_i - mu||^2 for rows lo..hi-1, four rows at a time."""
     D = G.shape[1]
-    for i in range(lo, hi):
-        row = G[i]
+    i = lo
+    while i + 4 <= hi:
+        r0, r1, r2, r3 = G[i], G[i + 1], G[i + 2], G[i + 3]
+        a0, a1, a2, a3 = 0.0, 0.0, 0.0, 0.0
+        for t in range(D):
+            c = mu[t]
+            d0, d1 = np.float64(r0[t]) - c, np.float64(r1[t]) - c
+            d2, d3 = np.float64(r2[t]) - c, np.float64(r3[t]) - c
+            a0 += d0 * d0
+            a1 += d1 * d1
+            a2 += d2 * d2
+            a3 += d3 * d3
+        res[i], res[i + 1], res[i + 2], res[i + 3] = a0, a1, a2, a3
+        i += 4
+    for q in range(i, hi):
+        row = G[q]
         acc = 0.0
         for t in range(D):
             d = np.float64(row[t]) - mu[t]
             acc += d * d
-        res[i] = acc
+        res[q] = acc
 
 
-@njit(**_JIT)
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def _next_direction(G, mu, V, j, p):
     """V[j] = the unit residual of row p (centred) after removing V[:j] (Gram-Schmidt, twice).
     Returns False when the residual vanishes."""
@@ -273,8 +391,10 @@ def pivot_coordinates(G: np.ndarray, mu: np.ndarray, k: int) -> tuple[np.ndarray
     V = np.zeros((min(k, D), D))
     Z = np.zeros((m, V.shape[0]))
     res = np.empty(m)
-    kernel = pick(_pivot_parallel, _pivot_serial, G.size)
-    used = kernel(G, mu, V, Z, res)
+    # one pass over G per direction, and one for the norms
+    used = sized(_pivot_parallel, _pivot_serial, G.size * (V.shape[0] + 1) * FLOPS_PER_ELEMENT)(
+        G, mu, V, Z, res
+    )
     return np.ascontiguousarray(Z[:, : max(used, 1)]), np.sqrt(np.maximum(res, 0.0))
 
 

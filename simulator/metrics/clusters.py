@@ -68,13 +68,12 @@ def _components(G: np.ndarray, eps: float, mu: np.ndarray | None = None) -> np.n
     order = np.argsort(Z[:, 0], kind="stable")
     Zs = np.ascontiguousarray(Z[order])
     rs = np.ascontiguousarray(r[order])
-    Gs = np.ascontiguousarray(G[order])
     # the bounds are exact up to float64 rounding of Z and r (the residual norm comes from a
     # difference of squares: relative error ~1e-8 of the row's norm): a generous margin
     scale = float(np.sqrt(np.einsum("ij,ij->i", Zs, Zs).max() + (rs * rs).max())) if P else 0.0
     slack = 1e-6 * scale + 1e-9 * eps
     parent = np.empty(P, dtype=np.int64)
-    KM.sweep_components(Gs, Zs, rs, eps, slack, parent)
+    KM.sweep_components(G, order.astype(np.int64), Zs, rs, eps, slack, parent)
     root = np.empty(P, dtype=np.int64)
     root[order] = order[parent]
     labels = np.empty(P, dtype=np.int64)
