@@ -19,8 +19,8 @@ import numpy as np
 from numba import njit, prange
 
 from simulator.kernels.measure_weights import FLOPS_PER_ELEMENT, pick
+from simulator.kernels import threads
 from simulator.kernels.sized import sized_call
-from simulator.kernels.threads import MIN_WORK_PER_THREAD
 
 _JIT = {"cache": True, "error_model": "numpy"}
 # Partial squared distances are checked against their cap after every block of this many terms.
@@ -35,7 +35,7 @@ def sized(parallel, serial, work: float):
     the parallel kernel, sized by :func:`simulator.kernels.sized.sized_call` (one thread or
     all, as measured faster). Both run the same per-row code: identical results. Returns a
     callable taking the kernel's arguments."""
-    if work < 2.0 * MIN_WORK_PER_THREAD:
+    if work < 2.0 * threads.MIN_WORK_PER_THREAD:
         return serial
     return partial(sized_call, parallel.__name__, 1, float(work), parallel)
 
