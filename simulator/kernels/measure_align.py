@@ -171,39 +171,44 @@ def _similarity(src, ref, lay, S, T):
             Sa[b] += acc[b]
 
 
+@njit(cache=True, error_model="numpy", fastmath={"nnan", "ninf", "nsz", "reassoc"})
+def _max_abs(x):
+    """max |x| over a float64 array of finite values (0 if empty): a maximum is exact in any
+    order, so the vectorized loop gives the value of the sequential one."""
+    top = 0.0
+    for v in x.ravel():
+        top = max(top, abs(v))
+    return top
+
+
 @njit(**_JIT)
-def _certified(cost, warm, perm):
+def _certified(cost, warm, perm, taken):
     """True if the columns minimizing ``cost[r, j] - warm[j]`` are distinct over the rows and
     each row's minimum beats every other column of the row by a margin: then that assignment
     (written to perm) is the unique optimum, whatever the rounding of any solver (with the row
     minima and ``warm`` as dual potentials, every other assignment costs at least the margin
     more, ``_MARGIN`` times the largest |cost| and |warm|). ``warm`` (h,) holds column
-    potentials, e.g. a similar problem's."""
+    potentials, e.g. a similar problem's. taken (>= h,) bool: scratch. The margin is computed
+    only when the columns are distinct (the usual refusal costs one scan)."""
     h = cost.shape[0]
-    scale = 0.0
-    for a in range(h):
-        for b in range(h):
-            scale = max(scale, abs(cost[a, b]))
-    top = 0.0
     for b in range(h):
-        top = max(top, abs(warm[b]))
-    margin = _MARGIN * (scale + top)
-    taken = np.zeros(h, dtype=np.bool_)
+        taken[b] = False
+    gap = np.inf
     for a in range(h):
         best, second, col = np.inf, np.inf, 0
-        for b in range(h):
-            c = cost[a, b] - warm[b]
-            if c < best:
-                second = best
-                best = c
-                col = b
-            elif c < second:
-                second = c
-        if taken[col] or not second - best > margin:
+        row = cost[a]
+        for b in range(h):  # selects, not branches: the textbook if / elif, same values
+            c = row[b] - warm[b]
+            lower = c < best
+            second = best if lower else (c if c < second else second)
+            best = c if lower else best
+            col = b if lower else col
+        if taken[col]:
             return False
         taken[col] = True
         perm[a] = col
-    return True
+        gap = min(gap, second - best)
+    return gap > _MARGIN * (_max_abs(cost) + _max_abs(warm))
 
 
 @njit(**_JIT)
@@ -221,7 +226,7 @@ def _align_row(src, ref, lay, odd, warm, dst, S, T, cost, perm, fw, iw, used):
         ca = cost[a]
         for b in range(h):
             ca[b] = -abs(Sa[b]) if odd else -Sa[b]
-    if not _certified(cost, warm, perm):
+    if not _certified(cost, warm, perm, used):
         v = fw[1]
         hungarian(cost, perm, fw[0], v, iw[0], iw[1], fw[2], used)
         for b in range(h):
@@ -229,6 +234,11 @@ def _align_row(src, ref, lay, odd, warm, dst, S, T, cost, perm, fw, iw, used):
     n = src.shape[0]
     for t in range(n):
         dst[t] = src[t]
+    same = True
+    for a in range(h):
+        same = same and perm[a] == a and not (odd and S[a, a] < 0)
+    if same:  # the identity: dst is src, and the check below could not undo it
+        return
     sW1, sB1, sW2 = _units(src, lay)
     dW1, dB1, dW2 = _units(dst, lay)
     for a in range(h):

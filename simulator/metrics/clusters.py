@@ -64,7 +64,7 @@ def _components(G: np.ndarray, eps: float, mu: np.ndarray | None = None) -> np.n
     if mu is None:
         mu = np.empty(G.shape[1])
         KF.column_means(G, mu)
-    Z, r = KM.pivot_coordinates(G, mu, _MAX_DIRECTIONS)
+    Z, r = KM.pivot_coordinates(G, mu, _MAX_DIRECTIONS, eps)
     order = np.argsort(Z[:, 0], kind="stable")
     Zs = np.ascontiguousarray(Z[order])
     rs = np.ascontiguousarray(r[order])
