@@ -450,3 +450,26 @@ def test_sweep_decides_pairs_at_eps_by_the_exact_float64_sum(dtype):
             truth = connected_components(exact < eps * eps, directed=False)[1]
             pairs = np.unique(np.stack([root, truth]), axis=1)
             assert pairs.shape[1] == len(np.unique(root)) == len(np.unique(truth))
+
+
+def test_pivot_coordinates_with_a_radius_stop_early_and_stay_exact_bounds():
+    """Given the sweep's radius, directions stop once a sample of pairs is mostly pruned (at
+    least 3); the coordinates are the same projections, the same bits in parallel and serial."""
+    rng = np.random.default_rng(21)
+    G = (rng.standard_normal((300, 4)) @ rng.standard_normal((4, 500)) * 3).astype(np.float32)
+    G += 0.05 * rng.standard_normal(G.shape).astype(np.float32)
+    mu = G.mean(axis=0, dtype=np.float64)
+    Z8, _ = KM.pivot_coordinates(G, mu, 8)
+    Z, r = KM.pivot_coordinates(G, mu, 8, eps=1.0)
+    assert 3 <= Z.shape[1] < 8
+    np.testing.assert_array_equal(Z, Z8[:, : Z.shape[1]])
+    C = G.astype(np.float64) - mu
+    np.testing.assert_allclose((Z**2).sum(axis=1) + r**2, (C**2).sum(axis=1), rtol=1e-9)
+    for eps in (0.0, 1.0):
+        out = []
+        for kernel in (KM._pivot_parallel, KM._pivot_serial):
+            V, Zk, res = np.zeros((8, 500)), np.zeros((300, 8)), np.empty(300)
+            out.append((kernel(G, mu, V, Zk, res, eps), Zk, res))
+        assert out[0][0] == out[1][0]
+        np.testing.assert_array_equal(out[0][1], out[1][1])
+        np.testing.assert_array_equal(out[0][2], out[1][2])

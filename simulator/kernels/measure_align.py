@@ -65,9 +65,10 @@ def hungarian(cost, perm, u, v, p, way, minv, used):
     for j in range(1, h + 1):
         if p[j] > 0:
             matched[p[j]] = True
+    tree = np.empty(2 * h + 1, dtype=np.int64)
     for r in range(1, h + 1):
         if not matched[r]:
-            _augment(cost, r, u, v, p, way, minv, used, perm)  # perm: scratch until the end
+            _augment(cost, r, u, v, p, way, minv, used, tree)
     for j in range(1, h + 1):
         perm[p[j] - 1] = j - 1
 
@@ -75,16 +76,21 @@ def hungarian(cost, perm, u, v, p, way, minv, used):
 @njit(**_JIT)
 def _augment(cost, r, u, v, p, way, minv, used, tree):
     """Add row r (1-based) to the matching by a shortest augmenting path; potentials stay
-    feasible (u_i + v_j <= cost) and tight on matched pairs. tree (>= h,) int64: scratch (the
-    columns reached, in order). The scans use selects, not branches on the data, with the
-    arithmetic of the textbook loops."""
+    feasible (u_i + v_j <= cost) and tight on matched pairs. tree (>= 2 h + 1,) int64: scratch
+    (the columns reached, in order, then the free ones). Each step scans only the columns not
+    yet reached, and takes the least ``minv`` (the lowest column on ties, as the textbook
+    scan in column order does); the same arithmetic as the textbook loops."""
     h = cost.shape[0]
     p[0] = r
     j0 = 0
     n_tree = 0
+    free = tree[h:]  # columns 1..h not reached yet, in any order
+    n_free = h
     for j in range(h + 1):
         minv[j] = np.inf
         used[j] = False
+    for q in range(h):
+        free[q] = q + 1
     while True:
         used[j0] = True
         tree[n_tree] = j0
@@ -93,25 +99,29 @@ def _augment(cost, r, u, v, p, way, minv, used, tree):
         crow = cost[i0 - 1]
         ui = u[i0]
         delta = np.inf
-        j1 = 0
-        for j in range(1, h + 1):
-            free = not used[j]
+        j1 = h + 1
+        at = 0
+        for q in range(n_free):
+            j = free[q]
             cur = crow[j - 1] - ui - v[j]
             mj = minv[j]
-            take = free and cur < mj
+            take = cur < mj
             mj = cur if take else mj
             minv[j] = mj
             way[j] = j0 if take else way[j]
-            best = free and mj < delta
+            best = mj < delta or (mj == delta and j < j1)
             delta = mj if best else delta
             j1 = j if best else j1
+            at = q if best else at
         for q in range(n_tree):  # distinct columns, and distinct rows p[j]: any order
             j = tree[q]
             u[p[j]] += delta
             v[j] -= delta
-        for j in range(h + 1):
-            mj = minv[j]
-            minv[j] = mj if used[j] else mj - delta
+        for q in range(n_free):
+            j = free[q]
+            minv[j] -= delta
+        n_free -= 1
+        free[at] = free[n_free]
         j0 = j1
         if p[j0] == 0:
             break
