@@ -6,15 +6,18 @@ whole of ``simulator.metrics.aligned_consensus_distance`` for one hidden layer, 
 Per row, in one parallel iteration that writes only that row of the output:
 
 * the similarity ``S = W1_ref^T W1 + b1_ref b1^T + W2_ref W2^T`` (h, h) of the reference's
-  hidden units (rows) and the row's units (columns), in float64;
+  hidden units (rows) and the row's units (columns), in float64, over 2-D views of the rows
+  (loops from index 0 over contiguous units: they vectorize);
 * the assignment of units maximizing the summed ``S`` (``|S|`` for odd activations, whose units
   may also be negated: each matched unit then takes the sign of its ``S``), by
-  :func:`hungarian` (exact);
+  :func:`hungarian` (exact; its scans use selects instead of branches on the data and visit
+  only the columns a path has not reached, with the textbook arithmetic and tie rule);
 * the permuted (and sign-flipped) row, kept only if it is not farther from the reference than
   the row it came from (the check of :func:`simulator.metrics.align.align_rows`).
 
-The means and the consensus distance are summed in row order, in one thread: results do not
-depend on the number of threads.
+Each row has its own scratch (allocated once per call). The means and the consensus distance
+are summed in row order, in one thread; a serial twin runs the same per-row code for calls too
+small to pay for a second thread: results do not depend on the number of threads.
 """
 
 from __future__ import annotations
