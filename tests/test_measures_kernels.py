@@ -13,6 +13,7 @@ from scipy.spatial.distance import cdist
 from simulator import ParameterError, Population, metrics
 from simulator.kernels import measure as KM
 from simulator.kernels import measure_function as KF
+from simulator.kernels import measure_pivot as KPV
 from simulator.kernels import measure_probe as KP
 from simulator.kernels import measure_weights as KW
 from simulator.measures import class_probabilities
@@ -159,7 +160,7 @@ def test_pivot_coordinates_are_orthonormal_projections():
     G = (rng.standard_normal((60, 3)) @ rng.standard_normal((3, 40))).astype(np.float32)
     G += 0.01 * rng.standard_normal(G.shape).astype(np.float32)
     mu = G.mean(axis=0, dtype=np.float64)
-    Z, r = KM.pivot_coordinates(G, mu, 8)
+    Z, r = KPV.pivot_coordinates(G, mu, 8)
     C = G.astype(np.float64) - mu
     # the coordinates and residual norms account for every row's norm
     np.testing.assert_allclose((Z**2).sum(axis=1) + r**2, (C**2).sum(axis=1), rtol=1e-9)
@@ -286,7 +287,7 @@ def test_pivot_coordinates_stop_at_the_rank_of_the_rows():
     """Four points span 3 centred dimensions: no fourth direction made of rounding noise."""
     G = np.random.default_rng(1288).standard_normal((4, 48))
     mu = G.mean(axis=0)
-    Z, r = KM.pivot_coordinates(G, mu, 8)
+    Z, r = KPV.pivot_coordinates(G, mu, 8)
     assert Z.shape[1] == 3
     C = G - mu
     np.testing.assert_allclose((Z**2).sum(axis=1) + r**2, (C**2).sum(axis=1), rtol=1e-12)
@@ -433,7 +434,7 @@ def test_sweep_decides_pairs_at_eps_by_the_exact_float64_sum(dtype):
         for eps2 in (pick, np.nextafter(pick, np.inf), np.nextafter(pick, 0.0)):
             eps = float(np.sqrt(eps2))
             mu = F.mean(axis=0, dtype=np.float64)
-            Z, r = KM.pivot_coordinates(F, mu, 8)
+            Z, r = KPV.pivot_coordinates(F, mu, 8)
             order = np.argsort(Z[:, 0], kind="stable")
             parent = np.empty(m, dtype=np.int64)
             KM.sweep_components(
@@ -459,15 +460,15 @@ def test_pivot_coordinates_with_a_radius_stop_early_and_stay_exact_bounds():
     G = (rng.standard_normal((300, 4)) @ rng.standard_normal((4, 500)) * 3).astype(np.float32)
     G += 0.05 * rng.standard_normal(G.shape).astype(np.float32)
     mu = G.mean(axis=0, dtype=np.float64)
-    Z8, _ = KM.pivot_coordinates(G, mu, 8)
-    Z, r = KM.pivot_coordinates(G, mu, 8, eps=1.0)
+    Z8, _ = KPV.pivot_coordinates(G, mu, 8)
+    Z, r = KPV.pivot_coordinates(G, mu, 8, eps=1.0)
     assert 3 <= Z.shape[1] < 8
     np.testing.assert_array_equal(Z, Z8[:, : Z.shape[1]])
     C = G.astype(np.float64) - mu
     np.testing.assert_allclose((Z**2).sum(axis=1) + r**2, (C**2).sum(axis=1), rtol=1e-9)
     for eps in (0.0, 1.0):
         out = []
-        for kernel in (KM._pivot_parallel, KM._pivot_serial):
+        for kernel in (KPV._pivot_parallel, KPV._pivot_serial):
             V, Zk, res = np.zeros((8, 500)), np.zeros((300, 8)), np.empty(300)
             out.append((kernel(G, mu, V, Zk, res, eps), Zk, res))
         assert out[0][0] == out[1][0]

@@ -10,6 +10,7 @@ from simulator.config import check_int, check_number, fail
 from simulator.kernels import measure as KM
 from simulator.kernels import measure_function as KF
 from simulator.kernels import measure_grid as KG
+from simulator.kernels import measure_pivot as KPV
 from simulator.metrics._checks import get_rng, int_labels, preds_array, real_array, row_chunks
 
 
@@ -64,7 +65,7 @@ def _components(G: np.ndarray, eps: float, mu: np.ndarray | None = None) -> np.n
     if mu is None:
         mu = np.empty(G.shape[1])
         KF.column_means(G, mu)
-    Z, r = KM.pivot_coordinates(G, mu, _MAX_DIRECTIONS, eps)
+    Z, r = KPV.pivot_coordinates(G, mu, _MAX_DIRECTIONS, eps)
     order = np.argsort(Z[:, 0], kind="stable")
     Zs = np.ascontiguousarray(Z[order])
     rs = np.ascontiguousarray(r[order])
@@ -93,7 +94,7 @@ def function_clusters(
     Method (exact, not sampled or approximated; links are decided by float64 distances on the
     original outputs): the agents' coordinates on 3 to 8 orthonormal directions (pivoted
     Gram-Schmidt on the centred outputs, a greedy approximation of the top principal axes:
-    :func:`simulator.kernels.measure.pivot_coordinates`; directions are added until fewer than
+    :func:`simulator.kernels.measure_pivot.pivot_coordinates`; directions are added until fewer than
     5% of a fixed sample of pairs are still within ``eps`` on them) are exact lower bounds of
     their distances. The agents
     are swept in the order of the first coordinate; a pair is examined only while its first
