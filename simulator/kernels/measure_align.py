@@ -184,16 +184,6 @@ def _similarity(src, ref, lay, S, T):
             Sa[b] += acc[b]
 
 
-@njit(cache=True, error_model="numpy", fastmath={"nnan", "ninf", "nsz", "reassoc"})
-def _max_abs(x):
-    """max |x| over a float64 array of finite values (0 if empty): a maximum is exact in any
-    order, so the vectorized loop gives the value of the sequential one."""
-    top = 0.0
-    for v in x.ravel():
-        top = max(top, abs(v))
-    return top
-
-
 @njit(**_JIT)
 def _certified(cost, warm, perm, taken):
     """True if the columns minimizing ``cost[r, j] - warm[j]`` are distinct over the rows and
@@ -207,10 +197,12 @@ def _certified(cost, warm, perm, taken):
     for b in range(h):
         taken[b] = False
     gap = np.inf
+    scale = 0.0
     for a in range(h):
         best, second, col = np.inf, np.inf, 0
         row = cost[a]
         for b in range(h):  # selects, not branches: the textbook if / elif, same values
+            scale = max(scale, abs(row[b]))
             c = row[b] - warm[b]
             lower = c < best
             second = best if lower else (c if c < second else second)
@@ -220,8 +212,14 @@ def _certified(cost, warm, perm, taken):
             return False
         taken[col] = True
         perm[a] = col
-        gap = min(gap, second - best)
-    return gap > _MARGIN * (_max_abs(cost) + _max_abs(warm))
+        g = second - best
+        if not g == g:  # NaN (costs that are not finite): not certified, as before
+            return False
+        gap = min(gap, g)
+    top = 0.0
+    for b in range(h):
+        top = max(top, abs(warm[b]))
+    return gap > _MARGIN * (scale + top)
 
 
 @njit(**_JIT)
