@@ -7,40 +7,25 @@ Arrays and scalars in, arrays out (or filled in place, as documented). Validatio
 * :func:`sweep_components`: exact connected components of the graph linking rows closer than
   a radius ``eps`` (single linkage cut at ``eps``): a sweep along the top principal axis,
   pruned by projected distances, every link confirmed by an exact float64 distance.
-  The coordinates come from :func:`simulator.kernels.measure_pivot.pivot_coordinates`.
+  The coordinates come from :func:`simulator.kernels.measure_pivot.pivot_coordinates`
+  (imported here too).
 * :func:`group_means`, :func:`pair_distances`: cluster centroids and distances between them
   (polarization).
-* :func:`sized`: a kernel's serial twin or its parallel version sized by the thread chooser,
-  from an estimate of the work (used by the pivot and alignment kernels).
 """
 
 from __future__ import annotations
 
-from functools import partial
-
 import numpy as np
 from numba import njit, prange
 
-from simulator.kernels import threads
+from simulator.kernels.measure_pivot import pivot_coordinates  # noqa: F401 (re-exported)
 from simulator.kernels.measure_weights import pick
-from simulator.kernels.sized import sized_call
 
 _JIT = {"cache": True, "error_model": "numpy"}
 # Partial squared distances are checked against their cap after every block of this many terms.
 _BLOCK = 32
 _FAST_BLOCK = 256  # the same for the vectorized sum of the sweep's first test
 _TINY = 1e-30  # squared radii outside (_TINY, 1 / _TINY): no fast test (see sweep_components)
-
-
-def sized(parallel, serial, work: float):
-    """The serial twin of a kernel when ``work`` (FLOPs) would keep only one thread busy (see
-    :data:`simulator.kernels.threads.MIN_WORK_PER_THREAD`): no parallel region at all; else
-    the parallel kernel, sized by :func:`simulator.kernels.sized.sized_call` (one thread or
-    all, as measured faster). Both run the same per-row code: identical results. Returns a
-    callable taking the kernel's arguments."""
-    if work < 2.0 * threads.MIN_WORK_PER_THREAD:
-        return serial
-    return partial(sized_call, parallel.__name__, 1, float(work), parallel)
 
 
 @njit(parallel=True, **_JIT)

@@ -10,7 +10,6 @@ from simulator.config import check_int, check_number, fail
 from simulator.kernels import measure as KM
 from simulator.kernels import measure_function as KF
 from simulator.kernels import measure_grid as KG
-from simulator.kernels import measure_pivot as KPV
 from simulator.metrics._checks import get_rng, int_labels, preds_array, real_array, row_chunks
 
 
@@ -65,7 +64,7 @@ def _components(G: np.ndarray, eps: float, mu: np.ndarray | None = None) -> np.n
     if mu is None:
         mu = np.empty(G.shape[1])
         KF.column_means(G, mu)
-    Z, r = KPV.pivot_coordinates(G, mu, _MAX_DIRECTIONS, eps)
+    Z, r = KM.pivot_coordinates(G, mu, _MAX_DIRECTIONS, eps)
     order = np.argsort(Z[:, 0], kind="stable")
     Zs = np.ascontiguousarray(Z[order])
     rs = np.ascontiguousarray(r[order])
