@@ -7,12 +7,14 @@ from itertools import combinations
 import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
+from scipy.sparse.csgraph import connected_components
 from scipy.spatial.distance import cdist
 
 from simulator import ParameterError, Population, metrics
 from simulator.kernels import measure as KM
 from simulator.kernels import measure_cka as KC
 from simulator.kernels import measure_function as KF
+from simulator.kernels import measure_pivot as KPV
 from simulator.kernels import measure_probe as KP
 from simulator.kernels import measure_weights as KW
 from simulator.measures import class_probabilities
@@ -157,7 +159,7 @@ def test_pivot_coordinates_are_orthonormal_projections():
     G = (rng.standard_normal((60, 3)) @ rng.standard_normal((3, 40))).astype(np.float32)
     G += 0.01 * rng.standard_normal(G.shape).astype(np.float32)
     mu = G.mean(axis=0, dtype=np.float64)
-    Z, r = KM.pivot_coordinates(G, mu, 8)
+    Z, r = KPV.pivot_coordinates(G, mu, 8)
     C = G.astype(np.float64) - mu
     # the coordinates and residual norms account for every row's norm
     np.testing.assert_allclose((Z**2).sum(axis=1) + r**2, (C**2).sum(axis=1), rtol=1e-9)
@@ -246,7 +248,6 @@ def test_linear_embedding_distances_are_the_rms_output_distances():
 
 @pytest.mark.parametrize("q", [1, 2, 3])
 def test_grid_clusters_equal_the_components_of_the_eps_graph(q):
-    from scipy.sparse.csgraph import connected_components
 
     for seed in range(4):
         rng = np.random.default_rng(seed)
@@ -285,7 +286,7 @@ def test_pivot_coordinates_stop_at_the_rank_of_the_rows():
     """Four points span 3 centred dimensions: no fourth direction made of rounding noise."""
     G = np.random.default_rng(1288).standard_normal((4, 48))
     mu = G.mean(axis=0)
-    Z, r = KM.pivot_coordinates(G, mu, 8)
+    Z, r = KPV.pivot_coordinates(G, mu, 8)
     assert Z.shape[1] == 3
     C = G - mu
     np.testing.assert_allclose((Z**2).sum(axis=1) + r**2, (C**2).sum(axis=1), rtol=1e-12)
@@ -347,3 +348,160 @@ def test_mean_cka_kernel_gives_the_same_bits_on_one_and_two_threads():
         finally:
             numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     assert values[:2] == values[2:]
+
+
+def _one_hidden_rows(rng, P: int, d_in: int, h: int, d_out: int, bias: bool, ties: bool):
+    """Random rows of d_in-h-d_out networks and their layout for measure_align; ``ties``:
+    every row has two identical hidden units and a zero unit (assignments with ties)."""
+    from simulator.layout import ParamLayout
+    from simulator.metrics.align import one_hidden
+
+    layout = ParamLayout((d_in, h, d_out), bias=bias)
+    X = rng.standard_normal((P, layout.n_params)) + rng.standard_normal(layout.n_params)
+    if ties:
+        W1 = X[:, : d_in * h].reshape(P, d_in, h)
+        W1[:, :, 1], W1[:, :, 2] = W1[:, :, 0], 0.0
+        W2 = X[:, layout.w_offsets[1] : layout.w_offsets[1] + h * d_out].reshape(P, h, d_out)
+        W2[:, 1], W2[:, 2] = W2[:, 0], 0.0
+        if bias:
+            X[:, layout.b_offsets[0] + 1] = X[:, layout.b_offsets[0]]
+            X[:, layout.b_offsets[0] + 2] = 0.0
+    return X, one_hidden(layout)
+
+
+def _oracle_align_consensus(X, who, ref, lay, odd, refine):
+    """Slow truth: scipy's assignment on S (|S| with sign flips for odd activations) per row,
+    kept when not farther from the reference; then ``refine`` times to the mean."""
+    w1, b1, w2, _, d_in, h, d_out = (int(v) for v in lay)
+
+    def units(row):
+        W = row[w1 : w1 + d_in * h].reshape(d_in, h)
+        B = row[b1 : b1 + h] if b1 >= 0 else np.zeros(h)
+        V = row[w2 : w2 + h * d_out].reshape(h, d_out)
+        return W, B, V
+
+    def align(row, target):
+        (Wt, Bt, Vt), (W, B, V) = units(target), units(row)
+        S = Wt.T @ W + np.outer(Bt, B) + Vt @ V.T
+        _, perm = linear_sum_assignment(-(np.abs(S) if odd else S))
+        sign = np.where(odd & (S[np.arange(h), perm] < 0), -1.0, 1.0)
+        out = row.copy()
+        out[w1 : w1 + d_in * h] = (W[:, perm] * sign).ravel()
+        if b1 >= 0:
+            out[b1 : b1 + h] = B[perm] * sign
+        out[w2 : w2 + h * d_out] = (V[perm] * sign[:, None]).ravel()
+        return out if out @ target >= row @ target else row
+
+    rows = np.array([align(X[i].astype(np.float64), ref) for i in who])
+    for _ in range(refine):
+        center = rows.mean(axis=0)
+        rows = np.array([align(r, center) for r in rows])
+    return float(((rows - rows.mean(axis=0)) ** 2).sum(axis=1).mean()), rows
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_align_consensus_matches_scipy_assignments(seed):
+    from simulator.kernels import measure_align as KA
+
+    rng = np.random.default_rng(seed)
+    d_in, h, d_out = int(rng.integers(1, 6)), int(rng.integers(1, 12)), int(rng.integers(1, 4))
+    X, lay = _one_hidden_rows(rng, 40, d_in, h, d_out, bias=seed % 2 == 0, ties=False)
+    X = X.astype(np.float32) if seed % 3 == 0 else X
+    who = np.sort(rng.choice(40, 25, replace=False)).astype(np.int64)
+    ref = X[3].astype(np.float64)
+    odd, refine = seed % 2 == 1, seed % 3
+    out = np.empty((25, X.shape[1]))
+    value = KA.align_consensus(X, who, ref, lay, odd, refine, out)
+    truth, rows = _oracle_align_consensus(X, who, ref, lay, odd, refine)
+    np.testing.assert_allclose(out, rows, rtol=0, atol=1e-12)
+    assert value == pytest.approx(truth, rel=1e-12)
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_align_consensus_is_bit_identical_on_one_and_two_threads_and_serial(ties):
+    """Every row's alignment is written by one iteration: the parallel kernel on 1 or 2
+    threads, its serial twin and the sized call give the same bits (ties included)."""
+    import numba
+
+    from simulator.kernels import measure_align as KA
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs two Numba threads")
+    rng = np.random.default_rng(7 + ties)
+    X, lay = _one_hidden_rows(rng, 300, 8, 16, 2, bias=True, ties=ties)
+    who = np.arange(0, 300, 2, dtype=np.int64)
+    ref = X[5].astype(np.float64)
+    results = []
+    for run in ("two", "one", "serial", "sized"):
+        out = np.empty((who.size, X.shape[1]))
+        warm = np.zeros((3, who.size, 16))
+        numba.set_num_threads(1 if run == "one" else 2)
+        try:
+            if run == "serial":
+                d = KA._align_consensus_serial(X, who, ref, lay, True, 2, warm, out)
+            elif run == "sized":
+                d = KA.align_consensus(X, who, ref, lay, True, 2, out)
+            else:
+                d = KA._align_consensus(X, who, ref, lay, True, 2, warm, out)
+        finally:
+            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        results.append((d, out))
+    for d, out in results[1:]:
+        assert d == results[0][0]
+        np.testing.assert_array_equal(out, results[0][1])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sweep_decides_pairs_at_eps_by_the_exact_float64_sum(dtype):
+    """Radii placed exactly on, and one float64 step around, pairwise distances: the
+    vectorized first test must leave those pairs to the sequential float64 sum (_sqdist), so
+    the components are those of the exact predicate ``_sqdist < eps^2``."""
+    rng = np.random.default_rng(11)
+    centers = rng.standard_normal((6, 300))
+    F = (centers[rng.integers(0, 6, 120)] + 0.02 * rng.standard_normal((120, 300))).astype(dtype)
+    m = F.shape[0]
+    exact = np.array([[KM._sqdist(F, i, j, np.inf) for j in range(m)] for i in range(m)])
+    for pick in np.sort(exact[0])[1:6]:  # radii among the nearest: most pairs are close calls
+        for eps2 in (pick, np.nextafter(pick, np.inf), np.nextafter(pick, 0.0)):
+            eps = float(np.sqrt(eps2))
+            mu = F.mean(axis=0, dtype=np.float64)
+            Z, r = KPV.pivot_coordinates(F, mu, 8)
+            order = np.argsort(Z[:, 0], kind="stable")
+            parent = np.empty(m, dtype=np.int64)
+            KM.sweep_components(
+                F,
+                order.astype(np.int64),
+                np.ascontiguousarray(Z[order]),
+                r[order],
+                eps,
+                1e-9 * eps,
+                parent,
+            )
+            root = np.empty(m, dtype=np.int64)
+            root[order] = order[parent]
+            truth = connected_components(exact < eps * eps, directed=False)[1]
+            pairs = np.unique(np.stack([root, truth]), axis=1)
+            assert pairs.shape[1] == len(np.unique(root)) == len(np.unique(truth))
+
+
+def test_pivot_coordinates_with_a_radius_stop_early_and_stay_exact_bounds():
+    """Given the sweep's radius, directions stop once a sample of pairs is mostly pruned (at
+    least 3); the coordinates are the same projections, the same bits in parallel and serial."""
+    rng = np.random.default_rng(21)
+    G = (rng.standard_normal((300, 4)) @ rng.standard_normal((4, 500)) * 3).astype(np.float32)
+    G += 0.05 * rng.standard_normal(G.shape).astype(np.float32)
+    mu = G.mean(axis=0, dtype=np.float64)
+    Z8, _ = KPV.pivot_coordinates(G, mu, 8)
+    Z, r = KPV.pivot_coordinates(G, mu, 8, eps=1.0)
+    assert 3 <= Z.shape[1] < 8
+    np.testing.assert_array_equal(Z, Z8[:, : Z.shape[1]])
+    C = G.astype(np.float64) - mu
+    np.testing.assert_allclose((Z**2).sum(axis=1) + r**2, (C**2).sum(axis=1), rtol=1e-9)
+    for eps in (0.0, 1.0):
+        out = []
+        for kernel in (KPV._pivot_parallel, KPV._pivot_serial):
+            V, Zk, res = np.zeros((8, 500)), np.zeros((300, 8)), np.empty(300)
+            out.append((kernel(G, mu, V, Zk, res, eps), Zk, res))
+        assert out[0][0] == out[1][0]
+        np.testing.assert_array_equal(out[0][1], out[1][1])
+        np.testing.assert_array_equal(out[0][2], out[1][2])

@@ -7,6 +7,8 @@ Arrays and scalars in, arrays out (or filled in place, as documented). Validatio
 * :func:`sweep_components`: exact connected components of the graph linking rows closer than
   a radius ``eps`` (single linkage cut at ``eps``): a sweep along the top principal axis,
   pruned by projected distances, every link confirmed by an exact float64 distance.
+  The coordinates come from :func:`simulator.kernels.measure_pivot.pivot_coordinates`
+  (imported here too).
 * :func:`group_means`, :func:`pair_distances`: cluster centroids and distances between them
   (polarization).
 """
@@ -16,11 +18,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from simulator.kernels.measure_pivot import pivot_coordinates  # noqa: F401 (re-exported)
 from simulator.kernels.measure_weights import pick
 
 _JIT = {"cache": True, "error_model": "numpy"}
 # Partial squared distances are checked against their cap after every block of this many terms.
 _BLOCK = 32
+_FAST_BLOCK = 256  # the same for the vectorized sum of the sweep's first test
+_TINY = 1e-30  # squared radii outside (_TINY, 1 / _TINY): no fast test (see sweep_components)
 
 
 _GROUPS = 64  # groups per parallel slot of joint_failures (one scratch row per slot)
@@ -102,49 +107,118 @@ def _sqdist(F, i, j, cap):
     return s
 
 
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def _sum_sq_diff(a, b):
+    """sum (a - b)^2 over two equal 1-D views, in their own precision, in any order
+    (vectorized; indices from 0, so no negative-index checks)."""
+    s = a[0] - a[0]
+    for t in range(a.shape[0]):
+        x = a[t] - b[t]
+        s += x * x
+    return s
+
+
 @njit(**_JIT)
-def sweep_components(F, Z, r, eps, slack, parent):
+def _sqdist_fast(F, i, j, cap):
+    """||F_i - F_j||^2 summed in F's own precision (float32 for float32 rows) in any order:
+    relative error <= ~(D + 2) u of F's dtype. May stop early, after a block of
+    ``_FAST_BLOCK`` terms, once the sum reaches ``cap``."""
+    d = F.shape[1]
+    a, b = F[i], F[j]
+    s = 0.0
+    for start in range(0, d, _FAST_BLOCK):
+        stop = min(start + _FAST_BLOCK, d)
+        s += np.float64(_sum_sq_diff(a[start:stop], b[start:stop]))
+        if s >= cap:
+            break
+    return s
+
+
+@njit(**_JIT)
+def _closer(F, i, j, eps2, lo, hi):
+    """``_sqdist(F, i, j, eps2) < eps2``, decided by :func:`_sqdist_fast` when its sum is
+    outside [lo, hi) (a margin wider than the rounding of either sum), else by _sqdist."""
+    s = _sqdist_fast(F, i, j, hi)
+    if s >= hi:
+        return False
+    if s < lo:
+        return True
+    return _sqdist(F, i, j, eps2) < eps2
+
+
+@njit(**_JIT)
+def sweep_components(F, rows, Z, r, eps, slack, parent):
     """Union-find of the graph linking rows of F closer than ``eps`` (single linkage at eps).
 
-    F : float (m, D), rows sorted by ``Z[:, 0]``; Z : float64 (m, k), the centred rows'
-    coordinates on k orthonormal directions; r : float64 (m,), the norms of the centred rows'
-    residuals outside those directions. Then
+    F : float (P, D); rows : int64 (m,), the rows of F to cluster, sorted by ``Z[:, 0]`` (item
+    i of the sweep is row ``rows[i]`` of F); Z : float64 (m, k), their centred coordinates on k
+    orthonormal directions; r : float64 (m,), the norms of their centred residuals outside
+    those directions. Then
     ``||dZ||^2 + (r_i - r_j)^2 <= ||F_i - F_j||^2 <= ||dZ||^2 + (r_i + r_j)^2`` up to rounding,
     which ``slack`` (>= 0, in F's units) covers. Pairs are scanned in sorted order while
     ``Z_j0 - Z_i0 < eps + slack``; a pair already in one set, or whose lower bound reaches
     ``eps + slack``, is skipped; one whose upper bound is below ``eps - slack`` is linked; any
-    other is linked only when its exact float64 distance is below eps. parent : int64 (m,),
-    filled (root = smallest index).
+    other is linked only when its exact float64 distance is below eps (a vectorized sum in F's
+    precision decides first when it is farther from eps than its rounding and _sqdist's).
+    parent : int64 (m,), filled (root = smallest sweep index).
     """
-    m, k = Z.shape
+    m = Z.shape[0]
     eps2 = eps * eps
     sure = max(eps - slack, 0.0)
     sure2 = sure * sure
+    # _sqdist_fast and _sqdist are within (D + 2) u (relative, u of F's dtype and of float64)
+    # of the exact sum of squares: outside a margin of 4 (D + 2) u around eps^2, they decide a
+    # pair alike. Subnormal or overflowing squares (eps^2 far from 1) void the bound.
+    rel = 4.0 * (F.shape[1] + 2) * np.finfo(F.dtype).eps
+    lo, hi = 0.0, np.inf
+    if _TINY < eps2 < 1.0 / _TINY and rel < 0.1:
+        lo, hi = eps2 * (1.0 - rel), eps2 * (1.0 + rel)
     for i in range(m):
         parent[i] = i
+    ZT = np.ascontiguousarray(Z.T)  # (k, m): the lower bounds of a row's window, vectorized
+    low = np.empty(m)
     # two rounds: the first examines only pairs whose lower bound is below eps / 2 (likely
     # links, which join most of a dense cluster cheaply); the second every candidate pair, most
     # of them now skipped as already joined
     for frac in (0.5, 1.0):
         cut = frac * eps + slack
         cut2 = cut * cut
+        end = 0
         for i in range(m):
-            for j in range(i + 1, m):
-                dz = Z[j, 0] - Z[i, 0]
-                if dz >= cut:
-                    break
-                proj = dz * dz
-                for t in range(1, k):
-                    e = Z[j, t] - Z[i, t]
-                    proj += e * e
+            # the window of rows j > i with Z_j0 - Z_i0 < cut (Z_0 ascending: it only grows)
+            end = max(end, i + 1)
+            while end < m and ZT[0, end] - ZT[0, i] < cut:
+                end += 1
+            _window_bounds(ZT, i, end, low)
+            for j in range(i + 1, end):
+                proj = low[j]
                 gap = r[i] - r[j]
                 if proj + gap * gap >= cut2 or _find(parent, i) == _find(parent, j):
                     continue
                 span = r[i] + r[j]
-                if proj + span * span < sure2 or _sqdist(F, i, j, eps2) < eps2:
+                if proj + span * span < sure2 or _closer(F, rows[i], rows[j], eps2, lo, hi):
                     _union(parent, i, j)
     for i in range(m):
         _find(parent, i)
+
+
+@njit(**_JIT)
+def _window_bounds(ZT, i, end, low):
+    """low[j] = ||Z_j - Z_i||^2 (ZT: Z transposed, (k, m)) for i < j < end, summed over the
+    directions in order (vectorized over j: views indexed from 0)."""
+    k = ZT.shape[0]
+    w = low[i + 1 : end]
+    z = ZT[0, i + 1 : end]
+    zi = ZT[0, i]
+    for q in range(w.shape[0]):
+        dz = z[q] - zi
+        w[q] = dz * dz
+    for t in range(1, k):
+        z = ZT[t, i + 1 : end]
+        zi = ZT[t, i]
+        for q in range(w.shape[0]):
+            e = z[q] - zi
+            w[q] += e * e
 
 
 @njit(**_JIT)
@@ -196,107 +270,6 @@ def pair_distances_serial(C, I, J, out):
 def pair_distances(C: np.ndarray, I: np.ndarray, J: np.ndarray, out: np.ndarray) -> None:
     """out[p] = ||C[I[p]] - C[J[p]]|| (see :func:`pair_distances_parallel`)."""
     pick(pair_distances_parallel, pair_distances_serial, I.size * C.shape[1])(C, I, J, out)
-
-
-@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
-def _project_rows(G, mu, v, Z, j, res, lo, hi):
-    """Z[i, j] = (G_i - mu) . v and res[i] -= Z[i, j]^2 for rows lo..hi-1."""
-    D = G.shape[1]
-    for i in range(lo, hi):
-        row = G[i]
-        acc = 0.0
-        for t in range(D):
-            acc += (np.float64(row[t]) - mu[t]) * v[t]
-        Z[i, j] = acc
-        res[i] -= acc * acc
-
-
-@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
-def _norms_rows(G, mu, res, lo, hi):
-    D = G.shape[1]
-    for i in range(lo, hi):
-        row = G[i]
-        acc = 0.0
-        for t in range(D):
-            d = np.float64(row[t]) - mu[t]
-            acc += d * d
-        res[i] = acc
-
-
-@njit(**_JIT)
-def _next_direction(G, mu, V, j, p):
-    """V[j] = the unit residual of row p (centred) after removing V[:j] (Gram-Schmidt, twice).
-    Returns False when the residual vanishes."""
-    D = G.shape[1]
-    v = V[j]
-    for t in range(D):
-        v[t] = np.float64(G[p, t]) - mu[t]
-    for _ in range(2):
-        for q in range(j):
-            c = 0.0
-            for t in range(D):
-                c += V[q, t] * v[t]
-            for t in range(D):
-                v[t] -= c * V[q, t]
-    nrm = 0.0
-    for t in range(D):
-        nrm += v[t] * v[t]
-    if nrm <= 0.0:
-        return False
-    inv = 1.0 / np.sqrt(nrm)
-    for t in range(D):
-        v[t] *= inv
-    return True
-
-
-@njit(parallel=True, **_JIT)
-def _pivot_parallel(G, mu, V, Z, res):
-    m = G.shape[0]
-    n_chunks = (m + 63) // 64
-    for c in prange(n_chunks):
-        _norms_rows(G, mu, res, c * 64, min(m, (c + 1) * 64))
-    k = 0
-    floor = 1e-10 * res.max()  # below: what is left is rounding, not a direction
-    while k < V.shape[0]:
-        p = np.argmax(res)
-        if res[p] <= floor or not _next_direction(G, mu, V, k, p):
-            break
-        for c in prange(n_chunks):
-            _project_rows(G, mu, V[k], Z, k, res, c * 64, min(m, (c + 1) * 64))
-        k += 1
-    return k
-
-
-@njit(**_JIT)
-def _pivot_serial(G, mu, V, Z, res):
-    m = G.shape[0]
-    _norms_rows(G, mu, res, 0, m)
-    k = 0
-    floor = 1e-10 * res.max()  # below: what is left is rounding, not a direction
-    while k < V.shape[0]:
-        p = np.argmax(res)
-        if res[p] <= floor or not _next_direction(G, mu, V, k, p):
-            break
-        _project_rows(G, mu, V[k], Z, k, res, 0, m)
-        k += 1
-    return k
-
-
-def pivot_coordinates(G: np.ndarray, mu: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Coordinates (m, k') float64 of the centred rows of G (m, D) on k' <= k orthonormal
-    directions chosen by pivoted Gram-Schmidt: each direction is the residual of the row
-    farthest from the span of the previous ones (a greedy approximation of the top principal
-    axes; deterministic, lowest index on ties). The directions are orthonormal to float64
-    precision (Gram-Schmidt applied twice), so distances between coordinates never exceed
-    distances between rows (up to rounding). Also returns the norms (m,) of the rows' residuals
-    outside those directions. Cost O(k m D)."""
-    m, D = G.shape
-    V = np.zeros((min(k, D), D))
-    Z = np.zeros((m, V.shape[0]))
-    res = np.empty(m)
-    kernel = pick(_pivot_parallel, _pivot_serial, G.size)
-    used = kernel(G, mu, V, Z, res)
-    return np.ascontiguousarray(Z[:, : max(used, 1)]), np.sqrt(np.maximum(res, 0.0))
 
 
 @njit(**_JIT)

@@ -66,17 +66,16 @@ def _components(G: np.ndarray, eps: float, mu: np.ndarray | None = None) -> np.n
     if mu is None:
         mu = np.empty(G.shape[1])
         KF.column_means(G, mu)
-    Z, r = KM.pivot_coordinates(G, mu, _MAX_DIRECTIONS)
+    Z, r = KM.pivot_coordinates(G, mu, _MAX_DIRECTIONS, eps)
     order = np.argsort(Z[:, 0], kind="stable")
     Zs = np.ascontiguousarray(Z[order])
     rs = np.ascontiguousarray(r[order])
-    Gs = np.ascontiguousarray(G[order])
     # the bounds are exact up to float64 rounding of Z and r (the residual norm comes from a
     # difference of squares: relative error ~1e-8 of the row's norm): a generous margin
     scale = float(np.sqrt(np.einsum("ij,ij->i", Zs, Zs).max() + (rs * rs).max())) if P else 0.0
     slack = 1e-6 * scale + 1e-9 * eps
     parent = np.empty(P, dtype=np.int64)
-    KM.sweep_components(Gs, Zs, rs, eps, slack, parent)
+    KM.sweep_components(G, order.astype(np.int64), Zs, rs, eps, slack, parent)
     root = np.empty(P, dtype=np.int64)
     root[order] = order[parent]
     labels = np.empty(P, dtype=np.int64)
@@ -94,16 +93,19 @@ def function_clusters(
     components of that graph (single linkage cut at ``eps``, as in bounded-confidence models).
 
     Method (exact, not sampled or approximated; links are decided by float64 distances on the
-    original outputs): the agents' coordinates on up to 8 orthonormal directions (pivoted
+    original outputs): the agents' coordinates on 3 to 8 orthonormal directions (pivoted
     Gram-Schmidt on the centred outputs, a greedy approximation of the top principal axes:
-    :func:`simulator.kernels.measure.pivot_coordinates`) are exact lower bounds of their
-    distances. The agents
+    :func:`simulator.kernels.measure_pivot.pivot_coordinates`; directions are added until fewer than
+    5% of a fixed sample of pairs are still within ``eps`` on them) are exact lower bounds of
+    their distances. The agents
     are swept in the order of the first coordinate; a pair is examined only while its first
     coordinates differ by less than ``eps``, skipped when both agents are already in one
     component (union-find) or when a lower bound of its distance (projections and the norms of
     the residuals outside them) already reaches ``eps``, linked at once when an upper bound is
     below ``eps``, and otherwise linked when its exact float64 distance
-    (:func:`simulator.kernels.measure.sweep_components`) is below ``eps``. Bounds decide only
+    (:func:`simulator.kernels.measure.sweep_components`) is below ``eps``: a vectorized sum in
+    the outputs' own precision decides first, and leaves to the sequential float64 sum every
+    pair within its rounding bound (relative 4 (D + 2) u) of ``eps``. Bounds decide only
     pairs farther than a margin of about 1e-6 x the outputs' spread from ``eps``. Cost: O(k P D)
     for the coordinates (k <= 8), then O(P^2 k) cheap checks at worst (all agents within
     ``eps`` of each other along every direction) and one exact O(D) distance per examined pair
