@@ -326,17 +326,3 @@ def first_appearance(roots, labels):
             n += 1
         labels[p] = rank[r]
     return n
-
-
-@njit(**_JIT)
-def inside_mass(indptr, indices, weights, labels):
-    """Sum of the adjacency entries (weights, or 1 when weights is empty) whose two ends have
-    the same label, over the CSR graph; float64. One pass over the entries."""
-    total = 0.0
-    unit = weights.shape[0] == 0
-    for i in range(indptr.shape[0] - 1):
-        li = labels[i]
-        for e in range(indptr[i], indptr[i + 1]):
-            if labels[indices[e]] == li:
-                total += 1.0 if unit else weights[e]
-    return total
