@@ -68,7 +68,9 @@ def _entropy(o, b):
 @njit(**_JIT)
 def _decisions(o, dec_row, best):
     """dec_row[b] = class decision of item b from outputs o (K, n): argmax (first on ties), or
-    ``o > 0.5`` for one output. best : (n,) scratch. Loops run over the items (vectorizable)."""
+    ``o > 0.5`` for one output. best : (n,) scratch. Loops run over the items, branch-free
+    (selects, which vectorize: ~2x the loop with an ``if``)."""
+    wide_vectors()
     K, n = o.shape
     if K == 1:
         for b in range(n):
@@ -79,9 +81,10 @@ def _decisions(o, dec_row, best):
         dec_row[b] = 0
     for k in range(1, K):
         for b in range(n):
-            if o[k, b] > best[b]:
-                best[b] = o[k, b]
-                dec_row[b] = k
+            v = o[k, b]
+            gt = v > best[b]  # strictly: the first class wins ties
+            best[b] = v if gt else best[b]
+            dec_row[b] = k if gt else dec_row[b]
 
 
 @njit(**_JIT)
@@ -154,7 +157,8 @@ def _lane_sums(terms, out):
 @njit(**_JIT)
 def _lane_error_spread(ob, truth, acc, spread, mean, var):
     """Squared error against ``truth`` (n, K) and output spread of L agents whose outputs are
-    ``ob`` (K, n, L) float64, summed as the per-agent code would, lane by lane (see
+    ``ob`` (K, n, L) (float64 or the outputs' dtype: converted exactly, as the per-agent code
+    did), summed as the per-agent code would, lane by lane (see
     :func:`_lane_sums`): acc, spread (L,) filled; mean, var (K, L) scratch. The error and the
     means share one pass over the items (independent sums, each in its own order)."""
     wide_vectors()
@@ -170,7 +174,7 @@ def _lane_error_spread(ob, truth, acc, spread, mean, var):
         for k in range(K):
             t = truth[b, k]
             for a in range(L):
-                x = ob[k, b, a]
+                x = np.float64(ob[k, b, a])
                 d = x - t
                 acc[a] += d * d
                 mean[k, a] += x
@@ -180,7 +184,7 @@ def _lane_error_spread(ob, truth, acc, spread, mean, var):
     for b in range(n):
         for k in range(K):
             for a in range(L):
-                d = ob[k, b, a] - mean[k, a]
+                d = np.float64(ob[k, b, a]) - mean[k, a]
                 var[k, a] += d * d
     for k in range(K):
         for a in range(L):
@@ -190,7 +194,7 @@ def _lane_error_spread(ob, truth, acc, spread, mean, var):
 @njit(**_JIT)
 def _agent_outputs(i, a, o, z, tmp, Y, truth, labels, net, scales, delta, dec, stats, oc, tc):
     """The per-agent part of the statistics of agent rows[i] (lane a of its chunk): loss,
-    decisions and accuracy now; its outputs (float64, ``oc[a]`` (K, n)) and per-item
+    decisions and accuracy now; its outputs (``oc[a]`` (K, n)) and per-item
     entropies (``tc[a]`` (n,)) kept for the sums over the items (:func:`_chunk_stats`)."""
     K, n = o.shape
     out_kind = net.acts[net.dims.shape[0] - 2]
@@ -216,6 +220,7 @@ def _agent_outputs(i, a, o, z, tmp, Y, truth, labels, net, scales, delta, dec, s
 def _store_outputs(dst, o):
     """dst (n, K) = o (K, n) transposed: blocks of SIMD width when K fills one, else a loop per
     output with stride-K stores (the block transpose copies narrower ones element by element)."""
+    wide_vectors()
     K, n = o.shape
     if K >= TRANSPOSE_LANES:
         transpose(dst, 0, K, o, 0, n, K, n)
@@ -252,8 +257,9 @@ def _chunk_stats(lo, hi, truth, labels, oc, tc, ob, terms, sums, stats):
 def _probe_chunk(lo, hi, owned, lanes_, params_, rows, X_, Y_, truth_, labels, net, preds_,
                  hidden_, hid_slot, dec_, stats_):  # fmt: skip
     """Agents rows[lo:hi] (at most LANES) of :func:`probe_pass`, with ``owned`` (params'
-    dtype, :func:`_scratch_size`) and ``lanes_`` (float64, :func:`_lane_sizes` plus
-    (2 + 2 d_out) LANES; zeros where a lane has no agent) as scratch. Arrays are borrowed
+    dtype: :func:`_scratch_size`, then twice the outputs' size of :func:`_lane_sizes`) and
+    ``lanes_`` (float64: twice the terms' size, then (2 + 2 d_out) LANES) as scratch, zeros
+    where a lane has no agent. Arrays are borrowed
     (see :func:`simulator.kernels.arrays.borrow`): no reference counting of views, which both
     threads would otherwise contend on."""
     wide_vectors()
@@ -264,15 +270,15 @@ def _probe_chunk(lo, hi, owned, lanes_, params_, rows, X_, Y_, truth_, labels, n
     n_layers = dims.shape[0] - 1
     d_out, d_1 = dims[n_layers], dims[1]
     width = _max_width(dims)
-    acts, zs, tmp, delta = _chunk_buffers(borrow(owned), n_layers, width, n, d_out)
-    lanes = borrow(lanes_)
+    scratch, lanes = borrow(owned), borrow(lanes_)
+    acts, zs, tmp, delta = _chunk_buffers(scratch, n_layers, width, n, d_out)
     n_out, n_terms = _lane_sizes(n, d_out, truth, labels)
-    k_out = n_out // (n * LANES)
-    oc = lanes[:n_out].reshape((LANES, k_out, n))
-    ob = lanes[n_out : 2 * n_out].reshape((k_out, n, LANES))
-    tc = lanes[2 * n_out : 2 * n_out + n_terms].reshape((n_terms // n, n))
-    terms = lanes[2 * n_out + n_terms : 2 * (n_out + n_terms)].reshape((n, n_terms // n))
-    sums = lanes[2 * (n_out + n_terms) :].reshape((2 + 2 * d_out, LANES))
+    k_out, at = n_out // (n * LANES), _scratch_size(n_layers, width, n, d_out)
+    oc = scratch[at : at + n_out].reshape((LANES, k_out, n))
+    ob = scratch[at + n_out : at + 2 * n_out].reshape((k_out, n, LANES))
+    tc = lanes[:n_terms].reshape((n_terms // n, n))
+    terms = lanes[n_terms : 2 * n_terms].reshape((n, n_terms // n))
+    sums = lanes[2 * n_terms :].reshape((2 + 2 * d_out, LANES))
     scales = _scales(n, d_out, params.dtype)
     _load_input(X, 0, acts[0, : dims[0]])
     o, z = acts[n_layers, :d_out], zs[n_layers, :d_out]
@@ -292,9 +298,10 @@ def _probe_chunk(lo, hi, owned, lanes_, params_, rows, X_, Y_, truth_, labels, n
 
 @njit(**_JIT)
 def _lane_sizes(n, d_out, truth, labels):
-    """float64 elements of one chunk's outputs (LANES, d_out, n) when the squared error and
-    spread are asked for, and of its per-item terms (LANES, n) when the entropy is (each twice:
-    as the agents write them and transposed for the sums)."""
+    """Elements of one chunk's outputs (LANES, d_out, n) (in the outputs' dtype) when the
+    squared error and spread are asked for, and of its per-item terms (LANES, n) (float64)
+    when the entropy is; each is kept twice: as the agents write them and transposed for the
+    sums."""
     n_out = d_out * n * LANES if truth.shape[0] > 0 else 0
     n_terms = n * LANES if labels.shape[0] > 0 else 0
     return n_out, n_terms
@@ -306,12 +313,14 @@ def _pass_chunk(c, params, rows, X, Y, truth, labels, net, preds, hidden, hid_sl
     n, dims = X.shape[1], net.dims
     n_layers = dims.shape[0] - 1
     d_out = dims[n_layers]
-    owned = np.empty(_scratch_size(n_layers, _max_width(dims), n, d_out), dtype=params.dtype)
     n_out, n_terms = _lane_sizes(n, d_out, truth, labels)
-    lanes = np.empty(2 * (n_out + n_terms) + (2 + 2 * d_out) * LANES)
+    n_own = _scratch_size(n_layers, _max_width(dims), n, d_out) + 2 * n_out
+    owned = np.empty(n_own, dtype=params.dtype)
+    lanes = np.empty(2 * n_terms + (2 + 2 * d_out) * LANES)
     lo = c * LANES
     hi = min(rows.shape[0], lo + LANES)
     if hi - lo < LANES:  # lanes without an agent: zeros (their sums are never read)
+        owned[:] = 0.0
         lanes[:] = 0.0
     _probe_chunk(lo, hi, owned, lanes, params, rows, X, Y, truth, labels, net, preds, hidden,
                  hid_slot, dec, stats)  # fmt: skip
