@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from itertools import combinations
 
 import numpy as np
@@ -138,6 +139,108 @@ def test_probe_pass_without_outputs_keeps_only_the_statistics():
     np.testing.assert_array_equal(pp.loss, pop.loss(X, np.zeros((11, 1))))
     assert np.isnan(pp.accuracy).all()
     assert KP.N_STATS == 5
+
+
+def _probe_kernel_args(pop, X, Y, truth, labels, rows, hidden_pos):
+    """Arguments of the probe kernels, with fresh output arrays (as metrics.probe_pass builds)."""
+    m, n, K = rows.size, X.shape[0], pop.layers[-1]
+    slot = np.full(m, -1, dtype=np.int64)
+    slot[hidden_pos] = np.arange(hidden_pos.size)
+    return (
+        pop.params,
+        rows,
+        np.ascontiguousarray(X[None], dtype=pop.dtype),
+        np.ascontiguousarray(Y, dtype=pop.dtype),
+        np.ascontiguousarray(truth, dtype=np.float64),
+        np.ascontiguousarray(labels, dtype=np.int64),
+        pop._net,
+        np.empty((m, n, K), dtype=pop.dtype),
+        np.empty((hidden_pos.size, n, pop.layers[1]), dtype=pop.dtype),
+        slot,
+        np.empty((m, n), dtype=np.int64),
+        np.full((m, KP.N_STATS), np.nan),
+    )
+
+
+@pytest.mark.parametrize(("output", "loss", "K", "dtype"), [
+    ("softmax", "cross_entropy", 4, np.float32),
+    ("linear", "mse", 3, np.float64),
+    ("sigmoid", "bce", 1, np.float32),
+])  # fmt: skip
+def test_probe_pass_same_bits_on_one_and_two_threads_and_serial(output, loss, K, dtype):
+    numba = pytest.importorskip("numba")
+    P, n = 75, 37  # chunks of KP.LANES agents and a partial one; items not a vector multiple
+    pop = Population(P, layers=(3, 9, K), output=output, loss=loss, seed=5, dtype=dtype)
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((n, 3))
+    labels = rng.integers(0, max(K, 2), n)
+    Y = np.eye(K)[labels][None] if K > 1 else labels[None, :, None].astype(float)
+    rows = rng.permutation(P)[:70].astype(np.int64)
+    truth = rng.standard_normal((n, K))
+    hidden_pos = np.sort(rng.permutation(70)[:20]).astype(np.int64)
+    runs = []
+    saved = numba.get_num_threads()
+    try:
+        for threads in (1, min(2, saved)):
+            numba.set_num_threads(threads)
+            args = _probe_kernel_args(pop, X, Y, truth, labels, rows, hidden_pos)
+            KP.probe_pass(*args)
+            runs.append(args[7:])
+    finally:
+        numba.set_num_threads(saved)
+    args = _probe_kernel_args(pop, X, Y, truth, labels, rows, hidden_pos)
+    KP.probe_pass_serial(*args)
+    runs.append(args[7:])
+    for other in runs[1:]:
+        for u, v in zip(runs[0], other, strict=True):
+            np.testing.assert_array_equal(u, v)
+    preds, hidden, _, dec, stats = runs[0]
+    np.testing.assert_array_equal(preds, pop.predict(X)[rows])
+    np.testing.assert_array_equal(hidden, pop.predict(X, agents=rows[hidden_pos], layer=1))
+    np.testing.assert_array_equal(dec, class_probabilities(preds).argmax(-1))
+    assert not np.isnan(stats[:, [KP.LOSS, KP.SQ_ERR, KP.CORRECT, KP.ENTROPY, KP.SPREAD]]).any()
+
+
+def test_probe_pass_sums_are_sequential_sums_over_the_items():
+    """The per-agent sums (done side by side for several agents, in SIMD lanes) are exactly
+    the plain sums over the items in order: Python floats give the same bits."""
+    P, n, K = 37, 29, 2
+    pop = Population(P, layers=(2, 5, K), output="linear", seed=8)
+    rng = np.random.default_rng(9)
+    X = rng.standard_normal((n, 2))
+    truth = rng.standard_normal((n, K))
+    pp = metrics.probe_pass(pop, X, truth=truth)
+    for i in range(P):
+        o = pp.preds[i].astype(np.float64).tolist()
+        acc = 0.0
+        for b in range(n):
+            for k in range(K):
+                d = o[b][k] - float(truth[b, k])
+                acc += d * d
+        assert pp.sq_error[i] == acc / (n * K)
+        spread = 0.0
+        for k in range(K):
+            mean = 0.0
+            for b in range(n):
+                mean += o[b][k]
+            mean /= n
+            var = 0.0
+            for b in range(n):
+                d = o[b][k] - mean
+                var += d * d
+            spread += math.sqrt(var / n)
+        assert pp.spread[i] == spread / K
+    sig = Population(P, layers=(2, 5, 1), output="sigmoid", loss="bce", seed=8)
+    labels = rng.integers(0, 2, n)
+    pp = metrics.probe_pass(sig, X, labels=labels)
+    for i in range(P):
+        h = 0.0
+        for b in range(n):
+            p1 = float(pp.preds[i, b, 0])
+            for p in (p1, 1.0 - p1):
+                if p > 0.0:
+                    h -= p * math.log(p)
+        assert pp.entropy[i] == pytest.approx(h / n, rel=1e-15, abs=0)
 
 
 @pytest.mark.parametrize("seed", range(4))

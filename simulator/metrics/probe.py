@@ -113,8 +113,9 @@ def probe_pass(
     args = (pop.params, rows, Xa, Ya, T, lab, pop._net, preds, hidden, slot, dec, stats)
     if work < SERIAL_WORK:
         KP.probe_pass_serial(*args)
-    else:  # one agent per iteration, ~2 flops per multiply-add
-        sized_call("probe_pass", m, 2.0 * n * pop.params.shape[1], KP.probe_pass, *args)
+    else:  # LANES agents per iteration, ~2 flops per multiply-add
+        chunks, per_chunk = -(-m // KP.LANES), 2.0 * KP.LANES * n * pop.params.shape[1]
+        sized_call("probe_pass", chunks, per_chunk, KP.probe_pass, *args)
     return ProbePass(
         rows,
         preds if keep_preds else None,
