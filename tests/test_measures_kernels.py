@@ -608,3 +608,23 @@ def test_pivot_coordinates_with_a_radius_stop_early_and_stay_exact_bounds():
         assert out[0][0] == out[1][0]
         np.testing.assert_array_equal(out[0][1], out[1][1])
         np.testing.assert_array_equal(out[0][2], out[1][2])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"labels": np.array([0, 1, 2, 9, -4])}, "labels"),  # 2 classes: only 0 and 1
+        ({"labels": np.array([0, 1])}, "labels"),  # one label per probe item
+        ({"labels": np.array([0.0, 1, 0, 1, 0])}, "labels"),
+        ({"hidden_pos": np.array([0, 99])}, "hidden_pos"),
+        ({"hidden_pos": np.array([-1])}, "hidden_pos"),  # no wrap-around to the last row
+        ({"hidden_pos": np.array([1, 1])}, "hidden_pos"),
+        ({"truth": np.ones((4, 2))}, "truth"),
+    ],
+)
+def test_probe_pass_refuses_indices_the_kernel_would_follow_out_of_range(kwargs, name):
+    """Labels and hidden positions index arrays inside the kernel: out of range, they are
+    refused by name, before any pass (never read or written out of bounds)."""
+    pop = Population(4, layers=(2, 3, 2), output="softmax", seed=0)
+    with pytest.raises(ParameterError, match=name):
+        metrics.probe_pass(pop, np.ones((5, 2)), Y=np.ones((1, 5, 2)), **kwargs)

@@ -96,12 +96,19 @@ def probe_pass(
             raise fail("Y.shape", Ya.shape, f"(1 or {P}, {n}, {d_out})")
     T = np.empty((0, d_out))
     if truth is not None:
-        T = np.ascontiguousarray(np.asarray(truth, dtype=np.float64).reshape(n, d_out))
+        T = np.asarray(truth)
+        if T.dtype.kind not in "fiub" or T.size != n * d_out:
+            raise fail("truth", f"an array of shape {T.shape}", f"({n}, {d_out}) real numbers")
+        T = np.ascontiguousarray(T, dtype=np.float64).reshape(n, d_out)
     lab = np.empty(0, dtype=np.int64)
     if labels is not None:
-        lab = np.ascontiguousarray(labels, dtype=np.int64).reshape(n)
+        lab = _indices("labels", labels, n, max(2, d_out), f"{n} class labels")
     preds = np.empty((m if keep_preds else 0, n, d_out), dtype=dt)
-    pos = np.empty(0, dtype=np.int64) if hidden_pos is None else np.asarray(hidden_pos, np.int64)
+    pos = np.empty(0, dtype=np.int64)
+    if hidden_pos is not None:
+        pos = _indices("hidden_pos", hidden_pos, None, m, "distinct positions into rows")
+        if np.unique(pos).size != pos.size:
+            raise fail("hidden_pos", "repeated positions", "distinct positions into rows")
     if pos.size and len(dims) < 3:
         raise fail("hidden_pos", "positions", "None for networks without a hidden layer")
     slot = np.full(m, -1, dtype=np.int64)
@@ -127,6 +134,17 @@ def probe_pass(
         stats[:, KP.ENTROPY],
         stats[:, KP.SPREAD],
     )
+
+
+def _indices(name: str, x: Any, size: int | None, bound: int, what: str) -> np.ndarray:
+    """``x`` as int64 (size,) (any length if None) with every value in [0, bound): the kernel
+    indexes with them, so nothing else may pass."""
+    a = np.asarray(x)
+    if a.ndim != 1 or a.dtype.kind not in "iu" or (size is not None and a.size != size):
+        raise fail(name, f"an array of dtype {a.dtype} and shape {a.shape}", what)
+    if a.size and (a.min() < 0 or a.max() >= bound):
+        raise fail(name, f"values in [{a.min()}, {a.max()}]", f"{what}, in [0, {bound})")
+    return np.ascontiguousarray(a, dtype=np.int64)
 
 
 class Panel(NamedTuple):
