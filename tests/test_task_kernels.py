@@ -178,6 +178,21 @@ def _tanh32_oracle(x):
     return np.minimum(np.maximum(p / q, -one), one)
 
 
+@numba.njit
+def _fast_tanh_all(z):
+    out = np.empty_like(z)
+    for i in range(z.shape[0]):
+        out[i] = A.fast_tanh(z[i])
+    return out
+
+
+def test_the_oracle_tanh_is_fast_tanh_bit_for_bit():
+    z = np.random.default_rng(3).standard_normal(100_000).astype(np.float32) * 4
+    edges = [0.0, -0.0, 1e-30, -1e-30, 1e-3, 7.9, -7.9, 8.0, -8.0, 1e30, -1e30, np.inf, -np.inf]
+    z = np.concatenate([z, np.float32(edges), np.float32(A._TANH32_CLAMP) * np.float32([1, -1])])
+    assert _fast_tanh_all(z).tobytes() == _tanh32_oracle(z).tobytes()
+
+
 def _teacher_oracle(x, W1, b1, W2T, scale):
     """Noiseless outputs float64 (R, d_out) of rows x (R, d_in): hidden sums in input order,
     output sums in hidden order, all float32; the last product in float64."""
