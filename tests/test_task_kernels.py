@@ -284,3 +284,14 @@ def test_teacher_forward_of_float64_inputs_rounds_them_to_float32_first():
     X = np.random.default_rng(1).standard_normal((4, 37, 8))
     want = _teacher_sample_oracle(task, 0, X, np.float64)
     assert task.teacher_outputs(X).tobytes() == want.tobytes()
+
+
+@pytest.mark.parametrize(("d", "lanes"), [(2, 8), (8, 8), (4, 16), (8, 16), (16, 16)])
+def test_the_shuffle_stages_transpose_a_block_of_rows(d, lanes):
+    from simulator.kernels.teacher_tile import _transpose_stages
+
+    M = np.arange(lanes * d).reshape(lanes, d)  # lanes rows of d inputs
+    vectors = list(M.reshape(d, lanes))  # loaded as d vectors of consecutive numbers
+    for ops in _transpose_stages(d, lanes):
+        vectors = [np.concatenate([vectors[lo], vectors[hi]])[mask] for _, lo, hi, mask in ops]
+    np.testing.assert_array_equal(np.array(vectors), M.T)

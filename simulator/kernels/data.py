@@ -26,7 +26,7 @@ from simulator.kernels.random import (
     uniform32,
     uniform53,
 )
-from simulator.kernels.teacher_tile import LANES, teacher_tile
+from simulator.kernels.teacher_tile import LANES, teacher_tile, transpose_rows
 
 __all__ = [
     "CHUNK",
@@ -72,9 +72,17 @@ def _inputs_t(x, xt, n):  # pragma: no cover - overloaded below
 def _inputs_t_overload(x, xt, n):
     if x.dtype == types.float32:
 
-        def impl(x, xt, n):  # square blocks transposed by shuffles
+        def impl(x, xt, n):  # blocks transposed by shuffles
             B, d_in = x.shape
-            transpose(xt, 0, n, x, 0, d_in, B, d_in)
+            if d_in == 8 and LANES == 16:  # LANES rows at a time, in registers
+                for b0 in range(0, B - LANES + 1, LANES):
+                    transpose_rows(xt, b0, n, x, b0 * 8, 8)
+                rest = B - B % LANES
+                for b in range(rest, B):
+                    for i in range(d_in):
+                        xt[i * n + b] = x[b, i]
+            else:
+                transpose(xt, 0, n, x, 0, d_in, B, d_in)
             _zero_tail(xt, B, n, d_in)
 
         return impl

@@ -35,7 +35,7 @@ from simulator.kernels.gemm import (
     _load,
 )
 
-__all__ = ["LANES", "teacher_tile"]
+__all__ = ["LANES", "teacher_tile", "transpose_rows"]
 
 LANES = VECTOR_BYTES // 4
 """float32 rows per tile (one SIMD vector)."""
@@ -136,6 +136,78 @@ def teacher_tile(typingctx, acc, xt, x_off, ldx, W1, b1, W2T, d_in, h, d_out, n_
             return []
 
         _counted_loop(builder, h_, [], unit)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+def _transpose_stages(d: int, lanes: int) -> list[list[tuple[int, int, int, list[int]]]]:
+    """Two-source shuffles turning ``d`` vectors holding ``lanes`` rows of ``d`` inputs
+    (row-major: element ``f = d b + i`` at vector ``f // lanes``, lane ``f % lanes``) into ``d``
+    vectors, vector ``i`` holding input ``i`` of every row in order.
+
+    log2(d) stages; stage s pairs the vectors whose indices differ in bit s and exchanges that
+    bit of the vector index with bit s of the lane index (the last stage also puts the lanes
+    in row order). Each stage is a list of ``(out, lo, hi, mask)``: vector ``out`` is
+    ``shuffle(lo, hi, mask)`` of the previous stage's vectors.
+    """
+    k = d.bit_length() - 1
+    if 1 << k != d or d > lanes:
+        raise ValueError(f"d={d} must be a power of two <= lanes={lanes}")
+    layout = [[lanes * v + m for m in range(lanes)] for v in range(d)]
+    stages = []
+    for s in range(k):
+        bit = 1 << s
+        if s < k - 1:
+            new = [
+                [layout[(v & ~bit) | (m & bit)][(m & ~bit) | (v & bit)] for m in range(lanes)]
+                for v in range(d)
+            ]
+        else:
+            new = [[d * b + v for b in range(lanes)] for v in range(d)]
+        ops = []
+        for v in range(d):
+            lo, hi = v & ~bit, v | bit
+            where = {f: m for m, f in enumerate(layout[lo])}
+            where.update({f: lanes + m for m, f in enumerate(layout[hi])})
+            ops.append((v, lo, hi, [where[f] for f in new[v]]))
+        stages.append(ops)
+        layout = new
+    return stages
+
+
+@intrinsic
+def transpose_rows(typingctx, xt, xt_off, ldx, x, x_off, d):
+    """``xt[xt_off + i ldx + b] = x[x_off + d b + i]`` for ``b < LANES``, ``i < d`` (float32,
+    ``d`` a literal power of two <= LANES): one block of rows loaded as ``d`` vectors and
+    transposed in registers by :func:`_transpose_stages` (a pure data move)."""
+    if not all(isinstance(a, types.Array) and a.dtype == types.float32 for a in (xt, x)):
+        return None
+    if not isinstance(d, types.IntegerLiteral):
+        return None
+    n_in, lanes = d.literal_value, LANES
+    stages = _transpose_stages(n_in, lanes)
+    sig = types.void(xt, xt_off, ldx, x, x_off, d)
+
+    def codegen(context, builder, signature, args):
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        xtp, xp = (_array_data(context, builder, signature, args, i) for i in (0, 3))
+        xt_off_, ldx_, x_off_ = _int64s(context, builder, signature, args, (1, 2, 4))
+        vec = ir.VectorType(ir.FloatType(), lanes)
+        rows = [
+            _load(builder, xp, builder.add(x_off_, ir.Constant(i64, v * lanes)), vec, 4)
+            for v in range(n_in)
+        ]
+        for ops in stages:
+            masks = [ir.Constant(ir.VectorType(i32, lanes), mask) for *_, mask in ops]
+            rows = [
+                builder.shuffle_vector(rows[lo], rows[hi], mask)
+                for (_, lo, hi, _), mask in zip(ops, masks, strict=True)
+            ]
+        for i, row in enumerate(rows):
+            at = builder.add(xt_off_, builder.mul(ir.Constant(i64, i), ldx_))
+            ptr = builder.bitcast(builder.gep(xtp, [at]), vec.as_pointer())
+            builder.store(row, ptr, align=4)
         return context.get_dummy_value()
 
     return sig, codegen
