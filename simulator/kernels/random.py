@@ -381,7 +381,8 @@ def ndtri(p):
 
 # ---------------------------------------------------------------------------- array fills
 def normals_into(out, k0, k1, agent, step, purpose):  # pragma: no cover - overloaded below
-    """Fill the 1-D float ``out`` with N(0, 1) numbers of stream ``(agent, step, purpose)``.
+    """Fill the 1-D contiguous float ``out`` with N(0, 1) numbers of stream
+    ``(agent, step, purpose)`` (float32 ``out`` holds raw Philox words for a moment).
 
     float64 ``out``: numbers ``2 i``, ``2 i + 1`` come from counter ``(i, agent, step, purpose)``
     by :func:`box_muller`. float32 ``out``: numbers ``4 i .. 4 i + 3`` from counter ``i`` by
