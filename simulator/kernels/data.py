@@ -13,10 +13,11 @@ Purposes (the fourth counter word) keep the streams of one agent and step apart.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import overload
 
-from simulator.kernels.activations import fast_tanh
 from simulator.kernels.arrays import flat
+from simulator.kernels.gemm import transpose, wide_vectors
 from simulator.kernels.random import (
     _U64,
     ndtri,
@@ -25,6 +26,7 @@ from simulator.kernels.random import (
     uniform32,
     uniform53,
 )
+from simulator.kernels.teacher_tile import LANES, teacher_tile, transpose_rows
 
 __all__ = [
     "CHUNK",
@@ -42,6 +44,9 @@ __all__ = [
 
 INPUT, NOISE, CLASS = 0, 1, 2  # purposes: input normals, output noise, choices of class/row
 CHUNK = 64  # agents per parallel work item (one set of small buffers per chunk)
+# SIMD vectors of rows in flight in the teacher's forward pass (8-16-1 teacher, one thread,
+# time per row: 4 vectors 0.9x the time of 2 and 0.73x that of 1; more would spill registers)
+TILE = 4
 SUB = 256  # rows per pass of a shared teacher (its scratch fits in a 32 KB L1 cache)
 
 
@@ -59,41 +64,87 @@ def _agent_teacher(W1, b1, W2T, D1, Db1, D2T, t, div, w1, c1, w2t):
             w2t[k, j] = W2T[k, j] + div * D2T[t, k, j]
 
 
+def _inputs_t(x, xt, n):  # pragma: no cover - overloaded below
+    """``xt[i n + b] = float32(x[b, i])`` for every row b of x (B, d_in); rows B..n-1 zero."""
+
+
+@overload(_inputs_t)
+def _inputs_t_overload(x, xt, n):
+    if x.dtype == types.float32:
+
+        def impl(x, xt, n):  # blocks transposed by shuffles
+            B, d_in = x.shape
+            if d_in == 8 and LANES == 16:  # LANES rows at a time, in registers
+                for b0 in range(0, B - LANES + 1, LANES):
+                    transpose_rows(xt, b0, n, x, b0 * 8, 8)
+                rest = B - B % LANES
+                for b in range(rest, B):
+                    for i in range(d_in):
+                        xt[i * n + b] = x[b, i]
+            else:
+                transpose(xt, 0, n, x, 0, d_in, B, d_in)
+            _zero_tail(xt, B, n, d_in)
+
+        return impl
+
+    def impl(x, xt, n):
+        B, d_in = x.shape
+        for b in range(B):
+            for i in range(d_in):
+                xt[i * n + b] = np.float32(x[b, i])
+        _zero_tail(xt, B, n, d_in)
+
+    return impl
+
+
+@njit(inline="always")
+def _zero_tail(xt, B, n, d_in):
+    for i in range(d_in):
+        for b in range(B, n):
+            xt[i * n + b] = 0.0
+
+
 @njit(inline="always")
 def _teacher_rows(x, y, W1, b1, W2T, scale, buf):
     """``y[b] = scale * (tanh(x[b] W1 + b1) W2)`` for every row b; hidden layer in float32.
 
-    x (B, d_in) any float dtype (rounded to float32), y (B, d_out) written, W1 (d_in, h),
-    b1 (h,), W2T (d_out, h) float32, scale float64 (d_out,). ``buf`` float32 scratch of at
-    least (d_in + h + 1) B: the batch is the innermost loop (x transposed into it), so every
-    loop runs over B contiguous numbers and vectorizes.
+    x (B, d_in) C-contiguous, any float dtype (rounded to float32), y (B, d_out) written, W1
+    (d_in, h), b1 (h,), W2T (d_out, h) float32, scale float64 (d_out,). ``buf`` float32
+    scratch of at least :func:`_buf_size` (B). Per row: ``z_j = b1[j] + W1[0, j] x0 + ...``
+    (float32, inputs in order, a multiply and an add each), ``fast_tanh``, then
+    ``a_k = 0 + W2T[k, 0] t0 + ...`` (hidden units in order) and ``y = a_k * scale[k]`` in
+    float64, rounded to y's dtype. The rows go through :func:`teacher_tile` ``TILE`` SIMD
+    vectors at a time (x transposed into ``buf`` first), every lane computing exactly what the
+    scalar loops computed.
     """
     B, d_in = x.shape
-    h = W1.shape[1]
-    xt = buf[: d_in * B].reshape((d_in, B))
-    ht = buf[d_in * B : (d_in + h) * B].reshape((h, B))
-    acc = buf[(d_in + h) * B : (d_in + h + 1) * B]
-    for b in range(B):
-        for i in range(d_in):
-            xt[i, b] = np.float32(x[b, i])
-    for j in range(h):
-        for b in range(B):
-            ht[j, b] = b1[j]
-        for i in range(d_in):
-            w = W1[i, j]
-            for b in range(B):
-                ht[j, b] += w * xt[i, b]
-        for b in range(B):
-            ht[j, b] = fast_tanh(ht[j, b])
-    for k in range(W2T.shape[0]):
-        for b in range(B):
-            acc[b] = 0.0
-        for j in range(h):
-            w = W2T[k, j]
-            for b in range(B):
-                acc[b] += w * ht[j, b]
-        for b in range(B):
-            y[b, k] = acc[b] * scale[k]
+    h, d_out = W1.shape[1], W2T.shape[0]
+    n = (B + LANES - 1) // LANES * LANES
+    xt = buf[: d_in * n]
+    acc = buf[d_in * n : d_in * n + d_out * TILE * LANES]
+    _inputs_t(x, xt, n)
+    t0 = 0
+    while t0 < n:  # tiles of TILE vectors, then of 2, then of 1
+        left = (n - t0) // LANES
+        V = (TILE if left >= TILE else (2 if left >= 2 else 1)) * LANES
+        for m in range(d_out * V):
+            acc[m] = 0.0
+        if left >= TILE:
+            teacher_tile(acc, xt, t0, n, W1, b1, W2T, d_in, h, d_out, TILE)
+        elif left >= 2:
+            teacher_tile(acc, xt, t0, n, W1, b1, W2T, d_in, h, d_out, 2)
+        else:
+            teacher_tile(acc, xt, t0, n, W1, b1, W2T, d_in, h, d_out, 1)
+        for k in range(d_out):
+            for m in range(min(V, B - t0)):
+                y[t0 + m, k] = acc[k * V + m] * scale[k]
+        t0 += V
+
+
+@njit(inline="always")
+def _buf_size(rows, d_in, d_out):
+    """float32 scratch :func:`_teacher_rows` needs for ``rows`` rows."""
+    return d_in * ((rows + LANES - 1) // LANES * LANES) + d_out * TILE * LANES
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -106,10 +157,11 @@ def teacher_sample(X, Y, k0, k1, step, W1, b1, W2T, D1, Db1, D2T, teacher_of, di
     teacher are pushed through it a chunk at a time (long vectorized loops).
     """
     P, B, d_in = X.shape
-    h, d_out = W1.shape[1], W2T.shape[0]
+    d_out = W2T.shape[0]
     for c in prange((P + CHUNK - 1) // CHUNK):
+        wide_vectors()  # in the loop body: the body is compiled as a function of its own
         lo, hi = c * CHUNK, min(P, (c + 1) * CHUNK)
-        buf = np.empty((d_in + h + 1) * max(B, SUB), dtype=np.float32)
+        buf = np.empty(_buf_size(max(B, SUB), d_in, d_out), dtype=np.float32)
         w1, c1, w2t = np.empty_like(W1), np.empty_like(b1), np.empty_like(W2T)
         eps = np.empty(B * d_out, dtype=Y.dtype)
         shared = True
@@ -141,9 +193,8 @@ def teacher_forward(X, out, W1, b1, W2T, D1, Db1, D2T, teacher_of, div, scale):
     """Noiseless teacher outputs ``out`` (R, B, d_out) for X (R or 1, B, d_in); row ``r`` uses
     teacher ``teacher_of[r]`` (-1: the base). Arguments as in :func:`teacher_sample`."""
     R = out.shape[0]
-    h = W1.shape[1]
     for c in prange((R + CHUNK - 1) // CHUNK):
-        buf = np.empty((W1.shape[0] + h + 1) * X.shape[1], dtype=np.float32)
+        buf = np.empty(_buf_size(X.shape[1], W1.shape[0], W2T.shape[0]), dtype=np.float32)
         w1, c1, w2t = np.empty_like(W1), np.empty_like(b1), np.empty_like(W2T)
         for r in range(c * CHUNK, min(R, (c + 1) * CHUNK)):
             x = X[r] if X.shape[0] == R else X[0]

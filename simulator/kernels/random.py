@@ -39,6 +39,8 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
+from simulator.kernels.gemm import wide_vectors
+
 __all__ = [
     "box_muller",
     "fill_normals",
@@ -379,7 +381,8 @@ def ndtri(p):
 
 # ---------------------------------------------------------------------------- array fills
 def normals_into(out, k0, k1, agent, step, purpose):  # pragma: no cover - overloaded below
-    """Fill the 1-D float ``out`` with N(0, 1) numbers of stream ``(agent, step, purpose)``.
+    """Fill the 1-D contiguous float ``out`` with N(0, 1) numbers of stream
+    ``(agent, step, purpose)`` (float32 ``out`` holds raw Philox words for a moment).
 
     float64 ``out``: numbers ``2 i``, ``2 i + 1`` come from counter ``(i, agent, step, purpose)``
     by :func:`box_muller`. float32 ``out``: numbers ``4 i .. 4 i + 3`` from counter ``i`` by
@@ -393,6 +396,7 @@ def _normals_into(out, k0, k1, agent, step, purpose):
     fill = _normals4 if out.dtype == types.float32 else _normals2
 
     def impl(out, k0, k1, agent, step, purpose):
+        wide_vectors()  # this function's loops at the full SIMD width (no change to the bits)
         fill(out, k0, k1, agent, step, purpose)
 
     return impl
@@ -414,16 +418,23 @@ def _normals2(out, k0, k1, agent, step, purpose):
 
 @njit(inline="always")
 def _normals4(out, k0, k1, agent, step, purpose):
+    """float32 normals in two passes over ``out``: the Philox words of every whole counter
+    stored in ``out`` as raw bits, then each pair of words replaced by its two normals (the
+    same arithmetic as one pass; the float32 pass then runs at the full float32 vector width
+    instead of the width of the 64-bit words)."""
     n = out.shape[0]
     a, s, p = _U64(agent), _U64(step), _U64(purpose)
+    bits = out.view(np.uint32)
     for i in range(n // 4):
         w0, w1, w2, w3 = philox4x32(_U64(i), a, s, p, k0, k1)
-        z0, z1 = box_muller32(w0, w1)
-        z2, z3 = box_muller32(w2, w3)
-        out[4 * i] = z0
-        out[4 * i + 1] = z1
-        out[4 * i + 2] = z2
-        out[4 * i + 3] = z3
+        bits[4 * i] = np.uint32(w0)
+        bits[4 * i + 1] = np.uint32(w1)
+        bits[4 * i + 2] = np.uint32(w2)
+        bits[4 * i + 3] = np.uint32(w3)
+    for i in range(n // 4 * 2):
+        z0, z1 = box_muller32(bits[2 * i], bits[2 * i + 1])
+        out[2 * i] = z0
+        out[2 * i + 1] = z1
     rest = n % 4
     if rest:
         w0, w1, w2, w3 = philox4x32(_U64(n // 4), a, s, p, k0, k1)
