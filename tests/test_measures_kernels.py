@@ -628,3 +628,18 @@ def test_probe_pass_refuses_indices_the_kernel_would_follow_out_of_range(kwargs,
     pop = Population(4, layers=(2, 3, 2), output="softmax", seed=0)
     with pytest.raises(ParameterError, match=name):
         metrics.probe_pass(pop, np.ones((5, 2)), Y=np.ones((1, 5, 2)), **kwargs)
+
+
+@pytest.mark.parametrize("q", [1, 2, 3])
+def test_counting_order_is_the_stable_order_of_the_cell_keys(q):
+    """The grid's counting sort puts points in the order of their packed keys, ties by index."""
+    from simulator.kernels import measure_grid as KG
+
+    rng = np.random.default_rng(q)
+    extent = rng.integers(1, 9, q)
+    cells = rng.integers(0, extent, size=(500, q))
+    keys = np.empty(500, dtype=np.int64)
+    KG.cell_keys(cells.astype(np.float64), np.zeros(q), 1.0, 62 // q, np.empty_like(cells), keys)
+    pts = np.empty(500, dtype=np.int64)
+    KG.counting_order(cells, extent, pts)
+    np.testing.assert_array_equal(pts, np.argsort(keys, kind="stable"))

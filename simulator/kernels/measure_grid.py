@@ -70,6 +70,31 @@ def cell_keys(Z, lo, side, bits, cells, keys):
 
 
 @njit(**_JIT)
+def counting_order(cells, extent, pts):
+    """pts (P,) int64, filled: the points in increasing order of their cells (the order of
+    their keys), points of one cell in index order; a counting sort over the dense grid of
+    ``prod(extent)`` cells (cells[p, d] < extent[d]), O(P + prod(extent))."""
+    P, q = cells.shape
+    n = 1
+    for d in range(q):
+        n *= extent[d]
+    start = np.zeros(n + 1, dtype=np.int64)
+    index = np.empty(P, dtype=np.int64)
+    for p in range(P):
+        k = np.int64(0)
+        for d in range(q):
+            k = k * extent[d] + cells[p, d]
+        index[p] = k
+        start[k + 1] += 1
+    for k in range(n):
+        start[k + 1] += start[k]
+    for p in range(P):
+        k = index[p]
+        pts[start[k]] = p
+        start[k] += 1
+
+
+@njit(**_JIT)
 def grid_components(Z, cells, pts, keys, bits, eps, reach, parent):
     """Union-find over cells of the eps-linkage graph of the points Z (P, q) float64.
 
@@ -153,4 +178,4 @@ def grid_components(Z, cells, pts, keys, bits, eps, reach, parent):
             parent[pts[s]] = first
 
 
-__all__ = ["bounds", "cell_keys", "grid_components"]
+__all__ = ["bounds", "cell_keys", "counting_order", "grid_components"]

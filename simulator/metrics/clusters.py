@@ -190,7 +190,12 @@ def grid_clusters(Z: Any, eps: float) -> tuple[np.ndarray, int, float]:
     bits = 62 // q
     cells, keys = np.empty((P, q), dtype=np.int64), np.empty(P, dtype=np.int64)
     KG.cell_keys(Zf, lo, side, bits, cells, keys)
-    pts = np.argsort(keys)  # within a cell, any order gives the same components
+    extent = np.floor((hi - lo) / side).astype(np.int64) + 1  # cells per dimension
+    if float(np.prod(extent.astype(np.float64))) <= 4 * P + 4096:  # a small grid: O(P)
+        pts = np.empty(P, dtype=np.int64)
+        KG.counting_order(cells, extent, pts)
+    else:  # within a cell, any order gives the same components
+        pts = np.argsort(keys)
     parent = np.empty(P, dtype=np.int64)
     KG.grid_components(Zf, cells, pts, keys, bits, eps, int(np.ceil(np.sqrt(q))), parent)
     labels = np.empty(Zf.shape[0], dtype=np.int64)
