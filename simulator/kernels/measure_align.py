@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from simulator.kernels.measure_pivot import sized
+from simulator.kernels.sized import sized
 
 _JIT = {"cache": True, "error_model": "numpy"}
 # A start taken from old potentials is used when each row's best column beats its second by
@@ -378,7 +378,7 @@ def align_consensus(
     mean squared distance of the aligned rows to their mean (float64).
 
     Runs in one thread (no parallel region) when the work keeps only one thread busy, else in
-    parallel over the rows as :func:`simulator.kernels.measure_pivot.sized` decides; every row's
+    parallel over the rows as :func:`simulator.kernels.sized.sized` decides; every row's
     work is the same code either way: the result does not depend on the thread count.
 
     Parameters

@@ -7,36 +7,19 @@ distances, used by :func:`simulator.kernels.measure.sweep_components`. One pass 
 direction (four rows at a time: four independent sums share the loads of the centre and the
 direction), in parallel over blocks of 64 rows or in a serial twin for small inputs; every row
 is computed by the same code either way, so the result does not depend on the thread count.
-
-:func:`sized` (also used by :mod:`simulator.kernels.measure_align`) picks between a kernel's
-serial twin and its parallel version sized by the thread chooser, from an estimate of the work.
 """
 
 from __future__ import annotations
 
-from functools import partial
-
 import numpy as np
 from numba import njit, prange
 
-from simulator.kernels import threads
 from simulator.kernels.measure_weights import FLOPS_PER_ELEMENT
-from simulator.kernels.sized import sized_call
+from simulator.kernels.sized import sized
 
 _JIT = {"cache": True, "error_model": "numpy"}
 
-__all__ = ["pivot_coordinates", "sized"]
-
-
-def sized(parallel, serial, work: float):
-    """The serial twin of a kernel when ``work`` (FLOPs) would keep only one thread busy (see
-    :data:`simulator.kernels.threads.MIN_WORK_PER_THREAD`): no parallel region at all; else
-    the parallel kernel, sized by :func:`simulator.kernels.sized.sized_call` (one thread or
-    all, as measured faster). Both run the same per-row code: identical results. Returns a
-    callable taking the kernel's arguments."""
-    if work < 2.0 * threads.MIN_WORK_PER_THREAD:
-        return serial
-    return partial(sized_call, parallel.__name__, 1, float(work), parallel)
+__all__ = ["pivot_coordinates"]
 
 
 @njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})

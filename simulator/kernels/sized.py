@@ -10,11 +10,13 @@ depends on it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
+from simulator.kernels import threads
 from simulator.kernels.threads import parallel_begin, parallel_end
 
-__all__ = ["blocks", "sized_call"]
+__all__ = ["blocks", "sized", "sized_call"]
 
 
 def blocks(n: int, size: int) -> int:
@@ -47,3 +49,14 @@ def sized_call(
         return kernel(*args)
     finally:
         parallel_end(call)
+
+
+def sized(parallel, serial, work: float):
+    """The serial twin of a kernel when ``work`` (FLOPs) would keep only one thread busy (see
+    :data:`simulator.kernels.threads.MIN_WORK_PER_THREAD`): no parallel region at all; else
+    the parallel kernel, sized by :func:`simulator.kernels.sized.sized_call` (one thread or
+    all, as measured faster). Both run the same per-row code: identical results. Returns a
+    callable taking the kernel's arguments."""
+    if work < 2.0 * threads.MIN_WORK_PER_THREAD:
+        return serial
+    return partial(sized_call, parallel.__name__, 1, float(work), parallel)
