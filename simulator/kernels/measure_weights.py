@@ -17,12 +17,10 @@ work (several milliseconds per call on a loaded machine). Both give identical re
 
 from __future__ import annotations
 
-from functools import partial
-
 import numpy as np
 from numba import njit, prange
 
-from simulator.kernels.sized import sized_call
+from simulator.kernels.sized import sized
 
 # Rows per block of the parallel column sums: a block's rows stay in cache while it is summed,
 # and the number of blocks (the partial sums) depends on P only, never on the thread count.
@@ -45,9 +43,9 @@ def pick(parallel, serial, work: int):
     """The serial twin of a kernel for small work (elements touched); else the parallel kernel,
     sized by the thread chooser (see :data:`SERIAL_BELOW`). Returns a callable taking the
     kernel's arguments."""
-    if work < SERIAL_BELOW:
-        return serial
-    return partial(sized_call, parallel.__name__, 1, float(work) * FLOPS_PER_ELEMENT, parallel)
+    return sized(
+        parallel, serial, float(work) * FLOPS_PER_ELEMENT, SERIAL_BELOW * FLOPS_PER_ELEMENT
+    )
 
 
 @njit(inline="always")

@@ -51,12 +51,13 @@ def sized_call(
         parallel_end(call)
 
 
-def sized(parallel, serial, work: float):
-    """The serial twin of a kernel when ``work`` (FLOPs) would keep only one thread busy (see
-    :data:`simulator.kernels.threads.MIN_WORK_PER_THREAD`): no parallel region at all; else
-    the parallel kernel, sized by :func:`simulator.kernels.sized.sized_call` (one thread or
-    all, as measured faster). Both run the same per-row code: identical results. Returns a
-    callable taking the kernel's arguments."""
-    if work < 2.0 * threads.MIN_WORK_PER_THREAD:
+def sized(parallel, serial, work: float, serial_below: float | None = None):
+    """The serial twin of a kernel when ``work`` (FLOPs) is below ``serial_below`` (default:
+    what keeps two threads busy, 2 x :data:`simulator.kernels.threads.MIN_WORK_PER_THREAD`):
+    no parallel region at all; else the parallel kernel, sized by :func:`sized_call` (one
+    thread or all, as measured faster). Both run the same per-row code: identical results.
+    Returns a callable taking the kernel's arguments."""
+    below = 2.0 * threads.MIN_WORK_PER_THREAD if serial_below is None else serial_below
+    if work < below:
         return serial
     return partial(sized_call, parallel.__name__, 1, float(work), parallel)
