@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial.distance import cdist
 
@@ -162,6 +163,22 @@ def test_modularity_matches_networkx_for_graph_csr_and_tuple(parallel, monkeypat
         assert metrics.modularity(graph, labels) == pytest.approx(truth, abs=1e-12)
     assert metrics.modularity(G, np.zeros(45, int)) == pytest.approx(0.0, abs=1e-12)
     assert metrics.modularity(nx.empty_graph(4), np.arange(4)) == 0.0
+
+
+@pytest.mark.parametrize("n_labels", [3, 300, 70_000])  # uint8, uint16, uint32 label tables
+def test_modularity_matches_the_definition_for_any_number_of_labels(n_labels):
+    rng = np.random.default_rng(n_labels)
+    P, nnz = 100_000, 400_000
+    u, v = rng.integers(0, P, nnz), rng.integers(0, P, nnz)
+    A = sparse.coo_array((np.ones(2 * nnz), (np.r_[u, v], np.r_[v, u])), shape=(P, P)).tocsr()
+    labels = rng.integers(0, n_labels, P) * 7 + 5  # not 0..k-1: renumbered inside
+    rows = np.repeat(np.arange(P), np.diff(A.indptr))
+    two_m = A.data.sum()
+    inside = A.data[labels[rows] == labels[A.indices]].sum()
+    degree_mass = np.bincount(labels, weights=np.asarray(A.sum(axis=1)).ravel())
+    truth = inside / two_m - np.sum((degree_mass / two_m) ** 2)
+    got = metrics.modularity((A.indptr, A.indices, A.data), labels)
+    assert got == pytest.approx(truth, abs=1e-12)
 
 
 def test_polarization_is_zero_for_consensus_and_d_over_four_for_two_equal_poles():

@@ -57,7 +57,8 @@ def modularity_terms(indptr, indices, weights, labels, rows, inside, degree, bad
     ----------
     indptr : int64 (P + 1,); indices : int64 (nnz,): a CSR adjacency (both directions stored).
     weights : float64 (nnz,), or empty for an unweighted graph (every entry 1).
-    labels : int64 (P,), any values. rows : int >= 1, agents per block (:data:`ROWS`).
+    labels : integer (P,), any values, any integer type (only compared for equality).
+        rows : int >= 1, agents per block (:data:`ROWS`).
     inside : float64 (ceil(P / rows),), filled: each block's adjacency mass whose two ends
         share a label. degree : float64 (P,), filled: each agent's summed entries.
         bad : bool (ceil(P / rows),), filled: True where some neighbour index is outside
