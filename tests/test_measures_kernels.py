@@ -349,6 +349,25 @@ def test_linear_embedding_distances_are_the_rms_output_distances():
     assert metrics.linear_embedding(Population(3, layers=(5, 1), seed=0), X[:, :1]) is None
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("d_in", "d_out"), [(1, 1), (2, 1), (1, 2), (3, 2)])
+def test_affine_coordinates_kernel_is_theta_times_the_cholesky_factor(d_in, d_out, dtype):
+    from simulator.kernels import measure_affine as KL
+
+    rng = np.random.default_rng(d_in * 10 + d_out)
+    P, n = 2 * KL.ROWS + 37, d_in + 1
+    params = rng.standard_normal((P, (d_in + 1) * d_out)).astype(dtype)
+    L = np.linalg.cholesky(np.cov(rng.standard_normal((n, 3 * n))) + np.eye(n))
+    W = params[:, : d_in * d_out].reshape(P, d_in, d_out).astype(np.float64)
+    theta = np.concatenate([W, params[:, None, d_in * d_out :].astype(np.float64)], axis=1)
+    truth = np.einsum("pik,ij->pkj", theta, L).reshape(P, -1)
+    parallel, serial = np.empty_like(truth), np.empty_like(truth)
+    KL.affine_coordinates(params, L, d_in, d_out, parallel)
+    KL.affine_coordinates_serial(params, L, d_in, d_out, serial)
+    np.testing.assert_allclose(parallel, truth, rtol=1e-13, atol=1e-13)
+    np.testing.assert_array_equal(parallel, serial)
+
+
 @pytest.mark.parametrize("q", [1, 2, 3])
 def test_grid_clusters_equal_the_components_of_the_eps_graph(q):
 

@@ -6,7 +6,8 @@ distance of two agents is a quadratic form of their parameter difference:
 ``t_k = [W[:, k]; b_k]`` and ``M = mean_n [x_n; 1][x_n; 1]^T``. With ``M = L L^T`` (Cholesky), the
 coordinates ``z_i = (L^T t_ik)_k`` of dimension ``q = (d_in + 1) d_out`` have Euclidean distances
 equal to the RMS function-space distances: every agent is placed exactly, in O(P q (d_in + 1)),
-without evaluating any network on the probe.
+without evaluating any network on the probe (one parallel pass over the rows:
+:func:`simulator.kernels.measure_affine.affine_coordinates`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
+from simulator.kernels import measure_affine as KL
+from simulator.kernels.sized import sized
 
 __all__ = ["linear_embedding"]
 
@@ -41,14 +45,10 @@ def linear_embedding(pop: Any, probe_X: Any, max_dim: int = 3) -> np.ndarray | N
         L = np.linalg.cholesky(Xt.T @ Xt / X.shape[0])
     except np.linalg.LinAlgError:
         return None
-    P = pop.params.shape[0]
-    Z = np.empty((P, d_out, d_in + 1))
-    step = 1 << 16
-    for s in range(0, P, step):
-        rows = np.asarray(pop.params[s : s + step], dtype=np.float64)
-        theta = np.concatenate(
-            [rows[:, : d_in * d_out].reshape(-1, d_in, d_out), rows[:, None, d_in * d_out :]],
-            axis=1,
-        )  # (p, d_in + 1, d_out)
-        Z[s : s + step] = np.einsum("pik,ij->pkj", theta, L)
-    return Z.reshape(P, q)
+    params = pop.params
+    P = params.shape[0]
+    Z = np.empty((P, q))
+    work = 2.0 * P * q * (d_in + 1)
+    kernel = sized(KL.affine_coordinates, KL.affine_coordinates_serial, work)
+    kernel(params, np.ascontiguousarray(L), d_in, d_out, Z)
+    return Z
