@@ -257,6 +257,72 @@ def test_assignment_kernel_finds_the_optimum_of_scipy(seed):
         assert S[r][np.arange(h), perm[r]].sum() == pytest.approx(S[r][best].sum(), abs=1e-12)
 
 
+def _textbook_hungarian(cost):
+    """The O(h^3) Hungarian method with potentials in plain Python (rows' cheapest columns as
+    the start, then one shortest augmenting path per unmatched row, columns scanned in order,
+    the first least column taken): matching and potentials."""
+    h = cost.shape[0]
+    u, v = [0.0] * (h + 1), [0.0] * (h + 1)
+    p, way = [0] * (h + 1), [0] * (h + 1)
+    for r in range(1, h + 1):
+        col = 1 + int(np.argmin(cost[r - 1]))  # first column on ties
+        u[r] = float(cost[r - 1, col - 1])
+        if p[col] == 0:
+            p[col] = r
+    matched = {p[j] for j in range(1, h + 1) if p[j]}
+    for r in range(1, h + 1):
+        if r in matched:
+            continue
+        p[0], j0 = r, 0
+        minv, used = [np.inf] * (h + 1), [False] * (h + 1)
+        while True:
+            used[j0] = True
+            i0, delta, j1 = p[j0], np.inf, 0
+            for j in range(1, h + 1):
+                if not used[j]:
+                    cur = cost[i0 - 1, j - 1] - u[i0] - v[j]
+                    if cur < minv[j]:
+                        minv[j], way[j] = cur, j0
+                    if minv[j] < delta:
+                        delta, j1 = minv[j], j
+            for j in range(h + 1):
+                if used[j]:
+                    u[p[j]] += delta
+                    v[j] -= delta
+                else:
+                    minv[j] -= delta
+            j0 = j1
+            if p[j0] == 0:
+                break
+        while j0:
+            j1 = way[j0]
+            p[j0] = p[j1]
+            j0 = j1
+    perm = [0] * h
+    for j in range(1, h + 1):
+        perm[p[j] - 1] = j - 1
+    return perm, u, v
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_assignment_kernel_has_the_textbook_matching_and_potentials_bit_for_bit(seed):
+    from simulator.kernels import measure_align as KA
+
+    rng = np.random.default_rng(100 + seed)
+    for case in range(40):
+        h = int(rng.integers(1, 18))
+        cost = rng.standard_normal((h, h))
+        if case % 4 == 0:
+            cost = np.round(cost)  # ties
+        perm, u, v = np.empty(h, dtype=np.int64), np.empty(h + 1), np.empty(h + 1)
+        p, way, minv = np.empty(h + 1, dtype=np.int64), np.empty(h + 1, dtype=np.int64), u.copy()
+        KA.hungarian(cost, perm, u, v, p, way, minv)
+        t_perm, t_u, t_v = _textbook_hungarian(cost)
+        assert perm.tolist() == t_perm
+        np.testing.assert_array_equal(u, t_u)
+        np.testing.assert_array_equal(v, t_v)
+
+
 def test_pivot_coordinates_are_orthonormal_projections():
     rng = np.random.default_rng(5)
     G = (rng.standard_normal((60, 3)) @ rng.standard_normal((3, 40))).astype(np.float32)

@@ -10,8 +10,9 @@ Per row, in one parallel iteration that writes only that row of the output:
   (loops from index 0 over contiguous units: they vectorize);
 * the assignment of units maximizing the summed ``S`` (``|S|`` for odd activations, whose units
   may also be negated: each matched unit then takes the sign of its ``S``), by
-  :func:`hungarian` (exact; its scans use selects instead of branches on the data and visit
-  only the columns a path has not reached, with the textbook arithmetic and tie rule);
+  :func:`hungarian` (exact; each step of a path updates all columns in one vectorized pass of
+  selects and takes their least by a vectorized minimum, with the textbook arithmetic and tie
+  rule);
 * the permuted (and sign-flipped) row, kept only if it is not farther from the reference than
   the row it came from (the check of :func:`simulator.metrics.align.align_rows`).
 
@@ -28,6 +29,7 @@ from numba import njit, prange
 from simulator.kernels.sized import sized
 
 _JIT = {"cache": True, "error_model": "numpy"}
+_LEAST_JIT = {**_JIT, "fastmath": {"nnan", "nsz"}}
 # A start taken from old potentials is used when each row's best column beats its second by
 # this share of the largest |cost|: far above the rounding of any solver's sums (~1e-15).
 _MARGIN = 1e-9
@@ -36,7 +38,7 @@ __all__ = ["align_consensus", "align_work", "hungarian"]
 
 
 @njit(**_JIT)
-def hungarian(cost, perm, u, v, p, way, minv, used):
+def hungarian(cost, perm, u, v, p, way, minv):
     """Minimum-cost perfect matching of the square ``cost`` (h, h) float64; perm[r] = the
     column matched to row r.
 
@@ -46,7 +48,7 @@ def hungarian(cost, perm, u, v, p, way, minv, used):
     when no earlier row took it. Rows left unmatched are added by augmenting paths. When every
     row's cheapest column is its own, that start is already optimal (no assignment costs less
     than every row's minimum) and no path is searched. Scratch: u, v, minv float64 (h + 1,);
-    p, way int64 (h + 1,); used bool (h + 1,).
+    p, way int64 (h + 1,).
     """
     h = cost.shape[0]
     for j in range(h + 1):
@@ -68,63 +70,70 @@ def hungarian(cost, perm, u, v, p, way, minv, used):
     for j in range(1, h + 1):
         if p[j] > 0:
             matched[p[j]] = True
-    tree = np.empty(2 * h + 1, dtype=np.int64)
+    tree = np.empty(h + 1, dtype=np.int64)
+    reached = np.empty(h + 1)
     for r in range(1, h + 1):
         if not matched[r]:
-            _augment(cost, r, u, v, p, way, minv, used, tree)
+            _augment(cost, r, u, v, p, way, minv, reached, tree)
     for j in range(1, h + 1):
         perm[p[j] - 1] = j - 1
 
 
+@njit(**_LEAST_JIT)
+def _least(minv, reached, h):
+    """min over columns j = 1..h of ``minv[j] + reached[j]`` (reached: 0 or +inf): the least
+    ``minv`` of the columns not reached yet, as one vectorized reduction. The values are
+    finite or +inf, never NaN (no-NaN flags let the minimum vectorize; min is exact, so any
+    order gives the same value)."""
+    delta = np.inf
+    for j in range(1, h + 1):
+        delta = min(delta, minv[j] + reached[j])
+    return delta
+
+
 @njit(**_JIT)
-def _augment(cost, r, u, v, p, way, minv, used, tree):
+def _augment(cost, r, u, v, p, way, minv, reached, tree):
     """Add row r (1-based) to the matching by a shortest augmenting path; potentials stay
-    feasible (u_i + v_j <= cost) and tight on matched pairs. tree (>= 2 h + 1,) int64: scratch
-    (the columns reached, in order, then the free ones). Each step scans only the columns not
-    yet reached, and takes the least ``minv`` (the lowest column on ties, as the textbook
-    scan in column order does); the same arithmetic as the textbook loops."""
+    feasible (u_i + v_j <= cost) and tight on matched pairs. reached (h + 1,) float64: scratch
+    (0 for a column not reached yet, +inf once reached); tree (>= h + 1,) int64: scratch (the
+    columns reached, in order).
+
+    Each step updates every column at once with selects (a vectorized pass; reached columns
+    keep their values), takes the least ``minv`` of the columns not reached by a vectorized
+    minimum and the lowest such column (the textbook tie rule), and shifts the potentials by
+    a select too (subtracting 0.0 leaves a value unchanged): the textbook arithmetic, so the
+    same matchings and potentials, bit for bit.
+    """
     h = cost.shape[0]
     p[0] = r
     j0 = 0
     n_tree = 0
-    free = tree[h:]  # columns 1..h not reached yet, in any order
-    n_free = h
     for j in range(h + 1):
         minv[j] = np.inf
-        used[j] = False
-    for q in range(h):
-        free[q] = q + 1
+        reached[j] = 0.0
     while True:
-        used[j0] = True
+        reached[j0] = np.inf
         tree[n_tree] = j0
         n_tree += 1
         i0 = p[j0]
         crow = cost[i0 - 1]
         ui = u[i0]
-        delta = np.inf
-        j1 = h + 1
-        at = 0
-        for q in range(n_free):
-            j = free[q]
+        for j in range(1, h + 1):
             cur = crow[j - 1] - ui - v[j]
             mj = minv[j]
-            take = cur < mj
-            mj = cur if take else mj
-            minv[j] = mj
+            take = (cur < mj) & (reached[j] == 0.0)
+            minv[j] = cur if take else mj
             way[j] = j0 if take else way[j]
-            best = mj < delta or (mj == delta and j < j1)
-            delta = mj if best else delta
-            j1 = j if best else j1
-            at = q if best else at
+        delta = _least(minv, reached, h)
+        j1 = 1
+        while j1 < h and (reached[j1] != 0.0 or minv[j1] != delta):
+            j1 += 1
         for q in range(n_tree):  # distinct columns, and distinct rows p[j]: any order
-            j = tree[q]
-            u[p[j]] += delta
-            v[j] -= delta
-        for q in range(n_free):
-            j = free[q]
-            minv[j] -= delta
-        n_free -= 1
-        free[at] = free[n_free]
+            u[p[tree[q]]] += delta
+        for j in range(h + 1):
+            done = reached[j] != 0.0
+            v[j] = v[j] - (delta if done else 0.0)
+            minv[j] = minv[j] - (0.0 if done else delta)
         j0 = j1
         if p[j0] == 0:
             break
@@ -239,7 +248,7 @@ def _align_row(src, ref, lay, odd, warm, dst, S, T, cost, perm, fw, iw, used):
             ca[b] = -abs(Sa[b]) if odd else -Sa[b]
     if not _certified(cost, warm, perm, used):
         v = fw[1]
-        hungarian(cost, perm, fw[0], v, iw[0], iw[1], fw[2], used)
+        hungarian(cost, perm, fw[0], v, iw[0], iw[1], fw[2])
         for b in range(h):
             warm[b] = v[b + 1]
     n = src.shape[0]

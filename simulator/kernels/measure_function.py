@@ -140,8 +140,7 @@ def _assign_one(score, perm, r):
     minv = np.empty(h + 1)
     pp = np.empty(h + 1, dtype=np.int64)
     way = np.empty(h + 1, dtype=np.int64)
-    used = np.empty(h + 1, dtype=np.bool_)
-    hungarian(cost, row, u, v, pp, way, minv, used)
+    hungarian(cost, row, u, v, pp, way, minv)
 
 
 @njit(parallel=True, **_JIT)
