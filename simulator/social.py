@@ -75,15 +75,23 @@ class SocialRule:
     def set_state(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`get_state` returned (after the model and graph are rebuilt)."""
 
-    def scratch(self, key: str, like: np.ndarray) -> np.ndarray:
-        """An uninitialized array shaped and typed like ``like``, kept in ``self._buffers``
-        from step to step (a rule that allocated, and page-faulted in, a parameter-sized array
-        every step paid for it at large populations). Never part of the rule's state: every
-        use overwrites it whole before reading it."""
+    def scratch(
+        self,
+        key: str,
+        like: np.ndarray | None = None,
+        shape: tuple[int, ...] | None = None,
+        dtype: Any = None,
+    ) -> np.ndarray:
+        """An uninitialized C-contiguous array shaped and typed like ``like`` (or of ``shape``
+        and ``dtype``), kept in ``self._buffers`` from step to step (a rule that allocated, and
+        page-faulted in, a parameter-sized array every step paid for it at large populations).
+        Never part of the rule's state: every use overwrites it whole before reading it."""
+        if like is not None:
+            shape, dtype = like.shape, like.dtype
         buffers = self.__dict__.setdefault("_buffers", {})
         buf = buffers.get(key)
-        if buf is None or buf.shape != like.shape or buf.dtype != like.dtype:
-            buf = buffers[key] = np.empty_like(like)
+        if buf is None or buf.shape != tuple(shape) or buf.dtype != np.dtype(dtype):
+            buf = buffers[key] = np.empty(shape, dtype=dtype)
         return buf
 
 
@@ -209,14 +217,16 @@ class Distillation(SocialRule):
         if self.neighbours == "one":
             mask = mask & _one_neighbour_mask(csr.indptr, model.social_rng)
         Xc = np.ascontiguousarray(X, dtype=pop.dtype)
-        out = np.empty(Y.shape, dtype=pop.dtype)
+        out = self.scratch("means", shape=(pop.n_agents, *Y.shape[1:]), dtype=pop.dtype)
         counts = S.neighbour_predictions(
             pop.params, Xc, csr.indptr, csr.indices, mask, pop._net, out
         )
+        if self.mode == "soft":  # the targets in the model's dtype, in reused buffers
+            targets = self.scratch("targets", out)
+            Yc = np.ascontiguousarray(Y)
+            S.blend_targets(Yc, out, counts, float(self.weight), targets)
+            return Xc, targets
         has = (counts > 0)[:, None, None]
-        if self.mode == "soft":
-            w = np.where(has, self.weight, 0.0)
-            return Xc, (1 - w) * Y + w * out
         synthetic = _sample_targets(
             out.astype(np.float64), pop.output, self.sample_noise, model.social_rng
         )

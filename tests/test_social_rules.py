@@ -21,6 +21,30 @@ def test_sampled_labels_follow_the_predicted_distribution():
     assert abs(coin.mean() - 0.25) < 0.02
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_soft_targets_are_the_numpy_blend_rounded_once_to_the_models_dtype(dtype):
+    import networkx as nx
+
+    G = nx.cycle_graph(150)
+    G.remove_edges_from([(9, 10), (10, 11)])  # agent 10 has no neighbour: keeps its targets
+    m = SOCIAL(n_agents=150, graph=G, rng=0, measures="fast", dtype=dtype)
+    X, Y = m.task.sample(1, 6)
+    pop, csr = m.population, m.csr
+    means = np.zeros(Y.shape)
+    for i in range(150):
+        nbrs = csr.indices[csr.indptr[i] : csr.indptr[i + 1]]
+        if nbrs.size:
+            means[i] = pop.predict(X[i], agents=nbrs).mean(axis=0)
+    has = (np.diff(csr.indptr) > 0)[:, None, None]
+    w = np.where(has, 0.6, 0.0)
+    _, targets = Distillation(0.6).before_train(m, X, Y)
+    assert targets.dtype == pop.dtype and targets.shape == Y.shape
+    expect = ((1 - w) * Y + w * means).astype(pop.dtype)
+    tol = 1e-6 if dtype == "float32" else 1e-13
+    np.testing.assert_allclose(targets, expect, rtol=tol, atol=tol)
+    np.testing.assert_array_equal(targets[10], Y[10].astype(pop.dtype))
+
+
 def test_sample_mode_with_all_real_data_keeps_the_real_labels():
     m = SOCIAL(n_agents=10, rng=0, measures="fast", distill_mode="sample", real_share=1.0)
     X, Y = m.task.sample(1, 8)

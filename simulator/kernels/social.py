@@ -141,7 +141,9 @@ def neighbour_predictions(params, X, indptr, indices, mask, net, out):
 
     params : float (P, n_params); X : float (P, B, d_in); mask : bool (nnz,);
     out : float (P, B, d_out), filled. Returns int64 (P,) the number of neighbours averaged
-    (0: out[i] is left at 0).
+    (0: out[i] is left at 0). The loop runs over blocks of ``ROWS`` agents, whose scratch is
+    allocated once per block; each agent's mean is summed in float64 over its neighbours in
+    CSR order.
     """
     n_agents = params.shape[0]
     batch = X.shape[1]
@@ -151,29 +153,55 @@ def neighbour_predictions(params, X, indptr, indices, mask, net, out):
     width = _max_width(dims)
     size = 2 * (n_layers + 1) * width * batch
     counts = np.zeros(n_agents, dtype=np.int64)
-    for i in prange(n_agents):
+    for blk in prange((n_agents + ROWS - 1) // ROWS):
         scratch = np.empty(size + 2 * batch, dtype=params.dtype)
         acts, zs = _layer_buffers(scratch, n_layers, width, batch)
         tmp = scratch[size:]
         o = acts[n_layers, :d_out]
-        acc = np.zeros((d_out, batch), dtype=np.float64)
-        for k in range(indptr[i], indptr[i + 1]):
-            if not mask[k]:
-                continue
-            counts[i] += 1
-            _forward_agent(params[indices[k]], X, np.int64(i), net, acts, zs, tmp)
-            for j in range(d_out):
+        acc = np.empty((d_out, batch), dtype=np.float64)
+        for i in range(blk * ROWS, min(n_agents, (blk + 1) * ROWS)):
+            acc[:, :] = 0.0
+            for k in range(indptr[i], indptr[i + 1]):
+                if not mask[k]:
+                    continue
+                counts[i] += 1
+                _forward_agent(params[indices[k]], X, np.int64(i), net, acts, zs, tmp)
+                for j in range(d_out):
+                    for b in range(batch):
+                        acc[j, b] += o[j, b]
+            if counts[i] > 0:
                 for b in range(batch):
-                    acc[j, b] += o[j, b]
-        if counts[i] > 0:
-            for b in range(batch):
-                for j in range(d_out):
-                    out[i, b, j] = acc[j, b] / counts[i]
-        else:
-            for b in range(batch):
-                for j in range(d_out):
-                    out[i, b, j] = 0
+                    for j in range(d_out):
+                        out[i, b, j] = acc[j, b] / counts[i]
+            else:
+                for b in range(batch):
+                    for j in range(d_out):
+                        out[i, b, j] = 0
     return counts
+
+
+@njit(parallel=True, **_JIT)
+def blend_targets(Y, means, counts, weight, dst):
+    """dst[i] = (1 - w_i) Y[i] + w_i means[i], with w_i = weight where counts[i] > 0, else 0.
+
+    The soft targets of distillation, in float64 (the products, then their sum: the arithmetic
+    of the NumPy expression ``(1 - w) * Y + w * means`` with a float64 w), rounded once to
+    dst's dtype. Y : float (P or 1, B, d_out) (one row shared by every agent when its first
+    dimension is 1); means : float (P, B, d_out); counts : int64 (P,); dst : float (P, B,
+    d_out), filled. Parallel over blocks of ``ROWS`` agents.
+    """
+    n_agents, batch, d_out = dst.shape
+    shared = Y.shape[0] == 1
+    for blk in prange((n_agents + ROWS - 1) // ROWS):
+        for i in range(blk * ROWS, min(n_agents, (blk + 1) * ROWS)):
+            w = weight if counts[i] > 0 else 0.0
+            keep = 1.0 - w
+            y = Y[0] if shared else Y[i]
+            m = means[i]
+            d = dst[i]
+            for b in range(batch):
+                for j in range(d_out):
+                    d[b, j] = keep * np.float64(y[b, j]) + w * np.float64(m[b, j])
 
 
 # ---------------------------------------------------------------------------- schedules
