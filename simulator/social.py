@@ -217,14 +217,17 @@ class Distillation(SocialRule):
         if self.neighbours == "one":
             mask = mask & _one_neighbour_mask(csr.indptr, model.social_rng)
         Xc = np.ascontiguousarray(X, dtype=pop.dtype)
-        out = self.scratch("means", shape=(pop.n_agents, *Y.shape[1:]), dtype=pop.dtype)
-        counts = S.neighbour_predictions(
-            pop.params, Xc, csr.indptr, csr.indices, mask, pop._net, out
-        )
+        P, n_blocks = pop.n_agents, blocks(pop.n_agents, S.ROWS)
+        out = self.scratch("means", shape=(P, *Y.shape[1:]), dtype=pop.dtype)
+        macs = float(np.dot(pop.layers[:-1], pop.layers[1:]))  # per sample and forward pass
+        work = S.ROWS * csr.indices.shape[0] / max(P, 1) * 2.0 * Xc.shape[1] * macs
+        args = (pop.params, Xc, csr.indptr, csr.indices, mask, pop._net, out)
+        counts = sized_call("neighbour_predictions", n_blocks, work, S.neighbour_predictions, *args)
         if self.mode == "soft":  # the targets in the model's dtype, in reused buffers
             targets = self.scratch("targets", out)
-            Yc = np.ascontiguousarray(Y)
-            S.blend_targets(Yc, out, counts, float(self.weight), targets)
+            work = S.ROWS * 4.0 * out[0].size
+            sized_call("blend_targets", n_blocks, work, S.blend_targets, np.ascontiguousarray(Y),
+                       out, counts, float(self.weight), targets)  # fmt: skip
             return Xc, targets
         has = (counts > 0)[:, None, None]
         synthetic = _sample_targets(
