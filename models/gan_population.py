@@ -113,7 +113,7 @@ class GANPopulation(NeuralModel):
     def extra_measures(self) -> dict[str, float]:
         task = self.task
         stats = mode_statistics(
-            self.probe_predictions().astype(np.float64),
+            self.probe_predictions(),
             task.centers,
             3 * task.mode_std,
             self.p["min_share"],

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from simulator.config import check_number
+from simulator.kernels.measure_modes import mode_hits
 from simulator.population import Population
 
 
@@ -164,17 +165,17 @@ def mode_statistics(
     ``population_coverage`` (share of modes covered by the pooled samples of all agents, with
     the same ``min_share`` of the pool), ``sample_quality`` (share of high-quality samples).
     """
-    dist = np.linalg.norm(samples[:, :, None, :] - centers[None, None], axis=-1)  # (P, n, M)
-    nearest = dist.argmin(axis=-1)
-    good = dist.min(axis=-1) < radius
-    m = centers.shape[0]
-    hits = np.zeros((samples.shape[0], m))
-    agent = np.repeat(np.arange(samples.shape[0]), samples.shape[1]).reshape(good.shape)
-    np.add.at(hits, (agent[good], nearest[good]), 1.0)
-    share = hits / samples.shape[1]
-    pooled = hits.sum(axis=0) / good.size
+    samples = np.ascontiguousarray(samples)
+    if samples.dtype.kind != "f":
+        samples = samples.astype(np.float64)
+    P, n = samples.shape[:2]
+    hits = np.empty((P, centers.shape[0]))
+    # one parallel pass, no (P, n, M) temporaries; the distances of np.linalg.norm, exactly
+    good = mode_hits(samples, np.ascontiguousarray(centers, dtype=np.float64), radius, hits)
+    share = hits / n
+    pooled = hits.sum(axis=0) / (P * n)
     return {
         "mode_coverage": float((share >= min_share).mean()),
         "population_coverage": float((pooled >= min_share).mean()),
-        "sample_quality": float(good.mean()),
+        "sample_quality": float(good / (P * n)),
     }
