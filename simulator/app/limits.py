@@ -106,12 +106,12 @@ def expected_edges(graph: Any, n: int, graph_params: dict | None) -> int:
     return n - 1  # star
 
 
-def _task_shape(p: dict) -> tuple[int, int, int]:
-    """(d_in, d_out, n_probe) of the task, from a tiny instance (2 agents)."""
+def _task_shape(p: dict) -> tuple[int, int, int, str]:
+    """(d_in, d_out, n_probe, output) of the task, from a tiny instance (2 agents)."""
     from simulator.tasks import make_task
 
     task = make_task(p["task"], 2, 0, None, **p["task_params"])
-    return task.d_in, task.d_out, int(task.probe_X.shape[0])
+    return task.d_in, task.d_out, int(task.probe_X.shape[0]), task.output
 
 
 def estimate(cls: type, params: dict[str, Any]) -> Estimate:
@@ -125,7 +125,7 @@ def estimate(cls: type, params: dict[str, Any]) -> Estimate:
     same = isinstance(graph, str) and graph == default_graph
     gp = p["graph_params"] if same or "graph_params" in params else None
     edges = expected_edges(graph, n, gp)
-    d_in, d_out, n_probe = _task_shape(p)
+    d_in, d_out, n_probe, output = _task_shape(p)
     widths = (d_in, *p["hidden"], d_out)
     n_params = sum((a + 1) * b for a, b in itertools.pairwise(widths))
     itemsize = 8 if p["dtype"] == "float64" else 4
@@ -141,7 +141,9 @@ def estimate(cls: type, params: dict[str, Any]) -> Estimate:
     measured = n if n <= p["measure_exact"] else p["measure_agents"]
     probe = measured * n_probe * (d_out * 2 + widths[1]) * itemsize + n * 16 * FLOAT
     if p["bc_rate"] > 0 and p["confidence"] > 0 and p["confidence_space"] == "function":
-        probe += n * n_probe * d_out * (itemsize + FLOAT)  # every agent's outputs, compared
+        q = (d_in + 1) * d_out  # affine agents are compared by q exact coordinates instead
+        affine = not p["hidden"] and output == "linear" and q < n_probe * d_out
+        probe += n * (2 * q * FLOAT if affine else n_probe * d_out * (itemsize + FLOAT))
     extra = n * getattr(cls, "memory_per_agent", 0) * max(batch, 1) // 64
     return Estimate(
         n_agents=n,
