@@ -235,7 +235,8 @@ def _times_derivative(kind, z, a, delta):
 @njit(**_JIT)
 def _forward_agent(row, X, xi, net, acts, zs, tmp):
     """Forward pass of one agent; fills ``acts[l, :d_l]`` (l = 0..L; l = 0 is X[xi] transposed)
-    and ``zs[l, :d_l]`` (l = 1..L), each of shape (d_l, B); tmp is (2 B,) scratch (see
+    and ``zs[l, :d_l]`` (l = 1..L, except hidden layers computed in place: see
+    :func:`_in_place`), each of shape (d_l, B); tmp is (2 B,) scratch (see
     :func:`_softmax_block`). Returns False on non-finite X."""
     wide_vectors()
     dims = net.dims
