@@ -9,6 +9,7 @@ raise a clear error.
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit, prange
 
 __all__ = ["ROWS", "contingency", "modularity_terms", "modularity_terms_serial"]
@@ -22,8 +23,10 @@ ROWS = 1024  # agents per block of the modularity pass
 @njit(inline="always")
 def _block_terms(indptr, indices, weights, labels, rows, inside, degree, bad, b):
     """Block ``b`` of :func:`modularity_terms`: its rows' degrees, its inside mass and flag."""
+    if weights.shape[0] == 0:
+        _block_counts(indptr, indices, labels, rows, inside, degree, bad, b)
+        return
     P = labels.shape[0]
-    unit = weights.shape[0] == 0
     total = 0.0
     ok = True
     for i in range(b * rows, min(P, (b + 1) * rows)):
@@ -38,12 +41,43 @@ def _block_terms(indptr, indices, weights, labels, rows, inside, degree, bad, b)
             if j < 0 or j >= P:
                 ok = False
                 continue
-            w = 1.0 if unit else weights[e]
+            w = weights[e]
             d += w
             if labels[j] == li:
                 total += w
         degree[i] = d
     inside[b] = total
+    bad[b] = not ok
+
+
+@njit(inline="always")
+def _block_counts(indptr, indices, labels, rows, inside, degree, bad, b):
+    """:func:`_block_terms` of an unweighted graph: every entry counts 1, so the inside mass
+    and the degrees are integer counts (exact in float64, whatever the order they are added
+    in). The loop over a row's entries has no branch (an index out of range is clamped for
+    the read and not counted), so it vectorizes."""
+    P = labels.shape[0]
+    total = 0
+    ok = True
+    for i in range(b * rows, min(P, (b + 1) * rows)):
+        lo, hi = indptr[i], indptr[i + 1]
+        if lo < 0 or lo > hi or hi > indices.shape[0]:
+            ok = False  # not a CSR row: never read outside indices
+            degree[i] = 0.0
+            continue
+        li = labels[i]
+        same = 0
+        valid = 0
+        for e in range(lo, hi):
+            j = indices[e]
+            inside_range = (j >= 0) & (j < P)
+            jj = min(max(j, 0), P - 1)
+            valid += inside_range
+            same += inside_range & (labels[jj] == li)
+        ok = ok and valid == hi - lo
+        degree[i] = np.float64(valid)
+        total += same
+    inside[b] = np.float64(total)
     bad[b] = not ok
 
 
