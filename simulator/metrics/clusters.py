@@ -260,8 +260,8 @@ def _narrow(codes: np.ndarray) -> np.ndarray:
     """Labels 0..k-1 as the narrowest unsigned integers that hold them (uint8 up to 256
     labels). The modularity pass reads a neighbour's label at random: a table of 1 byte per
     agent stays in cache where one of 8 does not (the polarization scenario's 1M agents,
-    12.7M entries, one thread: 82 -> 48 ms). Labels are only compared for equality, so the
-    sums are the same whatever the type."""
+    12.7M entries, the unweighted pass on one thread: int64 labels 62 ms, uint8 43 ms). Labels
+    are only compared for equality, so the sums are the same whatever the type."""
     top = int(codes.max())
     for dtype in (np.uint8, np.uint16, np.uint32):
         if top <= np.iinfo(dtype).max:
