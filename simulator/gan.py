@@ -23,7 +23,8 @@ from __future__ import annotations
 import numpy as np
 
 from simulator.config import check_number
-from simulator.kernels.measure_modes import mode_hits
+from simulator.kernels import measure_modes as MH
+from simulator.kernels.sized import blocks, sized_call
 from simulator.population import Population
 
 
@@ -171,7 +172,9 @@ def mode_statistics(
     P, n = samples.shape[:2]
     hits = np.empty((P, centers.shape[0]))
     # one parallel pass, no (P, n, M) temporaries; the distances of np.linalg.norm, exactly
-    good = mode_hits(samples, np.ascontiguousarray(centers, dtype=np.float64), radius, hits)
+    work = MH.ROWS * 4.0 * samples.shape[1] * samples.shape[2] * centers.shape[0]
+    args = (samples, np.ascontiguousarray(centers, dtype=np.float64), radius, hits)
+    good = sized_call("mode_hits", blocks(P, MH.ROWS), work, MH.mode_hits, *args)
     share = hits / n
     pooled = hits.sum(axis=0) / (P * n)
     return {

@@ -200,7 +200,8 @@ def _in_place(kind):
 @njit(**_JIT)
 def _activate_in_place(kind, a):
     """a = f(a) element-wise (a C-contiguous block), one flat loop per kind as in
-    :func:`_activate_block`."""
+    :func:`_activate_block`. Kept apart from it: called with ``z`` and ``a`` the same array,
+    that function's loops would meet LLVM's runtime overlap check and run scalar."""
     wide_vectors()
     af = flat(a)
     n = af.shape[0]
