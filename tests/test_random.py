@@ -140,6 +140,24 @@ def test_a_longer_row_extends_a_shorter_one(dtype):
     np.testing.assert_array_equal(R.fill_normals(np.empty((1, 9), dtype), KEY, 1, 0, 2), short[2:])
 
 
+@njit
+def _across(z, w, k0, k1, agent0, step, purpose):
+    R.normals_across(z, w, k0, k1, agent0, step, purpose)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_normals_drawn_across_agents_are_each_agents_stream_bit_for_bit(dtype):
+    k0, k1 = (np.uint64(k) for k in KEY)
+    per = 4 if dtype == np.float32 else 2  # numbers one counter gives
+    for n in (1, 3, 8, 33):
+        K = -(-n // per) * per
+        for A in (1, 7, 64, 67):  # 67: lanes left over after whole vectors
+            z = np.full((K, A), np.nan, dtype=dtype)
+            _across(z, np.empty((K, A), dtype=np.uint32), k0, k1, 11, 4, 1)
+            want = R.fill_normals(np.empty((A, K), dtype=dtype), KEY, 4, 1, agent0=11)
+            assert z.T.tobytes() == np.ascontiguousarray(want).tobytes(), (n, A)
+
+
 def test_uniforms_are_uniform_on_the_open_interval():
     u = R.fill_uniforms(np.empty((100, 5000)), KEY, 0, 0).ravel()
     assert u.min() > 0 and u.max() < 1

@@ -21,6 +21,7 @@ from simulator.kernels.gemm import transpose, wide_vectors
 from simulator.kernels.random import (
     _U64,
     ndtri,
+    normals_across,
     normals_into,
     philox4x32,
     uniform32,
@@ -48,6 +49,28 @@ CHUNK = 64  # agents per parallel work item (one set of small buffers per chunk)
 # time per row: 4 vectors 0.9x the time of 2 and 0.73x that of 1; more would spill registers)
 TILE = 4
 SUB = 256  # rows per pass of a shared teacher (its scratch fits in a 32 KB L1 cache)
+# Numbers per agent up to which a chunk's streams are drawn side by side (normals_across, SIMD
+# lanes over agents) rather than one agent at a time (normals_into). 10,000 agents, two
+# threads, float32 / float64: 16 numbers each 2.5x / 1.9x faster side by side, 32 1.4x / 1.4x,
+# 64 1.05x / 1.2x, 256 0.7x / 0.8x.
+SHORT_STREAM = 64
+
+
+@njit(inline="always")
+def _normals_rows(out, k0, k1, agent0, step, purpose):
+    """Row ``r`` of ``out`` (A, n), C-contiguous, gets the normals of stream ``(agent0 + r,
+    step, purpose)`` (those of :func:`normals_into`, bit for bit)."""
+    A, n = out.shape
+    if n > SHORT_STREAM:
+        for r in range(A):
+            normals_into(out[r], k0, k1, agent0 + r, step, purpose)
+        return
+    K = (n + 3) // 4 * 4
+    z = np.empty((K, A), dtype=out.dtype)
+    normals_across(z, np.empty((K, A), dtype=np.uint32), k0, k1, agent0, step, purpose)
+    for r in range(A):
+        for i in range(n):
+            out[r, i] = z[i, r]
 
 
 # ---------------------------------------------------------------------------- teacher
@@ -163,10 +186,9 @@ def teacher_sample(X, Y, k0, k1, step, W1, b1, W2T, D1, Db1, D2T, teacher_of, di
         lo, hi = c * CHUNK, min(P, (c + 1) * CHUNK)
         buf = np.empty(_buf_size(max(B, SUB), d_in, d_out), dtype=np.float32)
         w1, c1, w2t = np.empty_like(W1), np.empty_like(b1), np.empty_like(W2T)
-        eps = np.empty(B * d_out, dtype=Y.dtype)
+        _normals_rows(X[lo:hi].reshape((hi - lo, B * d_in)), k0, k1, lo, step, INPUT)
         shared = True
         for a in range(lo, hi):
-            normals_into(flat(X[a]), k0, k1, a, step, INPUT)
             shared = shared and teacher_of[a] < 0
         if shared:  # in slices of SUB rows, so the scratch stays in the L1 cache
             xs = X[lo:hi].reshape(((hi - lo) * B, d_in))
@@ -181,11 +203,13 @@ def teacher_sample(X, Y, k0, k1, step, W1, b1, W2T, D1, Db1, D2T, teacher_of, di
             elif not shared:
                 _agent_teacher(W1, b1, W2T, D1, Db1, D2T, t, div, w1, c1, w2t)
                 _teacher_rows(X[a], Y[a], w1, c1, w2t, scale, buf)
-            if noise > 0:
-                normals_into(eps, k0, k1, a, step, NOISE)
+        if noise > 0:
+            eps = np.empty((hi - lo, B * d_out), dtype=Y.dtype)
+            _normals_rows(eps, k0, k1, lo, step, NOISE)
+            for a in range(lo, hi):
                 ya = flat(Y[a])
                 for i in range(ya.shape[0]):
-                    ya[i] += noise * eps[i]
+                    ya[i] += noise * eps[a - lo, i]
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -232,8 +256,9 @@ def mixture_sample(X, Y, k0, k1, step, choices, row_of, means):
     P, B, d_in = X.shape
     for c in prange((P + CHUNK - 1) // CHUNK):
         cls = np.empty(B, dtype=np.int64)
-        for a in range(c * CHUNK, min(P, (c + 1) * CHUNK)):
-            normals_into(flat(X[a]), k0, k1, a, step, INPUT)
+        lo, hi = c * CHUNK, min(P, (c + 1) * CHUNK)
+        _normals_rows(X[lo:hi].reshape((hi - lo, B * d_in)), k0, k1, lo, step, INPUT)
+        for a in range(lo, hi):
             _classes(a, step, k0, k1, choices[row_of[a]], cls)
             Y[a] = 0
             for b in range(B):
@@ -296,13 +321,14 @@ def separable_sample(X, Y, k0, k1, step, normal, offset, lo, up):
 def ring_sample(X, Y, k0, k1, step, centers, std):
     """Latent codes ``X ~ N(0, I)`` and real points ``Y = centers[m] + std N(0, I)`` with the
     mode ``m`` uniform over the rows of ``centers`` (n_modes, 2)."""
-    P, B, _ = X.shape
+    P, B, d_z = X.shape
     modes = np.arange(centers.shape[0])
     for c in prange((P + CHUNK - 1) // CHUNK):
         m = np.empty(B, dtype=np.int64)
-        for a in range(c * CHUNK, min(P, (c + 1) * CHUNK)):
-            normals_into(flat(X[a]), k0, k1, a, step, INPUT)
-            normals_into(flat(Y[a]), k0, k1, a, step, NOISE)
+        lo, hi = c * CHUNK, min(P, (c + 1) * CHUNK)
+        _normals_rows(X[lo:hi].reshape((hi - lo, B * d_z)), k0, k1, lo, step, INPUT)
+        _normals_rows(Y[lo:hi].reshape((hi - lo, 2 * B)), k0, k1, lo, step, NOISE)
+        for a in range(lo, hi):
             _classes(a, step, k0, k1, modes, m)
             for b in range(B):
                 for i in range(2):

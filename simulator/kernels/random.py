@@ -47,6 +47,7 @@ __all__ = [
     "fill_uniforms",
     "key_from_seed",
     "ndtri",
+    "normals_across",
     "philox4x32",
     "philox_block",
     "uniform32",
@@ -446,6 +447,62 @@ def _normals4(out, k0, k1, agent, step, purpose):
             out[base + 1] = z1
         if rest > 2:
             out[base + 2] = z2
+
+
+def normals_across(z, w, k0, k1, agent0, step, purpose):  # pragma: no cover - overloaded below
+    """The first ``K`` numbers of the streams ``(agent0 + r, step, purpose)``, one agent per
+    column: ``z[k, r]`` is the number :func:`normals_into` puts at ``out[k]`` for agent
+    ``agent0 + r``, bit for bit.
+
+    ``z`` float32 or float64 (K, A), C-contiguous, ``K`` a multiple of the numbers one counter
+    gives (4 in float32, 2 in float64); ``w`` uint32 (K, A) scratch (float32 only; any array
+    for float64). The loops run across agents, so SIMD lanes hold agents: a short stream (a
+    few dozen numbers per agent, such as a minibatch's label noise) costs per number what a
+    long one does, where :func:`normals_into` would run one partial vector per agent.
+    """
+
+
+@overload(normals_across)
+def _normals_across(z, w, k0, k1, agent0, step, purpose):
+    fill = _across4 if z.dtype == types.float32 else _across2
+
+    def impl(z, w, k0, k1, agent0, step, purpose):
+        wide_vectors()
+        fill(z, w, k0, k1, agent0, step, purpose)
+
+    return impl
+
+
+@njit(inline="always")
+def _across2(z, w, k0, k1, agent0, step, purpose):
+    s, p = _U64(step), _U64(purpose)
+    for i in range(z.shape[0] // 2):
+        c = _U64(i)
+        z0, z1 = z[2 * i], z[2 * i + 1]
+        for r in range(z.shape[1]):
+            w0, w1, w2, _ = philox4x32(c, _U64(agent0 + r), s, p, k0, k1)
+            z0[r], z1[r] = box_muller(w0, w1, w2)
+
+
+@njit(inline="always")
+def _across4(z, w, k0, k1, agent0, step, purpose):
+    """The words of every counter first (8 agents per 64-bit vector), then the float32 normals
+    of each pair of word rows (16 agents per vector), as :func:`_normals4` does along a row."""
+    s, p = _U64(step), _U64(purpose)
+    for i in range(z.shape[0] // 4):
+        c = _U64(i)
+        b0, b1, b2, b3 = w[4 * i], w[4 * i + 1], w[4 * i + 2], w[4 * i + 3]
+        for r in range(z.shape[1]):
+            w0, w1, w2, w3 = philox4x32(c, _U64(agent0 + r), s, p, k0, k1)
+            b0[r] = np.uint32(w0)
+            b1[r] = np.uint32(w1)
+            b2[r] = np.uint32(w2)
+            b3[r] = np.uint32(w3)
+    for q in range(z.shape[0] // 2):
+        u0, u1 = w[2 * q], w[2 * q + 1]
+        z0, z1 = z[2 * q], z[2 * q + 1]
+        for r in range(z.shape[1]):
+            z0[r], z1[r] = box_muller32(u0[r], u1[r])
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
