@@ -136,3 +136,19 @@ def test_training_gives_the_same_numbers_whatever_the_chooser_picks(monkeypatch)
         results.append(pop.params.copy())
     assert used[:3] == [1, 1, 1] and used[-1] == numba.get_num_threads()
     np.testing.assert_array_equal(results[0], results[1])
+
+
+def test_many_tiny_networks_are_sized_for_every_thread(monkeypatch):
+    # 10,000 agents of 1-1 networks: 192 FLOPs of products each, but ~350 ns of work per
+    # training step (the calls around the products): the sizing must see enough for 2 threads
+    offered = []
+
+    class Recording(T.ThreadChooser):
+        def choose(self, key, most):
+            offered.append(most)
+            return 1, False
+
+    monkeypatch.setattr(T, "CHOOSER", Recording())
+    pop = Population(10_000, (1, 1), seed=0, dtype="float32")
+    pop.train_step(np.ones((10_000, 32, 1), np.float32), np.ones((10_000, 32, 1), np.float32))
+    assert offered == [min(2, numba.get_num_threads())]

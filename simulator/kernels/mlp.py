@@ -477,9 +477,21 @@ def _population_forward(params, X, net, layer, out):
         )
 
 
+# What a pass over one agent costs besides its products (calls, loop set-up, transposes, the
+# finiteness checks), in FLOPs at the kernel's small-network speed: one thread, float32, B = 32,
+# 4,000 agents: a training step of a 1-1 network takes 355 ns per agent and of 1-4-1 516 ns
+# (192 and 1,536 FLOPs of products), a forward pass 138 ns and 184 ns; 8-16-1 runs at ~27
+# GFLOP/s. So ~120 ns per pass, ~3,000 FLOPs at 25 GFLOP/s. Without it the thread sizing saw
+# 10,000 agents of the polarization scenario's 1-1 networks as 1.9 MFLOP of work, below a
+# second thread's threshold, and trained them on one thread (3.8 ms; 1.9 ms on two).
+PASS_OVERHEAD_FLOPS = 3_000.0
+
+
 def _agent_flops(dims: np.ndarray, batch: int, passes: int) -> float:
-    """FLOPs of ``passes`` products per layer for one agent (1: forward; 3: a training step)."""
-    return 2.0 * batch * passes * float(np.dot(dims[:-1], dims[1:]))
+    """Work of ``passes`` passes over one agent (1: forward; 3: a training step), in FLOPs:
+    the products of every layer plus :data:`PASS_OVERHEAD_FLOPS` per pass."""
+    products = 2.0 * batch * float(np.dot(dims[:-1], dims[1:]))
+    return passes * (products + PASS_OVERHEAD_FLOPS)
 
 
 def population_pass(params, X, Y, net, opt, mode, losses, status, grads, dx) -> None:
