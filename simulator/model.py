@@ -34,7 +34,7 @@ from simulator import metrics
 from simulator.config import fail
 from simulator.graph import build_social_graph
 from simulator.kernels import social as S
-from simulator.kernels.sized import blocks, sized_call
+from simulator.kernels.sized import EDGE_FLOPS, blocks, sized_call
 from simulator.layout import AgentNetwork
 from simulator.measures import measure_names, snapshot
 from simulator.mesa_interop import NeuralDataCollector, scenario_arguments
@@ -415,7 +415,8 @@ class NeuralModel(LazyMesaLayer, mesa.Model):
         else:
             values = self.population.params
         values = np.ascontiguousarray(values)  # its own dtype: the kernel widens exactly
-        work = S.ROWS * 3.0 * values.shape[1] * csr.indices.shape[0] / max(self.n_agents, 1)
+        per_edge = 3.0 * values.shape[1] + EDGE_FLOPS
+        work = S.ROWS * per_edge * csr.indices.shape[0] / max(self.n_agents, 1)
         n_blocks = blocks(self.n_agents, S.ROWS)
         args = (values, csr.indptr, csr.indices, float(epsilon))
         return sized_call("confident_edges", n_blocks, work, S.confident_edges, *args)

@@ -22,7 +22,8 @@ import numpy as np
 from simulator.config import check_choice
 from simulator.graph import MixingCSR, mixing_matrix
 from simulator.kernels import social as S
-from simulator.kernels.sized import blocks, sized_call
+from simulator.kernels.mlp import PASS_OVERHEAD_FLOPS
+from simulator.kernels.sized import EDGE_FLOPS, blocks, sized_call
 from simulator.metrics.functions import summarize_outputs
 from simulator.schedules import (
     acting_sequence,
@@ -164,7 +165,7 @@ class Gossip(SocialRule):
         m = self.mixing
         out = self.scratch("mixed", params)
         n_agents, n = params.shape
-        work = S.ROWS * 2.0 * n * (1.0 + m.indices.shape[0] / max(n_agents, 1))
+        work = S.ROWS * (2.0 * n + EDGE_FLOPS) * (1.0 + m.indices.shape[0] / max(n_agents, 1))
         sized_call("mix_rows", blocks(n_agents, S.ROWS), work, S.mix_rows, params,
                    m.indptr, m.indices, m.weights, self.rate, out)  # fmt: skip
         np.copyto(params, out)
@@ -220,7 +221,8 @@ class Distillation(SocialRule):
         P, n_blocks = pop.n_agents, blocks(pop.n_agents, S.ROWS)
         out = self.scratch("means", shape=(P, *Y.shape[1:]), dtype=pop.dtype)
         macs = float(np.dot(pop.layers[:-1], pop.layers[1:]))  # per sample and forward pass
-        work = S.ROWS * csr.indices.shape[0] / max(P, 1) * 2.0 * Xc.shape[1] * macs
+        per_edge = 2.0 * Xc.shape[1] * macs + PASS_OVERHEAD_FLOPS + EDGE_FLOPS  # a forward pass
+        work = S.ROWS * csr.indices.shape[0] / max(P, 1) * per_edge
         args = (pop.params, Xc, csr.indptr, csr.indices, mask, pop._net, out)
         counts = sized_call("neighbour_predictions", n_blocks, work, S.neighbour_predictions, *args)
         if self.mode == "soft":  # the targets in the model's dtype, in reused buffers
@@ -341,7 +343,7 @@ class BoundedConfidence(SocialRule):
         params = pop.params
         out = self.scratch("mixed", params)
         n_agents, n = params.shape
-        work = S.ROWS * 2.0 * n * (1.0 + csr.indices.shape[0] / max(n_agents, 1))
+        work = S.ROWS * (2.0 * n + EDGE_FLOPS) * (1.0 + csr.indices.shape[0] / max(n_agents, 1))
         sized_call("masked_mean_mix", blocks(n_agents, S.ROWS), work, S.masked_mean_mix,
                    params, csr.indptr, csr.indices, mask, self.rate, out)  # fmt: skip
         np.copyto(params, out)

@@ -29,7 +29,10 @@ def mode_hits(samples, centers, radius, hits):
     P, n, d = samples.shape
     M = centers.shape[0]
     n_blocks = (P + ROWS - 1) // ROWS
-    good = np.zeros(n_blocks, dtype=np.int64)
+    # np.empty and a plain loop for the total: np.zeros and good.sum() would each be a parallel
+    # loop of their own, cut into the pieces sized for the blocks' loop (see
+    # simulator.kernels.social.confident_edges)
+    good = np.empty(n_blocks, dtype=np.int64)
     for blk in prange(n_blocks):
         count = 0
         for i in range(blk * ROWS, min(P, (blk + 1) * ROWS)):
@@ -51,4 +54,7 @@ def mode_hits(samples, centers, radius, hits):
                     row[nearest] += 1.0
                     count += 1
         good[blk] = count
-    return good.sum()
+    total = 0
+    for blk in range(n_blocks):
+        total += good[blk]
+    return total

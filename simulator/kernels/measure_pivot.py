@@ -146,6 +146,19 @@ def _enough(Z, k, eps):
     )
 
 
+@njit(**_JIT)
+def _largest(res):
+    """``res.max()``, as its own function: written in the parallel driver, it would be a
+    parallel loop of its own, cut into the pieces sized for the rows' loops."""
+    return res.max()
+
+
+@njit(**_JIT)
+def _first_largest(res):
+    """``np.argmax(res)``, as its own function (see :func:`_largest`)."""
+    return np.argmax(res)
+
+
 @njit(parallel=True, **_JIT)
 def _pivot_parallel(G, mu, V, Z, res, eps):
     m = G.shape[0]
@@ -153,9 +166,9 @@ def _pivot_parallel(G, mu, V, Z, res, eps):
     for c in prange(n_chunks):
         _norms_rows(G, mu, res, c * 64, min(m, (c + 1) * 64))
     k = 0
-    floor = 1e-10 * res.max()  # below: what is left is rounding, not a direction
+    floor = 1e-10 * _largest(res)  # below: what is left is rounding, not a direction
     while k < V.shape[0] and not _enough(Z, k, eps):
-        p = np.argmax(res)
+        p = _first_largest(res)
         if res[p] <= floor or not _next_direction(G, mu, V, k, p):
             break
         for c in prange(n_chunks):
@@ -169,9 +182,9 @@ def _pivot_serial(G, mu, V, Z, res, eps):
     m = G.shape[0]
     _norms_rows(G, mu, res, 0, m)
     k = 0
-    floor = 1e-10 * res.max()  # below: what is left is rounding, not a direction
+    floor = 1e-10 * _largest(res)  # below: what is left is rounding, not a direction
     while k < V.shape[0] and not _enough(Z, k, eps):
-        p = np.argmax(res)
+        p = _first_largest(res)
         if res[p] <= floor or not _next_direction(G, mu, V, k, p):
             break
         _project_rows(G, mu, V[k], Z, k, res, 0, m)

@@ -122,7 +122,10 @@ def confident_edges(preds, indptr, indices, eps):
     mask is the one of its float64 copy). Returns bool (nnz,).
     """
     n_agents, m = preds.shape
-    mask = np.zeros(indices.shape[0], dtype=np.bool_)
+    # np.empty, not np.zeros: every entry is written below (the rows' ranges cover 0..nnz-1),
+    # and np.zeros would be a parallel loop of its own, cut into the pieces sized for the
+    # agents' loop (one entry each: 127,594 tasks, 17 ms, for a 0.2 ms kernel)
+    mask = np.empty(indices.shape[0], dtype=np.bool_)
     for blk in prange((n_agents + ROWS - 1) // ROWS):
         for i in range(blk * ROWS, min(n_agents, (blk + 1) * ROWS)):
             for k in range(indptr[i], indptr[i + 1]):
@@ -152,7 +155,7 @@ def neighbour_predictions(params, X, indptr, indices, mask, net, out):
     d_out = dims[n_layers]
     width = _max_width(dims)
     size = 2 * (n_layers + 1) * width * batch
-    counts = np.zeros(n_agents, dtype=np.int64)
+    counts = np.empty(n_agents, dtype=np.int64)  # not np.zeros: see confident_edges
     for blk in prange((n_agents + ROWS - 1) // ROWS):
         scratch = np.empty(size + 2 * batch, dtype=params.dtype)
         acts, zs = _layer_buffers(scratch, n_layers, width, batch)
@@ -161,6 +164,7 @@ def neighbour_predictions(params, X, indptr, indices, mask, net, out):
         acc = np.empty((d_out, batch), dtype=np.float64)
         for i in range(blk * ROWS, min(n_agents, (blk + 1) * ROWS)):
             acc[:, :] = 0.0
+            counts[i] = 0
             for k in range(indptr[i], indptr[i + 1]):
                 if not mask[k]:
                     continue

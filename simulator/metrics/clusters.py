@@ -11,7 +11,7 @@ from simulator.kernels import measure as KM
 from simulator.kernels import measure_function as KF
 from simulator.kernels import measure_grid as KG
 from simulator.kernels import measure_partition as KP
-from simulator.kernels import measure_weights as KW
+from simulator.kernels.sized import EDGE_FLOPS, sized
 from simulator.metrics._checks import get_rng, int_labels, preds_array, row_chunks
 
 
@@ -353,7 +353,7 @@ def modularity(csr_or_graph: Any, labels: Any) -> float:
     n_blocks = (P + KP.ROWS - 1) // KP.ROWS
     inside, degree, bad = np.empty(n_blocks), np.empty(P), np.empty(n_blocks, dtype=np.bool_)
     codes = lab if int(lab.max()) < _table_cells(P) else _dense_codes(lab)  # a sum per label
-    KW.pick(KP.modularity_terms, KP.modularity_terms_serial, indices.size)(
+    sized(KP.modularity_terms, KP.modularity_terms_serial, indices.size * EDGE_FLOPS)(
         indptr, indices, w, _narrow(codes), KP.ROWS, inside, degree, bad
     )
     if bad.any():
