@@ -22,6 +22,7 @@ import numpy as np
 
 from simulator import config as C
 from simulator.attributes import Checked, Fixed, keep, number, readonly
+from simulator.kernels import measure_probe as KP
 from simulator.kernels import mlp as K
 from simulator.layout import AgentNetwork, ParamLayout
 
@@ -549,6 +550,7 @@ class Population:
         -------
         array, shape (len(agents) or P, B, d_layer)
         """
+        idx = None
         if agents is None:
             params = self.params
         else:
@@ -561,6 +563,9 @@ class Population:
             raise C.fail("X", "an array with NaN or inf", "finite everywhere")
         L = self.layout.n_layers
         layer = L if layer is None else C.check_int("layer", layer, 1, L)
+        if layer == L and Xa.shape[0] == 1:  # one input set for all (a probe): the same bits
+            rows = np.arange(self.n_agents, dtype=np.int64) if idx is None else idx
+            return KP.shared_outputs(self.params, rows.astype(np.int64), Xa, self._net)
         out = np.empty((params.shape[0], Xa.shape[1], self.layers[layer]), dtype=self.dtype)
         K.population_forward(params, Xa, self._net, layer, out)
         return out

@@ -131,6 +131,29 @@ def test_probe_pass_gives_predict_loss_and_numpy_statistics(output, loss, K):
         np.testing.assert_allclose(pp.entropy, ent, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_predict_on_a_shared_input_set_is_the_training_forward_pass_bit_for_bit(dtype):
+    # Population.predict runs a shared input set (a probe) through the probe kernel, one lane
+    # per agent; it must give what the training code's forward pass gives, to the last bit
+    from simulator.kernels import mlp
+
+    X = np.random.default_rng(1).standard_normal((45, 3))
+    for activation in ("tanh", "relu", "sigmoid", "step"):
+        for output, loss, K in [*NETS, ("linear", "mse", 1)]:
+            for hidden in [(), (7,), (9, 5)]:
+                for bias in (True, False):
+                    layers = (3, *hidden, K)
+                    kw = {"output": output, "loss": loss, "dtype": dtype, "bias": bias}
+                    pop = Population(37, layers=layers, activation=activation, seed=2, **kw)
+                    want = np.empty((37, 45, K), dtype=dtype)
+                    Xa = np.ascontiguousarray(X[None], dtype=dtype)
+                    mlp.population_forward(pop.params, Xa, pop._net, len(hidden) + 1, want)
+                    got = pop.predict(X)
+                    assert got.tobytes() == want.tobytes(), (activation, output, hidden, bias)
+                    rows = np.array([5, 0, 36, 5])
+                    assert pop.predict(X, agents=rows).tobytes() == want[rows].tobytes()
+
+
 def test_probe_pass_without_outputs_keeps_only_the_statistics():
     pop = Population(5, layers=(2, 3, 1), seed=0)
     X = np.random.default_rng(0).standard_normal((11, 2))

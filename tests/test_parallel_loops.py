@@ -52,7 +52,7 @@ def test_the_parallel_kernels_of_a_step_have_no_parallel_loops_but_their_pranges
     for module in (
         "simulator.model",
         "simulator.social",
-        "simulator.metrics.probe",
+        "simulator.kernels.measure_probe",
         "simulator.gan",
     ):
         monkeypatch.setattr(f"{module}.sized_call", recording_call)

@@ -18,12 +18,6 @@ import numpy as np
 
 from simulator.config import check_int, fail
 from simulator.kernels import measure_probe as KP
-from simulator.kernels.sized import sized_call
-
-# Below this many multiply-adds (~0.15 ms) a probe pass runs in its serial twin; above, the
-# parallel kernel on the threads the thread chooser finds faster (see
-# simulator.kernels.measure_weights.SERIAL_BELOW).
-SERIAL_WORK = 1 << 20
 
 
 class ProbePass(NamedTuple):
@@ -116,13 +110,7 @@ def probe_pass(
     hidden = np.empty((pos.size, n, dims[1] if len(dims) > 2 else 1), dtype=dt)
     dec = np.empty((m, n) if lab.size else (1, 0), dtype=np.int64)
     stats = np.full((m, KP.N_STATS), np.nan)
-    work = m * n * pop.params.shape[1]  # ~ multiply-adds of the forward pass
-    args = (pop.params, rows, Xa, Ya, T, lab, pop._net, preds, hidden, slot, dec, stats)
-    if work < SERIAL_WORK:
-        KP.probe_pass_serial(*args)
-    else:  # LANES agents per iteration, ~2 flops per multiply-add
-        chunks, per_chunk = -(-m // KP.LANES), 2.0 * KP.LANES * n * pop.params.shape[1]
-        sized_call("probe_pass", chunks, per_chunk, KP.probe_pass, *args)
+    KP.run(pop.params, rows, Xa, Ya, T, lab, pop._net, preds, hidden, slot, dec, stats)
     return ProbePass(
         rows,
         preds if keep_preds else None,
