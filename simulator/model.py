@@ -42,7 +42,7 @@ from simulator.mesa_layer import LazyMesaLayer
 from simulator.model_params import BASE_PARAMS
 from simulator.params import Param, resolve
 from simulator.population import Population
-from simulator.rng import coerce_seed, stream, stream_seed
+from simulator.rng import coerce_seed, philox_key, stream, stream_seed
 from simulator.social import build_rules
 from simulator.stubbornness import stubbornness_vector
 from simulator.tasks import make_task
@@ -193,6 +193,7 @@ class NeuralModel(LazyMesaLayer, mesa.Model):
         for rule in self.rules:
             rule.graph_changed(self)
         self.social_rng = stream(seed, "social")
+        self.mutation_key = philox_key(seed, "mutation")  # imitation's mutation noise
         self.measure_seed = stream_seed(seed, "measure")
         batch = self.task.batch(0, self.p["batch_size"], self.population.dtype)
         self.losses = self.population.loss(*batch).astype(np.float64)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-STREAMS = ("graph", "init", "data", "social", "measure", "schedule")
+STREAMS = ("graph", "init", "data", "social", "measure", "schedule", "mutation")
 
 
 def _sequence(seed: int, name: str) -> np.random.SeedSequence:
@@ -25,6 +25,15 @@ def stream(seed: int, name: str) -> np.random.Generator:
 def stream_seed(seed: int, name: str) -> int:
     """An int seed (< 2**31) for libraries that take one (networkx, tasks)."""
     return int(_sequence(seed, name).generate_state(1)[0] % (2**31 - 1))
+
+
+def philox_key(seed: int, name: str) -> tuple[int, int]:
+    """The Philox4x32 key (two 32-bit words) of the stream ``name`` of ``seed``, for the
+    counter-based kernels (:mod:`simulator.kernels.random`): their numbers are computed from
+    (key, index, row, step, purpose), not drawn in sequence, so they are the same on any number
+    of threads and need no state in a checkpoint."""
+    k0, k1 = _sequence(seed, name).generate_state(2, dtype=np.uint32)
+    return int(k0), int(k1)
 
 
 def coerce_seed(rng: object) -> int:

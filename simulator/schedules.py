@@ -28,6 +28,7 @@ import numpy as np
 
 from simulator.config import check_choice
 from simulator.kernels import social as S
+from simulator.kernels.random import fill_normals
 
 if TYPE_CHECKING:
     from simulator.model import NeuralModel
@@ -41,6 +42,7 @@ __all__ = [
 ]
 
 SCHEDULES = ("synchronous", "random_order", "random_independent")
+SEQUENCE_MUTATION = 1  # purpose word of the copy events' noise (social.MUTATION: 0)
 
 
 def check_schedule(schedule: str) -> str:
@@ -83,9 +85,10 @@ def imitate_in_sequence(
     agent's current fitness. Then every agent that was written gets the network and optimizer
     state of the agent whose start-of-step network it ends up with (its *origin*), its
     ``fitness_ema``, and, with ``mutation > 0``, the sum of the ``N(0, mutation^2)`` noises of
-    the chain of copies that brought it there (one draw per copy event, drawn after the
-    kernel). Updates ``model.population`` and ``model.fitness_ema`` in place and sets
-    ``model.copies_last_step`` to the number of agents that copied.
+    the chain of copies that brought it there (copy event ``e``'s noise is the counter-based
+    stream ``(e, step, SEQUENCE_MUTATION)`` under ``model.mutation_key``). Updates
+    ``model.population`` and ``model.fitness_ema`` in place and sets ``model.copies_last_step``
+    to the number of agents that copied.
     """
     rng, csr, pop = model.social_rng, model.csr, model.population
     acting = acting_sequence(schedule, pop.n_agents, rng)
@@ -100,8 +103,10 @@ def imitate_in_sequence(
         return
     pop.copy_agents(origin[changed], changed)
     model.fitness_ema[changed] = model.fitness_ema[origin[changed]]
-    if mutation > 0:
-        noise = rng.standard_normal((dst.size, pop.n_params)) * mutation
+    if mutation > 0:  # event e's noise: the counter-based stream (e, step, SEQUENCE_MUTATION)
+        noise = np.empty((dst.size, pop.n_params))
+        fill_normals(noise, model.mutation_key, model.steps, SEQUENCE_MUTATION)
+        noise *= mutation
         S.lineage_noise(noise, parent)
         pop.params[changed] += noise[last[changed]].astype(pop.dtype)
 

@@ -23,6 +23,7 @@ from simulator.config import check_choice
 from simulator.graph import MixingCSR, mixing_matrix
 from simulator.kernels import social as S
 from simulator.kernels.mlp import PASS_OVERHEAD_FLOPS
+from simulator.kernels.random import fill_normals
 from simulator.kernels.sized import EDGE_FLOPS, blocks, sized_call
 from simulator.metrics.functions import summarize_outputs
 from simulator.schedules import (
@@ -304,7 +305,7 @@ class Imitation(SocialRule):
         pop.copy_agents(src, dst)
         model.fitness_ema[dst] = model.fitness_ema[src]
         if self.mutation > 0:
-            add_noise_rows(pop.params, dst, self.mutation, rng)
+            add_noise_rows(pop.params, dst, self.mutation, model.mutation_key, model.steps)
         model.copies_last_step = int(dst.size)
 
 
@@ -490,18 +491,21 @@ class HomogenizationDetector(SocialRule):
 
 
 NOISE_ROWS = 4_096  # rows of mutation noise drawn at a time (a bounded float64 scratch)
+MUTATION = 0  # purpose word of the synchronous copies' noise (schedules.SEQUENCE_MUTATION: 1)
 
 
 def add_noise_rows(
-    params: np.ndarray, rows: np.ndarray, scale: float, rng: np.random.Generator
+    params: np.ndarray, rows: np.ndarray, scale: float, key: tuple[int, int], step: int
 ) -> None:
-    """``params[rows] += scale * N(0, 1)``, in place, the noise drawn row after row from ``rng``
-    in slices of :data:`NOISE_ROWS` rows: the same numbers as one ``(len(rows), n)`` draw,
-    without a float64 temporary of that size. ``rows`` int (k,), distinct."""
+    """``params[rows] += scale * N(0, 1)``, in place: the noise of the ``e``-th row is the
+    counter-based stream ``(e, step, MUTATION)`` under ``key``
+    (:func:`simulator.kernels.random.fill_normals`, float64, a parallel kernel), drawn in
+    slices of :data:`NOISE_ROWS` rows (a bounded scratch), scaled in float64 and rounded once
+    to the parameters' dtype. ``rows`` int (k,), distinct."""
     for lo in range(0, rows.shape[0], NOISE_ROWS):
         part = rows[lo : lo + NOISE_ROWS]
-        noise = rng.standard_normal((part.shape[0], params.shape[1])) * scale
-        params[part] += noise.astype(params.dtype)
+        noise = fill_normals(np.empty((part.shape[0], params.shape[1])), key, step, MUTATION, lo)
+        params[part] += (noise * scale).astype(params.dtype)
 
 
 def _random_neighbour_entry(indptr: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -9,6 +9,8 @@ import pytest
 from models import REGISTRY
 from simulator.graph import dense, mixing_matrix, slem, stationary_distribution, to_csr
 from simulator.kernels import social as S
+from simulator.kernels.random import fill_normals
+from simulator.social import MUTATION
 
 GOSSIP = REGISTRY["gossip_learning"]
 
@@ -149,6 +151,24 @@ def test_bounded_confidence_with_a_tiny_epsilon_is_no_interaction_and_a_huge_one
     huge.step()
     expect = (x0 + np.roll(x0, 1, axis=0) + np.roll(x0, -1, axis=0)) / 3
     np.testing.assert_allclose(huge.population.params, expect, atol=1e-12)
+
+
+def test_imitation_mutation_is_the_counter_based_stream_of_each_copy():
+    # copy e (in agent order) gets mutation * stream (e, step, MUTATION) of the model's key:
+    # what is left after taking it off is a neighbour's network of before the step
+    m = gossip_model(
+        "ring", n_agents=30, mixing_rate=0.0, imitation_rate=1.0, beta=50.0, mutation=0.1, lr=0.05
+    )
+    m.population.set_lr(0.0)
+    x0 = m.population.params.copy()
+    noise = fill_normals(np.empty((30, x0.shape[1])), m.mutation_key, m.steps + 1, MUTATION)
+    m.step()
+    copied = np.flatnonzero((m.population.params != x0).any(axis=1))
+    assert copied.size == m.copies_last_step > 0
+    for e, k in enumerate(copied):
+        source = m.population.params[k] - (noise[e] * 0.1).astype(x0.dtype)
+        neighbours = x0[[(k - 1) % 30, (k + 1) % 30]]
+        assert np.isclose(source, neighbours, rtol=0, atol=1e-6).all(axis=1).any(), k
 
 
 def test_imitation_without_mutation_only_copies_networks_that_exist():

@@ -32,6 +32,7 @@ import pytest
 
 from simulator.config import ParameterError
 from simulator.kernels import social as S
+from simulator.kernels.random import fill_normals
 from simulator.model import NeuralModel
 
 Z = 4.5  # standard errors allowed
@@ -231,8 +232,9 @@ def test_a_copy_carries_its_fitness_to_later_updates_in_the_same_step():
     np.testing.assert_array_equal(noise[:, 0], [1.0, 3.0, 7.0])  # a copy of a copy: both noises
 
 
-def imitation_oracle(params, fitness, indptr, indices, acting, look, nb, accept, rng, p):
-    """The sequential definition, one row copy at a time (float64)."""
+def imitation_oracle(params, fitness, indptr, indices, acting, look, nb, accept, noise, p):
+    """The sequential definition, one row copy at a time (float64); ``noise`` row e is the
+    standard normal noise of copy event e."""
     x, f = params.astype(np.float64), fitness.copy()
     events = []
     for t, i in enumerate(acting):
@@ -243,8 +245,7 @@ def imitation_oracle(params, fitness, indptr, indices, acting, look, nb, accept,
         if accept[t] < 1 / (1 + np.exp(-np.clip(p["beta"] * (f[j] - f[i]), -500, 500))):
             events.append((i, j))
             f[i] = f[j]
-    noise = rng.standard_normal((len(events), x.shape[1])) * p["mutation"]
-    for (i, j), e in zip(events, noise):
+    for (i, j), e in zip(events, noise[: len(events)] * p["mutation"]):
         x[i] = x[j] + e
     return x
 
@@ -272,8 +273,10 @@ def test_sequential_imitation_matches_a_one_copy_at_a_time_oracle(schedule):
         n = m.n_agents
         acting = rng.permutation(n) if schedule == "random_order" else rng.integers(0, n, n)
         look, nb, accept = (rng.random(n) for _ in range(3))
+        # copy event e's noise: the stream (e, step, SEQUENCE_MUTATION) of the model's key
+        noise = fill_normals(np.empty((n, x0.shape[1])), m.mutation_key, m.steps + 1, 1)
         expected = imitation_oracle(
-            x0, fit, m.csr.indptr, m.csr.indices, acting, look, nb, accept, rng, p
+            x0, fit, m.csr.indptr, m.csr.indices, acting, look, nb, accept, noise, p
         )
         m.step()
         np.testing.assert_allclose(m.population.params, expected, rtol=0, atol=1e-12)
