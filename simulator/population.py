@@ -551,21 +551,19 @@ class Population:
         array, shape (len(agents) or P, B, d_layer)
         """
         idx = None
-        if agents is None:
-            params = self.params
-        else:
+        if agents is not None:
             idx = C.check_agents("agents", agents, self.n_agents)
             if idx.ndim != 1:
                 raise C.fail("agents", agents, "a 1-D integer array of agent indices")
-            params = self.params[idx]
-        Xa = self._inputs(X, n_rows=params.shape[0])
+        Xa = self._inputs(X, n_rows=self.n_agents if idx is None else idx.shape[0])
         if not np.all(np.isfinite(Xa)):
             raise C.fail("X", "an array with NaN or inf", "finite everywhere")
         L = self.layout.n_layers
         layer = L if layer is None else C.check_int("layer", layer, 1, L)
         if layer == L and Xa.shape[0] == 1:  # one input set for all (a probe): the same bits
-            rows = np.arange(self.n_agents, dtype=np.int64) if idx is None else idx
+            rows = np.arange(self.n_agents) if idx is None else idx
             return KP.shared_outputs(self.params, rows.astype(np.int64), Xa, self._net)
+        params = self.params if idx is None else self.params[idx]
         out = np.empty((params.shape[0], Xa.shape[1], self.layers[layer]), dtype=self.dtype)
         K.population_forward(params, Xa, self._net, layer, out)
         return out

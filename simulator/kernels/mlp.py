@@ -483,7 +483,7 @@ def _population_forward(params, X, net, layer, out):
 # (192 and 1,536 FLOPs of products), a forward pass 138 ns and 184 ns; 8-16-1 runs at ~27
 # GFLOP/s. So ~120 ns per pass, ~3,000 FLOPs at 25 GFLOP/s. Without it the thread sizing saw
 # 10,000 agents of the polarization scenario's 1-1 networks as 1.9 MFLOP of work, below a
-# second thread's threshold, and trained them on one thread (3.8 ms; 1.9 ms on two).
+# second thread's threshold, and trained them on one thread (3.8 ms; 2.0 ms on two).
 PASS_OVERHEAD_FLOPS = 3_000.0
 
 
