@@ -5,7 +5,9 @@ C-contiguous) in place. Agent ``a``'s numbers at ``step`` come from its own Phil
 (:mod:`simulator.kernels.random`), keyed by the task's key and counted by
 ``(index, a, step, purpose)``, and each iteration writes only its own rows: the batch is a pure
 function of (key, step, agent), identical on 1 or N threads, whatever the call order. The only
-temporaries are per-chunk buffers of a few dozen numbers.
+temporaries are per-chunk buffers: the teacher's scratch, and for streams of at most
+``SHORT_STREAM`` numbers per agent (and the label noise) one chunk's numbers, ``CHUNK`` agents'
+worth of one array of the batch.
 
 Purposes (the fourth counter word) keep the streams of one agent and step apart.
 """
