@@ -63,6 +63,41 @@ def test_identical_agents_form_one_cluster():
     assert n_clusters == 1 and share == 1.0 and not labels.any()
 
 
+@settings(max_examples=30, deadline=None)
+@given(
+    st.integers(0, 2**31 - 1),
+    st.floats(0.05, 2.0),
+    st.sampled_from([np.float32, np.float64]),
+)
+def test_clusters_near_consensus_equal_the_components_of_the_eps_graph(seed, reach, dt):
+    """Agents spread over a ball of RMS radius reach * eps / 2 around a common function: below
+    reach 1 every agent is linked to the one nearest the centre before the sweep starts (which
+    then stops at once), above it the sweep decides; either way the eps graph's components."""
+    rng = np.random.default_rng(seed)
+    P, n, eps = int(rng.integers(2, 200)), 16, 0.1
+    F = rng.standard_normal((1, n, 1)) + rng.standard_normal((P, n, 1))
+    centre = F.mean(axis=0)
+    rms = np.sqrt(((F - centre) ** 2).mean(axis=(1, 2)))
+    F = (centre + (F - centre) / rms.max() * reach * eps / 2).astype(dt)
+    labels, n_clusters, share = metrics.function_clusters(F, eps)
+    truth = _oracle_components(F, eps)
+    assert _same_partition(labels, truth)
+    assert n_clusters == truth.max() + 1
+    assert share == pytest.approx(np.bincount(truth).max() / P)
+
+
+def test_agents_at_eps_plus_or_minus_a_hair_are_split_or_joined_exactly():
+    """Three agents on a line, the middle one nearest the centre, at RMS distance eps (1 + 1e-12)
+    or eps (1 - 1e-6) from it: the tests against the central agent and the sweep split them
+    (three clusters) or join them (one) as the exact distances say."""
+    eps, n = 0.5, 8
+    for gap, expect in ((1 + 1e-12, 3), (1 - 1e-6, 1)):
+        F = np.zeros((3, n, 1))
+        F[0], F[2] = -eps * gap, eps * gap  # RMS distance to the middle agent: eps * gap
+        _, n_clusters, _ = metrics.function_clusters(F, eps)
+        assert n_clusters == expect == _oracle_components(F, eps).max() + 1
+
+
 def test_two_separated_groups_give_two_clusters_matching_their_communities():
     rng = np.random.default_rng(1)
     communities = np.repeat([0, 1], [70, 30])

@@ -84,12 +84,14 @@ def _find(parent, i):
 
 @njit(inline="always")
 def _union(parent, i, j):
-    """Merge the sets of i and j; the smaller root index becomes the root."""
+    """Merge the sets of i and j; the smaller root index becomes the root. Returns 1 when two
+    sets were merged, 0 when i and j were already in one."""
     ri, rj = _find(parent, i), _find(parent, j)
     if ri < rj:
         parent[rj] = ri
     elif rj < ri:
         parent[ri] = rj
+    return 1 if ri != rj else 0
 
 
 @njit(**_JIT)
@@ -161,6 +163,11 @@ def sweep_components(F, rows, Z, r, eps, slack, parent):
     other is linked only when its exact float64 distance is below eps (a vectorized sum in F's
     precision decides first when it is farther from eps than its rounding and _sqdist's).
     parent : int64 (m,), filled (root = smallest sweep index).
+
+    Before the sweep, every row is tested against the row nearest the centre (the smallest
+    ``||Z_i||^2 + r_i^2``) with the same bounds and distances; the sweep stops as soon as every
+    row is in one set. A population near consensus is then one set after ``m`` tests. The
+    components do not depend on the order in which links are found.
     """
     m = Z.shape[0]
     eps2 = eps * eps
@@ -175,8 +182,31 @@ def sweep_components(F, rows, Z, r, eps, slack, parent):
         lo, hi = eps2 * (1.0 - rel), eps2 * (1.0 + rel)
     for i in range(m):
         parent[i] = i
+    sets = m
     ZT = np.ascontiguousarray(Z.T)  # (k, m): the lower bounds of a row's window, vectorized
-    low = np.empty(m)
+    low, far = np.empty(m), np.empty(m)
+    cand = np.empty(m, dtype=np.int64)
+    hub, best = 0, np.inf
+    for i in range(m):
+        d2 = r[i] * r[i]
+        for t in range(ZT.shape[0]):
+            d2 += ZT[t, i] * ZT[t, i]
+        if d2 < best:
+            hub, best = i, d2
+    cut = eps + slack
+    for j in range(m):
+        if j == hub:
+            continue
+        a, b = min(hub, j), max(hub, j)
+        proj = 0.0
+        for t in range(ZT.shape[0]):
+            e = ZT[t, b] - ZT[t, a]
+            proj += e * e
+        gap, span = r[a] - r[b], r[a] + r[b]
+        if proj + gap * gap >= cut * cut:
+            continue
+        if proj + span * span < sure2 or _closer(F, rows[a], rows[b], eps2, lo, hi):
+            sets -= _union(parent, a, b)
     # two rounds: the first examines only pairs whose lower bound is below eps / 2 (likely
     # links, which join most of a dense cluster cheaply); the second every candidate pair, most
     # of them now skipped as already joined
@@ -185,27 +215,33 @@ def sweep_components(F, rows, Z, r, eps, slack, parent):
         cut2 = cut * cut
         end = 0
         for i in range(m):
+            if sets == 1:
+                break
             # the window of rows j > i with Z_j0 - Z_i0 < cut (Z_0 ascending: it only grows)
             end = max(end, i + 1)
             while end < m and ZT[0, end] - ZT[0, i] < cut:
                 end += 1
-            _window_bounds(ZT, i, end, low)
+            _window_bounds(ZT, r, i, end, low, far)
+            n_cand = 0  # the window's pairs under the lower bound, gathered without branches
             for j in range(i + 1, end):
-                proj = low[j]
-                gap = r[i] - r[j]
-                if proj + gap * gap >= cut2 or _find(parent, i) == _find(parent, j):
+                cand[n_cand] = j
+                n_cand += far[j] < cut2
+            for q in range(n_cand):
+                j = cand[q]
+                if _find(parent, i) == _find(parent, j):
                     continue
                 span = r[i] + r[j]
-                if proj + span * span < sure2 or _closer(F, rows[i], rows[j], eps2, lo, hi):
-                    _union(parent, i, j)
+                if low[j] + span * span < sure2 or _closer(F, rows[i], rows[j], eps2, lo, hi):
+                    sets -= _union(parent, i, j)
     for i in range(m):
         _find(parent, i)
 
 
 @njit(**_JIT)
-def _window_bounds(ZT, i, end, low):
-    """low[j] = ||Z_j - Z_i||^2 (ZT: Z transposed, (k, m)) for i < j < end, summed over the
-    directions in order (vectorized over j: views indexed from 0)."""
+def _window_bounds(ZT, r, i, end, low, far):
+    """low[j] = ||Z_j - Z_i||^2 (ZT: Z transposed, (k, m)) summed over the directions in order,
+    and far[j] = low[j] + (r_i - r_j)^2, the squared lower bound of the pair's distance, for
+    i < j < end (vectorized over j: views indexed from 0)."""
     k = ZT.shape[0]
     w = low[i + 1 : end]
     z = ZT[0, i + 1 : end]
@@ -219,6 +255,12 @@ def _window_bounds(ZT, i, end, low):
         for q in range(w.shape[0]):
             e = z[q] - zi
             w[q] += e * e
+    f = far[i + 1 : end]
+    rj = r[i + 1 : end]
+    ri = r[i]
+    for q in range(w.shape[0]):
+        gap = ri - rj[q]
+        f[q] = w[q] + gap * gap
 
 
 @njit(**_JIT)

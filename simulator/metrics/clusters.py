@@ -97,12 +97,14 @@ def function_clusters(
     Gram-Schmidt on the centred outputs, a greedy approximation of the top principal axes:
     :func:`simulator.kernels.measure_pivot.pivot_coordinates`; directions are added until fewer than
     5% of a fixed sample of pairs are still within ``eps`` on them) are exact lower bounds of
-    their distances. The agents
-    are swept in the order of the first coordinate; a pair is examined only while its first
-    coordinates differ by less than ``eps``, skipped when both agents are already in one
-    component (union-find) or when a lower bound of its distance (projections and the norms of
-    the residuals outside them) already reaches ``eps``, linked at once when an upper bound is
-    below ``eps``, and otherwise linked when its exact float64 distance
+    their distances. Every agent is first tested against the agent nearest the centre (a
+    population near consensus is one cluster after these P tests); then the agents are swept in
+    the order of the first coordinate, until every agent is in one component; a pair is
+    examined only while its first coordinates differ by less than ``eps``, skipped when both
+    agents are already in one component (union-find) or when a lower bound of its distance
+    (projections and the norms of the residuals outside them) already reaches ``eps``, linked
+    at once when an upper bound is below ``eps``, and otherwise linked when its exact float64
+    distance
     (:func:`simulator.kernels.measure.sweep_components`) is below ``eps``: a vectorized sum in
     the outputs' own precision decides first, and leaves to the sequential float64 sum every
     pair within its rounding bound (relative 4 (D + 2) u) of ``eps``. Bounds decide only
