@@ -264,21 +264,27 @@ def _window_bounds(ZT, r, i, end, low, far):
 
 
 @njit(**_JIT)
-def group_means(F, order, starts, out):
-    """out[g] (D,) float64 = mean of the rows ``order[starts[g]:starts[g + 1]]`` of F (m, D):
-    rows grouped by label (``order`` sorts the labels, ``starts`` bounds each group), summed in
-    that order; each row of ``out`` written once (no zero fill)."""
+def group_means(F, lab, counts, out):
+    """out[g] (D,) float64 = mean of the rows of F (m, D) labelled g (lab int64 (m,), every
+    label in [0, G) and every group non-empty), summed in the order of the rows; counts (G,)
+    int64 = the rows of each group. One pass over F in row order (no sort): a group's first row
+    is copied, the next ones added, then the sum is scaled by 1 / count."""
     D = F.shape[1]
-    for g in range(starts.shape[0] - 1):
-        dst = out[g]
-        first = F[order[starts[g]]]
-        for t in range(D):
-            dst[t] = first[t]
-        for s in range(starts[g] + 1, starts[g + 1]):
-            row = F[order[s]]
+    for g in range(counts.shape[0]):
+        counts[g] = 0
+    for p in range(F.shape[0]):
+        g = lab[p]
+        row, dst = F[p], out[g]
+        if counts[g] == 0:
+            for t in range(D):
+                dst[t] = row[t]
+        else:
             for t in range(D):
                 dst[t] += row[t]
-        inv = 1.0 / (starts[g + 1] - starts[g])
+        counts[g] += 1
+    for g in range(counts.shape[0]):
+        dst = out[g]
+        inv = 1.0 / counts[g]
         for t in range(D):
             dst[t] *= inv
 

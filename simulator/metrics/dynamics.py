@@ -21,13 +21,12 @@ def _two_poles(G: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return (Z[:, 0] > 1e-9 * scale).astype(np.int64)
 
 
-def _centroids(G: np.ndarray, lab: np.ndarray, n_groups: int) -> np.ndarray:
-    """Mean row (float64) of each group 0..n_groups-1 of G (every group non-empty)."""
-    order = np.argsort(lab, kind="stable")
-    starts = np.concatenate([[0], np.cumsum(np.bincount(lab, minlength=n_groups))])
-    out = np.empty((n_groups, G.shape[1]))
-    KM.group_means(G, order, starts, out)
-    return out
+def _centroids(G: np.ndarray, lab: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean row (float64) of each group 0..n_groups-1 of G (every group non-empty), and the
+    number of rows of each (int64)."""
+    out, counts = np.empty((n_groups, G.shape[1])), np.empty(n_groups, dtype=np.int64)
+    KM.group_means(G, np.ascontiguousarray(lab, dtype=np.int64), counts, out)
+    return out, counts
 
 
 def _mean_distance(C: np.ndarray, I: np.ndarray, J: np.ndarray) -> np.ndarray:
@@ -151,8 +150,8 @@ def polarization_of_rows(
     n_groups = int(lab.max()) + 1
     if n_groups == 1:
         return 0.0
-    centroids = _centroids(G if keep.all() else G[keep], lab, n_groups)
-    share = np.bincount(lab) / lab.size
+    centroids, counts = _centroids(G if keep.all() else G[keep], lab, n_groups)
+    share = counts / lab.size
     if max_pairs is None or n_groups * (n_groups - 1) // 2 <= max_pairs:
         return _exact_er(centroids, share)
     return _split_er(centroids, share, max_pairs, gen)
