@@ -2,12 +2,14 @@
 
 Run: ``python -m benchmarks.model_step [--agents 1000 10000 100000] [--million]
 [--scenarios gossip_learning social_learning polarization evolution] [--steps 3]
-[--measures standard]``
+[--warmup 1] [--measures standard]``
 
 Every (scenario, agents) configuration runs in its own subprocess, so its peak resident memory
 (``ru_maxrss``) is its own. The child first builds and steps a 64-agent model of the scenario
 (kernel compilation and cache loading, not counted), then times the build of the full model
-(graph, task, population, first collect), one warm-up step, and ``--steps`` timed steps with
+(graph, task, population, first collect), ``--warmup`` untimed steps (default 1: the first use
+of the size's buffers; more to time a model past its first steps, e.g. at consensus), and
+``--steps`` timed steps with
 the scenario's default measures collected every step (``--measures fast`` for the fast set,
 ``none`` to skip collecting). It reports seconds per step by phase
 (``model.timings``: task, train, social, measure) and "rest": the step minus those four
@@ -33,7 +35,7 @@ SCENARIOS = ("gossip_learning", "social_learning", "polarization", "evolution")
 PHASES = ("task", "train", "social", "measure")
 
 
-def measure_one(scenario: str, n_agents: int, steps: int, measures: str) -> dict:
+def measure_one(scenario: str, n_agents: int, steps: int, measures: str, warmup: int = 1) -> dict:
     """Build and step one model in this process; figures as a dict (seconds, GB)."""
     from simulator.registry import get_model
 
@@ -49,7 +51,8 @@ def measure_one(scenario: str, n_agents: int, steps: int, measures: str) -> dict
     t0 = time.perf_counter()
     model = cls(rng=0, n_agents=n_agents, measures=measures)
     build = time.perf_counter() - t0
-    model.step()  # warm-up: first use of this size's buffers
+    for _ in range(warmup):  # the first use of this size's buffers, then any steps asked for
+        model.step()
     model.timings = dict.fromkeys(model.timings, 0.0)
     t0 = time.perf_counter()
     for _ in range(steps):
@@ -62,10 +65,12 @@ def measure_one(scenario: str, n_agents: int, steps: int, measures: str) -> dict
     return row
 
 
-def run_child(scenario: str, n_agents: int, steps: int, measures: str, timeout: float) -> dict:
+def run_child(
+    scenario: str, n_agents: int, steps: int, measures: str, timeout: float, warmup: int = 1
+) -> dict:
     """:func:`measure_one` in a fresh interpreter (its own peak memory)."""
     cmd = [sys.executable, "-m", "benchmarks.model_step", "--child", scenario, str(n_agents)]
-    cmd += ["--steps", str(steps), "--measures", measures]
+    cmd += ["--steps", str(steps), "--measures", measures, "--warmup", str(warmup)]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
@@ -101,6 +106,9 @@ def main() -> None:
     parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS))
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument(
+        "--warmup", type=int, default=1, help="untimed steps after the build (default 1)"
+    )
+    parser.add_argument(
         "--measures",
         default="standard",
         choices=["standard", "fast", "none"],
@@ -110,16 +118,21 @@ def main() -> None:
     parser.add_argument("--child", nargs=2, metavar=("SCENARIO", "AGENTS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        row = measure_one(args.child[0], int(args.child[1]), args.steps, args.measures)
+        row = measure_one(args.child[0], int(args.child[1]), args.steps, args.measures, args.warmup)
         print(json.dumps(row), flush=True)
         return
     sizes = [*args.agents, *([1_000_000] if args.million else [])]
     load = os.getloadavg()
-    print(f"measures={args.measures} steps={args.steps} load average {load[0]:.1f} at start")
+    print(
+        f"measures={args.measures} steps={args.steps} warmup={args.warmup} "
+        f"load average {load[0]:.1f} at start"
+    )
     rows = []
     for scenario in args.scenarios:
         for n in sizes:
-            rows.append(run_child(scenario, n, args.steps, args.measures, args.timeout))
+            rows.append(
+                run_child(scenario, n, args.steps, args.measures, args.timeout, args.warmup)
+            )
             r = rows[-1]
             done = r.get("error") or f"step {r['step']:.3g} s, build {r['build']:.1f} s"
             print(f"  {scenario} {n:,}: {done}", file=sys.stderr, flush=True)
