@@ -5,8 +5,9 @@ Arrays and scalars in, arrays out (or filled in place, as documented). Validatio
 
 * :func:`joint_failures`: for groups of agents, the share of items on which all of them fail.
 * :func:`sweep_components`: exact connected components of the graph linking rows closer than
-  a radius ``eps`` (single linkage cut at ``eps``): a sweep along the top principal axis,
-  pruned by projected distances, every link confirmed by an exact float64 distance.
+  a radius ``eps`` (single linkage cut at ``eps``): every row tested against the row nearest
+  the centre, then a sweep along the top principal axis until one component is left, pruned
+  by projected distances, every link confirmed by an exact float64 distance.
   The coordinates come from :func:`simulator.kernels.measure_pivot.pivot_coordinates`
   (imported here too).
 * :func:`group_means`, :func:`pair_distances`: cluster centroids and distances between them
