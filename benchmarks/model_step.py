@@ -60,6 +60,7 @@ def measure_one(scenario: str, n_agents: int, steps: int, measures: str, warmup:
     step = (time.perf_counter() - t0) / steps
     row = {k: model.timings[k] / steps for k in PHASES}
     row["rest"] = step - sum(row.values())
+    row["model_steps"] = int(model.steps)  # warm-up and timed steps
     row |= {"step": step, "build": build, "scenario": scenario, "agents": n_agents}
     row["peak_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     return row
@@ -117,6 +118,8 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per configuration")
     parser.add_argument("--child", nargs=2, metavar=("SCENARIO", "AGENTS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.warmup < 0 or args.steps < 1:
+        parser.error(f"--warmup must be >= 0 and --steps >= 1, got {args.warmup} and {args.steps}")
     if args.child:
         row = measure_one(args.child[0], int(args.child[1]), args.steps, args.measures, args.warmup)
         print(json.dumps(row), flush=True)

@@ -9,6 +9,7 @@ from benchmarks.model_step import PHASES, markdown, measure_one
 def test_measure_one_times_steps_after_the_warm_up_steps_asked_for():
     row = measure_one("polarization", 120, steps=2, measures="standard", warmup=3)
     assert row["scenario"] == "polarization" and row["agents"] == 120
+    assert row["model_steps"] == 3 + 2
     assert row["step"] > 0 and row["build"] > 0 and row["peak_gb"] > 0
     assert all(row[k] >= 0 for k in PHASES) and row["train"] > 0
     assert abs(sum(row[k] for k in PHASES) + row["rest"] - row["step"]) < 1e-9
