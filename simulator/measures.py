@@ -31,7 +31,7 @@ from simulator.config import ParameterError
 from simulator.kernels import measure as KM
 from simulator.metrics.clusters import cluster_outputs
 from simulator.metrics.dynamics import polarization_of_groups, polarization_of_rows
-from simulator.metrics.functions import decisions_agreement, summarize_outputs
+from simulator.metrics.functions import counts_agreement, decision_counts, summarize_outputs
 from simulator.metrics.linear import linear_embedding
 from simulator.metrics.probe import Panel, ProbePass, measure_panel, probe_pass
 
@@ -305,17 +305,18 @@ def _classification(model, fs, probe: ProbePass, plan: Panel, P: int) -> dict[st
     ens_acc = float(np.mean(ens_dec == labels))
     n = labels.size  # exact share: the integer count of right decisions over all agents
     acc = float(np.rint(probe.accuracy * n).sum() / (probe.accuracy.size * n))
+    counts = decision_counts(probe.decisions, K)  # (n, K): agents deciding k on each item
     out = {
         "accuracy": acc,
         "ensemble_accuracy": ens_acc,
         "ensemble_gain": ens_acc - acc,
-        "agreement": decisions_agreement(probe.decisions, K),
+        "agreement": counts_agreement(counts, probe.decisions.shape[0]),
     }
     if model.p["measures"] == "fast":
         return out
     correct = probe.decisions == labels[None, :]
     div = metrics.diversity(correct, population=P)
-    seen = np.bincount(probe.decisions.ravel(), minlength=K) > 0
+    seen = counts.sum(axis=0) > 0  # a class some agent predicts on some item
     out.update(
         worst_accuracy=float(np.min(probe.accuracy)),
         entropy=float(np.mean(probe.entropy)),

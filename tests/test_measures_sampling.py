@@ -43,6 +43,23 @@ def test_a_small_model_measures_every_agent_exactly():
     assert out["accuracy"] == pytest.approx(correct.mean())
     assert out["disagreement"] == pytest.approx(metrics.disagreement(correct))
     assert out["agreement"] == pytest.approx(metrics.prediction_agreement(preds))
+    K = preds.shape[-1]  # coverage: the share of classes some agent predicts on some item
+    assert out["coverage"] == np.unique(preds.argmax(-1)).size / K
+    assert out["worst_accuracy"] == pytest.approx(correct.mean(axis=1).min())
+
+
+def test_coverage_counts_the_classes_no_agent_predicts():
+    """An output bias of -100 on the last class: no agent predicts it on any item, so coverage
+    is (K - 1) / K; the agreement still matches its definition."""
+    m = REGISTRY["social_learning"](n_agents=40, rng=2)
+    m.run_for(2)
+    K = m.task.probe_Y.shape[-1]
+    m.population.params[:, m.population.layout.b_offsets[-1] + K - 1] = -100.0
+    out = snapshot(m)
+    preds = m.population.predict(m.task.probe_X)
+    assert np.unique(preds.argmax(-1)).size == K - 1
+    assert out["coverage"] == (K - 1) / K
+    assert out["agreement"] == pytest.approx(metrics.prediction_agreement(preds))
 
 
 def _exact_and_panels(name: str, P: int, names: list[str], **kw) -> tuple[dict, np.ndarray]:

@@ -125,12 +125,24 @@ def agreement_of_decisions(dec: Any, n_classes: int) -> float:
     return decisions_agreement(d, n_classes)
 
 
+def decision_counts(dec: np.ndarray, n_classes: int) -> np.ndarray:
+    """counts (n, K) int64: how many agents make decision k on item b, for decisions (m, n)
+    known to be valid (a kernel's output): no pass over them to check their range."""
+    counts = np.empty((dec.shape[1], n_classes), dtype=np.int64)
+    KF.class_counts(np.ascontiguousarray(dec, dtype=np.int64), counts)
+    return counts
+
+
+def counts_agreement(counts: np.ndarray, n_agents: int) -> float:
+    """Mean over items of the share of the ``n_agents`` agents making the plurality decision,
+    from :func:`decision_counts`."""
+    return float(counts.max(axis=1).mean() / n_agents)
+
+
 def decisions_agreement(dec: np.ndarray, n_classes: int) -> float:
     """:func:`agreement_of_decisions` of decisions known to be valid (a kernel's output): no
     pass over them to check their range."""
-    counts = np.empty((dec.shape[1], n_classes), dtype=np.int64)
-    KF.class_counts(np.ascontiguousarray(dec, dtype=np.int64), counts)
-    return float(counts.max(axis=1).mean() / dec.shape[0])
+    return counts_agreement(decision_counts(dec, n_classes), dec.shape[0])
 
 
 def _centered(H: np.ndarray) -> np.ndarray:
