@@ -203,6 +203,8 @@ def sweep_components(F, rows, Z, r, eps, slack, parent):
         for t in range(ZT.shape[0]):
             e = ZT[t, b] - ZT[t, a]
             proj += e * e
+        # the link test of the sweep below, written out at both places: as one shared helper
+        # (inlined or called) it made evolution's sweep 1.6-1.9x slower (256 agents, measured)
         gap, span = r[a] - r[b], r[a] + r[b]
         if proj + gap * gap >= cut * cut:
             continue
