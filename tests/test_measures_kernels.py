@@ -16,6 +16,7 @@ from simulator.kernels import measure as KM
 from simulator.kernels import measure_cka as KC
 from simulator.kernels import measure_function as KF
 from simulator.kernels import measure_pivot as KPV
+from simulator.kernels import measure_polarization as KE
 from simulator.kernels import measure_probe as KP
 from simulator.kernels import measure_weights as KW
 from simulator.measures import class_probabilities
@@ -377,6 +378,33 @@ def test_exact_polarization_matches_the_esteban_ray_sum(seed):
     assert metrics.polarization(F, labels, max_pairs=None) == pytest.approx(
         _oracle_er(F, labels), rel=1e-10
     )
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_esteban_ray_terms_are_the_same_bits_on_any_number_of_threads(threads):
+    """The parallel kernel (blocks of tiles taken from both ends) gives every group's term bit
+    for bit as its serial twin, for group counts around the tiles and blocks, and each term is
+    the sum over the groups above it (oracle: a plain loop over cdist)."""
+    import numba
+
+    rng = np.random.default_rng(3)
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        for G in (1, 2, 3, 4, 5, 31, 32, 33, 64, 65, 97, 130, 161, 263):
+            C = rng.standard_normal((G, int(rng.integers(1, 40))))
+            share = rng.random(G)
+            share /= share.sum()
+            par, ser = np.empty(G), np.empty(G)
+            KE.er_terms(C, share, par)
+            KE.er_terms_serial(C, share, ser)
+            assert np.array_equal(par, ser)
+            d = cdist(C, C)
+            truth = [sum(share[g] * share[h] * (share[g] + share[h]) * d[g, h]
+                         for h in range(g + 1, G)) for g in range(G)]  # fmt: skip
+            np.testing.assert_allclose(ser, truth, rtol=1e-12, atol=1e-300)
+    finally:
+        numba.set_num_threads(before)
 
 
 def test_split_polarization_stays_within_its_stated_error():

@@ -287,13 +287,14 @@ def test_modularity_and_nmi_handle_isolated_last_agents_and_large_label_values()
 @pytest.mark.parametrize("parallel", [False, True])
 def test_exact_polarization_is_the_sum_over_every_ordered_pair_of_groups(parallel, monkeypatch):
     """ER = sum_{g != h} pi_g^2 pi_h d_gh from a brute-force double loop, for group counts on
-    and off the kernel's tiles of four, in its serial and parallel forms."""
+    and off the kernel's tiles of four and its blocks of 32 groups, in its serial and parallel
+    forms."""
     from simulator.kernels import measure_weights
 
     if parallel:
         monkeypatch.setattr(measure_weights, "SERIAL_BELOW", 0)
     rng = np.random.default_rng(12)
-    for n_groups in (2, 3, 4, 5, 9, 31):
+    for n_groups in (2, 3, 4, 5, 9, 31, 32, 33, 70, 133):
         F = rng.standard_normal((200, 6, 2))
         labels = rng.integers(0, n_groups, 200)
         labels[:n_groups] = np.arange(n_groups)  # every group present
