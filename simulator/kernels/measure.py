@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from simulator.kernels.arrays import borrow
 from simulator.kernels.measure_pivot import pivot_coordinates  # noqa: F401 (re-exported)
 from simulator.kernels.measure_weights import pick
 
@@ -150,7 +151,7 @@ def _closer(F, i, j, eps2, lo, hi):
 
 
 @njit(**_JIT)
-def sweep_components(F, rows, Z, r, eps, slack, parent):
+def sweep_components(F_, rows, Z, r, eps, slack, parent):
     """Union-find of the graph linking rows of F closer than ``eps`` (single linkage at eps).
 
     F : float (P, D); rows : int64 (m,), the rows of F to cluster, sorted by ``Z[:, 0]`` (item
@@ -170,6 +171,7 @@ def sweep_components(F, rows, Z, r, eps, slack, parent):
     row is in one set. A population near consensus is then one set after ``m`` tests. The
     components do not depend on the order in which links are found.
     """
+    F = borrow(F_)  # its row views count no references (two per distance otherwise)
     m = Z.shape[0]
     eps2 = eps * eps
     sure = max(eps - slack, 0.0)
