@@ -86,6 +86,24 @@ def test_clusters_near_consensus_equal_the_components_of_the_eps_graph(seed, rea
     assert share == pytest.approx(np.bincount(truth).max() / P)
 
 
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+@pytest.mark.parametrize("reach", [2.0, 3.0, 4.0])
+def test_agents_apart_within_a_few_eps_equal_the_components_of_the_eps_graph(reach, dt):
+    """Many agents in 256 output dimensions, all within a few eps of each other but mostly
+    unlinked (evolution's populations): few pairs are settled by the bounds, so the sweep
+    decides most of them from their distances, four pairs of one agent at a time."""
+    rng = np.random.default_rng(int(reach * 10))
+    P, n, eps = 300, 256, 0.1
+    noise = rng.standard_normal((P, n, 1))
+    noise *= rng.uniform(0.3, 1.0, (P, 1, 1)) / np.sqrt((noise**2).mean(axis=(1, 2)))[:, None, None]
+    F = (rng.standard_normal((1, n, 1)) + noise * reach * eps / 2).astype(dt)
+    labels, n_clusters, _ = metrics.function_clusters(F, eps)
+    truth = _oracle_components(F, eps)
+    assert 1 < truth.max() + 1 < P  # some agents linked, not all of them
+    assert _same_partition(labels, truth)
+    assert n_clusters == truth.max() + 1
+
+
 def test_agents_at_eps_plus_or_minus_a_hair_are_split_or_joined_exactly():
     """Three agents on a line, the middle one nearest the centre, at RMS distance eps (1 + 1e-12)
     or eps (1 - 1e-6) from it: the tests against the central agent and the sweep split them

@@ -150,8 +150,69 @@ def _closer(F, i, j, eps2, lo, hi):
     return _sqdist(F, i, j, eps2) < eps2
 
 
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def _sum_sq_diff4(a, b0, b1, b2, b3, out):
+    """out[k] = sum (a - b_k)^2 over equal 1-D views, for four rows b_k at once (one load of
+    ``a`` for four sums), in their own precision, in any order (vectorized)."""
+    s0 = s1 = s2 = s3 = a[0] - a[0]
+    for t in range(a.shape[0]):
+        x = a[t]
+        d0, d1, d2, d3 = x - b0[t], x - b1[t], x - b2[t], x - b3[t]
+        s0 += d0 * d0
+        s1 += d1 * d1
+        s2 += d2 * d2
+        s3 += d3 * d3
+    out[0], out[1], out[2], out[3] = s0, s1, s2, s3
+
+
 @njit(**_JIT)
-def sweep_components(F_, rows, Z, r, eps, slack, parent):
+def _closer4(F, i, js, n, eps2, lo, hi, part, linked):
+    """linked[k] = :func:`_closer` (F, i, js[k], eps2, lo, hi) as 1.0 / 0.0 (float64 (4,)) for
+    k < n <= 4: the fast sums of the four pairs in one pass over row i (rows past n repeat
+    js[n - 1], undecided), in blocks of ``_FAST_BLOCK`` terms, stopping once all four reach
+    ``hi``. part : (4,) scratch in F's dtype."""
+    d = F.shape[1]
+    a = F[i]
+    b0, b1, b2, b3 = F[js[0]], F[js[min(1, n - 1)]], F[js[min(2, n - 1)]], F[js[min(3, n - 1)]]
+    for k in range(4):
+        linked[k] = 0.0
+    for start in range(0, d, _FAST_BLOCK):
+        stop = min(start + _FAST_BLOCK, d)
+        _sum_sq_diff4(a[start:stop], b0[start:stop], b1[start:stop], b2[start:stop],
+                      b3[start:stop], part)  # fmt: skip
+        done = True
+        for k in range(4):
+            linked[k] += np.float64(part[k])
+            done = done and linked[k] >= hi
+        if done:
+            break
+    for k in range(n):
+        s = linked[k]
+        if s >= hi:
+            linked[k] = 0.0
+        elif s < lo:
+            linked[k] = 1.0
+        else:
+            linked[k] = 1.0 if _sqdist(F, i, js[k], eps2) < eps2 else 0.0
+
+
+@njit(inline="always")
+def _link_batch(F, rows, i, batch, n, eps2, lo, hi, parent, js, part, linked):
+    """Union sweep item i with each of the items batch[:n] (n <= 4) whose distance to it is
+    below eps (:func:`_closer4`); returns the number of sets merged. js (4,) int64, part (4,)
+    in F's dtype, linked (4,) float64: scratch."""
+    for k in range(n):
+        js[k] = rows[batch[k]]
+    _closer4(F, rows[i], js, n, eps2, lo, hi, part, linked)
+    merged = 0
+    for k in range(n):
+        if linked[k] > 0.5:
+            merged += _union(parent, i, batch[k])
+    return merged
+
+
+@njit(**_JIT)
+def sweep_components(F_, rows_, Z, r_, eps, slack, parent_):
     """Union-find of the graph linking rows of F closer than ``eps`` (single linkage at eps).
 
     F : float (P, D); rows : int64 (m,), the rows of F to cluster, sorted by ``Z[:, 0]`` (item
@@ -163,7 +224,9 @@ def sweep_components(F_, rows, Z, r, eps, slack, parent):
     ``Z_j0 - Z_i0 < eps + slack``; a pair already in one set, or whose lower bound reaches
     ``eps + slack``, is skipped; one whose upper bound is below ``eps - slack`` is linked; any
     other is linked only when its exact float64 distance is below eps (a vectorized sum in F's
-    precision decides first when it is farther from eps than its rounding and _sqdist's).
+    precision decides first when it is farther from eps than its rounding and _sqdist's; the
+    sweep sums four pairs of one row at a time: evolution's 1,000 agents, ~230,000 such tests,
+    8.5-9.7 -> 6.6-7.6 ms).
     parent : int64 (m,), filled (root = smallest sweep index).
 
     Before the sweep, every row is tested against the row nearest the centre (the smallest
@@ -171,7 +234,8 @@ def sweep_components(F_, rows, Z, r, eps, slack, parent):
     row is in one set. A population near consensus is then one set after ``m`` tests. The
     components do not depend on the order in which links are found.
     """
-    F = borrow(F_)  # its row views count no references (two per distance otherwise)
+    # every array borrowed: the views taken of them per pair count no references
+    F, rows, r, parent = borrow(F_), borrow(rows_), borrow(r_), borrow(parent_)
     m = Z.shape[0]
     eps2 = eps * eps
     sure = max(eps - slack, 0.0)
@@ -186,9 +250,13 @@ def sweep_components(F_, rows, Z, r, eps, slack, parent):
     for i in range(m):
         parent[i] = i
     sets = m
-    ZT = np.ascontiguousarray(Z.T)  # (k, m): the lower bounds of a row's window, vectorized
-    low, far = np.empty(m), np.empty(m)
-    cand = np.empty(m, dtype=np.int64)
+    ZT_ = np.ascontiguousarray(Z.T)  # (k, m): the lower bounds of a row's window, vectorized
+    low_, far_, cand_ = np.empty(m), np.empty(m), np.empty(m, dtype=np.int64)
+    ZT, low, far, cand = borrow(ZT_), borrow(low_), borrow(far_), borrow(cand_)
+    # the items of i's next four tests, and _link_batch's scratch
+    batch_, js_ = np.empty(4, dtype=np.int64), np.empty(4, dtype=np.int64)
+    part_, got_ = np.empty(4, dtype=F.dtype), np.empty(4)
+    batch, js, part, got = borrow(batch_), borrow(js_), borrow(part_), borrow(got_)
     hub, best = 0, np.inf
     for i in range(m):
         d2 = r[i] * r[i]
@@ -231,13 +299,22 @@ def sweep_components(F_, rows, Z, r, eps, slack, parent):
             for j in range(i + 1, end):
                 cand[n_cand] = j
                 n_cand += far[j] < cut2
+            n_batch = 0  # pairs whose distance decides, tested four at a time
             for q in range(n_cand):
                 j = cand[q]
                 if _find(parent, i) == _find(parent, j):
                     continue
                 span = r[i] + r[j]
-                if low[j] + span * span < sure2 or _closer(F, rows[i], rows[j], eps2, lo, hi):
+                if low[j] + span * span < sure2:
                     sets -= _union(parent, i, j)
+                    continue
+                batch[n_batch] = j
+                n_batch += 1
+                if n_batch == 4:
+                    sets -= _link_batch(F, rows, i, batch, 4, eps2, lo, hi, parent, js, part, got)
+                    n_batch = 0
+            if n_batch:
+                sets -= _link_batch(F, rows, i, batch, n_batch, eps2, lo, hi, parent, js, part, got)
     for i in range(m):
         _find(parent, i)
 
