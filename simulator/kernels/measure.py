@@ -151,8 +151,8 @@ def _closer(F, i, j, eps2, lo, hi):
 
 
 @njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
-def _sum_sq_diff4(a, b0, b1, b2, b3, out):
-    """out[k] = sum (a - b_k)^2 over equal 1-D views, for four rows b_k at once (one load of
+def _sum_sq_diff4(a, b0, b1, b2, b3):
+    """The four sums (a - b_k)^2 over equal 1-D views, for four rows b_k at once (one load of
     ``a`` for four sums), in their own precision, in any order (vectorized)."""
     s0 = s1 = s2 = s3 = a[0] - a[0]
     for t in range(a.shape[0]):
@@ -162,51 +162,58 @@ def _sum_sq_diff4(a, b0, b1, b2, b3, out):
         s1 += d1 * d1
         s2 += d2 * d2
         s3 += d3 * d3
-    out[0], out[1], out[2], out[3] = s0, s1, s2, s3
-
-
-@njit(**_JIT)
-def _closer4(F, i, js, n, eps2, lo, hi, part, linked):
-    """linked[k] = :func:`_closer` (F, i, js[k], eps2, lo, hi) as 1.0 / 0.0 (float64 (4,)) for
-    k < n <= 4: the fast sums of the four pairs in one pass over row i (rows past n repeat
-    js[n - 1], undecided), in blocks of ``_FAST_BLOCK`` terms, stopping once all four reach
-    ``hi``. part : (4,) scratch in F's dtype."""
-    d = F.shape[1]
-    a = F[i]
-    b0, b1, b2, b3 = F[js[0]], F[js[min(1, n - 1)]], F[js[min(2, n - 1)]], F[js[min(3, n - 1)]]
-    for k in range(4):
-        linked[k] = 0.0
-    for start in range(0, d, _FAST_BLOCK):
-        stop = min(start + _FAST_BLOCK, d)
-        _sum_sq_diff4(a[start:stop], b0[start:stop], b1[start:stop], b2[start:stop],
-                      b3[start:stop], part)  # fmt: skip
-        done = True
-        for k in range(4):
-            linked[k] += np.float64(part[k])
-            done = done and linked[k] >= hi
-        if done:
-            break
-    for k in range(n):
-        s = linked[k]
-        if s >= hi:
-            linked[k] = 0.0
-        elif s < lo:
-            linked[k] = 1.0
-        else:
-            linked[k] = 1.0 if _sqdist(F, i, js[k], eps2) < eps2 else 0.0
+    return s0, s1, s2, s3
 
 
 @njit(inline="always")
-def _link_batch(F, rows, i, batch, n, eps2, lo, hi, parent, js, part, linked):
+def _decide(F, i, j, s, eps2, lo, hi):
+    """1 if rows i and j are closer than eps (as :func:`_closer` decides), given the fast sum
+    ``s`` of their squared differences; else 0."""
+    if s >= hi:
+        return 0
+    if s < lo or _sqdist(F, i, j, eps2) < eps2:
+        return 1
+    return 0
+
+
+@njit(**_JIT)
+def _closer4(F, i, j0, j1, j2, j3, eps2, lo, hi):
+    """:func:`_closer` (F, i, j_k, eps2, lo, hi) of four rows j_k, as four 0/1 ints: their fast
+    sums in one pass over row i, in blocks of ``_FAST_BLOCK`` terms, stopping once all four
+    reach ``hi``."""
+    d = F.shape[1]
+    a, b0, b1, b2, b3 = F[i], F[j0], F[j1], F[j2], F[j3]
+    s0 = s1 = s2 = s3 = 0.0
+    for start in range(0, d, _FAST_BLOCK):
+        stop = min(start + _FAST_BLOCK, d)
+        p0, p1, p2, p3 = _sum_sq_diff4(
+            a[start:stop], b0[start:stop], b1[start:stop], b2[start:stop], b3[start:stop]
+        )
+        s0, s1 = s0 + np.float64(p0), s1 + np.float64(p1)
+        s2, s3 = s2 + np.float64(p2), s3 + np.float64(p3)
+        if s0 >= hi and s1 >= hi and s2 >= hi and s3 >= hi:
+            break
+    return (
+        _decide(F, i, j0, s0, eps2, lo, hi),
+        _decide(F, i, j1, s1, eps2, lo, hi),
+        _decide(F, i, j2, s2, eps2, lo, hi),
+        _decide(F, i, j3, s3, eps2, lo, hi),
+    )
+
+
+@njit(inline="always")
+def _link_batch(F, rows, i, batch, n, eps2, lo, hi, parent):
     """Union sweep item i with each of the items batch[:n] (n <= 4) whose distance to it is
-    below eps (:func:`_closer4`); returns the number of sets merged. js (4,) int64, part (4,)
-    in F's dtype, linked (4,) float64: scratch."""
-    for k in range(n):
-        js[k] = rows[batch[k]]
-    _closer4(F, rows[i], js, n, eps2, lo, hi, part, linked)
+    below eps (:func:`_closer4`; past n, batch[n - 1] is tested again and ignored); returns
+    the number of sets merged."""
+    last = n - 1
+    links = _closer4(
+        F, rows[i], rows[batch[0]], rows[batch[min(1, last)]], rows[batch[min(2, last)]],
+        rows[batch[min(3, last)]], eps2, lo, hi,
+    )  # fmt: skip
     merged = 0
     for k in range(n):
-        if linked[k] > 0.5:
+        if links[k]:
             merged += _union(parent, i, batch[k])
     return merged
 
@@ -226,7 +233,7 @@ def sweep_components(F_, rows_, Z, r_, eps, slack, parent_):
     other is linked only when its exact float64 distance is below eps (a vectorized sum in F's
     precision decides first when it is farther from eps than its rounding and _sqdist's; the
     sweep sums four pairs of one row at a time: evolution's 1,000 agents, ~230,000 such tests,
-    8.5-9.7 -> 6.6-7.6 ms).
+    9.0-10.7 -> 7.2-7.5 ms).
     parent : int64 (m,), filled (root = smallest sweep index).
 
     Before the sweep, every row is tested against the row nearest the centre (the smallest
@@ -234,7 +241,7 @@ def sweep_components(F_, rows_, Z, r_, eps, slack, parent_):
     row is in one set. A population near consensus is then one set after ``m`` tests. The
     components do not depend on the order in which links are found.
     """
-    # every array borrowed: the views taken of them per pair count no references
+    # the arguments borrowed (the caller holds them): their views count no references
     F, rows, r, parent = borrow(F_), borrow(rows_), borrow(r_), borrow(parent_)
     m = Z.shape[0]
     eps2 = eps * eps
@@ -250,13 +257,10 @@ def sweep_components(F_, rows_, Z, r_, eps, slack, parent_):
     for i in range(m):
         parent[i] = i
     sets = m
-    ZT_ = np.ascontiguousarray(Z.T)  # (k, m): the lower bounds of a row's window, vectorized
-    low_, far_, cand_ = np.empty(m), np.empty(m), np.empty(m, dtype=np.int64)
-    ZT, low, far, cand = borrow(ZT_), borrow(low_), borrow(far_), borrow(cand_)
-    # the items of i's next four tests, and _link_batch's scratch
-    batch_, js_ = np.empty(4, dtype=np.int64), np.empty(4, dtype=np.int64)
-    part_, got_ = np.empty(4, dtype=F.dtype), np.empty(4)
-    batch, js, part, got = borrow(batch_), borrow(js_), borrow(part_), borrow(got_)
+    ZT = np.ascontiguousarray(Z.T)  # (k, m): the lower bounds of a row's window, vectorized
+    low, far = np.empty(m), np.empty(m)
+    cand = np.empty(m, dtype=np.int64)
+    batch = np.empty(4, dtype=np.int64)  # the items of i's next four distance tests
     hub, best = 0, np.inf
     for i in range(m):
         d2 = r[i] * r[i]
@@ -311,10 +315,10 @@ def sweep_components(F_, rows_, Z, r_, eps, slack, parent_):
                 batch[n_batch] = j
                 n_batch += 1
                 if n_batch == 4:
-                    sets -= _link_batch(F, rows, i, batch, 4, eps2, lo, hi, parent, js, part, got)
+                    sets -= _link_batch(F, rows, i, batch, 4, eps2, lo, hi, parent)
                     n_batch = 0
             if n_batch:
-                sets -= _link_batch(F, rows, i, batch, n_batch, eps2, lo, hi, parent, js, part, got)
+                sets -= _link_batch(F, rows, i, batch, n_batch, eps2, lo, hi, parent)
     for i in range(m):
         _find(parent, i)
 
