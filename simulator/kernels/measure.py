@@ -138,16 +138,23 @@ def _sqdist_fast(F, i, j, cap):
     return s
 
 
+@njit(inline="always")
+def _decide(F, i, j, s, eps2, lo, hi):
+    """1 if ``_sqdist(F, i, j, eps2) < eps2``, given the fast sum ``s`` of the rows' squared
+    differences: decided by ``s`` when it is outside [lo, hi) (a margin wider than the rounding
+    of either sum), else by _sqdist; else 0."""
+    if s >= hi:
+        return 0
+    if s < lo or _sqdist(F, i, j, eps2) < eps2:
+        return 1
+    return 0
+
+
 @njit(**_JIT)
 def _closer(F, i, j, eps2, lo, hi):
-    """``_sqdist(F, i, j, eps2) < eps2``, decided by :func:`_sqdist_fast` when its sum is
-    outside [lo, hi) (a margin wider than the rounding of either sum), else by _sqdist."""
-    s = _sqdist_fast(F, i, j, hi)
-    if s >= hi:
-        return False
-    if s < lo:
-        return True
-    return _sqdist(F, i, j, eps2) < eps2
+    """``_sqdist(F, i, j, eps2) < eps2``, decided from :func:`_sqdist_fast` (see
+    :func:`_decide`)."""
+    return _decide(F, i, j, _sqdist_fast(F, i, j, hi), eps2, lo, hi) == 1
 
 
 @njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
@@ -163,17 +170,6 @@ def _sum_sq_diff4(a, b0, b1, b2, b3):
         s2 += d2 * d2
         s3 += d3 * d3
     return s0, s1, s2, s3
-
-
-@njit(inline="always")
-def _decide(F, i, j, s, eps2, lo, hi):
-    """1 if rows i and j are closer than eps (as :func:`_closer` decides), given the fast sum
-    ``s`` of their squared differences; else 0."""
-    if s >= hi:
-        return 0
-    if s < lo or _sqdist(F, i, j, eps2) < eps2:
-        return 1
-    return 0
 
 
 @njit(**_JIT)
