@@ -383,10 +383,13 @@ class NeuralModel(LazyMesaLayer, mesa.Model):
     def novelty(self) -> np.ndarray:
         """RMS function-space distance of each agent from its neighbours' mean output, (P,)."""
         preds = self.probe_predictions().reshape(self.n_agents, -1)
-        preds = preds.astype(self.population.dtype, copy=False)
-        mean = np.empty_like(preds)
-        S.neighbour_mean(np.ascontiguousarray(preds), self.csr.indptr, self.csr.indices, mean)
-        return np.sqrt(((preds - mean) ** 2).mean(axis=1, dtype=np.float64))
+        preds = np.ascontiguousarray(preds, dtype=self.population.dtype)
+        out = np.empty(self.n_agents)
+        work = S.ROWS * (self.csr.indices.size / max(self.n_agents, 1) + 4.0) * preds.shape[1]
+        cast = preds.dtype != np.float64  # NumPy's float64 mean would have cast through buffers
+        sized_call("novelty", blocks(self.n_agents, S.ROWS), work, S.novelty_rms, preds,
+                   self.csr.indptr, self.csr.indices, cast, out)  # fmt: skip
+        return out
 
     def probe_predictions(self) -> np.ndarray:
         """Every agent's outputs on the task's probe set, (P, n_probe, d_out).

@@ -22,8 +22,10 @@ import numpy as np
 
 from simulator import config as C
 from simulator.attributes import Checked, Fixed, keep, number, readonly
+from simulator.kernels import losses as KL
 from simulator.kernels import measure_probe as KP
 from simulator.kernels import mlp as K
+from simulator.kernels.sized import blocks, sized
 from simulator.layout import AgentNetwork, ParamLayout
 
 _STATUS_TEXT = {K.BAD_INPUT: "X", K.BAD_TARGET: "Y"}
@@ -399,7 +401,19 @@ class Population:
 
     def _check_target_range(self, Y: np.ndarray) -> None:
         """Cross-entropy targets are distributions (>= 0, each row summing to 1 within 1e-3);
-        BCE targets are probabilities in [0, 1]. NaN rows pass: the kernel skips those agents."""
+        BCE targets are probabilities in [0, 1]. NaN rows pass: the kernel skips those agents.
+
+        A kernel pass first proves the usual case fine (one read of Y, no temporaries: NumPy's
+        check below cost 5.6 ms of social_learning's 10,000-agent step); only when it finds a
+        row in doubt does the exact check run, and it alone decides and words the error."""
+        if self.loss_name not in ("bce", "cross_entropy"):
+            return
+        rows = Y.reshape(-1, Y.shape[-1])
+        slots = np.empty(blocks(rows.shape[0], KL.TARGET_ROWS), dtype=np.bool_)
+        check = sized(KL.targets_doubtful, KL.targets_doubtful_serial, 4.0 * Y.size)
+        check(rows, self._net.loss, slots)
+        if not slots.any():
+            return
         if self.loss_name == "bce":
             if np.any((Y < 0) | (Y > 1)):
                 raise C.fail(

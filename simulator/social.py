@@ -23,7 +23,6 @@ from simulator.config import check_choice
 from simulator.graph import MixingCSR, mixing_matrix
 from simulator.kernels import social as S
 from simulator.kernels.mlp import PASS_OVERHEAD_FLOPS
-from simulator.kernels.random import fill_normals
 from simulator.kernels.sized import EDGE_FLOPS, blocks, sized_call
 from simulator.metrics.functions import summarize_outputs
 from simulator.schedules import (
@@ -490,7 +489,6 @@ class HomogenizationDetector(SocialRule):
             model.novelty_weight *= 1 - self.rate
 
 
-NOISE_ROWS = 4_096  # rows of mutation noise drawn at a time (a bounded float64 scratch)
 MUTATION = 0  # purpose word of the synchronous copies' noise (schedules.SEQUENCE_MUTATION: 1)
 
 
@@ -498,14 +496,16 @@ def add_noise_rows(
     params: np.ndarray, rows: np.ndarray, scale: float, key: tuple[int, int], step: int
 ) -> None:
     """``params[rows] += scale * N(0, 1)``, in place: the noise of the ``e``-th row is the
-    counter-based stream ``(e, step, MUTATION)`` under ``key``
-    (:func:`simulator.kernels.random.fill_normals`, float64, a parallel kernel), drawn in
-    slices of :data:`NOISE_ROWS` rows (a bounded scratch), scaled in float64 and rounded once
-    to the parameters' dtype. ``rows`` int (k,), distinct."""
-    for lo in range(0, rows.shape[0], NOISE_ROWS):
-        part = rows[lo : lo + NOISE_ROWS]
-        noise = fill_normals(np.empty((part.shape[0], params.shape[1])), key, step, MUTATION, lo)
-        params[part] += (noise * scale).astype(params.dtype)
+    counter-based stream ``(e, step, MUTATION)`` under ``key`` (float64 normals, as
+    :func:`simulator.kernels.random.fill_normals` draws them), scaled in float64, rounded once
+    to the parameters' dtype and added in it, by one parallel kernel
+    (:func:`simulator.kernels.social.add_row_noise`: no (k, n_params) temporaries).
+    ``rows`` int (k,), distinct."""
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    k0, k1 = (np.uint64(k) for k in key)
+    work = S.ROWS * 30.0 * params.shape[1]  # ~30 FLOPs' time per normal and update
+    sized_call("add_row_noise", blocks(rows.shape[0], S.ROWS), work, S.add_row_noise, params,
+               rows, float(scale), k0, k1, int(step), MUTATION)  # fmt: skip
 
 
 def _random_neighbour_entry(indptr: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -480,6 +480,38 @@ def test_targets_that_are_not_distributions_are_refused_for_cross_entropy_and_bc
     assert ce.train_step(X, soft).shape == (P,) and bce.train_step(X, soft).shape == (P,)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_fast_target_check_finds_one_bad_row_among_many_and_the_exact_rule_decides(dtype):
+    """A kernel proves the usual targets fine in one pass; a row in doubt goes to the exact rule,
+    which alone decides: sums within 1e-3 of 1 pass even inside the kernel's margin
+    (0.9e-3), beyond fail; one bad row at the end of 200,000 (the parallel path) is found;
+    a NaN row passes the range check and is reported as NaN."""
+    n, b = 2000, 100
+    X = np.zeros((n, b, 2))
+    ce = Population(n, (2, 3, 2), output="softmax", loss="cross_entropy", dtype=dtype, seed=0)
+    good = np.full((n, b, 2), 0.5)
+    ce.train_step(X, good)
+
+    def last_row(values):
+        Y = good.copy()
+        Y[-1, -1] = values
+        return Y
+
+    ce.train_step(X, last_row([0.5 + 0.95e-3, 0.5]))
+    ce.train_step(X, last_row([0.5 - 0.95e-3, 0.5]))
+    for off in (1.2e-3, -1.2e-3):
+        with _raises("Y", "'rows summing to"):
+            ce.train_step(X, last_row([0.5 + off, 0.5]))
+    with _raises("Y", "'negative targets'"):
+        ce.train_step(X, last_row([1.0001, -0.0001]))
+    with pytest.raises(ParameterError, match="^Y contains NaN"):
+        ce.train_step(X, last_row([np.nan, 0.5]))
+    bce = Population(n, (2, 3, 2), output="sigmoid", loss="bce", dtype=dtype, seed=0)
+    bce.train_step(X, last_row([1.0, 0.0]))
+    with _raises("Y", "'targets in [0.5, 1.0001"):
+        bce.train_step(X, last_row([1.0001, 0.5]))
+
+
 @pytest.mark.parametrize("dtype", [None, True])
 def test_dtype_none_is_refused_not_read_as_float64(dtype):
     with _raises("dtype"):

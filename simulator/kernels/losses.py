@@ -7,7 +7,7 @@ Definitions: see :mod:`simulator.population`.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from simulator.kernels.activations import F0, F1, HALF, OUT_SOFTMAX, OUT_STEP, SIGMOID, softplus
 from simulator.kernels.elementary import exp_nonpositive
@@ -131,3 +131,49 @@ def _output_delta(out_kind, loss, z, o, Y, yi, delta, tmp, scales):
             for b in range(batch):
                 delta[k, b] = o[k, b] * (delta[k, b] - tmp[b])
     return total * inv, check == 0
+
+
+# ---------------------------------------------------------------------------- target checks
+_CHECK = {"cache": True, "error_model": "numpy"}  # no fast-math: the comparisons see NaNs
+TARGET_ROWS = 1024  # target rows per parallel slot of the range check
+# A cross-entropy target row may sum to 1 within 1e-3 (Population's rule); rows summing to 1
+# within this margin pass here whatever the order of their sum, the others go to the exact check.
+SUM_MARGIN = 0.9e-3
+
+
+@njit(inline="always")
+def _rows_doubtful(Y, loss, lo, hi):
+    """Whether some row lo..hi-1 of Y (R, d) may break the loss's target range: a value below 0
+    (cross-entropy, BCE), above 1 (BCE) or a row sum off 1 by more than SUM_MARGIN
+    (cross-entropy). NaN rows pass, as they do in the exact check."""
+    d = Y.shape[1]
+    doubtful = False
+    for r in range(lo, hi):
+        total, low, high = 0.0, False, False
+        for k in range(d):
+            y = np.float64(Y[r, k])
+            total += y
+            low |= y < 0.0
+            high |= y > 1.0
+        if loss == BCE:
+            doubtful |= low | high
+        else:
+            doubtful |= low | (abs(total - 1.0) > SUM_MARGIN)
+    return doubtful
+
+
+@njit(parallel=True, **_CHECK)
+def targets_doubtful(Y, loss, slots):
+    """slots[s] (bool, (ceil(R / TARGET_ROWS),)): whether the rows of slot s of Y (R, d), float,
+    may break the target range of ``loss`` (BCE or CROSS_ENTROPY); see :func:`_rows_doubtful`."""
+    R = Y.shape[0]
+    for s in prange(slots.shape[0]):
+        slots[s] = _rows_doubtful(Y, loss, s * TARGET_ROWS, min(R, (s + 1) * TARGET_ROWS))
+
+
+@njit(**_CHECK)
+def targets_doubtful_serial(Y, loss, slots):
+    """:func:`targets_doubtful` in one thread."""
+    R = Y.shape[0]
+    for s in range(slots.shape[0]):
+        slots[s] = _rows_doubtful(Y, loss, s * TARGET_ROWS, min(R, (s + 1) * TARGET_ROWS))

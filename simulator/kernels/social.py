@@ -10,6 +10,8 @@ import numpy as np
 from numba import njit, prange
 
 from simulator.kernels.mlp import _forward_agent, _layer_buffers, _max_width
+from simulator.kernels.numpy_sum import buffered_sum, pairwise_sum
+from simulator.kernels.random import normals_into
 
 _JIT = {"cache": True, "error_model": "numpy"}
 ROWS = 64  # agents per parallel work item of the graph kernels (one accumulator each)
@@ -79,6 +81,59 @@ def neighbour_mean(params, indptr, indices, out):
                     acc[c] += src[c]
             for c in range(n):
                 out[i, c] = acc[c] / deg
+
+
+@njit(parallel=True, **_JIT)
+def novelty_rms(preds, indptr, indices, cast, out):
+    """out[i] (float64) = RMS over the n columns of ``preds[i] - m_i``, m_i the mean of preds over
+    i's neighbours (:func:`neighbour_mean`'s row; 0 for an isolated agent), preds (P, n).
+
+    The same bits as NumPy's ``np.sqrt(((preds - m) ** 2).mean(axis=1, dtype=np.float64))`` with
+    ``m`` from :func:`neighbour_mean`: the mean and the differences rounded to preds' dtype,
+    the squares in it, their mean in float64 summed in NumPy's order (``cast``: preds is not
+    float64, so NumPy summed through its cast buffers; :mod:`simulator.kernels.numpy_sum`),
+    with no (P, n) temporaries.
+    """
+    n_agents, n = preds.shape
+    for blk in prange((n_agents + ROWS - 1) // ROWS):
+        acc = np.empty(n, dtype=np.float64)
+        mean = np.empty(n, dtype=preds.dtype)
+        for i in range(blk * ROWS, min(n_agents, (blk + 1) * ROWS)):
+            deg = indptr[i + 1] - indptr[i]
+            own = preds[i]
+            if deg == 0:
+                out[i] = 0.0
+                continue
+            acc[:] = 0.0
+            for k in range(indptr[i], indptr[i + 1]):
+                src = preds[indices[k]]
+                for c in range(n):
+                    acc[c] += src[c]
+            for c in range(n):
+                mean[c] = acc[c] / deg  # rounded to preds' dtype, as neighbour_mean's row
+                d = own[c] - mean[c]
+                acc[c] = d * d
+            total = buffered_sum(acc, 0, n) if cast else pairwise_sum(acc, 0, n)
+            out[i] = np.sqrt(total / n)
+
+
+@njit(parallel=True, **_JIT)
+def add_row_noise(params, rows, scale, k0, k1, step, purpose):
+    """``params[rows[e]] += scale * z_e`` in place for every e, z_e the float64 normals of stream
+    ``(e, step, purpose)`` (:func:`simulator.kernels.random.normals_into`), each ``scale * z``
+    rounded once to params' dtype and then added in it. rows int64 (k,), distinct (each
+    iteration writes only its own rows)."""
+    n = params.shape[1]
+    for blk in prange((rows.shape[0] + ROWS - 1) // ROWS):
+        z = np.empty(n, dtype=np.float64)
+        step_ = np.empty(n, dtype=params.dtype)
+        for e in range(blk * ROWS, min(rows.shape[0], (blk + 1) * ROWS)):
+            normals_into(z, k0, k1, e, step, purpose)
+            for c in range(n):
+                step_[c] = z[c] * scale
+            row = params[rows[e]]
+            for c in range(n):
+                row[c] += step_[c]
 
 
 @njit(**_JIT)
