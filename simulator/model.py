@@ -37,6 +37,7 @@ from simulator.kernels import social as S
 from simulator.kernels.sized import EDGE_FLOPS, blocks, sized_call
 from simulator.layout import AgentNetwork
 from simulator.measures import measure_names, snapshot
+from simulator.memory_plan import refuse_if_too_large
 from simulator.mesa_interop import NeuralDataCollector, scenario_arguments
 from simulator.mesa_layer import LazyMesaLayer
 from simulator.model_params import BASE_PARAMS
@@ -183,6 +184,9 @@ class NeuralModel(LazyMesaLayer, mesa.Model):
         super().__init__(rng=seed, scenario=scenario)
         self.seed = seed
         self.p = resolve(self.param_specs(), kwargs, type(self).__name__)
+        graph = self.p["graph"]
+        n = graph.number_of_nodes() if isinstance(graph, nx.Graph) else self.p["n_agents"]
+        refuse_if_too_large(type(self), kwargs, n)  # large models only, before any big array
         self._given = set(kwargs)
         self.config = {**self.p, "seed": seed}
         self._build_graph()

@@ -1,0 +1,192 @@
+"""What a model will hold in memory, estimated from its parameters before it is built.
+
+:func:`estimate` adds up what a configuration will hold: the networkx graph (edges counted from
+the generator's parameters, without building it) and the CSR arrays, the population's
+parameters with optimizer state and work buffers, a step's minibatch and activations, and the
+probe outputs the measures read (every agent up to ``measure_exact``, a panel above). Mesa's
+agents and cells are not counted: the model creates them only when something reads
+``model.agents`` or ``model.space``. The constants were calibrated against tracemalloc's peak
+for builds and steps of several scenarios (tests/test_app_limits.py checks the estimate stays
+within [1x, 4x] of the measured peak on several configurations).
+
+Two users: the browser app refuses a session's configuration above the server's limits
+(:mod:`simulator.app.limits`), and every model of at least :data:`CHECK_FROM` agents checks at
+its build that it fits this machine (:func:`refuse_if_too_large`), so a configuration that
+cannot fit gets a ParameterError naming ``n_agents`` instead of a MemoryError deep in the build
+or the out-of-memory killer minutes later.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+from simulator.config import fail
+
+__all__ = [
+    "CHECK_FROM",
+    "Estimate",
+    "estimate",
+    "expected_edges",
+    "machine_memory",
+    "refuse_if_too_large",
+]
+
+# bytes, calibrated with tracemalloc (see the module docstring)
+NX_PER_NODE = 700  # networkx node: adjacency dict, node attribute dict
+NX_PER_EDGE = 330  # both adjacency entries and the shared edge-attribute dict
+CSR_PER_EDGE = 64  # CSR indices both ways, mixing weights, edge lists of the rules
+PARAM_COPIES = 3  # params, a social rule's output (mixing), a copy (initial or pre-mixing)
+OPTIMIZER_COPIES = {"sgd": 0, "momentum": 1, "adam": 2}  # optimizer state per parameter
+FLOAT = 8  # probe statistics are float64
+SAFETY = 1.25  # margin on the sum: the estimate came within 1.1-2.7x of traced peaks (tests)
+BASE = 16 * 2**20  # a model's fixed Python objects (task, rules, collector)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Estimated memory of a configuration, in bytes, by part."""
+
+    n_agents: int
+    edges: int
+    graph: int
+    population: int
+    step: int
+
+    @property
+    def total(self) -> int:
+        """The parts' sum with a safety margin, in bytes."""
+        return int(SAFETY * (self.graph + self.population + self.step) + BASE)
+
+    def describe(self) -> str:
+        mib = 2**20
+        return (
+            f"about {self.total / mib:,.0f} MiB ({self.n_agents:,} agents, {self.edges:,} edges: "
+            f"graph {self.graph / mib:,.0f}, networks "
+            f"{self.population / mib:,.0f}, a step {self.step / mib:,.0f} MiB)"
+        )
+
+
+def expected_edges(graph: Any, n: int, graph_params: dict | None) -> int:
+    """Edges the graph will have, computed from the generator's parameters (not built)."""
+    from simulator.graph import GRAPH_NAMES, resolve_graph_params
+
+    if isinstance(graph, nx.Graph):
+        return graph.number_of_edges()
+    if not isinstance(graph, str) or graph not in GRAPH_NAMES:
+        path = Path(str(graph))
+        if path.is_file():  # a file: about one edge per line (GraphML: per ~60 bytes)
+            size = path.stat().st_size
+            return size // 60 if path.suffix.lower() in (".graphml", ".xml") else size // 4
+        return n * 4
+    p = resolve_graph_params(graph, n, graph_params)
+    pairs = n * (n - 1) / 2
+    if graph == "complete":
+        return int(pairs)
+    if graph in ("ring", "watts_strogatz"):
+        return n * p["k"] // 2
+    if graph == "torus":
+        return 2 * n
+    if graph == "erdos_renyi":
+        return int(p["p"] * pairs)
+    if graph == "barabasi_albert":
+        return p["m"] * max(n - p["m"], 0)
+    if graph == "random_regular":
+        return n * p["d"] // 2
+    if graph == "sbm":
+        blocks = p["blocks"]
+        sizes = [n // blocks] * blocks if isinstance(blocks, int) else list(blocks)
+        inside = sum(s * (s - 1) / 2 for s in sizes)
+        return int(p["p_in"] * inside + p["p_out"] * (pairs - inside))
+    return n - 1  # star
+
+
+def _task_shape(p: dict) -> tuple[int, int, int, str]:
+    """(d_in, d_out, n_probe, output) of the task, from a tiny instance (2 agents)."""
+    from simulator.tasks import make_task
+
+    task = make_task(p["task"], 2, 0, None, **p["task_params"])
+    return task.d_in, task.d_out, int(task.probe_X.shape[0]), task.output
+
+
+def estimate(cls: type, params: dict[str, Any]) -> Estimate:
+    """The memory a model of scenario ``cls`` with ``params`` would need (validated first)."""
+    from simulator.params import resolve
+
+    p = resolve(cls.param_specs(), params, cls.__name__)
+    graph = p["graph"]
+    n = graph.number_of_nodes() if isinstance(graph, nx.Graph) else p["n_agents"]
+    default_graph = cls.param_specs()["graph"].default
+    same = isinstance(graph, str) and graph == default_graph
+    gp = p["graph_params"] if same or "graph_params" in params else None
+    edges = expected_edges(graph, n, gp)
+    d_in, d_out, n_probe, output = _task_shape(p)
+    widths = (d_in, *p["hidden"], d_out)
+    n_params = sum((a + 1) * b for a, b in itertools.pairwise(widths))
+    itemsize = 8 if p["dtype"] == "float64" else 4
+    batch = p["batch_size"]
+    population = n * n_params * itemsize * (PARAM_COPIES + OPTIMIZER_COPIES[p["optimizer"]])
+    # the kernels keep activations in per-thread scratch; what scales with the population is
+    # distillation's neighbour outputs and targets (a minibatch's worth of every layer)
+    distils = p["distill_weight"] > 0 or p["distill_mode"] == "sample"
+    activations = n * batch * sum(widths) * itemsize if distils else 0
+    data = n * batch * (d_in + d_out) * itemsize * 2  # a minibatch, and its distilled targets
+    # outputs (and first hidden layer) on the probe set of the measured agents, with copies
+    # (probabilities, decisions, differences); per-agent statistics for every agent
+    measured = n if n <= p["measure_exact"] else p["measure_agents"]
+    probe = measured * n_probe * (d_out * 2 + widths[1]) * itemsize + n * 16 * FLOAT
+    if p["bc_rate"] > 0 and p["confidence"] > 0 and p["confidence_space"] == "function":
+        q = (d_in + 1) * d_out  # affine agents are compared by q exact coordinates instead
+        affine = not p["hidden"] and output == "linear" and q < n_probe * d_out
+        probe += n * (2 * q * FLOAT if affine else n_probe * d_out * (itemsize + FLOAT))
+    extra = n * getattr(cls, "memory_per_agent", 0) * max(batch, 1) // 64
+    return Estimate(
+        n_agents=n,
+        edges=edges,
+        graph=n * NX_PER_NODE + edges * (NX_PER_EDGE + CSR_PER_EDGE),
+        population=population + extra,
+        step=activations + data + probe,
+    )
+
+
+# Agents from which a model's build checks its estimate against the machine's memory (below,
+# every scenario's defaults need well under 1 GiB, and the estimate would cost ~1 ms a build).
+CHECK_FROM = 50_000
+
+
+def machine_memory() -> int:
+    """This machine's physical memory in bytes (1 TiB when the system does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 40
+
+
+def refuse_if_too_large(cls: type, params: dict[str, Any], n_agents: int) -> None:
+    """ParameterError naming ``n_agents`` when a model of scenario ``cls`` with ``params`` cannot
+    fit in this machine's memory: when its networks, a step's arrays and the CSR graph alone
+    (the estimate without the networkx graph, which a large model builds only on demand, and
+    without the app's safety margin) exceed the physical memory. Nothing is checked below
+    :data:`CHECK_FROM` agents (``n_agents``: the model's, or its given graph's nodes)."""
+    if n_agents < CHECK_FROM:
+        return
+    est = estimate(cls, params)
+    need = est.population + est.step + est.edges * CSR_PER_EDGE
+    have = machine_memory()
+    if need <= have:
+        return
+    fits = int(est.n_agents * have / need)
+    gib = 2**30
+    raise fail(
+        "n_agents",
+        est.n_agents,
+        f"at most about {fits:,} for this configuration on this machine: "
+        f"{est.n_agents:,} agents need about {need / gib:,.1f} GiB (networks with optimizer "
+        f"state {est.population / gib:,.1f}, a step's arrays {est.step / gib:,.1f}, the graph "
+        f"{est.edges * CSR_PER_EDGE / gib:,.1f}) of its {have / gib:,.1f} GiB",
+    )

@@ -1,0 +1,56 @@
+"""A model that cannot fit in the machine's memory is refused at its build, naming n_agents.
+
+The machine's memory is set by the test (monkeypatch), so the checks do not depend on the
+machine that runs them.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from simulator import memory_plan
+from simulator.config import ParameterError
+from simulator.registry import get_model
+
+GIB = 2**30
+
+
+def test_a_model_too_large_for_the_machine_is_refused_before_it_is_built(monkeypatch):
+    """gan_population's defaults need ~41 KB per agent (two networks with Adam state): a million
+    agents do not fit in 23.5 GiB. The error names n_agents, the need and the size that fits."""
+    monkeypatch.setattr(memory_plan, "machine_memory", lambda: int(23.5 * GIB))
+    with pytest.raises(ParameterError) as err:
+        get_model("gan_population")(rng=0, n_agents=1_000_000)
+    msg = str(err.value)
+    assert msg.startswith("n_agents=1000000")
+    need = float(re.search(r"need about ([\d.,]+) GiB", msg).group(1).replace(",", ""))
+    fits = int(re.search(r"at most about ([\d,]+)", msg).group(1).replace(",", ""))
+    assert need > 23.5 and "of its 23.5 GiB" in msg
+    assert fits == pytest.approx(1_000_000 * 23.5 / need, rel=0.01)
+
+
+def test_the_check_sizes_the_whole_model_not_only_its_parameters(monkeypatch):
+    """gossip_learning at the first checked size: refused when the machine is too small for its
+    networks and a step, built when it is not."""
+    n = memory_plan.CHECK_FROM
+    cls = get_model("gossip_learning")
+    est = memory_plan.estimate(cls, {"n_agents": n})
+    lean = est.population + est.step + est.edges * memory_plan.CSR_PER_EDGE
+    monkeypatch.setattr(memory_plan, "machine_memory", lambda: int(0.9 * lean))
+    with pytest.raises(ParameterError, match=f"^n_agents={n} "):
+        cls(rng=0, n_agents=n)
+    monkeypatch.setattr(memory_plan, "machine_memory", lambda: int(1.1 * lean))
+    assert cls(rng=0, n_agents=n, measures="fast").n_agents == n
+
+
+def test_small_models_are_not_estimated(monkeypatch):
+    """Below CHECK_FROM agents the build does not estimate at all (no cost for the many small
+    models of tests and sweeps)."""
+
+    def fail(*args, **kwargs):
+        raise AssertionError("estimated a small model")
+
+    monkeypatch.setattr(memory_plan, "estimate", fail)
+    assert get_model("gan_population")(rng=0, n_agents=8).n_agents == 8
