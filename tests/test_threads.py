@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -102,6 +103,33 @@ def test_chooser_disabled_or_single_threaded_uses_all_threads_the_work_allows():
     assert set(_feed(chooser, "k", 50, {1: 1.0, 2: 3.0})) == {2}
     chooser.enabled = True
     assert chooser.choose("other", 1) == (1, False)
+
+
+def test_calls_measured_long_keep_all_threads_and_are_never_tried_on_one(monkeypatch):
+    """A kind of call measured at ~0.1 s on all threads: every call gets all of them, no try on
+    one (a try would cost a whole call). The same means for a short call choose one thread
+    (equal arms: one thread is steadier), so the rule is what keeps the long one on all."""
+    if numba.get_num_threads() < 2:
+        pytest.skip("needs two threads")
+    chooser = T.ThreadChooser()
+    chooser.enabled = True
+    monkeypatch.setattr(T, "CHOOSER", chooser)
+    n_items, per_item = 1000, 1e5  # 1e8 FLOPs a call
+    for name, rate, want in (("test-long", 1e-9, 2), ("test-short", 1e-11, 1)):
+        key = (name, int(math.log2(n_items * per_item)))
+        chooser._mean[key] = [rate, rate]
+        chooser._calls[key] = 5
+        used = []
+        for _ in range(40):
+            call = T.parallel_begin(name, n_items, per_item)
+            used.append((call.threads, call.explored))
+            T.parallel_end(call)
+            chooser._mean[key] = [rate, rate]  # keep the arms as set (the calls are empty)
+        assert chooser.long_call(key, n_items * per_item) == (want == 2)
+        if want == 2:
+            assert set(used) == {(2, False)}
+        else:
+            assert [t for t, _ in used].count(1) > 30
 
 
 def test_parallel_begin_sizes_the_call_and_parallel_end_restores_numba_settings():

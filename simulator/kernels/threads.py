@@ -163,7 +163,8 @@ class ThreadChooser:
     threads only while their mean is at least ``MARGIN`` below one thread's (a busy machine
     makes their times erratic: in doubt, one thread, whose time is steady) and, every
     ``period`` calls, tries the other arm once, a try that weighs more in its mean (it may be
-    stale: measured under another load). The period is the relative gap between the arms over
+    stale: measured under another load); calls measured long (:data:`LONG_CALL`) keep all
+    threads without tries (see :func:`parallel_begin`). The period is the relative gap between the arms over
     ``EXPLORE_COST`` (between 8 and 32 calls), so the tries cost about 3% of the time (two
     threads twice as fast as one, on a quiet machine: one call in 32 on one thread), and they
     come often when the arms are close, where the choice changes with the load; two tries
@@ -174,6 +175,12 @@ class ThreadChooser:
     """
 
     ALPHA, ALPHA_TRY = 0.3, 0.7  # weight of the newest measurement in the means
+    # Calls measured to take longer than this on all threads keep all threads, untried on one:
+    # a core taken by another process holds up at most one small piece of such a call (a few
+    # milliseconds of a time slice beside >= 50), while a one-thread try would cost up to a
+    # whole call (evolution's probe pass of 1,000,000 agents: ~1 s on two threads, ~2 s on
+    # one, tried in the model's first steps and every 8-32 calls after).
+    LONG_CALL = 0.05
     MARGIN = 0.9  # all threads only while their mean is below MARGIN x one thread's
     PERIOD_MIN, PERIOD_MAX = 8, 32
     EXPLORE_COST = 0.03  # time lost to tries ~ gap / period: 3% (more for gaps > ~1)
@@ -200,6 +207,13 @@ class ThreadChooser:
         period = int(min(self.PERIOD_MAX, max(self.PERIOD_MIN, gap / self.EXPLORE_COST)))
         explore = calls % period == period - 1
         return (1, most)[best ^ explore], explore
+
+    def long_call(self, key: Any, work: float) -> bool:
+        """Whether a call of kind ``key`` with ``work`` is expected to take over
+        :data:`LONG_CALL` seconds on all threads (from their measured mean; False before it is
+        measured)."""
+        rate = self._mean.get(key, (_NAN, _NAN))[1]
+        return self.enabled and rate == rate and rate * work > self.LONG_CALL
 
     def record(self, key: Any, call: ParallelCall, seconds: float) -> None:
         """Fold one call's wall time into its arm's mean."""
@@ -259,7 +273,8 @@ def parallel_begin(key: Any, n_items: int, work_per_item: float) -> ParallelCall
     -------
     ParallelCall. Sets the calling thread's Numba thread count to at most
     ``n_items * work_per_item / MIN_WORK_PER_THREAD`` (between 1 and the current count; one
-    or all of those as :data:`CHOOSER` decides) and Numba's parallel chunk size to about
+    or all of those as :data:`CHOOSER` decides; all of them for a call it measured long) and
+    Numba's parallel chunk size to about
     ``WORK_PER_PIECE`` of work per piece.
     """
     get_threads, set_threads, set_chunk = _API or _api()
@@ -267,7 +282,10 @@ def parallel_begin(key: Any, n_items: int, work_per_item: float) -> ParallelCall
     work = n_items * work_per_item
     most = max(1, min(threads, int(work / MIN_WORK_PER_THREAD)))
     key = (key, int(math.log2(max(work, 1.0))))  # calls of one kind and a similar size
-    use, explored = CHOOSER.choose(key, most)
+    if most > 1 and CHOOSER.long_call(key, work):
+        use, explored = most, False
+    else:
+        use, explored = CHOOSER.choose(key, most)
     if use != threads:
         set_threads(use)
     chunk = set_chunk(max(1, int(WORK_PER_PIECE / max(work_per_item, 1.0))))
