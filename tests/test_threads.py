@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numba
 import numpy as np
+import pytest
 
 from simulator import Population
 from simulator.kernels import threads as T
