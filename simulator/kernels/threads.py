@@ -164,12 +164,12 @@ class ThreadChooser:
     makes their times erratic: in doubt, one thread, whose time is steady) and, every
     ``period`` calls, tries the other arm once, a try that weighs more in its mean (it may be
     stale: measured under another load); calls measured long (:data:`LONG_CALL`) keep all
-    threads without tries (see :func:`parallel_begin`). The period is the relative gap between
-    the arms over ``EXPLORE_COST`` (between 8 and 32 calls), so the tries cost about 3% of the time (two
-    threads twice as fast as one, on a quiet machine: one call in 32 on one thread), and they
-    come often when the arms are close, where the choice changes with the load; two tries
-    bring back an arm whose mean was measured under a load that has gone. The first call
-    of each kind is not measured (it may include compiling).
+    threads without tries (see :func:`parallel_begin`). The period is the relative gap
+    between the arms over ``EXPLORE_COST`` (between 8 and 32 calls), so the tries cost about
+    3% of the time (two threads twice as fast as one, on a quiet machine: one call in 32 on
+    one thread), and they come often when the arms are close, where the choice changes with
+    the load; two tries bring back an arm whose mean was measured under a load that has gone.
+    The first call of each kind is not measured (it may include compiling).
 
     Results never depend on the choice: every kernel iteration writes only its own rows.
     """
