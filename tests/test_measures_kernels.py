@@ -779,6 +779,23 @@ def test_counting_order_is_the_stable_order_of_the_cell_keys(q):
     cells = rng.integers(0, extent, size=(500, q))
     keys = np.empty(500, dtype=np.int64)
     KG.cell_keys(cells.astype(np.float64), np.zeros(q), 1.0, 62 // q, np.empty_like(cells), keys)
-    pts = np.empty(500, dtype=np.int64)
-    KG.counting_order(cells, extent, pts)
+    pts, sorted_keys = np.empty(500, dtype=np.int64), np.empty(500, dtype=np.int64)
+    KG.counting_order(cells, extent, keys, pts, sorted_keys)
     np.testing.assert_array_equal(pts, np.argsort(keys, kind="stable"))
+    np.testing.assert_array_equal(sorted_keys, np.sort(keys))
+
+
+def test_grid_bounds_are_the_column_extremes_and_see_any_non_finite_value():
+    from simulator.kernels import measure_grid as KG
+
+    rng = np.random.default_rng(7)
+    for q in (1, 2, 3):
+        Z = rng.standard_normal((1001, q)) * 10.0 ** rng.integers(-3, 4, q)
+        lo, hi = np.empty(q), np.empty(q)
+        assert KG.bounds(Z, lo, hi)
+        np.testing.assert_array_equal(lo, Z.min(axis=0))
+        np.testing.assert_array_equal(hi, Z.max(axis=0))
+        for bad in (np.nan, np.inf, -np.inf):
+            W = Z.copy()
+            W[int(rng.integers(1001)), int(rng.integers(q))] = bad
+            assert not KG.bounds(W, lo, hi)

@@ -38,20 +38,23 @@ def _linked(Z, pts, a0, a1, b0, b1, eps2):
 
 @njit(**_JIT)
 def bounds(Z, lo, hi):
-    """lo, hi (q,) float64 = the column minima and maxima of Z (P, q) float64, P >= 1, in one
-    pass; returns False when some value of Z is NaN or infinite."""
+    """lo, hi (q,) float64 = the column minima and maxima of Z (P, q) float64, P >= 1, one
+    column at a time with the extremes in registers (the same order of comparisons as one
+    pass over the rows: the same values); returns False when some value of Z is NaN or
+    infinite (counted in integers: no chain of float additions)."""
     P, q = Z.shape
-    finite = True
+    nonfinite = 0
     for d in range(q):
-        lo[d] = Z[0, d]
-        hi[d] = Z[0, d]
-    for p in range(P):
-        for d in range(q):
+        low = Z[0, d]
+        high = low
+        for p in range(P):
             v = Z[p, d]
-            finite = finite and np.isfinite(v)
-            lo[d] = min(lo[d], v)
-            hi[d] = max(hi[d], v)
-    return finite
+            nonfinite += not np.isfinite(v)
+            low = min(low, v)
+            high = max(high, v)
+        lo[d] = low
+        hi[d] = high
+    return nonfinite == 0
 
 
 @njit(**_JIT)
@@ -70,10 +73,11 @@ def cell_keys(Z, lo, side, bits, cells, keys):
 
 
 @njit(**_JIT)
-def counting_order(cells, extent, pts):
+def counting_order(cells, extent, keys, pts, sorted_keys):
     """pts (P,) int64, filled: the points in increasing order of their cells (the order of
-    their keys), points of one cell in index order; a counting sort over the dense grid of
-    ``prod(extent)`` cells (cells[p, d] < extent[d]), O(P + prod(extent))."""
+    their keys), points of one cell in index order, and sorted_keys[s] = keys[pts[s]]; a
+    counting sort over the dense grid of ``prod(extent)`` cells (cells[p, d] < extent[d]),
+    O(P + prod(extent))."""
     P, q = cells.shape
     n = 1
     for d in range(q):
@@ -91,32 +95,33 @@ def counting_order(cells, extent, pts):
     for p in range(P):
         k = index[p]
         pts[start[k]] = p
+        sorted_keys[start[k]] = keys[p]
         start[k] += 1
 
 
 @njit(**_JIT)
-def grid_components(Z, cells, pts, keys, bits, eps, reach, parent):
+def grid_components(Z, cells, pts, sorted_keys, bits, eps, reach, parent):
     """Union-find over cells of the eps-linkage graph of the points Z (P, q) float64.
 
     cells : int64 (P, q) non-negative cell coordinates (floor of Z / side), each below
-    ``2**bits``; keys : their packed keys (:func:`cell_keys`); pts : int64 (P,) the points in
-    increasing key order (the points of one cell in any order: the components do not depend on
-    it). reach : int, the largest coordinate difference of linkable cells. parent : int64 (P,),
-    filled: parent[p] = one representative point of p's cluster. Neighbour cells are found by a
-    forward-moving pointer per offset (the packed key of a shifted cell is the key plus a
-    constant), never by searching.
+    ``2**bits``; pts : int64 (P,) the points in increasing order of their packed keys
+    (:func:`cell_keys`; the points of one cell in any order: the components do not depend on
+    it) and sorted_keys (P,) those keys in that order. reach : int, the largest coordinate
+    difference of linkable cells. parent : int64 (P,), filled: parent[p] = one representative
+    point of p's cluster. Neighbour cells are found by a forward-moving pointer per offset (the
+    packed key of a shifted cell is the key plus a constant), never by searching.
     """
     P, q = cells.shape
     starts = np.empty(P + 1, dtype=np.int64)
     n_cells = 0
     for s in range(P):
-        if s == 0 or keys[pts[s]] != keys[pts[s - 1]]:
+        if s == 0 or sorted_keys[s] != sorted_keys[s - 1]:
             starts[n_cells] = s
             n_cells += 1
     starts[n_cells] = P
     ckeys = np.empty(n_cells, dtype=np.int64)
     for c in range(n_cells):
-        ckeys[c] = keys[pts[starts[c]]]
+        ckeys[c] = sorted_keys[starts[c]]
     cpar = np.arange(n_cells)
     eps2 = eps * eps
     width = 2 * reach + 1

@@ -194,12 +194,14 @@ def grid_clusters(Z: Any, eps: float) -> tuple[np.ndarray, int, float]:
     KG.cell_keys(Zf, lo, side, bits, cells, keys)
     extent = np.floor((hi - lo) / side).astype(np.int64) + 1  # cells per dimension
     if float(np.prod(extent.astype(np.float64))) <= 4 * P + 4096:  # a small grid: O(P)
-        pts = np.empty(P, dtype=np.int64)
-        KG.counting_order(cells, extent, pts)
+        pts, sorted_keys = np.empty(P, dtype=np.int64), np.empty(P, dtype=np.int64)
+        KG.counting_order(cells, extent, keys, pts, sorted_keys)
     else:  # within a cell, any order gives the same components
         pts = np.argsort(keys)
+        sorted_keys = keys[pts]
     parent = np.empty(P, dtype=np.int64)
-    KG.grid_components(Zf, cells, pts, keys, bits, eps, int(np.ceil(np.sqrt(q))), parent)
+    reach = int(np.ceil(np.sqrt(q)))
+    KG.grid_components(Zf, cells, pts, sorted_keys, bits, eps, reach, parent)
     labels = np.empty(Zf.shape[0], dtype=np.int64)
     KM.first_appearance(parent, labels)
     counts = np.bincount(labels)
