@@ -82,9 +82,20 @@ def test_a_reordered_sum_would_be_caught():
 
 
 def _novelty_numpy(preds, indptr, indices):
-    """The detector's novelty as NumPy computed it before the kernel (the oracle)."""
-    mean = np.empty_like(preds)
-    S.neighbour_mean(preds, indptr, indices, mean)
+    """The detector's novelty as NumPy computed it before the kernel (the oracle): the
+    neighbours' mean summed in float64 in CSR order and rounded to preds' dtype (what
+    neighbour_mean computes; written out here), then NumPy's squares and float64 mean."""
+    mean = preds.copy()  # an isolated agent's mean is its own row
+    for i in range(preds.shape[0]):
+        neighbours = indices[indptr[i] : indptr[i + 1]]
+        if neighbours.size:
+            acc = np.zeros(preds.shape[1])
+            for j in neighbours:
+                acc += preds[j]
+            mean[i] = acc / neighbours.size
+    kernel_mean = np.empty_like(preds)
+    S.neighbour_mean(preds, indptr, indices, kernel_mean)
+    assert np.array_equal(kernel_mean, mean)
     return np.sqrt(((preds - mean) ** 2).mean(axis=1, dtype=np.float64))
 
 

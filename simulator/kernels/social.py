@@ -63,6 +63,16 @@ def masked_mean_mix(params, indptr, indices, mask, rate, out):
                 out[i, c] = (1.0 - rate) * own[c] + rate * acc[c] / count
 
 
+@njit(inline="always")
+def _neighbour_sum(rows, indptr, indices, i, acc):
+    """acc (n,) float64 = the sum of the rows of agent i's neighbours, in CSR order."""
+    acc[:] = 0.0
+    for k in range(indptr[i], indptr[i + 1]):
+        src = rows[indices[k]]
+        for c in range(acc.shape[0]):
+            acc[c] += src[c]
+
+
 @njit(parallel=True, **_JIT)
 def neighbour_mean(params, indptr, indices, out):
     """out[i] = mean of params over i's neighbours (params[i] itself for an isolated agent)."""
@@ -74,11 +84,7 @@ def neighbour_mean(params, indptr, indices, out):
             if deg == 0:
                 out[i] = params[i]
                 continue
-            acc[:] = 0.0
-            for k in range(indptr[i], indptr[i + 1]):
-                src = params[indices[k]]
-                for c in range(n):
-                    acc[c] += src[c]
+            _neighbour_sum(params, indptr, indices, i, acc)
             for c in range(n):
                 out[i, c] = acc[c] / deg
 
@@ -104,11 +110,7 @@ def novelty_rms(preds, indptr, indices, cast, out):
             if deg == 0:
                 out[i] = 0.0
                 continue
-            acc[:] = 0.0
-            for k in range(indptr[i], indptr[i + 1]):
-                src = preds[indices[k]]
-                for c in range(n):
-                    acc[c] += src[c]
+            _neighbour_sum(preds, indptr, indices, i, acc)
             for c in range(n):
                 mean[c] = acc[c] / deg  # rounded to preds' dtype, as neighbour_mean's row
                 d = own[c] - mean[c]
