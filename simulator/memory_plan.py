@@ -26,7 +26,7 @@ from typing import Any
 
 import networkx as nx
 
-from simulator.config import fail
+from simulator.config import ParameterError, fail
 
 __all__ = [
     "CHECK_FROM",
@@ -175,7 +175,13 @@ def refuse_if_too_large(cls: type, params: dict[str, Any], n_agents: int) -> Non
     :data:`CHECK_FROM` agents (``n_agents``: the model's, or its given graph's nodes)."""
     if n_agents < CHECK_FROM:
         return
-    est = estimate(cls, params)
+    try:
+        est = estimate(cls, params)
+    except (ParameterError, ValueError, TypeError, OSError):
+        # what the estimate cannot size (a task whose parameters fit only the real model, e.g.
+        # task="arrays" with data for n_agents agents: the estimate's 2-agent instance refuses
+        # them) is not checked; the build itself reports any bad parameter
+        return
     need = est.population + est.step + est.edges * CSR_PER_EDGE
     have = machine_memory()
     if need <= have:

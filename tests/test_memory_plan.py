@@ -54,3 +54,19 @@ def test_small_models_are_not_estimated(monkeypatch):
 
     monkeypatch.setattr(memory_plan, "estimate", fail)
     assert get_model("gan_population")(rng=0, n_agents=8).n_agents == 8
+
+
+def test_a_large_model_the_estimate_cannot_size_is_built_unchecked(monkeypatch):
+    """task="arrays" with data for every agent: the estimate's 2-agent instance of the task
+    refuses that data, so the check steps aside and the model is built."""
+    import numpy as np
+
+    n = memory_plan.CHECK_FROM
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n, 4, 8)).astype(np.float32)
+    Y = rng.standard_normal((n, 4, 1)).astype(np.float32)
+    monkeypatch.setattr(memory_plan, "machine_memory", lambda: 1)  # would refuse anything
+    model = get_model("gossip_learning")(
+        rng=0, n_agents=n, task="arrays", task_params={"X": X, "Y": Y}, measures="fast"
+    )
+    assert model.n_agents == n
