@@ -61,9 +61,12 @@ def test_the_parallel_kernels_of_a_step_have_no_parallel_loops_but_their_pranges
         warnings.simplefilter("ignore")
         for name in SCENARIOS:
             model = get_model(name)(rng=0, n_agents=1200)  # above the panel's exact size
+            if name == "evolution":
+                model.novelty_weight = 0.5  # the fitness then reads the novelty (a kernel)
             for _ in range(2):
                 model.step()
     expected = {"confident_edges", "neighbour_predictions", "blend_targets", "mode_hits"}
+    expected |= {"novelty_rms", "add_row_noise", "targets_doubtful"}
     assert expected | {"probe_pass", "_population_pass"} <= set(seen)
     loops = {name: _parallel_loops(kernel, args) for name, (kernel, args) in seen.items()}
     written = {
