@@ -278,15 +278,20 @@ def check_counts(name: str, value: Any, shape: tuple[int, ...]) -> np.ndarray:
     return arr.astype(np.int64)
 
 
+def machine_memory() -> int:
+    """This machine's physical memory in bytes (1 TiB when the system does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 40
+
+
 def check_memory(n_agents: int, n_params: int, dtype: np.dtype, optimizer: str) -> None:
     """Refuse a population whose parameters and optimizer state would not fit in this machine's
     memory (a MemoryError or the out-of-memory killer otherwise)."""
     copies = {"sgd": 2, "momentum": 3, "adam": 4}.get(optimizer, 4)  # params, grads/out, m, v
     need = n_agents * n_params * np.dtype(dtype).itemsize * copies
-    try:
-        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        have = 1 << 40
+    have = machine_memory()
     if need > have:
         raise fail(
             "n_agents",

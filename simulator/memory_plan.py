@@ -19,14 +19,13 @@ or the out-of-memory killer minutes later.
 from __future__ import annotations
 
 import itertools
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
 
-from simulator.config import ParameterError, fail
+from simulator.config import ParameterError, fail, machine_memory
 
 __all__ = [
     "CHECK_FROM",
@@ -157,14 +156,6 @@ def estimate(cls: type, params: dict[str, Any]) -> Estimate:
 # Agents from which a model's build checks its estimate against the machine's memory (below,
 # every scenario's defaults need well under 1 GiB, and the estimate would cost ~1 ms a build).
 CHECK_FROM = 50_000
-
-
-def machine_memory() -> int:
-    """This machine's physical memory in bytes (1 TiB when the system does not say)."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return 1 << 40
 
 
 def refuse_if_too_large(cls: type, params: dict[str, Any], n_agents: int) -> None:

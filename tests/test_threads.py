@@ -153,7 +153,7 @@ def test_training_gives_the_same_numbers_whatever_the_chooser_picks(monkeypatch)
             super().__init__()
             self.threads = threads
 
-        def choose(self, key, most):
+        def choose(self, key, most, work=0.0):
             used.append(min(self.threads, most))
             return min(self.threads, most), False
 
@@ -173,7 +173,7 @@ def test_many_tiny_networks_are_sized_for_every_thread(monkeypatch):
     offered = []
 
     class Recording(T.ThreadChooser):
-        def choose(self, key, most):
+        def choose(self, key, most, work=0.0):
             offered.append(most)
             return 1, False
 

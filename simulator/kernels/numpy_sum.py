@@ -91,10 +91,6 @@ def pairwise_sum(a, lo, n):
     """
     if n <= BLOCK:
         return _block_sum(a, lo, n)
-    half = n // 2
-    half -= half % 8
-    if n - half <= BLOCK:  # two blocks (up to 263 numbers): no stack to allocate
-        return _block_sum(a, lo, half) + _block_sum(a, lo + half, n - half)
     return _tree_sum(a, lo, n)
 
 

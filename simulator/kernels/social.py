@@ -64,12 +64,13 @@ def masked_mean_mix(params, indptr, indices, mask, rate, out):
 
 
 @njit(inline="always")
-def _neighbour_sum(rows, indptr, indices, i, acc):
-    """acc (n,) float64 = the sum of the rows of agent i's neighbours, in CSR order."""
+def _neighbour_sum(rows, indptr, indices, i, acc, n):
+    """acc[:n] float64 = the sum of the rows (n columns) of agent i's neighbours, in CSR
+    order."""
     acc[:] = 0.0
     for k in range(indptr[i], indptr[i + 1]):
         src = rows[indices[k]]
-        for c in range(acc.shape[0]):
+        for c in range(n):
             acc[c] += src[c]
 
 
@@ -84,7 +85,7 @@ def neighbour_mean(params, indptr, indices, out):
             if deg == 0:
                 out[i] = params[i]
                 continue
-            _neighbour_sum(params, indptr, indices, i, acc)
+            _neighbour_sum(params, indptr, indices, i, acc, n)
             for c in range(n):
                 out[i, c] = acc[c] / deg
 
@@ -110,7 +111,7 @@ def novelty_rms(preds, indptr, indices, cast, out):
             if deg == 0:
                 out[i] = 0.0
                 continue
-            _neighbour_sum(preds, indptr, indices, i, acc)
+            _neighbour_sum(preds, indptr, indices, i, acc, n)
             for c in range(n):
                 mean[c] = acc[c] / deg  # rounded to preds' dtype, as neighbour_mean's row
                 d = own[c] - mean[c]
@@ -128,14 +129,14 @@ def add_row_noise(params, rows, scale, k0, k1, step, purpose):
     n = params.shape[1]
     for blk in prange((rows.shape[0] + ROWS - 1) // ROWS):
         z = np.empty(n, dtype=np.float64)
-        step_ = np.empty(n, dtype=params.dtype)
+        scaled = np.empty(n, dtype=params.dtype)  # scale * z rounded to params' dtype
         for e in range(blk * ROWS, min(rows.shape[0], (blk + 1) * ROWS)):
             normals_into(z, k0, k1, e, step, purpose)
             for c in range(n):
-                step_[c] = z[c] * scale
+                scaled[c] = z[c] * scale
             row = params[rows[e]]
             for c in range(n):
-                row[c] += step_[c]
+                row[c] += scaled[c]
 
 
 @njit(**_JIT)

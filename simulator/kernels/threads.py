@@ -164,7 +164,7 @@ class ThreadChooser:
     makes their times erratic: in doubt, one thread, whose time is steady) and, every
     ``period`` calls, tries the other arm once, a try that weighs more in its mean (it may be
     stale: measured under another load); calls measured long (:data:`LONG_CALL`) keep all
-    threads without tries (see :func:`parallel_begin`). The period is the relative gap
+    threads without tries. The period is the relative gap
     between the arms over ``EXPLORE_COST`` (between 8 and 32 calls), so the tries cost about
     3% of the time (two threads twice as fast as one, on a quiet machine: one call in 32 on
     one thread), and they come often when the arms are close, where the choice changes with
@@ -190,15 +190,18 @@ class ThreadChooser:
         self._mean: dict[Any, list[float]] = {}  # key -> [one thread, all threads] s / work
         self._calls: dict[Any, int] = {}
 
-    def choose(self, key: Any, most: int) -> tuple[int, bool]:
-        """(threads, explored): 1 or ``most`` threads for the next call of kind ``key``, and
-        whether that is the arm measured slower (a try that refreshes its mean)."""
+    def choose(self, key: Any, most: int, work: float = 0.0) -> tuple[int, bool]:
+        """(threads, explored): 1 or ``most`` threads for the next call of kind ``key`` with
+        ``work``, and whether that is the arm measured slower (a try that refreshes its mean).
+        A call measured long (:data:`LONG_CALL`) gets all threads, never a try."""
         if most <= 1 or not self.enabled:
             return max(1, most), False
         calls = self._calls.get(key, 0)
         self._calls[key] = calls + 1
         mean = self._mean.get(key, [_NAN, _NAN])
         if mean[1] != mean[1]:  # all threads first (the first call, unmeasured, too)
+            return most, False
+        if self.long_call(key, work):
             return most, False
         if mean[0] != mean[0]:
             return 1, True
@@ -282,10 +285,7 @@ def parallel_begin(key: Any, n_items: int, work_per_item: float) -> ParallelCall
     work = n_items * work_per_item
     most = max(1, min(threads, int(work / MIN_WORK_PER_THREAD)))
     key = (key, int(math.log2(max(work, 1.0))))  # calls of one kind and a similar size
-    if most > 1 and CHOOSER.long_call(key, work):
-        use, explored = most, False
-    else:
-        use, explored = CHOOSER.choose(key, most)
+    use, explored = CHOOSER.choose(key, most, work)
     if use != threads:
         set_threads(use)
     chunk = set_chunk(max(1, int(WORK_PER_PIECE / max(work_per_item, 1.0))))
