@@ -38,6 +38,7 @@ from simulator.kernels.gemm import TRANSPOSE_BYTES, transpose, wide_vectors
 from simulator.kernels.mlp import (
     FASTMATH,
     _activate_block,
+    _borrowed_net,
     _dense_forward,
     _layer_buffers,
     _load_input,
@@ -274,8 +275,8 @@ def _chunk_stats(lo, hi, truth, labels, oc, tc, ob, terms, sums, stats):
 
 
 @njit(**_JIT)
-def _probe_chunk(lo, hi, owned, lanes_, params_, rows, X_, Y_, truth_, labels, net, preds_,
-                 hidden_, hid_slot, dec_, stats_):  # fmt: skip
+def _probe_chunk(lo, hi, owned, lanes_, params_, rows_, X_, Y_, truth_, labels_, net_, preds_,
+                 hidden_, hid_slot_, dec_, stats_):  # fmt: skip
     """Agents rows[lo:hi] (at most LANES) of :func:`probe_pass`, with ``owned`` (params'
     dtype: :func:`_scratch_size`, then twice the outputs' size of :func:`_lane_sizes`) and
     ``lanes_`` (float64: twice the terms' size, then (2 + 2 d_out) LANES) as scratch, zeros
@@ -285,6 +286,8 @@ def _probe_chunk(lo, hi, owned, lanes_, params_, rows, X_, Y_, truth_, labels, n
     wide_vectors()
     params, X, Y, truth = borrow(params_), borrow(X_), borrow(Y_), borrow(truth_)
     preds, hidden, dec, stats = borrow(preds_), borrow(hidden_), borrow(dec_), borrow(stats_)
+    rows, labels, hid_slot = borrow(rows_), borrow(labels_), borrow(hid_slot_)
+    net = _borrowed_net(net_)
     n, n_params = X.shape[1], params.shape[1]
     dims = net.dims
     n_layers = dims.shape[0] - 1

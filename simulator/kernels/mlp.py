@@ -336,6 +336,14 @@ def _chunk_buffers(scratch, n_layers, width, batch, d_out, d_in, n_params):
 
 
 @njit(inline="always")
+def _borrowed_net(net):
+    """``net`` with its arrays borrowed (:func:`borrow`): passing it to the per-agent functions
+    then counts no references to its four arrays' owners."""
+    return NetArrays(borrow(net.dims), borrow(net.w_off), borrow(net.b_off), borrow(net.acts),
+                     net.loss)  # fmt: skip
+
+
+@njit(inline="always")
 def _status(finite_x, finite_y, loss):
     """OK, or why an agent's step is skipped (its inputs, its targets, or its loss)."""
     if not finite_x:
@@ -433,11 +441,11 @@ def _population_pass(params, X, Y, net, opt, mode, losses, status, grads, dx):
 
 
 @njit(**_JIT)
-def _forward_chunk(lo, hi, owned, params_, X_, net, layer, out_):
+def _forward_chunk(lo, hi, owned, params_, X_, net_, layer, out_):
     """Agents lo..hi-1 of :func:`_population_forward`, with ``owned`` as scratch (arrays
     borrowed, as in :func:`_pass_chunk`)."""
     wide_vectors()
-    params, X, out = borrow(params_), borrow(X_), borrow(out_)
+    params, X, out, net = borrow(params_), borrow(X_), borrow(out_), _borrowed_net(net_)
     batch = X.shape[1]
     dims = net.dims
     n_layers = dims.shape[0] - 1

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from simulator.kernels.mlp import _forward_agent, _layer_buffers, _max_width
+from simulator.kernels.arrays import borrow
+from simulator.kernels.mlp import _borrowed_net, _forward_agent, _layer_buffers, _max_width
 from simulator.kernels.numpy_sum import buffered_sum, pairwise_sum
 from simulator.kernels.random import normals_into
 
@@ -196,6 +197,46 @@ def confident_edges(preds, indptr, indices, eps):
     return mask
 
 
+@njit(**_JIT)
+def _predict_block(blk, scratch_, acc_, params_, X_, indptr_, indices_, mask_, net_, out_, counts_):
+    """Agents ``blk * ROWS ..`` of :func:`neighbour_predictions`, with ``scratch_`` (layer
+    buffers) and ``acc_`` (float64 (d_out, B)) as their scratch. Every array is borrowed
+    (:func:`simulator.kernels.arrays.borrow`; the caller holds them all for the call): the views
+    taken per neighbour (its parameter row, the agent's inputs) count no references, which both
+    threads would otherwise do on the same owners."""
+    params, X, out, counts = borrow(params_), borrow(X_), borrow(out_), borrow(counts_)
+    indptr, indices, mask = borrow(indptr_), borrow(indices_), borrow(mask_)
+    scratch, acc, net = borrow(scratch_), borrow(acc_), _borrowed_net(net_)
+    n_agents = params.shape[0]
+    batch = X.shape[1]
+    dims = net.dims
+    n_layers = dims.shape[0] - 1
+    d_out = dims[n_layers]
+    width = _max_width(dims)
+    acts, zs = _layer_buffers(scratch, n_layers, width, batch)
+    tmp = scratch[2 * (n_layers + 1) * width * batch :]
+    o = acts[n_layers, :d_out]
+    for i in range(blk * ROWS, min(n_agents, (blk + 1) * ROWS)):
+        acc[:, :] = 0.0
+        counts[i] = 0
+        for k in range(indptr[i], indptr[i + 1]):
+            if not mask[k]:
+                continue
+            counts[i] += 1
+            _forward_agent(params[indices[k]], X, np.int64(i), net, acts, zs, tmp)
+            for j in range(d_out):
+                for b in range(batch):
+                    acc[j, b] += o[j, b]
+        if counts[i] > 0:
+            for b in range(batch):
+                for j in range(d_out):
+                    out[i, b, j] = acc[j, b] / counts[i]
+        else:
+            for b in range(batch):
+                for j in range(d_out):
+                    out[i, b, j] = 0
+
+
 @njit(parallel=True, cache=True, error_model="numpy")
 def neighbour_predictions(params, X, indptr, indices, mask, net, out):
     """Mean over i's (unmasked) neighbours j of f_j(X_i), for every agent i.
@@ -203,42 +244,19 @@ def neighbour_predictions(params, X, indptr, indices, mask, net, out):
     params : float (P, n_params); X : float (P, B, d_in); mask : bool (nnz,);
     out : float (P, B, d_out), filled. Returns int64 (P,) the number of neighbours averaged
     (0: out[i] is left at 0). The loop runs over blocks of ``ROWS`` agents, whose scratch is
-    allocated once per block; each agent's mean is summed in float64 over its neighbours in
-    CSR order.
+    allocated once per block (:func:`_predict_block`); each agent's mean is summed in float64
+    over its neighbours in CSR order.
     """
     n_agents = params.shape[0]
     batch = X.shape[1]
     dims = net.dims
     n_layers = dims.shape[0] - 1
-    d_out = dims[n_layers]
-    width = _max_width(dims)
-    size = 2 * (n_layers + 1) * width * batch
+    size = 2 * (n_layers + 1) * _max_width(dims) * batch + 2 * batch
     counts = np.empty(n_agents, dtype=np.int64)  # not np.zeros: see confident_edges
     for blk in prange((n_agents + ROWS - 1) // ROWS):
-        scratch = np.empty(size + 2 * batch, dtype=params.dtype)
-        acts, zs = _layer_buffers(scratch, n_layers, width, batch)
-        tmp = scratch[size:]
-        o = acts[n_layers, :d_out]
-        acc = np.empty((d_out, batch), dtype=np.float64)
-        for i in range(blk * ROWS, min(n_agents, (blk + 1) * ROWS)):
-            acc[:, :] = 0.0
-            counts[i] = 0
-            for k in range(indptr[i], indptr[i + 1]):
-                if not mask[k]:
-                    continue
-                counts[i] += 1
-                _forward_agent(params[indices[k]], X, np.int64(i), net, acts, zs, tmp)
-                for j in range(d_out):
-                    for b in range(batch):
-                        acc[j, b] += o[j, b]
-            if counts[i] > 0:
-                for b in range(batch):
-                    for j in range(d_out):
-                        out[i, b, j] = acc[j, b] / counts[i]
-            else:
-                for b in range(batch):
-                    for j in range(d_out):
-                        out[i, b, j] = 0
+        scratch = np.empty(size, dtype=params.dtype)
+        acc = np.empty((dims[n_layers], batch), dtype=np.float64)
+        _predict_block(blk, scratch, acc, params, X, indptr, indices, mask, net, out, counts)
     return counts
 
 
@@ -327,7 +345,9 @@ def lineage_noise(noise, parent):
 
 
 @njit(cache=True, error_model="numpy")
-def bounded_confidence_sequence(params, acting, indptr, indices, eps, rate, preds, probe, net):
+def bounded_confidence_sequence(
+    params_, acting_, indptr_, indices_, eps, rate, preds_, probe_, net_
+):
     """Hegselmann-Krause moves one agent after another, each seeing the moves before it.
 
     Agent ``i = acting[t]`` moves ``p_i <- (1 - rate) p_i + rate mean(p_i, p_j : d(i, j) < eps)``
@@ -339,6 +359,9 @@ def bounded_confidence_sequence(params, acting, indptr, indices, eps, rate, pred
     updated in place after each move (one forward pass on ``probe``), or shape (P, 0);
     probe : float (1, n_probe, d_in) in the dtype of ``params``; net : the population's NetArrays.
     """
+    # every array borrowed (no reference counted per view: the rows read per neighbour)
+    params, acting, preds, probe = borrow(params_), borrow(acting_), borrow(preds_), borrow(probe_)
+    indptr, indices, net = borrow(indptr_), borrow(indices_), _borrowed_net(net_)
     n = params.shape[1]
     dims = net.dims
     n_layers = dims.shape[0] - 1
