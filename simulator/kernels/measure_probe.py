@@ -212,11 +212,14 @@ def _lane_error_spread(ob, truth, acc, spread, mean, var):
             spread[a] += np.sqrt(var[k, a] / n)
 
 
-@njit(**_JIT)
+@njit(inline="always", **_JIT)
 def _agent_outputs(i, a, o, z, tmp, Y, truth, labels, net, scales, delta, dec, stats, oc, tc):
     """The per-agent part of the statistics of agent rows[i] (lane a of its chunk): loss,
     decisions and accuracy now; its outputs (``oc[a]`` (K, n)) and per-item
-    entropies (``tc[a]`` (n,)) kept for the sums over the items (:func:`_chunk_stats`)."""
+    entropies (``tc[a]`` (n,)) kept for the sums over the items (:func:`_chunk_stats`).
+    Inlined into its caller (same compile flags, so the same bits): called, its fifteen
+    arguments cost more than its work for small networks (256 agents of a 1-1 network on 16
+    probe items: 65-77 -> 30-32 us for the pass)."""
     K, n = o.shape
     out_kind = net.acts[net.dims.shape[0] - 2]
     if Y.shape[0] > 0:
