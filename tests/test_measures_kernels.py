@@ -749,6 +749,30 @@ def test_pivot_coordinates_with_a_radius_stop_early_and_stay_exact_bounds():
         np.testing.assert_array_equal(out[0][2], out[1][2])
 
 
+def test_pivot_coordinates_go_past_8_directions_while_they_prune_and_clusters_stay_exact():
+    """Rows spread over 20 dimensions, with a radius that links few pairs: the first 8
+    directions leave most pairs close, the next ones keep pruning, so more are taken (at most
+    the cap); the coordinates are the same projections as without a radius, and the clusters
+    are the exact components of the pairs closer than eps."""
+    rng = np.random.default_rng(5)
+    G = rng.standard_normal((400, 20)) @ rng.standard_normal((20, 256)) / np.sqrt(20)
+    G = G.astype(np.float32)
+    mu = G.mean(axis=0, dtype=np.float64)
+    dist = np.sqrt(((G[:, None].astype(np.float64) - G[None]) ** 2).sum(axis=-1))
+    eps = float(np.quantile(dist[np.triu_indices(400, 1)], 0.001))
+    Z, r = KPV.pivot_coordinates(G, mu, 24, eps)
+    Z8, _ = KPV.pivot_coordinates(G, mu, 8, eps)
+    assert Z8.shape[1] == 8 and 8 < Z.shape[1] < 24
+    np.testing.assert_array_equal(Z[:, :8], Z8)
+    C = G.astype(np.float64) - mu
+    np.testing.assert_allclose((Z**2).sum(axis=1) + r**2, (C**2).sum(axis=1), rtol=1e-9)
+    labels = metrics.clusters._components(G, eps, mu)
+    truth = connected_components(dist < eps, directed=False)[1]
+    assert (
+        len(np.unique(np.stack([labels, truth]), axis=1).T) == labels.max() + 1 == truth.max() + 1
+    )
+
+
 @pytest.mark.parametrize(
     ("kwargs", "name"),
     [

@@ -56,7 +56,7 @@ def principal_coordinates(
     return np.ascontiguousarray(_times(G, mu, V)), V
 
 
-_MAX_DIRECTIONS = 8  # principal directions whose coordinates prune the pairs of the sweep
+_MAX_DIRECTIONS = 24  # at most this many directions prune the pairs of the sweep
 
 
 def _components(G: np.ndarray, eps: float, mu: np.ndarray | None = None) -> np.ndarray:
@@ -93,26 +93,26 @@ def function_clusters(
     components of that graph (single linkage cut at ``eps``, as in bounded-confidence models).
 
     Method (exact, not sampled or approximated; links are decided by float64 distances on the
-    original outputs): the agents' coordinates on 3 to 8 orthonormal directions (pivoted
+    original outputs): the agents' coordinates on 3 to 24 orthonormal directions (pivoted
     Gram-Schmidt on the centred outputs, a greedy approximation of the top principal axes:
-    :func:`simulator.kernels.measure_pivot.pivot_coordinates`; directions are added until fewer than
-    5% of a fixed sample of pairs are still within ``eps`` on them) are exact lower bounds of
-    their distances. Every agent is first tested against the agent nearest the centre (a
-    population near consensus is one cluster after these P tests); then the agents are swept in
-    the order of the first coordinate, until every agent is in one component; a pair is
-    examined only while its first coordinates differ by less than ``eps``, skipped when both
-    agents are already in one component (union-find) or when a lower bound of its distance
-    (projections and the norms of the residuals outside them) already reaches ``eps``, linked
-    at once when an upper bound is below ``eps``, and otherwise linked when its exact float64
-    distance
+    :func:`simulator.kernels.measure_pivot.pivot_coordinates`; directions are added until fewer
+    than 5% of a fixed sample of pairs are still within ``eps`` on them, and past 8 only while
+    they keep pruning many pairs) are exact lower bounds of their distances. Every agent is
+    first tested against the agent nearest the centre (a population near consensus is one
+    cluster after these P tests); then the agents are swept in the order of the first
+    coordinate, until every agent is in one component; a pair is examined only while its first
+    coordinates differ by less than ``eps``, skipped when both agents are already in one
+    component (union-find) or when a lower bound of its distance (projections and the norms of
+    the residuals outside them) already reaches ``eps``, linked at once when an upper bound is
+    below ``eps``, and otherwise linked when its exact float64 distance
     (:func:`simulator.kernels.measure.sweep_components`) is below ``eps``: a vectorized sum in
     the outputs' own precision decides first, and leaves to the sequential float64 sum every
-    pair within its rounding bound (relative 4 (D + 2) u) of ``eps``. Bounds decide only
-    pairs farther than a margin of about 1e-6 x the outputs' spread from ``eps``. Cost: O(k P D)
-    for the coordinates (k <= 8), then O(P^2 k) cheap checks at worst (all agents within
-    ``eps`` of each other along every direction) and one exact O(D) distance per examined pair
-    not yet joined: a few milliseconds for P = 500 and D = 1,600; the worst case for any exact
-    method (agents isolated from each other yet all within a few ``eps``) costs O(P^2 D).
+    pair within its rounding bound (relative 4 (D + 2) u) of ``eps``. Bounds decide only pairs
+    farther than a margin of about 1e-6 x the outputs' spread from ``eps``. Cost: O(k P D) for
+    the coordinates (k <= 24), then O(P^2 k) cheap checks at worst (all agents within ``eps`` of
+    each other along every direction) and one exact O(D) distance per examined pair not yet
+    joined: a few milliseconds for P = 500 and D = 1,600; the worst case for any exact method
+    (agents isolated from each other yet all within a few ``eps``) costs O(P^2 D).
 
     Sampling, only when ``max_agents`` is given and smaller than P: a uniform sample of
     ``max_agents`` agents (without replacement, from ``rng``) is clustered; agents outside it

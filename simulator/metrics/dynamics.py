@@ -46,17 +46,33 @@ def _exact_er(C: np.ndarray, share: np.ndarray) -> float:
     return float(out.sum())
 
 
+def _inverse_cdf(weight: np.ndarray) -> np.ndarray:
+    """The cumulative distribution (ending at exactly 1) of probabilities ~ weight (>= 0, with
+    a positive sum), for :func:`_draw`."""
+    cdf = np.cumsum(weight / weight.sum())
+    cdf /= cdf[-1]
+    return cdf
+
+
+def _draw(gen: np.random.Generator, pool: np.ndarray, cdf: np.ndarray, size: int) -> np.ndarray:
+    """size items of pool, drawn independently with the probabilities of cdf
+    (:func:`_inverse_cdf`) by inverting ``size`` uniform numbers of gen: the draws (and the
+    generator's state after them) of ``pool[gen.choice(pool.size, size, p=p)]``, without its
+    checks of p (~12 us a call)."""
+    return pool[np.searchsorted(cdf, gen.random(size), side="right")]
+
+
 def _stratum(gen, C, share, g_weight, g_pool, h_pool, n_pairs) -> float:
     """Mean distance over n_pairs pairs: g from g_pool with prob ~ g_weight, h != g from h_pool
     with prob ~ share (a drawn h equal to g is redrawn)."""
-    g = g_pool[gen.choice(g_pool.size, size=n_pairs, p=g_weight / g_weight.sum())]
-    ph = share[h_pool] / share[h_pool].sum()
-    h = h_pool[gen.choice(h_pool.size, size=n_pairs, p=ph)]
+    g = _draw(gen, g_pool, _inverse_cdf(g_weight), n_pairs)
+    h_cdf = _inverse_cdf(share[h_pool])
+    h = _draw(gen, h_pool, h_cdf, n_pairs)
     for _ in range(64):
         same = g == h
         if not same.any():
             break
-        h[same] = h_pool[gen.choice(h_pool.size, size=int(same.sum()), p=ph)]
+        h[same] = _draw(gen, h_pool, h_cdf, int(same.sum()))
     keep = g != h
     return float(_mean_distance(C, g[keep], h[keep]).mean()) if keep.any() else 0.0
 
