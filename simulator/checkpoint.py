@@ -311,3 +311,4 @@ def _apply(model: NeuralModel, meta: dict[str, Any], arrays: Any) -> None:
     set_collector(model, state["collector"])
     set_frames(model, state["agent_frames"])
     model._probe_cache = None
+    model._graph_measures_cache = None

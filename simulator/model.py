@@ -285,8 +285,17 @@ class NeuralModel(LazyMesaLayer, mesa.Model):
         """Replace the social graph (same nodes 0..n-1): CSR arrays, communities, mixing weights
         and, once built, Mesa's space (every ``agent.cell`` moves to the new space, so
         ``agent.cell.neighborhood`` lists the new neighbours). The task keeps the communities
-        it was built with (its data do not move)."""
+        it was built with (its data do not move). A model that reports ``cluster_nmi`` (its
+        graph had communities) needs them in the new graph too (node attribute
+        ``"community"``): without them it is refused before anything changes."""
         social = build_social_graph(graph, self.n_agents, None, seed=0)
+        if social.communities is None and "cluster_nmi" in self.measure_names:
+            raise fail(
+                "graph",
+                f"a graph of {graph.number_of_nodes()} nodes without communities",
+                "a graph whose nodes all have a 'community' attribute (an int): this model "
+                "reports cluster_nmi, the agreement of its clusters with the graph's communities",
+            )
         self._social = social
         self.communities = social.communities
         self.csr = social.csr

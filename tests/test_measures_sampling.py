@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from models import REGISTRY
-from simulator import metrics
+from simulator import ParameterError, metrics
 from simulator.measures import snapshot
 
 REPS = 150  # panels drawn per statistical test (fixed seeds: the test is deterministic)
@@ -143,6 +143,37 @@ def test_affine_agents_are_clustered_exactly_at_any_size():
     # the probe path's outputs are float32, the coordinates float64
     assert big["polarization"] == pytest.approx(exact["polarization"], rel=1e-6)
     assert exact["n_clusters"] > 1
+
+
+def test_graph_measures_kept_from_the_last_collect_equal_a_fresh_computation():
+    """cluster_nmi and modularity of unchanged clusters on an unchanged graph are taken from
+    the last collect: every step they equal the measures computed afresh, also after the
+    clusters change and after a new graph replaces the old one."""
+    import networkx as nx
+
+    gp = {"blocks": 4, "p_in": 0.01, "p_out": 0.0005}
+    kw = dict(n_agents=2500, rng=1, graph_params=gp, confidence=0.05, cluster_eps=0.002)
+    m = REGISTRY["polarization"](measure_exact=1000, **kw)
+
+    def fresh() -> tuple[float, float]:
+        labels = m.cluster_labels
+        nmi = metrics.cluster_nmi(labels, m.communities)
+        return nmi, metrics.modularity(m.csr, labels)
+
+    seen = set()
+    for step in range(8):
+        if step == 5:
+            graph = nx.random_regular_graph(6, m.n_agents, seed=3)
+            with pytest.raises(ParameterError, match="'community' attribute"):
+                m.set_graph(graph)  # cluster_nmi needs communities: refused, nothing changed
+            nx.set_node_attributes(graph, {i: i % 3 for i in graph}, "community")
+            m.set_graph(graph)
+        m.step()
+        row = m.datacollector.model_vars
+        got = (row["cluster_nmi"][-1], row["modularity"][-1])
+        assert got == pytest.approx(fresh(), rel=1e-12, abs=1e-12), step
+        seen.add(m.cluster_labels.tobytes())
+    assert m._graph_measures_cache is not None and len(seen) > 1
 
 
 def test_per_agent_tables_above_measure_exact_cover_every_agent_exactly():
