@@ -111,8 +111,9 @@ def _next_direction(G, mu, V, j, p):
 # agents' outputs of gossip_learning, evolution and social_learning (10,000 agents, step 3):
 # the best fixed counts were 8, 3 and 3-4; this rule takes 8, 3 and 4. Past _DIRECTIONS, a
 # population spread over many dimensions keeps paying for more: directions are added while
-# each of the last two still took more than _MIN_GAIN / m of the sample's share off (about
-# _MIN_GAIN x m / 2 of the sweep's pairs). evolution's 1,000 agents after 30 steps (256 probe
+# the last two together took more than 2 _MIN_GAIN / m of the sample's close share off (m
+# rows: about _MIN_GAIN x m of the sweep's m^2 / 2 pairs pruned by each, against one pass
+# over the rows each costs). evolution's 1,000 agents after 30 steps (256 probe
 # outputs; 238 clusters): the share fell from 0.47 on 8 directions to 0.09 on 16 and the sweep
 # with its directions took 2.9-3.0 ms instead of 5.7-6.0; the best fixed count was 16-20.
 # A step of the share below that gain (monoculture's 1,000 agents: 0.41 -> 0.37 from 6 to 8
@@ -222,8 +223,8 @@ def pivot_coordinates(
     ``eps`` > 0 (the radius of a sweep that will use them): stop before k directions once at
     least ``_MIN_DIRECTIONS`` leave fewer than ``_CLOSE_SHARE`` of a fixed sample of pairs
     within eps, or at least ``_DIRECTIONS`` stopped pruning many of them (``_MIN_GAIN``): more
-    would cost more passes than the pairs they prune. The result depends
-    only on the inputs, never on the thread count."""
+    would cost more passes than the pairs they prune. The result depends only on the inputs,
+    never on the thread count."""
     m, D = G.shape
     V = np.empty((min(k, D), D))  # every direction is written before it is read
     Z = np.empty((m, V.shape[0]))  # column j is written by the pass of direction j
