@@ -174,6 +174,14 @@ def _first_largest(res):
     return np.argmax(res)
 
 
+@njit(**_JIT)
+def _shares(k):
+    """The close shares of :func:`_enough` for up to k directions (shares[0] = 1), allocated in
+    its own function: written in the parallel driver, ``np.ones`` would be a parallel loop of
+    its own (see :func:`_largest`)."""
+    return np.ones(k + 1)
+
+
 @njit(parallel=True, **_JIT)
 def _pivot_parallel(G, mu, V, Z, res, eps):
     m = G.shape[0]
@@ -182,7 +190,7 @@ def _pivot_parallel(G, mu, V, Z, res, eps):
         _norms_rows(G, mu, res, c * 64, min(m, (c + 1) * 64))
     k = 0
     floor = 1e-10 * _largest(res)  # below: what is left is rounding, not a direction
-    shares = np.ones(V.shape[0] + 1)
+    shares = _shares(V.shape[0])
     while k < V.shape[0] and not _enough(Z, k, eps, shares):
         p = _first_largest(res)
         if res[p] <= floor or not _next_direction(G, mu, V, k, p):
@@ -199,7 +207,7 @@ def _pivot_serial(G, mu, V, Z, res, eps):
     _norms_rows(G, mu, res, 0, m)
     k = 0
     floor = 1e-10 * _largest(res)  # below: what is left is rounding, not a direction
-    shares = np.ones(V.shape[0] + 1)
+    shares = _shares(V.shape[0])
     while k < V.shape[0] and not _enough(Z, k, eps, shares):
         p = _first_largest(res)
         if res[p] <= floor or not _next_direction(G, mu, V, k, p):
