@@ -145,21 +145,25 @@ def test_affine_agents_are_clustered_exactly_at_any_size():
     assert exact["n_clusters"] > 1
 
 
-def test_graph_measures_kept_from_the_last_collect_equal_a_fresh_computation():
+@pytest.mark.parametrize("eps", [0.002, 0.5])
+def test_graph_measures_kept_from_the_last_collect_equal_a_fresh_computation(eps, monkeypatch):
     """cluster_nmi and modularity of unchanged clusters on an unchanged graph are taken from
-    the last collect: every step they equal the measures computed afresh, also after the
-    clusters change and after a new graph replaces the old one."""
+    the last collect: every step they equal the measures computed afresh, whether the clusters
+    change every step (a small radius) or stay (a large one: one cluster, computed only at the
+    start and after a new graph replaced the old one)."""
     import networkx as nx
 
     gp = {"blocks": 4, "p_in": 0.01, "p_out": 0.0005}
-    kw = dict(n_agents=2500, rng=1, graph_params=gp, confidence=0.05, cluster_eps=0.002)
+    kw = dict(n_agents=2500, rng=1, graph_params=gp, confidence=0.05, cluster_eps=eps)
     m = REGISTRY["polarization"](measure_exact=1000, **kw)
+    calls = []
+    modularity = metrics.modularity
 
-    def fresh() -> tuple[float, float]:
-        labels = m.cluster_labels
-        nmi = metrics.cluster_nmi(labels, m.communities)
-        return nmi, metrics.modularity(m.csr, labels)
+    def counted(csr, labels):
+        calls.append(1)
+        return modularity(csr, labels)
 
+    monkeypatch.setattr(metrics, "modularity", counted)
     seen = set()
     for step in range(8):
         if step == 5:
@@ -169,11 +173,18 @@ def test_graph_measures_kept_from_the_last_collect_equal_a_fresh_computation():
             nx.set_node_attributes(graph, {i: i % 3 for i in graph}, "community")
             m.set_graph(graph)
         m.step()
+        collected = len(calls)
         row = m.datacollector.model_vars
-        got = (row["cluster_nmi"][-1], row["modularity"][-1])
-        assert got == pytest.approx(fresh(), rel=1e-12, abs=1e-12), step
-        seen.add(m.cluster_labels.tobytes())
-    assert m._graph_measures_cache is not None and len(seen) > 1
+        labels = m.cluster_labels
+        fresh = (metrics.cluster_nmi(labels, m.communities), modularity(m.csr, labels))
+        assert (row["cluster_nmi"][-1], row["modularity"][-1]) == pytest.approx(
+            fresh, rel=1e-12, abs=1e-12
+        ), step
+        seen.add(labels.tobytes())
+    if eps == 0.5:  # one cluster throughout: computed after the step of the new graph only
+        assert len(seen) == 1 and collected == 1
+    else:
+        assert len(seen) > 4
 
 
 def test_per_agent_tables_above_measure_exact_cover_every_agent_exactly():

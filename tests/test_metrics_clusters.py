@@ -250,6 +250,27 @@ def test_polarization_is_zero_for_consensus_and_d_over_four_for_two_equal_poles(
     assert metrics.polarization(two[::-1], lab[::-1]) == pytest.approx(d / 4)
 
 
+def test_the_sampled_pairs_are_the_draws_generator_choice_makes():
+    """Polarization's strata draw groups by inverting a CDF of the generator's uniforms: the
+    same items as ``Generator.choice(n, size, p=p)`` and the same generator state after, for
+    weights with zeros, one item and many."""
+    from simulator.metrics.dynamics import _draw, _inverse_cdf
+
+    for seed in range(300):
+        rng = np.random.default_rng(seed)
+        n = int(rng.integers(1, 60))
+        weight = rng.random(n) ** 3
+        if seed % 5 == 0 and n > 1:
+            weight[rng.integers(0, n, size=n // 2)] = 0.0
+        pool = rng.permutation(1000)[:n]
+        size = int(rng.integers(1, 300))
+        ours, numpys = np.random.default_rng(seed + 1), np.random.default_rng(seed + 1)
+        got = _draw(ours, pool, _inverse_cdf(weight), size)
+        want = pool[numpys.choice(n, size=size, p=weight / weight.sum())]
+        np.testing.assert_array_equal(got, want)
+        assert ours.random() == numpys.random()
+
+
 def test_sampled_polarization_of_many_groups_is_close_to_the_exact_one():
     rng = np.random.default_rng(7)
     F = rng.standard_normal((3000, 8, 1))
