@@ -398,13 +398,13 @@ def _graph_measures(model, labels: np.ndarray) -> dict[str, float]:
         and last[1] is model.communities
         and np.array_equal(last[2], labels)
     ):
-        return dict(last[3])
+        return last[3]  # callers only read it (out.update)
     out = {
         "cluster_nmi": metrics.cluster_nmi(labels, model.communities),
         "modularity": metrics.modularity(model.csr, labels),
     }
     model._graph_measures_cache = (model.csr, model.communities, labels.copy(), out)
-    return dict(out)
+    return out
 
 
 def _sampled_modularity(model, probe: ProbePass, sample: np.ndarray) -> float:
