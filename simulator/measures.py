@@ -29,6 +29,7 @@ import numpy as np
 from simulator import metrics
 from simulator.config import ParameterError
 from simulator.kernels import measure as KM
+from simulator.kernels import measure_function as KF
 from simulator.metrics.clusters import cluster_outputs
 from simulator.metrics.dynamics import polarization_of_groups, polarization_of_rows
 from simulator.metrics.functions import counts_agreement, decision_counts, summarize_outputs
@@ -305,17 +306,23 @@ def _classification(model, fs, probe: ProbePass, plan: Panel, P: int) -> dict[st
     ens_acc = float(np.mean(ens_dec == labels))
     n = labels.size  # exact share: the integer count of right decisions over all agents
     acc = float(np.rint(probe.accuracy * n).sum() / (probe.accuracy.size * n))
-    counts = decision_counts(probe.decisions, K)  # (n, K): agents deciding k on each item
+    fast = model.p["measures"] == "fast"
+    m = probe.decisions.shape[0]
+    if fast:
+        counts = decision_counts(probe.decisions, K)  # (n, K): agents deciding k on each item
+    else:  # the same counts, and which decisions are wrong (m, n), in one pass
+        counts = np.empty((n, K), dtype=np.int64)
+        fails = np.empty((m, n), dtype=np.uint8)
+        KF.decision_tallies(probe.decisions, labels, counts, fails)
     out = {
         "accuracy": acc,
         "ensemble_accuracy": ens_acc,
         "ensemble_gain": ens_acc - acc,
-        "agreement": counts_agreement(counts, probe.decisions.shape[0]),
+        "agreement": counts_agreement(counts, m),
     }
-    if model.p["measures"] == "fast":
+    if fast:
         return out
-    correct = probe.decisions == labels[None, :]
-    div = metrics.diversity(correct, population=P)
+    div = metrics.diversity_of_right(counts[np.arange(n), labels], m, population=P)
     seen = counts.sum(axis=0) > 0  # a class some agent predicts on some item
     out.update(
         worst_accuracy=float(np.min(probe.accuracy)),
@@ -324,11 +331,21 @@ def _classification(model, fs, probe: ProbePass, plan: Panel, P: int) -> dict[st
         kw_variance=div.kw_variance,
         disagreement=div.disagreement,
         kappa=div.kappa,
-        outcome_homogenization=metrics.outcome_homogenization(
-            correct, rng=np.random.default_rng(model.measure_seed)
-        ),
+        outcome_homogenization=metrics.homogenization_of_failures(fails, _failure_groups(model, m)),
     )
     return out
+
+
+def _failure_groups(model, m: int) -> np.ndarray:
+    """The groups of outcome_homogenization among the m measured agents: those
+    :func:`simulator.metrics.outcome_homogenization` draws from a generator seeded with the
+    measure seed, drawn once for (m, seed) and kept in ``model._failure_groups_cache``."""
+    key = (m, model.measure_seed)
+    kept = getattr(model, "_failure_groups_cache", None)
+    if kept is None or kept[0] != key:
+        groups = metrics.failure_groups(m, rng=np.random.default_rng(model.measure_seed))
+        kept = model._failure_groups_cache = (key, groups)
+    return kept[1]
 
 
 def _standard(model, probe: ProbePass, weights, fs, plan: Panel) -> dict[str, float]:

@@ -46,6 +46,10 @@ def test_a_small_model_measures_every_agent_exactly():
     K = preds.shape[-1]  # coverage: the share of classes some agent predicts on some item
     assert out["coverage"] == np.unique(preds.argmax(-1)).size / K
     assert out["worst_accuracy"] == pytest.approx(correct.mean(axis=1).min())
+    div = metrics.diversity(correct)
+    assert (out["kw_variance"], out["kappa"]) == (div.kw_variance, div.kappa)
+    homogenization = metrics.outcome_homogenization(correct, rng=m.measure_seed)
+    assert out["outcome_homogenization"] == homogenization
 
 
 def test_coverage_counts_the_classes_no_agent_predicts():
@@ -210,3 +214,19 @@ def test_modularity_of_a_panel_with_hidden_layers_is_a_bounded_estimate():
     exact = snapshot(m)
     assert -1.0 <= est["modularity"] <= 1.0
     assert abs(est["modularity"] - exact["modularity"]) <= 4 * 1.5 / np.sqrt(256)
+
+
+def test_a_panels_diversity_and_homogenization_are_those_of_its_agents():
+    """Above measure_exact the classification measures are those of the panel's decisions (the
+    groups of outcome_homogenization drawn once and kept: the same on every collect)."""
+    m = REGISTRY["social_learning"](n_agents=1200, rng=3)
+    for _ in range(3):
+        m.step()
+        out = snapshot(m)
+        probe = m.last_probe
+        correct = probe.decisions == m.task.probe_labels[0][None]
+        div = metrics.diversity(correct, population=1200)
+        assert (out["kw_variance"], out["disagreement"]) == (div.kw_variance, div.disagreement)
+        assert out["kappa"] == div.kappa
+        homogenization = metrics.outcome_homogenization(correct, rng=m.measure_seed)
+        assert out["outcome_homogenization"] == homogenization

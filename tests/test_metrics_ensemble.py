@@ -131,3 +131,39 @@ def test_bad_inputs_name_the_parameter():
         metrics.outcome_homogenization(np.ones((3, 4), dtype=bool), k=4)
     with pytest.raises(ParameterError, match="correct"):
         metrics.outcome_homogenization(np.full((3, 4), 0.5))
+
+
+def _numpy_homogenization(fails: np.ndarray, groups: np.ndarray) -> float:
+    """The ratio of outcome homogenization by NumPy's operations (its former code)."""
+    rates = fails.mean(axis=1)
+    joint = np.array([np.mean(np.all(fails[g] == 1, axis=0)) for g in groups])
+    expected = np.prod(rates[groups], axis=1)
+    ratio = np.ones_like(joint)
+    np.divide(joint, expected, out=ratio, where=expected > 0)
+    return float(ratio.mean())
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_homogenization_of_failures_is_numpys_arithmetic_to_the_last_bit(seed):
+    rng = np.random.default_rng(seed)
+    P, n = int(rng.integers(1, 40)), int(rng.integers(1, 300))
+    fails = (rng.random((P, n)) < rng.uniform(0, 0.6, (P, 1))).astype(np.uint8)
+    fails[rng.random(P) < 0.2] = 0  # some agents never fail: their groups count 1
+    for k in sorted({1, min(P, 2), min(P, 3)}):
+        groups = metrics.failure_groups(P, k, max_groups=300, rng=seed)
+        assert groups.shape[1] == k and groups.dtype == np.int64
+        got = metrics.homogenization_of_failures(fails, groups)
+        assert got == _numpy_homogenization(fails, groups)
+        again = metrics.outcome_homogenization(fails == 0, k=k, max_groups=300, rng=seed)
+        assert again == got  # the public function: the same groups and arithmetic
+
+
+def test_diversity_of_right_is_diversity_of_the_oracle_outputs():
+    rng = np.random.default_rng(4)
+    for L, N in ((1, 7), (2, 30), (25, 400)):
+        correct = rng.random((L, N)) < 0.7
+        right = correct.sum(axis=0, dtype=np.int64)
+        for population in (None, L + 100):
+            assert metrics.diversity_of_right(right, L, population) == metrics.diversity(
+                correct, population=population
+            )

@@ -22,6 +22,7 @@ from numba import njit, prange
 from simulator.kernels.arrays import borrow
 from simulator.kernels.measure_pivot import pivot_coordinates  # noqa: F401 (re-exported)
 from simulator.kernels.measure_weights import pick
+from simulator.kernels.numpy_sum import pairwise_sum
 
 _JIT = {"cache": True, "error_model": "numpy"}
 # Partial squared distances are checked against their cap after every block of this many terms.
@@ -70,6 +71,34 @@ def joint_failures_serial(fail, groups, out):
     """:func:`joint_failures` in one thread."""
     acc = np.empty(fail.shape[1], dtype=np.uint8)
     _joint_block(fail, groups, out, 0, groups.shape[0], acc)
+
+
+@njit(**_JIT)
+def homogenization_ratio(fail, groups, joint):
+    """Mean over the groups of ``joint[g] / prod_{i in groups[g]} rate_i`` (1 where the product
+    is 0), ``rate_i`` the share of items agent i fails: the last steps of
+    :func:`simulator.metrics.outcome_homogenization`, with NumPy's arithmetic (the product
+    from the group's first agent on, the mean in NumPy's pairwise order).
+
+    fail : uint8 (P, n_items), 1 = failure; groups : int64 (G, k), G >= 1; joint : float64 (G,)
+    from :func:`joint_failures`.
+    """
+    P, n_items = fail.shape
+    rates = np.empty(P)
+    for i in range(P):
+        row = fail[i]
+        count = np.int64(0)
+        for t in range(n_items):
+            count += row[t]
+        rates[i] = count / n_items
+    n_groups, k = groups.shape
+    ratio = np.empty(n_groups)
+    for g in range(n_groups):
+        expected = rates[groups[g, 0]]
+        for m in range(1, k):
+            expected *= rates[groups[g, m]]
+        ratio[g] = joint[g] / expected if expected > 0 else 1.0
+    return pairwise_sum(ratio, 0, n_groups) / n_groups
 
 
 @njit(inline="always")

@@ -9,6 +9,7 @@ end pick one (:func:`simulator.kernels.measure_weights.pick`).
 * :func:`column_means`, :func:`weighted_column_sums`: the (weighted) mean row of an (m, D)
   array (the ensemble's mean output).
 * :func:`class_counts`: per probe item, how many agents decide each class.
+* :func:`decision_tallies`: the same counts, and which decisions are wrong, in one pass.
 * :func:`assignments`: a batch of linear assignment problems (weight matching of hidden units).
 
 Linear CKA has its own kernel: :mod:`simulator.kernels.measure_cka`.
@@ -107,6 +108,44 @@ def class_counts_serial(dec, counts):
 def class_counts(dec: np.ndarray, counts: np.ndarray) -> None:
     """counts (n, K) int64: counts[b, k] = agents whose decision on item b is k. dec (m, n)."""
     pick(class_counts_parallel, class_counts_serial, dec.size)(dec, counts)
+
+
+@njit(**_JIT)
+def _tally_items(dec, labels, counts, fails, lo, hi):
+    """Items lo..hi-1 of :func:`decision_tallies`, reading dec row by row (contiguous)."""
+    for b in range(lo, hi):
+        for k in range(counts.shape[1]):
+            counts[b, k] = 0
+    for i in range(dec.shape[0]):
+        row = dec[i]
+        wrong = fails[i]
+        for b in range(lo, hi):
+            d = row[b]
+            counts[b, d] += 1
+            wrong[b] = d != labels[b]
+
+
+@njit(parallel=True, **_JIT)
+def decision_tallies_parallel(dec, labels, counts, fails):
+    """:func:`decision_tallies`, parallel over blocks of 256 items."""
+    n = dec.shape[1]
+    for c in prange((n + 255) // 256):
+        _tally_items(dec, labels, counts, fails, c * 256, min(n, (c + 1) * 256))
+
+
+@njit(**_JIT)
+def decision_tallies_serial(dec, labels, counts, fails):
+    """:func:`decision_tallies` in one thread."""
+    _tally_items(dec, labels, counts, fails, 0, dec.shape[1])
+
+
+def decision_tallies(
+    dec: np.ndarray, labels: np.ndarray, counts: np.ndarray, fails: np.ndarray
+) -> None:
+    """counts (n, K) int64 as :func:`class_counts`, and fails (m, n) uint8: 1 where agent i's
+    decision on item b is not labels[b]. dec int64 (m, n) with values in [0, K); labels int64
+    (n,)."""
+    pick(decision_tallies_parallel, decision_tallies_serial, dec.size)(dec, labels, counts, fails)
 
 
 @njit(**_JIT)

@@ -15,9 +15,10 @@ Agents on the probe
     :func:`probe_pass` (one forward pass with per-agent statistics), :func:`measure_panel`
 Ensembles and outcomes
     :func:`ensemble_decomposition` (agent weights), :func:`ensemble_gain`,
-    :func:`ensemble_accuracy`, :func:`outcome_homogenization`; classifier diversity
+    :func:`ensemble_accuracy`, :func:`outcome_homogenization` (and its parts for agents measured
+    often: :func:`failure_groups`, :func:`homogenization_of_failures`); classifier diversity
     (Kuncheva & Whitaker 2003): :func:`kw_variance`, :func:`disagreement`, :func:`kappa`,
-    :func:`diversity`
+    :func:`diversity`, :func:`diversity_of_right`
 Clusters, polarization, time
     :func:`function_clusters`, :func:`cluster_nmi`, :func:`modularity`,
     :func:`sampled_modularity`, :func:`polarization`,
@@ -37,9 +38,12 @@ from simulator.metrics.ensemble import (
     Diversity,
     disagreement,
     diversity,
+    diversity_of_right,
     ensemble_accuracy,
     ensemble_decomposition,
     ensemble_gain,
+    failure_groups,
+    homogenization_of_failures,
     kappa,
     kw_variance,
     outcome_homogenization,
@@ -81,13 +85,16 @@ __all__ = [
     "consensus_time",
     "disagreement",
     "diversity",
+    "diversity_of_right",
     "ensemble_accuracy",
     "ensemble_decomposition",
     "ensemble_gain",
+    "failure_groups",
     "function_clusters",
     "function_dispersion",
     "function_summary",
     "grid_clusters",
+    "homogenization_of_failures",
     "kappa",
     "kw_variance",
     "linear_cka",

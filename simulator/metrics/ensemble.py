@@ -195,21 +195,32 @@ def outcome_homogenization(
         )
     if C.dtype.kind != "b" and not np.isin(C, (0, 1)).all():
         raise fail("correct", "integers other than 0 and 1", "bool or 0/1")
-    P = C.shape[0]
+    groups = failure_groups(C.shape[0], k, max_groups, rng)
+    return homogenization_of_failures(np.ascontiguousarray(C == 0, dtype=np.uint8), groups)
+
+
+def failure_groups(
+    n_agents: int, k: int | None = None, max_groups: int = 2_000, rng: Any = None
+) -> np.ndarray:
+    """The groups of agents :func:`outcome_homogenization` averages over, with the same
+    arguments: int64 (G, k), every k-subset of range(n_agents) (G = C(n_agents, k) <=
+    max_groups) or max_groups uniform ones drawn from ``rng``. A caller measuring the same
+    agents often can keep them (:func:`homogenization_of_failures`)."""
+    P = check_int("n_agents", n_agents, low=1)
     k = min(P, 3) if k is None else check_int("k", k, 1, P)
     max_groups = check_int("max_groups", max_groups, low=1)
-    gen = get_rng(rng)
-    fails = np.ascontiguousarray(C == 0, dtype=np.uint8)
-    rates = fails.mean(axis=1)
-    groups = _groups(P, k, max_groups, gen)
+    return _groups(P, k, max_groups, get_rng(rng))
+
+
+def homogenization_of_failures(fails: np.ndarray, groups: np.ndarray) -> float:
+    """:func:`outcome_homogenization` of valid failures ``fails`` uint8 (P, n_items) (1 = the
+    agent fails on the item; C-contiguous) over ``groups`` int64 (G, k) of agents
+    (:func:`failure_groups`): no checks."""
     joint = np.empty(groups.shape[0])
     KW.pick(KM.joint_failures, KM.joint_failures_serial, groups.size * fails.shape[1])(
         fails, groups, joint
     )
-    expected = np.prod(rates[groups], axis=1)
-    ratio = np.ones_like(joint)
-    np.divide(joint, expected, out=ratio, where=expected > 0)
-    return float(ratio.mean())
+    return float(KM.homogenization_ratio(fails, groups, joint))
 
 
 def _correct_matrix(correct: Any) -> np.ndarray:
@@ -270,9 +281,16 @@ def diversity(correct: Any, population: int | None = None) -> Diversity:
     Diversity(kw_variance, disagreement, kappa, accuracy), floats.
     """
     C = _correct_matrix(correct)
-    L, N = C.shape
+    return diversity_of_right(C.sum(axis=0, dtype=np.int64), C.shape[0], population)
+
+
+def diversity_of_right(
+    right: np.ndarray, n_agents: int, population: int | None = None
+) -> Diversity:
+    """:func:`diversity` from ``right`` int64 (N,), the number of the ``n_agents`` agents (L)
+    right on each item (e.g. the counts of each item's true class among the decisions)."""
+    L, N = int(n_agents), right.shape[0]
     P = _population(population, L)
-    right = C.sum(axis=0, dtype=np.int64)
     p = float(right.sum()) / (N * L)
     if L == 1:
         return Diversity(0.0, 0.0, 1.0, p)
