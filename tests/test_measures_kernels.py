@@ -782,6 +782,37 @@ def test_pivot_coordinates_go_past_8_directions_while_they_prune_and_clusters_st
     )
 
 
+def test_pivot_coordinates_continue_while_a_high_close_share_keeps_falling():
+    """256 rows spread over 20 dimensions (no clusters): past 8 directions each pair of new
+    ones prunes less than 2 x 25 / 256 of the sample's close share (the gain rule alone would
+    stop), but the share is still above 0.1 and falls by a fifth per two directions, so more are
+    taken; the count is where the documented rule stops, and the clusters stay exact."""
+    rng = np.random.default_rng(0)
+    m = 256
+    G = rng.standard_normal((m, 20)) @ rng.standard_normal((20, 256)) / np.sqrt(20)
+    G = G.astype(np.float32)
+    mu = G.mean(axis=0, dtype=np.float64)
+    dist = np.sqrt(((G[:, None].astype(np.float64) - G[None]) ** 2).sum(axis=-1))
+    eps = float(np.quantile(dist[np.triu_indices(m, 1)], 0.002))
+    Z, _ = KPV.pivot_coordinates(G, mu, 24, eps)
+    share = [KPV._close_share(KPV.pivot_coordinates(G, mu, 24)[0], k, eps) for k in range(25)]
+
+    def stops(k):
+        gain = 0.5 * (share[k - 2] - share[k]) * m
+        falling = share[k] >= 0.1 and share[k] <= 0.8 * share[k - 2]
+        return share[k] < 0.05 or (gain < 25 and not falling)
+
+    used = Z.shape[1]
+    assert 8 < used < 24
+    assert not any(stops(k) for k in range(8, used)) and stops(used)
+    assert any(0.5 * (share[k - 2] - share[k]) * m < 25 for k in range(8, used))
+    labels = metrics.clusters._components(G, eps, mu)
+    truth = connected_components(dist < eps, directed=False)[1]
+    assert (
+        len(np.unique(np.stack([labels, truth]), axis=1).T) == labels.max() + 1 == truth.max() + 1
+    )
+
+
 @pytest.mark.parametrize(
     ("kwargs", "name"),
     [
