@@ -167,3 +167,25 @@ def test_diversity_of_right_is_diversity_of_the_oracle_outputs():
             assert metrics.diversity_of_right(right, L, population) == metrics.diversity(
                 correct, population=population
             )
+
+
+def test_the_parts_of_homogenization_and_diversity_refuse_bad_input_by_name():
+    fails = np.zeros((4, 10), dtype=np.uint8)
+    fails[0, :3] = 1
+    groups = metrics.failure_groups(4, 3)
+    as_bool = metrics.homogenization_of_failures(fails.astype(bool), groups)
+    assert as_bool == metrics.homogenization_of_failures(fails, groups)
+    bad_groups = [np.array([[0, 1, 4]]), np.array([[-1, 0, 1]]), np.zeros((0, 3), int), [0, 1]]
+    for bad in bad_groups:
+        with pytest.raises(ParameterError, match="groups="):
+            metrics.homogenization_of_failures(fails, bad)
+    for bad in (fails * 2, np.zeros((0, 5), np.uint8), np.ones((2, 3)) * 0.5):
+        with pytest.raises(ParameterError, match="fails="):
+            metrics.homogenization_of_failures(bad, groups)
+    with pytest.raises(ParameterError, match="n_agents="):
+        metrics.failure_groups(0)
+    for bad in (np.array([0, 5]), np.array([-1, 1]), np.array([0.5, 1.0]), np.zeros((2, 2), int)):
+        with pytest.raises(ParameterError, match="right="):
+            metrics.diversity_of_right(bad, 4)
+    with pytest.raises(ParameterError, match="n_agents="):
+        metrics.diversity_of_right(np.array([1, 2]), 0)

@@ -127,8 +127,8 @@ _MIN_GAIN = 25.0
 # directions took a fifth of them off: agents spread out, not in clusters (whose close
 # pairs are mostly joined early and cost the sweep nothing), where each pruned pair saves an
 # exact distance. evolution's panel of 256 after 30 steps (237 clusters; close shares 0.55,
-# 0.41, 0.29, 0.19, 0.12 on 8, 10, ... 16 directions): 9 -> 20 directions, sweep and
-# directions 425 -> ~330 us; the other saved states keep their counts.
+# 0.41, 0.29, 0.19, 0.12 on 8, 10, ... 16 directions): 9 -> 17 directions, sweep and
+# directions 425 -> ~310 us; 16 other saved states of 9 scenarios keep their counts.
 _SPREAD_SHARE = 0.1
 _SPREAD_FALL = 0.8
 

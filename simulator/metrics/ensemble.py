@@ -212,10 +212,21 @@ def failure_groups(
     return _groups(P, k, max_groups, get_rng(rng))
 
 
-def homogenization_of_failures(fails: np.ndarray, groups: np.ndarray) -> float:
-    """:func:`outcome_homogenization` of valid failures ``fails`` uint8 (P, n_items) (1 = the
-    agent fails on the item; C-contiguous) over ``groups`` int64 (G, k) of agents
-    (:func:`failure_groups`): no checks."""
+def homogenization_of_failures(fails: Any, groups: Any) -> float:
+    """:func:`outcome_homogenization` of the failures ``fails`` (P, n_items), bool or 0/1 ints
+    (1 = the agent fails on the item; uint8 C-contiguous is used as it is), over ``groups``
+    (G, k) of agent indices in [0, P) (:func:`failure_groups`)."""
+    F = np.asarray(fails)
+    valid = F.dtype == np.uint8 and F.ndim == 2 and F.flags.c_contiguous and F.size > 0
+    fails = F if valid and F.max() <= 1 else _correct_matrix(F, "fails")
+    g = np.asarray(groups)
+    P = fails.shape[0]
+    if g.ndim != 2 or g.size == 0 or g.dtype.kind not in "iu" or g.min() < 0 or g.max() >= P:
+        shown = f"array of dtype {g.dtype} and shape {g.shape}"
+        if g.ndim == 2 and g.size and g.dtype.kind in "iu":
+            shown = f"indices in [{g.min()}, {g.max()}]"
+        raise fail("groups", shown, f"ints (G, k), G, k >= 1, in [0, {P})")
+    groups = np.ascontiguousarray(g, dtype=np.int64)
     joint = np.empty(groups.shape[0])
     KW.pick(KM.joint_failures, KM.joint_failures_serial, groups.size * fails.shape[1])(
         fails, groups, joint
@@ -223,17 +234,17 @@ def homogenization_of_failures(fails: np.ndarray, groups: np.ndarray) -> float:
     return float(KM.homogenization_ratio(fails, groups, joint))
 
 
-def _correct_matrix(correct: Any) -> np.ndarray:
-    """Oracle outputs (L, N) as uint8 0/1 (validated)."""
+def _correct_matrix(correct: Any, name: str = "correct") -> np.ndarray:
+    """Oracle outputs (L, N) (or failures) as uint8 0/1 (validated)."""
     C = np.asarray(correct)
     if C.ndim != 2 or C.shape[0] < 1 or C.shape[1] < 1 or C.dtype.kind not in "biu":
         raise fail(
-            "correct",
+            name,
             f"array of dtype {C.dtype} and shape {C.shape}",
             "bool (L, N) with L agents and N items, L, N >= 1",
         )
     if C.dtype.kind != "b" and not np.isin(C, (0, 1)).all():
-        raise fail("correct", "integers other than 0 and 1", "bool or 0/1")
+        raise fail(name, "integers other than 0 and 1", "bool or 0/1")
     return np.ascontiguousarray(C, dtype=np.uint8)
 
 
@@ -289,7 +300,15 @@ def diversity_of_right(
 ) -> Diversity:
     """:func:`diversity` from ``right`` int64 (N,), the number of the ``n_agents`` agents (L)
     right on each item (e.g. the counts of each item's true class among the decisions)."""
-    L, N = int(n_agents), right.shape[0]
+    L = check_int("n_agents", n_agents, low=1)
+    right = np.asarray(right)
+    if right.ndim != 1 or right.size == 0 or right.dtype.kind not in "iu":
+        raise fail("right", f"array of dtype {right.dtype} and shape {right.shape}", "ints (N,)")
+    if right.min() < 0 or right.max() > L:
+        shown = f"counts in [{right.min()}, {right.max()}]"
+        raise fail("right", shown, f"counts in [0, n_agents={L}]")
+    right = right.astype(np.int64, copy=False)
+    N = right.shape[0]
     P = _population(population, L)
     p = float(right.sum()) / (N * L)
     if L == 1:
