@@ -87,6 +87,15 @@ def int_labels(name: str, x: Any, n: int | None = None) -> np.ndarray:
     return a.astype(np.int64)
 
 
+def check_population(pop: Any, name: str = "pop") -> Any:
+    """``pop`` if it is a :class:`simulator.Population` (the measures read its arrays)."""
+    from simulator.population import Population
+
+    if not isinstance(pop, Population):
+        raise fail(name, f"a {type(pop).__name__}", "a simulator.Population")
+    return pop
+
+
 def check_agent(name: str, value: Any, n_agents: int) -> int:
     """An agent index in [0, n_agents)."""
     return check_int(name, value, 0, n_agents - 1)

@@ -37,7 +37,7 @@ import numpy as np
 
 from simulator.kernels import measure_function as KF
 from simulator.layout import ParamLayout
-from simulator.metrics._checks import check_agent
+from simulator.metrics._checks import check_agent, check_population
 
 ODD_ACTIVATIONS = frozenset({"tanh", "identity"})
 N_PASSES = 5
@@ -148,7 +148,7 @@ def align_params(pop: Any, ref: int, other: int) -> np.ndarray:
     -------
     numpy.ndarray, shape (n_params,), dtype of ``pop.params``: a new array.
     """
-    P = pop.params.shape[0]
+    P = check_population(pop).params.shape[0]
     ref = check_agent("ref", ref, P)
     other = check_agent("other", other, P)
     out = align_rows(pop.layout, hidden_activations(pop), pop.params[ref], pop.params[other])

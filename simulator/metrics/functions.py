@@ -122,7 +122,8 @@ def agreement_of_decisions(dec: Any, n_classes: int) -> float:
         raise fail("dec", f"an array of dtype {d.dtype} and shape {d.shape}", "ints (P, n)")
     if d.min() < 0 or d.max() >= n_classes:
         raise fail("dec", f"values in [{d.min()}, {d.max()}]", f"ints in [0, {n_classes})")
-    return decisions_agreement(d, n_classes)
+    # classes no agent decides count 0 on every item: only those up to the largest decision
+    return decisions_agreement(d, min(n_classes, int(d.max()) + 1))
 
 
 def decision_counts(dec: np.ndarray, n_classes: int) -> np.ndarray:
@@ -276,7 +277,10 @@ def cka_baseline(
         raise fail("pop_kwargs", pop_kwargs, "a dict of Population keyword arguments")
     n_agents = check_int("n_agents", n_agents, low=2)
     kwargs = {k: v for k, v in pop_kwargs.items() if k not in _INIT_KEYS_DROPPED}
-    pop = Population(n_agents=n_agents, seed=seed, **kwargs)
+    try:
+        pop = Population(n_agents=n_agents, seed=seed, **kwargs)
+    except TypeError as exc:  # a keyword Population does not take
+        raise fail("pop_kwargs", sorted(kwargs), f"Population keyword arguments ({exc})") from None
     hidden = pop.predict(probe_X, layer=layer)
     return mean_cka(hidden, max_pairs=n_agents * (n_agents - 1) // 2)
 

@@ -16,8 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from simulator.config import check_int
 from simulator.kernels import measure_affine as KL
 from simulator.kernels.sized import sized
+from simulator.metrics._checks import check_population
 
 __all__ = ["linear_embedding"]
 
@@ -33,6 +35,8 @@ def linear_embedding(pop: Any, probe_X: Any, max_dim: int = 3) -> np.ndarray | N
     ----------
     pop : Population (read only); probe_X : float array (n, d_in).
     """
+    check_population(pop)
+    max_dim = check_int("max_dim", max_dim, low=0)
     if pop.layout.n_layers != 1 or pop.output != "linear":
         return None
     d_in, d_out = pop.layers[0], pop.layers[-1]

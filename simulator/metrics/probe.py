@@ -16,8 +16,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from simulator.config import check_int, fail
+from simulator.config import as_real_array, check_int, fail
 from simulator.kernels import measure_probe as KP
+from simulator.metrics._checks import check_population
 
 
 class ProbePass(NamedTuple):
@@ -70,19 +71,26 @@ def probe_pass(
     -------
     ProbePass
     """
-    P = pop.params.shape[0]
-    rows = np.arange(P, dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
-    if rows.ndim != 1 or rows.size == 0 or rows.min() < 0 or rows.max() >= P:
-        raise fail("rows", f"{rows.size} indices", f"agent indices in [0, {P})")
+    P = check_population(pop).params.shape[0]
+    if rows is None:
+        rows = np.arange(P, dtype=np.int64)
+    else:
+        rows = _indices("rows", rows, None, P, "agent indices")
+        if rows.size == 0:
+            raise fail("rows", "no indices", f"at least one agent index in [0, {P})")
+    if not isinstance(keep_preds, bool | np.bool_):
+        raise fail("keep_preds", keep_preds, "True or False")
     m = rows.size
     Xa = pop._inputs(X, "X", n_rows=1)
     n, dims, dt = Xa.shape[1], pop.layers, pop.dtype
     d_out = dims[-1]
     Ya = np.empty((0, n, d_out), dtype=dt)
     if Y is not None:
-        Ya = np.asarray(Y)
+        Ya = as_real_array("Y", Y)
         if Ya.ndim == 2:
             Ya = Ya[None]
+        if Ya.ndim != 3:
+            raise fail("Y.shape", Ya.shape, f"(1 or {P}, {n}, {d_out})")
         if Ya.shape[0] == P and P > 1:
             Ya = Ya[rows]
         Ya = np.ascontiguousarray(Ya, dtype=dt)
@@ -180,6 +188,8 @@ def measure_panel(
     n_agents = check_int("n_agents", n_agents, low=1)
     limit = check_int("measure_exact", exact_up_to, low=0)
     size = min(check_int("measure_agents", size, low=2), n_agents)
+    cka_agents = check_int("cka_agents", cka_agents, low=1)
+    align_agents = check_int("align_agents", align_agents, low=1)
     rng = np.random.default_rng(check_int("seed", seed, low=0))
     exact = limit == 0 or n_agents <= limit or size == n_agents
     rows = np.arange(n_agents) if exact else np.sort(rng.choice(n_agents, size, replace=False))

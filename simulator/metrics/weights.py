@@ -11,11 +11,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from simulator.config import check_agents, check_int
+from simulator.config import check_agents, check_int, fail
 from simulator.kernels import measure_align as KA
 from simulator.kernels import measure_weights as KW
 from simulator.metrics._checks import (
     check_agent,
+    check_population,
     get_rng,
     params_array,
     params_unchecked,
@@ -118,12 +119,15 @@ def aligned_distance(pop: Any, i: int, j: int) -> float:
     distance. Not symmetric in general for networks with two or more hidden layers (the
     alignment is a local optimum there).
     """
-    P = pop.params.shape[0]
+    P = check_population(pop).params.shape[0]
     i = check_agent("i", i, P)
     j = check_agent("j", j, P)
     ref = pop.params[i].astype(np.float64)
     aligned = align_rows(pop.layout, hidden_activations(pop), ref, pop.params[j])[0]
     return float(np.linalg.norm(ref - aligned))
+
+
+MAX_REFINE = 100  # re-alignments to the mean: each costs one alignment of every agent
 
 
 def aligned_consensus_distance(
@@ -158,7 +162,7 @@ def aligned_consensus_distance(
     rng : numpy.random.Generator or int, optional
         Used only for sampling; default seed 0.
     refine : int
-        Re-alignments to the mean (>= 0).
+        Re-alignments to the mean, in [0, MAX_REFINE = 100].
     agents : int array, optional
         Align exactly these distinct agents (a sample drawn by the caller, e.g. the measured
         panel of a model) instead of drawing ``max_agents``; the same sample correction
@@ -171,6 +175,9 @@ def aligned_consensus_distance(
     -------
     float >= 0.
     """
+    check_population(pop)
+    if summary is not None and not isinstance(summary, WeightSummary):
+        raise fail("summary", f"a {type(summary).__name__}", "weight_summary(pop.params) or None")
     X = params_array(pop.params) if summary is None else params_unchecked(pop.params)
     P = X.shape[0]
     if ref is None:
@@ -178,7 +185,7 @@ def aligned_consensus_distance(
         ref = int(np.argmin(summary.sq_distances))
     else:
         ref = check_agent("ref", ref, P)
-    refine = check_int("refine", refine, low=0)
+    refine = check_int("refine", refine, 0, MAX_REFINE)
     # a bad rng is refused even when no sample is drawn; the default generator is made only
     # for a sample (making one costs ~20 us, a tenth of a small alignment)
     gen = None if rng is None else get_rng(rng)
