@@ -28,6 +28,12 @@ running the scenario would). The JSON document holds:
 ``versions``, ``code_revision``
     What wrote it. A checkpoint loads under other versions; results are byte-identical only
     under the same code and package versions (see :func:`compatibility`).
+``checksum``
+    SHA-256 of the rest of the document and of every array (:func:`content_digest`). A file
+    whose content no longer matches it (edited or damaged after it was written, even into
+    another valid npz) is refused with a message saying so, before any of it is used: an
+    edited size or index would otherwise reach a kernel. Files written before checksums
+    (without the entry) load as before.
 
 Values an attribute may hold: None, bool, int, float, str, lists, dicts with string keys,
 numeric or boolean numpy arrays, numpy Generators, ``random.Random``, a
@@ -38,6 +44,7 @@ numeric or boolean numpy arrays, numpy Generators, ``random.Random``, a
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib
 import json
 import os
@@ -74,6 +81,7 @@ __all__ = [
     "FORMAT_VERSION",
     "CheckpointError",
     "compatibility",
+    "content_digest",
     "load",
     "read_metadata",
     "save",
@@ -82,6 +90,7 @@ __all__ = [
 FORMAT_NAME = "neuropop-checkpoint"
 FORMAT_VERSION = 1
 META_KEY = "__checkpoint__.json"
+CHECKSUM_KEY = "checksum"
 UPGRADES: dict[int, Any] = {}  # version -> function(meta, arrays) upgrading to version + 1
 
 
@@ -151,13 +160,34 @@ def save(model: NeuralModel, path: str | os.PathLike, extra: dict[str, Any] | No
     if path.suffix != ".npz":
         path = path.with_name(path.name + ".npz")
     meta, arrays = state_document(model, extra)
+    meta = {**meta, CHECKSUM_KEY: content_digest(meta, arrays)}
     text = json.dumps(meta, allow_nan=True)
     arrays[META_KEY] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
     return write_atomically(path, lambda fh: np.savez(fh, **arrays), binary=True)
 
 
+def content_digest(meta: dict[str, Any], arrays: Any) -> str:
+    """SHA-256 (hex) of a checkpoint's content: its JSON document without ``checksum``
+    (keys sorted) and each array but the document, in name order (name, dtype, shape, bytes).
+
+    Parameters
+    ----------
+    meta : dict, the document. arrays : mapping of name -> numpy array (a dict, or the
+        ``NpzFile`` of a loaded file: each array is read once, one at a time).
+    """
+    h = hashlib.sha256()
+    doc = json.dumps({k: v for k, v in meta.items() if k != CHECKSUM_KEY}, allow_nan=True)
+    # as the file holds it, read back: the same text on saving and on loading
+    h.update(json.dumps(json.loads(doc), sort_keys=True, allow_nan=True).encode("utf-8"))
+    for key in sorted(k for k in arrays.keys() if k != META_KEY):
+        a = np.ascontiguousarray(arrays[key])
+        h.update(f"{key}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.reshape(-1).view(np.uint8) if a.size else b"")
+    return h.hexdigest()
+
+
 # ---------------------------------------------------------------------------- loading
-def _open(path: Path) -> tuple[dict[str, Any], Any]:
+def _open(path: Path, verify: bool = True) -> tuple[dict[str, Any], Any]:
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
     fh = path.open("rb")
@@ -169,14 +199,15 @@ def _open(path: Path) -> tuple[dict[str, Any], Any]:
         fh.close()
         raise CheckpointError(f"{path} is not a readable checkpoint ({exc})") from None
     try:
-        return _document(path, raw, arrays)
+        return _document(path, raw, arrays, verify)
     except BaseException:
         arrays.close()
         raise
 
 
-def _document(path: Path, raw: np.ndarray, arrays: Any) -> tuple[dict[str, Any], Any]:
-    """The checkpoint's JSON document, checked and upgraded to :data:`FORMAT_VERSION`."""
+def _document(path: Path, raw: np.ndarray, arrays: Any, verify: bool) -> tuple[dict[str, Any], Any]:
+    """The checkpoint's JSON document, checked (its checksum too when ``verify``) and upgraded
+    to :data:`FORMAT_VERSION`."""
     try:
         meta = json.loads(raw.tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -190,6 +221,11 @@ def _document(path: Path, raw: np.ndarray, arrays: Any) -> tuple[dict[str, Any],
             f"to {FORMAT_VERSION}: load it with the neuropop that wrote it "
             f"({meta.get('versions', {}).get('neuropop', 'unknown')}) or a newer one"
         )
+    if verify and CHECKSUM_KEY in meta and content_digest(meta, arrays) != meta[CHECKSUM_KEY]:
+        raise CheckpointError(
+            f"{path}: its content does not match its checksum: the file was changed after it "
+            "was written (edited, or damaged); load an unchanged copy"
+        )
     while version < FORMAT_VERSION:
         if version not in UPGRADES:
             raise CheckpointError(f"{path}: format version {version} can no longer be read")
@@ -199,8 +235,9 @@ def _document(path: Path, raw: np.ndarray, arrays: Any) -> tuple[dict[str, Any],
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
-    """The JSON document of checkpoint ``path`` (model, seed, parameters, step, versions)."""
-    meta, arrays = _open(Path(path))
+    """The JSON document of checkpoint ``path`` (model, seed, parameters, step, versions);
+    its checksum is checked by :func:`load`, not here (the arrays are not read)."""
+    meta, arrays = _open(Path(path), verify=False)
     arrays.close()
     return meta
 
@@ -270,7 +307,16 @@ def load(path: str | os.PathLike, model_class: type | None = None) -> NeuralMode
     """
     path = Path(path)
     meta, arrays = _open(path)
-    damaged = (KeyError, TypeError, ValueError, AttributeError, IndexError, OSError, EOFError)
+    damaged = (
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+        IndexError,
+        OSError,
+        EOFError,
+        OverflowError,
+    )
     try:
         model = _rebuild(_model_class(meta, model_class), meta, arrays)
         _apply(model, meta, arrays)
@@ -308,6 +354,9 @@ def _apply(model: NeuralModel, meta: dict[str, Any], arrays: Any) -> None:
         )
     for rule, (_, saved) in zip(model.rules, state["rules"]):
         rule.set_state(saved)
+    task_agents = getattr(model.task, "n_agents", model.n_agents)
+    if task_agents != model.n_agents:  # the task generates every agent's minibatch
+        raise CheckpointError(f"the task holds {task_agents!r} agents, the model {model.n_agents}")
     set_collector(model, state["collector"])
     set_frames(model, state["agent_frames"])
     model._probe_cache = None

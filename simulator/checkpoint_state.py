@@ -112,6 +112,12 @@ def restore(owner: Any, name: str, saved: Any, where: str) -> None:
             return
         if key == "__scalars__":
             for attr, v in inner.items():
+                was = getattr(current, attr, None)
+                if _kind(v) != _kind(was):  # a number where a number was, of its kind, etc.
+                    raise CheckpointError(
+                        f"cannot restore {where}.{attr}: {v!r} where the model holds "
+                        f"{type(was).__name__} {was!r}"
+                    )
                 setattr(current, attr, v)
             return
     if (
@@ -123,12 +129,43 @@ def restore(owner: Any, name: str, saved: Any, where: str) -> None:
     ):
         current[...] = saved
         return
+    if isinstance(current, np.ndarray) and (
+        not isinstance(saved, np.ndarray)
+        or saved.shape != current.shape
+        or saved.dtype.kind != current.dtype.kind
+    ):  # the model's arrays keep their shapes and kinds (kernels index them)
+        shown = f"{saved.dtype} {saved.shape}" if isinstance(saved, np.ndarray) else repr(saved)
+        raise CheckpointError(
+            f"cannot restore {where}: {shown} where the model holds {current.dtype} {current.shape}"
+        )
+    if _kind(current) in ("bool", "int", "float", "str") and _kind(saved) != _kind(current):
+        raise CheckpointError(
+            f"cannot restore {where}: {saved!r} where the model holds {current!r}"
+        )
+    if isinstance(current, dict) and isinstance(saved, dict):
+        kinds = {k: _kind(v) for k, v in current.items()}
+        if "other" not in kinds.values() and kinds != {k: _kind(v) for k, v in saved.items()}:
+            raise CheckpointError(
+                f"cannot restore {where}: {saved!r} where the model holds {current!r}"
+            )
     if isinstance(saved, np.ndarray):
         saved = saved.copy()
     try:
         setattr(owner, name, saved)
     except (AttributeError, ParameterError) as exc:
         raise CheckpointError(f"cannot restore {where}: {exc}") from None
+
+
+def _kind(value: Any) -> str:
+    """bool, int, float, str, none or other: the kinds a restored scalar must keep."""
+    for kind, types in (("bool", (bool, np.bool_)), ("int", (int, np.integer))):
+        if isinstance(value, types):
+            return kind
+    if isinstance(value, float | np.floating):
+        return "float"
+    if isinstance(value, str):
+        return "str"
+    return "none" if value is None else "other"
 
 
 def _tuples(value: Any) -> Any:
@@ -186,7 +223,11 @@ def set_collector(model: NeuralModel, state: dict[str, Any]) -> None:
             f"the model reports {sorted(dc.model_reporters)}, the checkpoint holds "
             f"{sorted(state['model_vars'])}: it was written by another version of this scenario"
         )
-    dc.model_vars = {name: _listed(v) for name, v in state["model_vars"].items()}
+    columns = {name: _listed(v) for name, v in state["model_vars"].items()}
+    lengths = {len(v) for v in columns.values()}
+    if len(lengths) > 1:
+        raise CheckpointError(f"the collector's columns have different lengths {sorted(lengths)}")
+    dc.model_vars = columns
     if hasattr(dc, "_collection_steps"):
         dc._collection_steps = list(state["collection_steps"])
     dc._agent_records = {
