@@ -346,7 +346,7 @@ def _apply(model: NeuralModel, meta: dict[str, Any], arrays: Any) -> None:
         schedule.resume()  # the next step runs at time + 1
     for path, saved in state["attributes"].items():
         owner, name = resolve(model, path)
-        restore(owner, name, saved, path)
+        restore(owner, name, saved, path, model.n_agents)
     names = [rule.name for rule in model.rules]
     if names != [name for name, _ in state["rules"]]:
         raise CheckpointError(

@@ -93,8 +93,17 @@ def decode(value: Any, arrays: Any) -> Any:
     return {k: decode(v, arrays) for k, v in value.items()}
 
 
-def restore(owner: Any, name: str, saved: Any, where: str) -> None:
-    """Put ``saved`` into ``owner.name``: in place for arrays, generators and objects."""
+def restore(owner: Any, name: str, saved: Any, where: str, n_agents: int = -1) -> None:
+    """Put ``saved`` into ``owner.name``: in place for arrays, generators and objects.
+
+    Refused (CheckpointError) when the model cannot hold it: a number or a string where the
+    model holds another kind (scalars, the task's scalars and the values of dicts of them;
+    int and float are one kind; anything may replace None, but only a number a task's None;
+    an object's ``fixed_state`` scalars must equal the rebuilt object's), an array of another
+    kind, or
+    a per-agent array (first axis ``n_agents``) of another shape or dtype. Other arrays may
+    change shape (a scenario's growing history, say).
+    """
     current = getattr(owner, name, None)
     if isinstance(saved, dict) and len(saved) == 1:
         key, inner = next(iter(saved.items()))
@@ -113,7 +122,9 @@ def restore(owner: Any, name: str, saved: Any, where: str) -> None:
         if key == "__scalars__":
             for attr, v in inner.items():
                 was = getattr(current, attr, None)
-                if _kind(v) != _kind(was):  # a number where a number was, of its kind, etc.
+                kinds = ("none", "number") if was is None else (_kind(was),)
+                fixed = attr in getattr(current, "fixed_state", ())
+                if _kind(v) not in kinds or (fixed and v != was):
                     raise CheckpointError(
                         f"cannot restore {where}.{attr}: {v!r} where the model holds "
                         f"{type(was).__name__} {was!r}"
@@ -129,22 +140,23 @@ def restore(owner: Any, name: str, saved: Any, where: str) -> None:
     ):
         current[...] = saved
         return
+    per_agent = isinstance(current, np.ndarray) and current.ndim and current.shape[0] == n_agents
     if isinstance(current, np.ndarray) and (
         not isinstance(saved, np.ndarray)
-        or saved.shape != current.shape
-        or saved.dtype.kind != current.dtype.kind
-    ):  # the model's arrays keep their shapes and kinds (kernels index them)
+        or (per_agent and (saved.shape, saved.dtype) != (current.shape, current.dtype))
+        or _array_kind(saved) != _array_kind(current)
+    ):  # kernels index the per-agent arrays by agent
         shown = f"{saved.dtype} {saved.shape}" if isinstance(saved, np.ndarray) else repr(saved)
         raise CheckpointError(
             f"cannot restore {where}: {shown} where the model holds {current.dtype} {current.shape}"
         )
-    if _kind(current) in ("bool", "int", "float", "str") and _kind(saved) != _kind(current):
+    if _kind(current) in ("number", "str") and _kind(saved) != _kind(current):
         raise CheckpointError(
             f"cannot restore {where}: {saved!r} where the model holds {current!r}"
         )
     if isinstance(current, dict) and isinstance(saved, dict):
-        kinds = {k: _kind(v) for k, v in current.items()}
-        if "other" not in kinds.values() and kinds != {k: _kind(v) for k, v in saved.items()}:
+        kinds = {k: _kind(v) for k, v in current.items() if _kind(v) in ("number", "str")}
+        if any(_kind(saved[k]) != kind for k, kind in kinds.items() if k in saved):
             raise CheckpointError(
                 f"cannot restore {where}: {saved!r} where the model holds {current!r}"
             )
@@ -157,15 +169,17 @@ def restore(owner: Any, name: str, saved: Any, where: str) -> None:
 
 
 def _kind(value: Any) -> str:
-    """bool, int, float, str, none or other: the kinds a restored scalar must keep."""
-    for kind, types in (("bool", (bool, np.bool_)), ("int", (int, np.integer))):
-        if isinstance(value, types):
-            return kind
-    if isinstance(value, float | np.floating):
-        return "float"
+    """number (bool, int, float), str, none or other: the kinds a restored scalar keeps."""
+    if isinstance(value, bool | int | float | np.bool_ | np.integer | np.floating):
+        return "number"
     if isinstance(value, str):
         return "str"
     return "none" if value is None else "other"
+
+
+def _array_kind(a: np.ndarray) -> str:
+    """number (bool, int, float) or the dtype's kind: what an array keeps when restored."""
+    return "number" if a.dtype.kind in "biuf" else a.dtype.kind
 
 
 def _tuples(value: Any) -> Any:

@@ -356,3 +356,32 @@ def test_a_crafted_array_of_another_shape_or_kind_is_refused(tmp_path):
         _rewrite(bad, bad, lambda m: None)  # its checksum recomputed
         with pytest.raises(CheckpointError, match="fitness_ema"):
             simulator.load(bad)
+
+
+class _GrowingHistory(REGISTRY["gossip_learning"]):
+    """A user's scenario whose own state changes shape and kind legitimately."""
+
+    state_attributes = (*REGISTRY["gossip_learning"].state_attributes, "history", "phase", "note")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.history, self.phase, self.note = np.zeros(0), 0, None
+
+    def step(self):
+        super().step()
+        self.history = np.append(self.history, float(self.steps))
+        self.phase += 0.5
+        self.note = f"step {self.steps}"
+
+
+def test_a_scenarios_own_state_may_grow_and_change_kind(tmp_path):
+    """The checks refuse only what the model cannot hold: a user's history array that grows,
+    a counter that goes from int to float and a note that replaces None all load."""
+    model = _GrowingHistory(rng=3, **BASE)
+    model.run_for(3)
+    again = simulator.load(model.save(tmp_path / "c"), model_class=_GrowingHistory)
+    assert again.history.tolist() == [1.0, 2.0, 3.0] and again.phase == 1.5
+    assert again.note == "step 3"
+    again.run_for(1)
+    model.run_for(1)
+    pd.testing.assert_frame_equal(model_table(again), model_table(model))

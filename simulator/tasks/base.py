@@ -49,6 +49,8 @@ class Task:
     loss = "mse"
     probe_labels: np.ndarray | None = None
     full_batch = False  # whether batch size 0 (every sample, every step) is meaningful
+    # set from the model's parameters when it is built: a checkpoint must hold the same values
+    fixed_state: tuple[str, ...] = ("n_agents", "seed", "communities")
 
     def __init__(self, n_agents: int, seed: int, communities: Any, settings: dict) -> None:
         self.n_agents = check_int("n_agents", n_agents, low=1)
