@@ -354,9 +354,6 @@ def _apply(model: NeuralModel, meta: dict[str, Any], arrays: Any) -> None:
         )
     for rule, (_, saved) in zip(model.rules, state["rules"]):
         rule.set_state(saved)
-    task_agents = getattr(model.task, "n_agents", model.n_agents)
-    if task_agents != model.n_agents:  # the task generates every agent's minibatch
-        raise CheckpointError(f"the task holds {task_agents!r} agents, the model {model.n_agents}")
     set_collector(model, state["collector"])
     set_frames(model, state["agent_frames"])
     model._probe_cache = None

@@ -100,9 +100,8 @@ def restore(owner: Any, name: str, saved: Any, where: str, n_agents: int = -1) -
     model holds another kind (scalars, the task's scalars and the values of dicts of them;
     int and float are one kind; anything may replace None, but only a number a task's None;
     an object's ``fixed_state`` scalars must equal the rebuilt object's), an array of another
-    kind, or
-    a per-agent array (first axis ``n_agents``) of another shape or dtype. Other arrays may
-    change shape (a scenario's growing history, say).
+    kind, or a per-agent array (first axis ``n_agents``) of another shape or dtype. Other
+    arrays may change shape (a scenario's growing history, say).
     """
     current = getattr(owner, name, None)
     if isinstance(saved, dict) and len(saved) == 1:
@@ -140,32 +139,35 @@ def restore(owner: Any, name: str, saved: Any, where: str, n_agents: int = -1) -
     ):
         current[...] = saved
         return
-    per_agent = isinstance(current, np.ndarray) and current.ndim and current.shape[0] == n_agents
-    if isinstance(current, np.ndarray) and (
-        not isinstance(saved, np.ndarray)
-        or (per_agent and (saved.shape, saved.dtype) != (current.shape, current.dtype))
-        or _array_kind(saved) != _array_kind(current)
-    ):  # kernels index the per-agent arrays by agent
-        shown = f"{saved.dtype} {saved.shape}" if isinstance(saved, np.ndarray) else repr(saved)
+    if _refused(current, saved, n_agents):
         raise CheckpointError(
-            f"cannot restore {where}: {shown} where the model holds {current.dtype} {current.shape}"
+            f"cannot restore {where}: {_shown(saved)} where the model holds {_shown(current)}"
         )
-    if _kind(current) in ("number", "str") and _kind(saved) != _kind(current):
-        raise CheckpointError(
-            f"cannot restore {where}: {saved!r} where the model holds {current!r}"
-        )
-    if isinstance(current, dict) and isinstance(saved, dict):
-        kinds = {k: _kind(v) for k, v in current.items() if _kind(v) in ("number", "str")}
-        if any(_kind(saved[k]) != kind for k, kind in kinds.items() if k in saved):
-            raise CheckpointError(
-                f"cannot restore {where}: {saved!r} where the model holds {current!r}"
-            )
     if isinstance(saved, np.ndarray):
         saved = saved.copy()
     try:
         setattr(owner, name, saved)
     except (AttributeError, ParameterError) as exc:
         raise CheckpointError(f"cannot restore {where}: {exc}") from None
+
+
+def _refused(current: Any, saved: Any, n_agents: int) -> bool:
+    """Whether the model cannot hold ``saved`` where it holds ``current`` (see :func:`restore`)."""
+    if isinstance(current, np.ndarray):
+        if not isinstance(saved, np.ndarray) or _array_kind(saved) != _array_kind(current):
+            return True
+        per_agent = current.ndim > 0 and current.shape[0] == n_agents  # kernels index them
+        return per_agent and (saved.shape, saved.dtype) != (current.shape, current.dtype)
+    if _kind(current) in ("number", "str"):
+        return _kind(saved) != _kind(current)
+    if isinstance(current, dict) and isinstance(saved, dict):
+        kept = {k: _kind(v) for k, v in current.items() if _kind(v) in ("number", "str")}
+        return any(_kind(saved[k]) != kind for k, kind in kept.items() if k in saved)
+    return False
+
+
+def _shown(value: Any) -> str:
+    return f"{value.dtype} {value.shape}" if isinstance(value, np.ndarray) else repr(value)
 
 
 def _kind(value: Any) -> str:
