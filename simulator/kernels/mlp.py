@@ -6,7 +6,10 @@ agent's row of every output: results are bit-identical on 1 or N threads.
 
 Inside an agent, activations are kept transposed, shape ``(width, batch)``, so the element-wise
 loops run over the batch (long, contiguous, vectorizable) and every matrix product reads rows
-of the batch axis in SIMD vectors (:mod:`simulator.kernels.gemm`).
+of the batch axis in SIMD vectors (:mod:`simulator.kernels.gemm`). Gradient and training passes
+of small networks (every layer at most :data:`simulator.kernels.lanes.LANE_MAX_WIDTH` wide) run
+instead with one agent per SIMD lane (:mod:`simulator.kernels.lanes`), where a layer of 16
+units is too narrow for tiles along the batch to pay for themselves.
 
 Canonical parameter row of one agent: for each layer ``l``, ``W_l`` flattened row-major
 with shape ``(d_{l-1}, d_l)`` (``W[i, j]`` connects input ``i`` to output ``j``), then
@@ -504,7 +507,22 @@ def _agent_flops(dims: np.ndarray, batch: int, passes: int) -> float:
 
 def population_pass(params, X, Y, net, opt, mode, losses, status, grads, dx) -> None:
     """:func:`_population_pass` (arguments and effects there), sized for its work by
-    :func:`simulator.kernels.threads.parallel_begin` (threads, work-stealing pieces)."""
+    :func:`simulator.kernels.threads.parallel_begin` (threads, work-stealing pieces); the
+    gradient and training passes of small networks through
+    :func:`simulator.kernels.lanes.population_lanes` (same arguments and effects)."""
+    from simulator.kernels import lanes  # (here: lanes builds on this module's functions)
+
+    if lanes.eligible(net, mode):
+        n_lanes = lanes.lanes_of(params.dtype)
+        per = n_lanes * lanes.CHUNKS_PER_ITERATION
+        n_chunks = (params.shape[0] + per - 1) // per
+        work = _agent_flops(net.dims, X.shape[1], 1 if mode == MODE_LOSS else 3) * per
+        call = parallel_begin(("population_lanes", mode), n_chunks, work)
+        try:
+            lanes.population_lanes(params, X, Y, net, opt, mode, losses, status, grads, n_lanes)
+        finally:
+            parallel_end(call)
+        return
     n_chunks = (params.shape[0] + AGENTS_PER_CHUNK - 1) // AGENTS_PER_CHUNK
     work = _agent_flops(net.dims, X.shape[1], 1 if mode == MODE_LOSS else 3) * AGENTS_PER_CHUNK
     call = parallel_begin(("population_pass", mode), n_chunks, work)
