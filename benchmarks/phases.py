@@ -5,10 +5,12 @@
 For networks with one hidden layer (tanh) and a linear output (MSE), one thread: each phase
 of ``simulator.kernels.mlp``'s step (input transposed and checked, each dense layer forward,
 tanh, the output delta, each dense layer backward, tanh's derivative, the SGD update) runs in a
-small Numba loop on one agent's buffers (in cache), and the whole step is timed through
-``Population.train_step`` on 1,000 agents. Every figure is the best of many repetitions (a
-shared machine slows some repetitions, never speeds one up), in nanoseconds per agent. The sum
-of the phases against the whole step shows what is left (chunk set-up, calls, memory traffic).
+small Numba loop on one agent's buffers (in cache), and the whole step is timed on 1,000
+agents through the register-tile kernel itself and through ``Population.train_step`` (which
+trains networks at most 16 wide in SIMD lanes instead: ``simulator.kernels.lanes``). Every
+figure is the best of many repetitions (a shared machine slows some repetitions, never speeds
+one up), in nanoseconds per agent. The sum of the phases against the register-tile step
+shows what is left (chunk set-up, calls, memory traffic).
 """
 
 from __future__ import annotations
@@ -82,6 +84,10 @@ def _update(n, row, g, opt):
         apply_update(0, row, g, opt, True)  # as the kernel calls it (g is scratch)
 
 
+WHOLE_TILES = "whole step (register tiles, 1,000 agents)"
+WHOLE_STEP = "whole step (train_step, 1,000 agents)"
+
+
 def phases(layers: tuple[int, int, int], batch: int, dtype: str, seconds: float) -> dict:
     """Nanoseconds per agent of every phase, and of the whole step, for one configuration."""
     d0, d1, d2 = layers
@@ -120,9 +126,15 @@ def phases(layers: tuple[int, int, int], batch: int, dtype: str, seconds: float)
     big = Population(1000, layers, dtype=dtype, lr=1e-6)
     Xb = rng.standard_normal((1000, batch, d0)).astype(dt)
     Yb = rng.standard_normal((1000, batch, d2)).astype(dt)
-    out["whole step (train_step, 1,000 agents)"] = (
-        best_seconds(lambda: big.train_step(Xb, Yb), 1, seconds / 4) / 1000 * 1e9
-    )
+    losses, status = np.empty(1000, dtype=dt), np.empty(1000, dtype=np.int8)
+    no_grads, no_dx = np.empty((1, 1), dtype=dt), np.empty((1, 1, 1), dtype=dt)
+
+    def tiles_step():  # the register-tile kernel, whose phases these are
+        K._population_pass(big.params, Xb, Yb, big._net, big._opt(), K.MODE_TRAIN, losses,
+                           status, no_grads, no_dx)  # fmt: skip
+
+    out[WHOLE_TILES] = best_seconds(tiles_step, 1, seconds / 4) / 1000 * 1e9
+    out[WHOLE_STEP] = best_seconds(lambda: big.train_step(Xb, Yb), 1, seconds / 4) / 1000 * 1e9
     return out
 
 
@@ -141,12 +153,13 @@ def main(argv: list[str] | None = None) -> None:
             p.error(f"{spec}: one hidden layer only (D0-D1-D2:B)")
         for dtype in args.dtypes.split(","):
             got = phases(layers, int(batch), dtype, args.seconds)
-            whole = got.pop("whole step (train_step, 1,000 agents)")
+            tiles, whole = got.pop(WHOLE_TILES), got.pop(WHOLE_STEP)
             print(f"\n{net}, B = {batch}, {dtype}, one thread: ns per agent")
             for name, ns in got.items():
                 print(f"  {name:26s} {ns:9.0f}")
             print(f"  {'sum of the phases':26s} {sum(got.values()):9.0f}")
-            print(f"  {'whole step':26s} {whole:9.0f}")
+            print(f"  {'whole step, tiles':26s} {tiles:9.0f}")
+            print(f"  {'whole step, train_step':26s} {whole:9.0f}  (in lanes when at most 16 wide)")
 
 
 if __name__ == "__main__":
