@@ -88,7 +88,7 @@ def _data(layers, loss, P, B, dtype, rng, shared_x=False):
 
 
 def _register_tiles(monkeypatch):
-    monkeypatch.setattr(lanes, "eligible", lambda net, mode: False)
+    monkeypatch.setattr(lanes, "eligible", lambda net, mode, batch=32: False)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -167,3 +167,22 @@ def test_which_networks_and_passes_run_in_lanes():
     assert not lanes.eligible(net((8, 16, 1)), K.MODE_INPUT_GRAD)
     assert not lanes.eligible(net((8, lanes.LANE_MAX_WIDTH + 1, 1)), K.MODE_TRAIN)
     assert not lanes.eligible(net((8, 16, 1), activation="step"), K.MODE_TRAIN)
+    # lanes where an agent's products are small: a longer batch fills the tiles
+    assert lanes.eligible(net((8, 16, 1)), K.MODE_TRAIN, batch=32)
+    assert not lanes.eligible(net((8, 16, 1)), K.MODE_TRAIN, batch=64)
+    assert lanes.eligible(net((1, 1)), K.MODE_TRAIN, batch=4096)
+
+
+def test_a_long_batch_trains_in_the_register_tiles_the_same_as_before(monkeypatch):
+    pop = Population(3, (2, 4, 1), seed=0, lr=0.1)
+    twin = Population(3, (2, 4, 1), seed=0, lr=0.1)
+    rng = np.random.default_rng(0)
+    B = 1_000  # 12,000 multiply-adds a pass: over LANE_MAX_MACS
+    X = rng.standard_normal((3, B, 2)).astype(np.float32)
+    Y = rng.standard_normal((3, B, 1)).astype(np.float32)
+    assert not lanes.eligible(pop._net, K.MODE_TRAIN, B)
+    pop.train_step(X, Y)
+    with monkeypatch.context() as m:
+        _register_tiles(m)
+        twin.train_step(X, Y)
+    np.testing.assert_array_equal(pop.params, twin.params)

@@ -1,4 +1,4 @@
-"""Training passes of small networks with one agent per SIMD lane.
+"""Training passes of small networks on short batches, with one agent per SIMD lane.
 
 A small network's products (8-16-1: 8 x 16 and 16 x 1 per sample) are too short for register
 tiles along the batch to pay for their set-up, loads and lane sums. Here a chunk of V agents
@@ -23,8 +23,8 @@ register tiles' in their last bits. Plain SGD updates the chunk side by side
 (:func:`_lane_sgd`); every other optimizer runs mlp's per-agent update on the agent's gradient
 row, so every loss, output function and optimizer is supported as it is there. Measured (one
 thread, 1,000 agents, alternated with the register tiles in one process, 2026-12-06): see the
-README's Performance section; wider layers (4-32-32-2, 16-32-10) were slower in lanes, hence
-:data:`LANE_MAX_WIDTH`.
+README's Performance section; wider layers (4-32-32-2, 16-32-10) and longer batches (8-16-1
+with B >= 64) were slower in lanes, hence :data:`LANE_MAX_WIDTH` and :data:`LANE_MAX_MACS`.
 """
 
 from __future__ import annotations
@@ -76,6 +76,13 @@ LANE_MAX_WIDTH = 16
 """The widest layer (inputs and outputs included) trained in lanes; wider networks go through
 the register tiles of :mod:`simulator.kernels.mlp`."""
 
+
+LANE_MAX_MACS = 4_608
+"""The most multiply-adds of one agent's forward pass over its batch (B sum_l d_{l-1} d_l)
+trained in lanes. Lanes win where an agent's products are too small for tiles along the batch
+(one thread, float32, against the register tiles: 8-16-1 with B = 32, 4,608 multiply-adds,
+1.2-1.6x; 2-8-1 with B = 16 2.4x; 1-1 with B = 256 1.3x) and lose once the batch is long
+enough to fill the tiles (8-16-1: B = 64 0.95-0.98x, B = 128 0.65-0.82x, B = 512 0.68x)."""
 
 CHUNKS_PER_ITERATION = 4
 """Chunks of agents handled by one iteration of the parallel loop (with one scratch buffer)."""
@@ -477,13 +484,17 @@ def population_lanes(params, X, Y, net, opt, mode, losses, status, grads, lanes)
 IN_PLACE = (TANH, SIGMOID, RELU, IDENTITY)
 
 
-def eligible(net, mode: int) -> bool:
-    """Whether a pass of ``mode`` over networks ``net`` runs in lanes: gradient and training
-    passes of networks at most :data:`LANE_MAX_WIDTH` wide whose hidden layers keep only f(z)
-    (not the step function, whose derivative needs z). Loss passes (a forward pass and the
-    loss, the same bits either way) stay with the register tiles."""
+def eligible(net, mode: int, batch: int = 32) -> bool:
+    """Whether a pass of ``mode`` over networks ``net`` on ``batch`` samples runs in lanes:
+    gradient and training passes of networks at most :data:`LANE_MAX_WIDTH` wide, with at most
+    :data:`LANE_MAX_MACS` multiply-adds in a forward pass over the batch, whose hidden layers
+    keep only f(z) (not the step function, whose derivative needs z). Loss passes (a forward
+    pass and the loss, the same bits either way) stay with the register tiles."""
     if mode not in (MODE_GRAD, MODE_TRAIN):
         return False
-    if int(np.max(net.dims)) > LANE_MAX_WIDTH:
+    dims = np.asarray(net.dims, dtype=np.int64)
+    if int(dims.max()) > LANE_MAX_WIDTH:
+        return False
+    if batch * int(np.dot(dims[:-1], dims[1:])) > LANE_MAX_MACS:
         return False
     return all(int(k) in IN_PLACE for k in net.acts[:-1])

@@ -7,9 +7,9 @@ agent's row of every output: results are bit-identical on 1 or N threads.
 Inside an agent, activations are kept transposed, shape ``(width, batch)``, so the element-wise
 loops run over the batch (long, contiguous, vectorizable) and every matrix product reads rows
 of the batch axis in SIMD vectors (:mod:`simulator.kernels.gemm`). Gradient and training passes
-of small networks (every layer at most :data:`simulator.kernels.lanes.LANE_MAX_WIDTH` wide) run
-instead with one agent per SIMD lane (:mod:`simulator.kernels.lanes`), where a layer of 16
-units is too narrow for tiles along the batch to pay for themselves.
+of small networks on short batches (:func:`simulator.kernels.lanes.eligible`) run instead with
+one agent per SIMD lane (:mod:`simulator.kernels.lanes`), where an agent's products are too
+small for tiles along the batch to pay for themselves.
 
 Canonical parameter row of one agent: for each layer ``l``, ``W_l`` flattened row-major
 with shape ``(d_{l-1}, d_l)`` (``W[i, j]`` connects input ``i`` to output ``j``), then
@@ -512,7 +512,7 @@ def population_pass(params, X, Y, net, opt, mode, losses, status, grads, dx) -> 
     :func:`simulator.kernels.lanes.population_lanes` (same arguments and effects)."""
     from simulator.kernels import lanes  # (here: lanes builds on this module's functions)
 
-    if lanes.eligible(net, mode):
+    if lanes.eligible(net, mode, X.shape[1]):
         n_lanes = lanes.lanes_of(params.dtype)
         per = n_lanes * lanes.CHUNKS_PER_ITERATION
         n_chunks = (params.shape[0] + per - 1) // per
