@@ -337,7 +337,7 @@ def _lane_chunk(lo, owned, params_, X_, Y_, net_, opt, mode, losses, status, gra
     D0 = scratch[at : at + batch * width * V]  # deltas
     D1 = scratch[at + batch * width * V : at + 2 * batch * width * V]
     at += 2 * batch * width * V
-    zk = scratch[at : at + K * batch].reshape((K, batch))  # one agent's outputs (softmax)
+    zk = scratch[at : at + K * batch].reshape((K, batch))  # one agent's z, o and delta, (K, B)
     ok = scratch[at + K * batch : at + 2 * K * batch].reshape((K, batch))
     dk = scratch[at + 2 * K * batch : at + 3 * K * batch].reshape((K, batch))
     at += 3 * K * batch
