@@ -56,6 +56,7 @@ from simulator.kernels.gemm import (
 )
 from simulator.kernels.losses import _output_delta, _scales, _softmax_block
 from simulator.kernels.mlp import (
+    _JIT,
     DIVERGED,
     MODE_GRAD,
     MODE_LOSS,
@@ -65,12 +66,10 @@ from simulator.kernels.mlp import (
     _activate_in_place,
     _all_finite,
     _borrowed_net,
+    _max_width,
     _status,
 )
 from simulator.kernels.optim import SGD, _as_type_of, apply_update
-
-FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
-_JIT = {"cache": True, "error_model": "numpy", "fastmath": FASTMATH}
 
 LANE_MAX_WIDTH = 16
 """The widest layer (inputs and outputs included) trained in lanes; wider networks go through
@@ -216,13 +215,12 @@ def _act_offsets(dims, batch, lanes):
 def _lane_scratch_size(dims, batch, n_params, lanes):
     """Elements of one chunk's scratch (see :func:`_lane_chunk`)."""
     n = dims.shape[0]
-    width, acts = 0, 0
+    acts = 0
     for l in range(n):
-        width = max(width, dims[l])
         acts += batch * dims[l] * lanes
-    k = dims[n - 1]
+    width, k = _max_width(dims), dims[n - 1]
     return (3 * n_params * lanes + acts + 2 * batch * width * lanes + 3 * k * batch + 2 * batch
-            + 10 * lanes)  # fmt: skip
+            + 9 * lanes)  # fmt: skip
 
 
 @njit(inline="always")
@@ -323,9 +321,7 @@ def _lane_chunk(lo, owned, params_, X_, Y_, net_, opt, mode, losses, status, gra
     n_layers = dims.shape[0] - 1
     K = dims[n_layers]
     n = min(V, n_agents - lo)
-    width = 0
-    for l in range(n_layers + 1):
-        width = max(width, dims[l])
+    width = _max_width(dims)
     offs = _act_offsets(dims, batch, V)
     # the scratch, carved (sizes in _lane_scratch_size)
     W = scratch[: n_params * V]  # parameters, then gradients right after them (_lane_sgd)
@@ -345,12 +341,10 @@ def _lane_chunk(lo, owned, params_, X_, Y_, net_, opt, mode, losses, status, gra
     at += 2 * batch
     check = scratch[at : at + V]  # per lane: the new parameters' magnitudes (_lane_sgd)
     ones = scratch[at + V : at + 2 * V]
-    zeros = scratch[at + 2 * V : at + 3 * V]
-    parts = scratch[at + 3 * V : at + 8 * V]  # partial sums (_lane_sum)
-    coef = scratch[at + 8 * V : at + 10 * V]  # per-lane factors (_lane_sgd)
+    parts = scratch[at + 2 * V : at + 7 * V]  # partial sums (_lane_sum)
+    coef = scratch[at + 7 * V : at + 9 * V]  # per-lane factors (_lane_sgd)
     for l in range(V):
         ones[l] = F1
-        zeros[l] = ones[l] * 0
 
     _gather(lo, n, params, X, W, A, V)
     _forward(net, offs, batch, W, A, V)
@@ -382,7 +376,7 @@ def _lane_chunk(lo, owned, params_, X_, Y_, net_, opt, mode, losses, status, gra
         return
     for l in range(n, V):  # the repeated lanes: no gradient flows
         for k in range(batch * K):
-            D0[k * V + l] = zeros[l]
+            D0[k * V + l] = 0
     _backward(net, offs, batch, W, A, G, D0, D1, ones, V)
     if mode == MODE_TRAIN and opt.kind == SGD and opt.clip_norm <= 0:
         _lane_sgd(lo, n, params, scratch, rows, coef, check, parts, opt, status)

@@ -512,22 +512,18 @@ def population_pass(params, X, Y, net, opt, mode, losses, status, grads, dx) -> 
     :func:`simulator.kernels.lanes.population_lanes` (same arguments and effects)."""
     from simulator.kernels import lanes  # (here: lanes builds on this module's functions)
 
-    if lanes.eligible(net, mode, X.shape[1]):
-        n_lanes = lanes.lanes_of(params.dtype)
-        per = n_lanes * lanes.CHUNKS_PER_ITERATION
-        n_chunks = (params.shape[0] + per - 1) // per
-        work = _agent_flops(net.dims, X.shape[1], 1 if mode == MODE_LOSS else 3) * per
-        call = parallel_begin(("population_lanes", mode), n_chunks, work)
-        try:
-            lanes.population_lanes(params, X, Y, net, opt, mode, losses, status, grads, n_lanes)
-        finally:
-            parallel_end(call)
-        return
-    n_chunks = (params.shape[0] + AGENTS_PER_CHUNK - 1) // AGENTS_PER_CHUNK
-    work = _agent_flops(net.dims, X.shape[1], 1 if mode == MODE_LOSS else 3) * AGENTS_PER_CHUNK
-    call = parallel_begin(("population_pass", mode), n_chunks, work)
+    in_lanes = lanes.eligible(net, mode, X.shape[1])
+    n_lanes = lanes.lanes_of(params.dtype)
+    per = n_lanes * lanes.CHUNKS_PER_ITERATION if in_lanes else AGENTS_PER_CHUNK
+    n_chunks = (params.shape[0] + per - 1) // per
+    work = _agent_flops(net.dims, X.shape[1], 1 if mode == MODE_LOSS else 3) * per
+    call = parallel_begin(("population_lanes" if in_lanes else "population_pass", mode),
+                          n_chunks, work)  # fmt: skip
     try:
-        _population_pass(params, X, Y, net, opt, mode, losses, status, grads, dx)
+        if in_lanes:
+            lanes.population_lanes(params, X, Y, net, opt, mode, losses, status, grads, n_lanes)
+        else:
+            _population_pass(params, X, Y, net, opt, mode, losses, status, grads, dx)
     finally:
         parallel_end(call)
 
