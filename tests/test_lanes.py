@@ -73,6 +73,8 @@ CONFIGS = [
     dict(layers=(5, 16, 4), activation="identity", output="sigmoid", loss="mse",
          optimizer="adam"),
     dict(layers=(1, 1), activation="tanh", output="linear", loss="mse", optimizer="sgd"),
+    dict(layers=(3, 6, 3), activation="tanh", output="linear", loss="mse",
+         optimizer="momentum"),
 ]  # fmt: skip
 
 
@@ -114,6 +116,59 @@ def test_lanes_match_the_register_tile_kernel(config, dtype, shared_x, monkeypat
     np.testing.assert_allclose(side.params, own.params, **tol)
     for g, w in zip(got_grads, want_grads, strict=True):
         np.testing.assert_allclose(g, w, **tol)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: "-".join(map(str, c["layers"])))
+def test_lanes_report_the_losses_of_the_register_tiles_to_the_last_bit(config, dtype, monkeypatch):
+    """Same parameters, same data: the losses of a gradient pass and of a training step in lanes
+    (MSE with a linear output side by side, the others agent by agent) are the bits of the
+    register tiles' and of ``Population.loss``."""
+    P, B = 37, 13  # B K not a multiple of 4 for every K: the rest part of the sum is used
+    rng = np.random.default_rng(5)
+    X, Y = _data(config["layers"], config["loss"], P, B, dtype, rng)
+    pop = Population(P, dtype=dtype, seed=3, lr=0.05, **config)
+    start = pop.params.copy()
+    in_lanes = pop.gradients(X, Y)[1]
+    with monkeypatch.context() as m:
+        _register_tiles(m)
+        in_tiles = pop.gradients(X, Y)[1]
+    np.testing.assert_array_equal(in_lanes, in_tiles)
+    np.testing.assert_array_equal(in_lanes, pop.loss(X, Y))
+    np.testing.assert_array_equal(pop.train_step(X, Y), in_tiles)
+    pop.params[:] = start
+    with monkeypatch.context() as m:
+        _register_tiles(m)
+        np.testing.assert_array_equal(pop.train_step(X, Y), in_tiles)
+
+
+def _squares_in_order(d: np.ndarray):
+    """losses.squares_in_order's stated order, in NumPy scalars of d's dtype."""
+    n = d.size
+    whole = n // 4 * 4
+    parts = [d.dtype.type(0)] * 5
+    for e in range(n):
+        parts[e % 4 if e < whole else 4] += d[e] * d[e]
+    return ((parts[0] + parts[1]) + (parts[2] + parts[3])) + parts[4]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("layers, B", [((8, 16, 1), 32), ((3, 6, 3), 13), ((2, 5), 7)])
+def test_an_mse_loss_is_summed_in_its_stated_order(layers, B, dtype):
+    """An agent's MSE loss is sum((o - y)^2) over its (K, B) errors, output-major, in the order
+    losses.squares_in_order states (parts e mod 4, then the rest), times 1 / (B K): in a loss
+    pass (register tiles), a gradient pass and a training step (lanes)."""
+    P = 20
+    rng = np.random.default_rng(6)
+    X, Y = _data(layers, "mse", P, B, dtype, rng)
+    pop = Population(P, layers=layers, dtype=dtype, seed=4, lr=0.05, output="linear", loss="mse")
+    errors = pop.predict(X) - Y  # (P, B, K), the outputs the loss pass computes
+    inv = np.dtype(dtype).type(1.0 / (B * layers[-1]))
+    want = np.array([_squares_in_order(e.T.ravel()) * inv for e in errors])
+    assert want.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(pop.loss(X, Y), want)
+    np.testing.assert_array_equal(pop.gradients(X, Y)[1], want)
+    np.testing.assert_array_equal(pop.train_step(X, Y), want)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

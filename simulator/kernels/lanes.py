@@ -54,7 +54,7 @@ from simulator.kernels.gemm import (
     transpose,
     wide_vectors,
 )
-from simulator.kernels.losses import _output_delta, _scales, _softmax_block
+from simulator.kernels.losses import MSE, SUM_PARTS, _output_delta, _scales, _softmax_block
 from simulator.kernels.mlp import (
     _JIT,
     DIVERGED,
@@ -220,7 +220,7 @@ def _lane_scratch_size(dims, batch, n_params, lanes):
         acts += batch * dims[l] * lanes
     width, k = _max_width(dims), dims[n - 1]
     return (3 * n_params * lanes + acts + 2 * batch * width * lanes + 3 * k * batch + 2 * batch
-            + 9 * lanes)  # fmt: skip
+            + 2 * batch * k * lanes + 12 * lanes)  # fmt: skip
 
 
 @njit(inline="always")
@@ -228,23 +228,28 @@ def _gather(lo, n, params, X, W, A, V):
     """Parameters into W (n_params, V) and inputs into A (B, d_0, V): agent lo + l in lane l,
     the last agent repeated in the lanes past n; X may be shared (its first dim 1)."""
     n_params = params.shape[1]
-    batch, d_in = X.shape[1], X.shape[2]
-    x_size = batch * d_in
     if n == V:
         transpose(W, 0, V, flat(params), lo * n_params, n_params, V, n_params)
     else:
         for l in range(V):
             for k in range(n_params):
                 W[k * V + l] = params[lo + min(l, n - 1), k]
-    if X.shape[0] == params.shape[0] and n == V:
-        transpose(A, 0, V, flat(X), lo * x_size, x_size, V, x_size)
+    _gather_rows(lo, n, X, A, V, params.shape[0])
+
+
+@njit(inline="always")
+def _gather_rows(lo, n, X, A, V, n_agents):
+    """X (P or 1, B, d) into A (B, d, V): agent lo + l's rows in lane l, the last agent
+    repeated in the lanes past n; X may be shared (its first dim 1)."""
+    size = X.shape[1] * X.shape[2]
+    if X.shape[0] == n_agents and n == V:
+        transpose(A, 0, V, flat(X), lo * size, size, V, size)
     else:
-        each = X.shape[0] == params.shape[0]
+        each = X.shape[0] == n_agents
         for l in range(V):
-            p = (lo + min(l, n - 1)) * each
-            for b in range(batch):
-                for i in range(d_in):
-                    A[(b * d_in + i) * V + l] = X[p, b, i]
+            x = flat(X[(lo + min(l, n - 1)) * each])
+            for k in range(size):
+                A[k * V + l] = x[k]
 
 
 # fmt: off
@@ -341,21 +346,47 @@ def _lane_chunk(lo, owned, params_, X_, Y_, net_, opt, mode, losses, status, gra
     at += 2 * batch
     check = scratch[at : at + V]  # per lane: the new parameters' magnitudes (_lane_sgd)
     ones = scratch[at + V : at + 2 * V]
-    parts = scratch[at + 2 * V : at + 7 * V]  # partial sums (_lane_sum)
+    parts = scratch[at + 2 * V : at + 7 * V]  # partial sums (_lane_parts)
     coef = scratch[at + 7 * V : at + 9 * V]  # per-lane factors (_lane_sgd)
+    zeros = scratch[at + 9 * V : at + 10 * V]
+    finite = scratch[at + 10 * V : at + 12 * V]  # per lane: inputs x 0, targets x 0, summed
+    at += 12 * V
+    Yl = scratch[at : at + batch * K * V]  # targets, side by side (as z: sample-major)
+    T = scratch[at + batch * K * V : at + 2 * batch * K * V]  # squared errors, output-major
     for l in range(V):
         ones[l] = F1
+        zeros[l] = ones[l] * 0
 
     _gather(lo, n, params, X, W, A, V)
     _forward(net, offs, batch, W, A, V)
-    # output function, loss and output delta into D0, agent by agent through mlp's own
-    # functions: the forward pass above sums in the order of mlp's (bias first, then the
-    # inputs in order, one multiply-add each), so the losses are mlp's to the last bit (those
-    # of Population.loss and of the probe pass)
+    # output function, loss and output delta into D0: the forward pass above sums in the order
+    # of mlp's (bias first, then the inputs in order, one multiply-add each) and the loss in
+    # the order of losses.squares_in_order (MSE) or through mlp's own per-agent functions
+    # (the others), so the losses are mlp's to the last bit (those of Population.loss and of
+    # the probe pass)
     z = A[offs[n_layers] : offs[n_layers] + batch * K * V]
     out_kind = net.acts[n_layers - 1]
     x_each, y_each = X.shape[0] == n_agents, Y.shape[0] == n_agents
-    for l in range(n):
+    if out_kind == IDENTITY and net.loss == MSE:  # side by side
+        _gather_rows(lo, n, Y, Yl, V, n_agents)
+        _lane_mse(z, Yl, D0, T, scales[2], batch, K)
+        _lane_parts(parts, T, batch * K, ones)
+        for l in range(V):
+            check[l] = _parts_in_order(parts, l, V)
+        _lane_parts(parts, A, batch * dims[0], zeros)
+        for l in range(V):
+            finite[l] = _parts_in_order(parts, l, V)
+        _lane_parts(parts, Yl, batch * K, zeros)
+        for l in range(V):
+            finite[V + l] = _parts_in_order(parts, l, V)
+        for l in range(n):
+            loss = check[l] * scales[1]
+            losses[lo + l] = loss
+            status[lo + l] = _status(finite[l] == 0, finite[V + l] == 0, loss)
+        n_slow = 0
+    else:  # agent by agent
+        n_slow = n
+    for l in range(n_slow):
         p = lo + l
         for k in range(K):
             for b in range(batch):
@@ -438,19 +469,54 @@ def _lane_sgd(lo, n, params, WG, mags, coef, check, parts, opt, status):
 
 
 @njit(inline="always", **_JIT)
-def _lane_sum(out, o_off, src, count, factor, parts):
-    """out[o_off + l] = sum_k src[k V + l] * factor[l] for each lane l (k < count): four
-    interleaved partial sums (k mod 4, in order), then the rest, added in a fixed order.
-    ``parts`` is (5 V,) scratch."""
+def _lane_parts(parts, src, count, factor):
+    """The partial sums of sum_k src[k V + l] * factor[l] (k < count) of each lane l, in the
+    order of losses.squares_in_order: parts[r V + l] (r < 4) the terms k = r mod 4 below
+    4 floor(count / 4), in order, parts[4 V + l] the rest. ``parts`` is (5 V,) scratch."""
     V = factor.shape[0]
-    q = count // 4
+    q = count // SUM_PARTS
     lane_tile(parts, 0, V, factor, 0, 0, src, 0, 4 * V, V, q, factor, 0, 0, False, factor, 0, 0,
               False, 4)  # fmt: skip
     lane_tile(parts, 4 * V, 0, factor, 0, 0, src, 4 * q * V, V, 0, count - 4 * q, factor, 0, 0,
               False, factor, 0, 0, False, 1)  # fmt: skip
-    for l in range(V):
-        pairs = (parts[l] + parts[V + l]) + (parts[2 * V + l] + parts[3 * V + l])
-        out[o_off + l] = pairs + parts[4 * V + l]
+
+
+@njit(cache=True, error_model="numpy", fastmath=False)  # set: see losses.squares_in_order
+def _parts_in_order(parts, l, V):
+    """Lane l's sum from :func:`_lane_parts`: ((p0 + p1) + (p2 + p3)) + p4."""
+    return ((parts[l] + parts[V + l]) + (parts[2 * V + l] + parts[3 * V + l])) + parts[4 * V + l]
+
+
+@njit(inline="always", **_JIT)
+def _lane_sum(out, o_off, src, count, factor, parts):
+    """out[o_off + l] = sum_k src[k V + l] * factor[l] for each lane l (k < count), by
+    :func:`_lane_parts`."""
+    _lane_parts(parts, src, count, factor)
+    for l in range(factor.shape[0]):
+        out[o_off + l] = _parts_in_order(parts, l, factor.shape[0])
+
+
+@njit(**_JIT)
+def _lane_mse(z, y, delta, terms, two_inv, batch, K):
+    """A chunk's output delta ``(z - y) two_inv`` (losses._output_delta's MSE with a linear
+    output) and squared errors ``(z - y)^2`` (rounded), over blocks of B K V elements: z, y and
+    delta sample-major ((b K + k) V + l), terms output-major ((k B + b) V + l, the order of
+    losses.squares_in_order) for :func:`_lane_parts`."""
+    wide_vectors()
+    if K == 1:
+        for e in range(z.shape[0]):
+            diff = z[e] - y[e]
+            terms[e] = diff * diff
+            delta[e] = diff * two_inv
+        return
+    V = z.shape[0] // (batch * K)
+    for b in range(batch):
+        for k in range(K):
+            src, dst = (b * K + k) * V, (k * batch + b) * V
+            for l in range(V):
+                diff = z[src + l] - y[src + l]
+                terms[dst + l] = diff * diff
+                delta[src + l] = diff * two_inv
 
 
 @njit(parallel=True, **_JIT)

@@ -12,6 +12,7 @@ from numba import njit, prange
 from simulator.kernels.activations import F0, F1, HALF, OUT_SOFTMAX, OUT_STEP, SIGMOID, softplus
 from simulator.kernels.elementary import exp_nonpositive
 from simulator.kernels.gemm import wide_vectors
+from simulator.kernels.optim import _as_type_of
 
 MSE, BCE, CROSS_ENTROPY = 0, 1, 2
 # as in simulator.kernels.mlp: never nnan/ninf, NaNs must stay visible
@@ -57,6 +58,40 @@ def _softmax_block(z, a, tmp):
             a[j, b] /= lse[b]
     for b in range(batch):
         lse[b] = zmax[b] + np.log(lse[b])
+
+
+SUM_PARTS = 4
+"""Interleaved partial sums of :func:`squares_in_order` (element e goes to part e mod 4)."""
+
+
+@njit(cache=True, error_model="numpy", fastmath=False)  # set, or a caller's is inherited
+def squares_in_order(d):
+    """sum_e d[e]^2 in one fixed order: each square rounded, then added to part e mod 4 while
+    e < 4 floor(n / 4), the rest to a fifth part in order; the result is
+    ((p0 + p1) + (p2 + p3)) + p4. An agent's MSE loss is this sum over its output errors
+    (o - y) in the order of its (K, B) block (output-major) times 1 / (B K), in every kernel
+    that reports one: the register tiles, the probe pass and the lanes of
+    :mod:`simulator.kernels.lanes` (which add the parts of 16 agents side by side), so
+    ``Population.loss``, the probe pass and a training step give the same bits.
+
+    No fast-math, and said so: Numba compiles a function that leaves ``fastmath`` unset with
+    the flags of the (fast-math) kernel that first calls it, and reassociation or contraction
+    would change this order (measured: 369 of 2,000 random sums differed by an ulp).
+
+    d : float (n,). Returns a scalar of d's dtype.
+    """
+    n = d.shape[0]
+    zero = _as_type_of(0.0, d[0])
+    p0, p1, p2, p3, rest = zero, zero, zero, zero, zero
+    whole = n // SUM_PARTS * SUM_PARTS
+    for e in range(0, whole, SUM_PARTS):
+        p0 += d[e] * d[e]
+        p1 += d[e + 1] * d[e + 1]
+        p2 += d[e + 2] * d[e + 2]
+        p3 += d[e + 3] * d[e + 3]
+    for e in range(whole, n):
+        rest += d[e] * d[e]
+    return ((p0 + p1) + (p2 + p3)) + rest
 
 
 @njit(**_JIT)
@@ -105,14 +140,16 @@ def _output_delta(out_kind, loss, z, o, Y, yi, delta, tmp, scales):
                 total += softplus(z[k, b]) - y * z[k, b]
                 delta[k, b] = (o[k, b] - y) * inv
         return total * inv, check == 0
-    # MSE: L = mean (o - y)^2
+    # MSE: L = mean (o - y)^2, the squares summed in the one order of :func:`squares_in_order`
     for k in range(n_out):
         for b in range(batch):
             y = delta[k, b]
             check += y * F0
-            diff = o[k, b] - y
-            total += diff * diff
-            delta[k, b] = diff * two_inv
+            delta[k, b] = o[k, b] - y
+    total = squares_in_order(delta.reshape(n_out * batch))
+    for k in range(n_out):
+        for b in range(batch):
+            delta[k, b] *= two_inv
     if out_kind == OUT_STEP:  # perceptron rule: delta = (o - y) / (B K)
         for k in range(n_out):
             for b in range(batch):
