@@ -20,7 +20,44 @@ def _products(c, c_off, c_step, a, a_off, a_step, b, b_off, b_kstep, b_rstep, n_
               i_step, use_init, post, p_off, p_step, use_post, n_rows):
     lanes.lane_products(c, c_off, c_step, a, a_off, a_step, b, b_off, b_kstep, b_rstep, n_k,
                         init, i_off, i_step, use_init, post, p_off, p_step, use_post, n_rows)
+
+
+
+@njit
+def _products_2(c, c_off, c_step, a, a_off, a_step, b, b_off, b_kstep, b_rstep, n_k, init,
+                i_off, i_step, use_init, post, p_off, p_step, use_post, n_rows, c_col, a_col):
+    lanes.lane_products_2(c, c_off, c_step, a, a_off, a_step, b, b_off, b_kstep, b_rstep, n_k,
+                          init, i_off, i_step, use_init, post, p_off, p_step, use_post, n_rows,
+                          c_col, a_col)
 # fmt: on
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("n_rows", [1, 3, 8, 11, 19])
+@pytest.mark.parametrize("use_init, use_post", [(False, False), (True, True)])
+def test_two_column_products_are_two_one_column_products(dtype, n_rows, use_init, use_post):
+    """lane_products_2 gives the bits of lane_products called for each column, and writes
+    nothing else."""
+    V = lanes.lanes_of(dtype)
+    rng = np.random.default_rng(n_rows + 50)
+    n_k = 9
+    a = rng.standard_normal((3 * n_k + 8) * V).astype(dtype)
+    b = rng.standard_normal((n_k * n_rows + 3) * V).astype(dtype)
+    init = rng.standard_normal((n_rows + 1) * V).astype(dtype)
+    post = rng.standard_normal((n_rows + 2) * V).astype(dtype)
+    # column s: C at (1 + s (2 R + 1) + 2 r) V, A[s, k] at (3 + 5 s + 3 k) V
+    got = np.full((4 * n_rows + 4) * V, np.nan, dtype)
+    want = got.copy()
+    # fmt: off
+    _products_2(got, V, 2 * V, a, 3 * V, 3 * V, b, 3 * V, n_rows * V, V, n_k, init, V, V,
+                use_init, post, 2 * V, V, use_post, n_rows, (2 * n_rows + 1) * V, 5 * V)
+    for s in range(2):
+        _products(want, (1 + s * (2 * n_rows + 1)) * V, 2 * V, a, (3 + 5 * s) * V, 3 * V, b,
+                  3 * V, n_rows * V, V, n_k, init, V, V, use_init, post, 2 * V, V, use_post,
+                  n_rows)
+    # fmt: on
+    np.testing.assert_array_equal(got, want)
+    assert np.isfinite(got).sum() == 2 * n_rows * V
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -92,6 +92,70 @@ def lanes_of(dtype) -> int:
     return VECTOR_BYTES // np.dtype(dtype).itemsize
 
 
+def _tile_codegen(lanes, n_rows, n_cols, dtype):
+    """The code of :func:`lane_tile` (one column) and :func:`lane_tile_cols` (``n_cols``):
+    arguments (c, c_off, c_step, a, a_off, a_step, b, b_off, b_kstep, b_rstep, n_k, init, i_off,
+    i_step, use_init, post, p_off, p_step, use_post, rows[, c_col, a_col, cols])."""
+
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+        cp, ap, bp, ip, pp = (
+            _array_data(context, builder, signature, args, i) for i in (0, 3, 6, 11, 15)
+        )
+        (c_off_, c_step_, a_off_, a_step_, b_off_, b_kstep_, b_rstep_, n_k_, i_off_, i_step_,
+         p_off_, p_step_) = _int64s(
+            context, builder, signature, args, (1, 2, 4, 5, 7, 8, 9, 10, 12, 13, 16, 17)
+        )  # fmt: skip
+        if n_cols > 1:
+            c_col_, a_col_ = _int64s(context, builder, signature, args, (20, 21))
+        else:
+            c_col_ = a_col_ = ir.Constant(i64, 0)
+        use_init_ = context.cast(builder, args[14], signature.args[14], types.boolean)
+        use_post_ = context.cast(builder, args[18], signature.args[18], types.boolean)
+        scalar = context.get_value_type(dtype)
+        vec = ir.VectorType(scalar, lanes)
+        item = dtype.bitwidth // 8
+        fma = _fmuladd(builder, vec)
+
+        def at(off, step, r):
+            return builder.add(off, builder.mul(ir.Constant(i64, r), step))
+
+        zero = ir.Constant(vec, None)
+        inits = [
+            builder.select(use_init_, _load(builder, ip, at(i_off_, i_step_, r), vec, item), zero)
+            for r in range(n_rows)
+        ]
+        start = inits * n_cols  # accumulator (s, r) at s n_rows + r
+
+        def body(k, acc):
+            a_k = builder.add(a_off_, builder.mul(k, a_step_))
+            a_s = [_load(builder, ap, at(a_k, a_col_, s), vec, item) for s in range(n_cols)]
+            row = builder.add(b_off_, builder.mul(k, b_kstep_))
+            b_r = [_load(builder, bp, at(row, b_rstep_, r), vec, item) for r in range(n_rows)]
+            return [
+                builder.call(fma, [a_s[s], b_r[r], acc[s * n_rows + r]])
+                for s in range(n_cols)
+                for r in range(n_rows)
+            ]
+
+        final = _counted_loop(builder, n_k_, start, body)
+        scales = [_load(builder, pp, at(p_off_, p_step_, r), vec, item) for r in range(n_rows)]
+        for s in range(n_cols):
+            c_s = at(c_off_, c_col_, s)
+            for r in range(n_rows):
+                value = final[s * n_rows + r]
+                value = builder.select(use_post_, builder.fmul(value, scales[r]), value)
+                ptr = builder.gep(cp, [at(c_s, c_step_, r)])
+                builder.store(value, builder.bitcast(ptr, vec.as_pointer()), align=item)
+        return context.get_dummy_value()
+
+    return codegen
+
+
+def _tile_types_ok(c, a, b, init, post):
+    return all(isinstance(x, types.Array) and x.dtype == c.dtype for x in (c, a, b, init, post))
+
+
 # fmt: off
 @intrinsic
 def lane_tile(typingctx, c, c_off, c_step, a, a_off, a_step, b, b_off, b_kstep, b_rstep, n_k,
@@ -104,55 +168,33 @@ def lane_tile(typingctx, c, c_off, c_step, a, a_off, a_step, b, b_off, b_kstep, 
     ``p_off + r p_step`` (element offsets; each a vector of V lanes). The sums run over k in
     order, one multiply-add each, in registers. ``init`` and ``post`` are read whatever the
     flags: their offsets must address the array even when unused."""
-    if not isinstance(rows, types.IntegerLiteral):
+    if not isinstance(rows, types.IntegerLiteral) or not _tile_types_ok(c, a, b, init, post):
         return None
-    if not all(isinstance(x, types.Array) and x.dtype == c.dtype for x in (c, a, b, init, post)):
-        return None
-    n_rows = rows.literal_value
     lanes = VECTOR_BYTES * 8 // c.dtype.bitwidth
     sig = types.void(c, c_off, c_step, a, a_off, a_step, b, b_off, b_kstep, b_rstep, n_k, init,
                      i_off, i_step, use_init, post, p_off, p_step, use_post, rows)  # fmt: skip
+    return sig, _tile_codegen(lanes, rows.literal_value, 1, c.dtype)
 
-    def codegen(context, builder, signature, args):
-        i64 = ir.IntType(64)
-        cp, ap, bp, ip, pp = (
-            _array_data(context, builder, signature, args, i) for i in (0, 3, 6, 11, 15)
-        )
-        (c_off_, c_step_, a_off_, a_step_, b_off_, b_kstep_, b_rstep_, n_k_, i_off_, i_step_,
-         p_off_, p_step_) = _int64s(
-            context, builder, signature, args, (1, 2, 4, 5, 7, 8, 9, 10, 12, 13, 16, 17)
-        )  # fmt: skip
-        use_init_ = context.cast(builder, args[14], signature.args[14], types.boolean)
-        use_post_ = context.cast(builder, args[18], signature.args[18], types.boolean)
-        scalar = context.get_value_type(c.dtype)
-        vec = ir.VectorType(scalar, lanes)
-        item = c.dtype.bitwidth // 8
-        fma = _fmuladd(builder, vec)
 
-        def at(off, step, r):
-            return builder.add(off, builder.mul(ir.Constant(i64, r), step))
-
-        zero = ir.Constant(vec, None)
-        start = [
-            builder.select(use_init_, _load(builder, ip, at(i_off_, i_step_, r), vec, item), zero)
-            for r in range(n_rows)
-        ]
-
-        def body(k, acc):
-            a_k = _load(builder, ap, builder.add(a_off_, builder.mul(k, a_step_)), vec, item)
-            row = builder.add(b_off_, builder.mul(k, b_kstep_))
-            b_r = [_load(builder, bp, at(row, b_rstep_, r), vec, item) for r in range(n_rows)]
-            return [builder.call(fma, [a_k, b_r[r], acc[r]]) for r in range(n_rows)]
-
-        final = _counted_loop(builder, n_k_, start, body)
-        for r in range(n_rows):
-            scale = _load(builder, pp, at(p_off_, p_step_, r), vec, item)
-            value = builder.select(use_post_, builder.fmul(final[r], scale), final[r])
-            ptr = builder.gep(cp, [at(c_off_, c_step_, r)])
-            builder.store(value, builder.bitcast(ptr, vec.as_pointer()), align=item)
-        return context.get_dummy_value()
-
-    return sig, codegen
+# fmt: off
+@intrinsic
+def lane_tile_cols(typingctx, c, c_off, c_step, a, a_off, a_step, b, b_off, b_kstep, b_rstep,
+                   n_k, init, i_off, i_step, use_init, post, p_off, p_step, use_post, rows,
+                   c_col, a_col, cols):
+    # fmt: on
+    """:func:`lane_tile` for ``cols`` (literal) columns s sharing B, init and post:
+    C[s, r] at ``c_off + s c_col + r c_step`` from A[s, k] at ``a_off + s a_col + k a_step``,
+    each exactly as :func:`lane_tile` computes C[r] (the same order: results do not depend on
+    the tiling). Each B[k, r] is loaded once for every column."""
+    if not isinstance(rows, types.IntegerLiteral) or not isinstance(cols, types.IntegerLiteral):
+        return None
+    if not _tile_types_ok(c, a, b, init, post):
+        return None
+    lanes = VECTOR_BYTES * 8 // c.dtype.bitwidth
+    sig = types.void(c, c_off, c_step, a, a_off, a_step, b, b_off, b_kstep, b_rstep, n_k, init,
+                     i_off, i_step, use_init, post, p_off, p_step, use_post, rows, c_col, a_col,
+                     cols)  # fmt: skip
+    return sig, _tile_codegen(lanes, rows.literal_value, cols.literal_value, c.dtype)
 
 
 # fmt: off
@@ -180,6 +222,42 @@ def lane_products(c, c_off, c_step, a, a_off, a_step, b, b_off, b_kstep, b_rstep
         lane_tile(c, c_off + r * c_step, c_step, a, a_off, a_step, b, b_off + r * b_rstep,
                   b_kstep, b_rstep, n_k, init, i_off + r * i_step, i_step, use_init, post,
                   p_off + r * p_step, p_step, use_post, 1)
+# fmt: on
+
+
+PAIR_ROWS = 8 if VECTOR_BYTES == 64 else 4
+"""Rows of a two-column tile (:func:`lane_products_2`): 2 x 8 accumulators, 8 B and 2 A vectors
+fill 26 of AVX-512's 32 vector registers; half of that with 16 registers."""
+
+
+# fmt: off
+@njit(inline="always", **_JIT)
+def lane_products_2(c, c_off, c_step, a, a_off, a_step, b, b_off, b_kstep, b_rstep, n_k, init,
+                    i_off, i_step, use_init, post, p_off, p_step, use_post, n_rows, c_col,
+                    a_col):
+    """:func:`lane_products` for two columns at once (C[s, r] at ``c_off + s c_col``, A[s, k] at
+    ``a_off + s a_col``; :func:`lane_tile_cols`), sharing B, init and post: B is loaded once
+    for both. The same results as two calls of :func:`lane_products`."""
+    r = 0
+    while r + PAIR_ROWS <= n_rows:
+        lane_tile_cols(c, c_off + r * c_step, c_step, a, a_off, a_step, b, b_off + r * b_rstep,
+                       b_kstep, b_rstep, n_k, init, i_off + r * i_step, i_step, use_init, post,
+                       p_off + r * p_step, p_step, use_post, PAIR_ROWS, c_col, a_col, 2)
+        r += PAIR_ROWS
+    if r + 4 <= n_rows and PAIR_ROWS > 4:
+        lane_tile_cols(c, c_off + r * c_step, c_step, a, a_off, a_step, b, b_off + r * b_rstep,
+                       b_kstep, b_rstep, n_k, init, i_off + r * i_step, i_step, use_init, post,
+                       p_off + r * p_step, p_step, use_post, 4, c_col, a_col, 2)
+        r += 4
+    if r + 2 <= n_rows:
+        lane_tile_cols(c, c_off + r * c_step, c_step, a, a_off, a_step, b, b_off + r * b_rstep,
+                       b_kstep, b_rstep, n_k, init, i_off + r * i_step, i_step, use_init, post,
+                       p_off + r * p_step, p_step, use_post, 2, c_col, a_col, 2)
+        r += 2
+    if r < n_rows:
+        lane_tile_cols(c, c_off + r * c_step, c_step, a, a_off, a_step, b, b_off + r * b_rstep,
+                       b_kstep, b_rstep, n_k, init, i_off + r * i_step, i_step, use_init, post,
+                       p_off + r * p_step, p_step, use_post, 1, c_col, a_col, 2)
 # fmt: on
 
 
@@ -264,8 +342,13 @@ def _forward(net, offs, batch, W, A, V):
         w_off, b_off = w_offs[layer], b_offs[layer]
         has_bias = b_off >= 0
         bias_at = max(b_off, 0) * V
-        if do >= 4:  # per sample, tiles over the outputs
-            for b in range(batch):
+        if do >= 4:  # per pair of samples, tiles over the outputs
+            for b in range(0, batch - 1, 2):
+                lane_products_2(A, a_out + b * do * V, V, A, a_in + b * di * V, V, W, w_off * V,
+                                do * V, V, di, W, bias_at, V, has_bias, W, 0, 0, False, do,
+                                do * V, di * V)
+            if batch % 2:
+                b = batch - 1
                 lane_products(A, a_out + b * do * V, V, A, a_in + b * di * V, V, W, w_off * V,
                               do * V, V, di, W, bias_at, V, has_bias, W, 0, 0, False, do)
         else:  # per output, tiles over the samples
@@ -286,8 +369,12 @@ def _backward(net, offs, batch, W, A, G, D, D_next, ones, V):
         di, do = dims[layer], dims[layer + 1]
         a_in = offs[layer]
         w_off, b_off = w_offs[layer], b_offs[layer]
-        if do >= di:  # weight gradients: per input, tiles over the outputs
-            for i in range(di):
+        if do >= di:  # weight gradients: per pair of inputs, tiles over the outputs
+            for i in range(0, di - 1, 2):
+                lane_products_2(G, (w_off + i * do) * V, V, A, a_in + i * V, di * V, D, 0,
+                                do * V, V, batch, W, 0, 0, False, W, 0, 0, False, do, do * V, V)
+            if di % 2:
+                i = di - 1
                 lane_products(G, (w_off + i * do) * V, V, A, a_in + i * V, di * V, D, 0, do * V,
                               V, batch, W, 0, 0, False, W, 0, 0, False, do)
         else:  # per output, tiles over the inputs
