@@ -29,6 +29,8 @@ with B >= 64) were slower in lanes, hence :data:`LANE_MAX_WIDTH` and :data:`LANE
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types
@@ -68,6 +70,7 @@ from simulator.kernels.mlp import (
     _borrowed_net,
     _max_width,
     _status,
+    macs_per_sample,
 )
 from simulator.kernels.optim import SGD, _as_type_of, apply_update
 
@@ -639,9 +642,15 @@ def eligible(net, mode: int, batch: int = 32) -> bool:
     pass and the loss, the same bits either way) stay with the register tiles."""
     if mode not in (MODE_GRAD, MODE_TRAIN):
         return False
-    dims = np.asarray(net.dims, dtype=np.int64)
-    if int(dims.max()) > LANE_MAX_WIDTH:
-        return False
-    if batch * int(np.dot(dims[:-1], dims[1:])) > LANE_MAX_MACS:
-        return False
-    return all(int(k) in IN_PLACE for k in net.acts[:-1])
+    dims, acts = (np.asarray(a, dtype=np.int64).tobytes() for a in (net.dims, net.acts))
+    return _shape_fits(dims, acts) and (
+        batch * macs_per_sample(net.dims) <= LANE_MAX_MACS
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _shape_fits(dims: bytes, acts: bytes) -> bool:
+    """Widths (int64) at most LANE_MAX_WIDTH and hidden activations (int64) in IN_PLACE;
+    remembered per network shape (every pass asks)."""
+    widths, kinds = np.frombuffer(dims, dtype=np.int64), np.frombuffer(acts, dtype=np.int64)
+    return int(widths.max()) <= LANE_MAX_WIDTH and all(int(k) in IN_PLACE for k in kinds[:-1])
