@@ -66,7 +66,6 @@ from simulator.kernels.mlp import (
     OK,
     _activate_block,
     _activate_in_place,
-    _all_finite,
     _borrowed_net,
     _max_width,
     _status,
@@ -456,16 +455,16 @@ def _lane_chunk(lo, owned, params_, X_, Y_, net_, opt, mode, losses, status, gra
     # the probe pass)
     z = A[offs[n_layers] : offs[n_layers] + batch * K * V]
     out_kind = net.acts[n_layers - 1]
-    x_each, y_each = X.shape[0] == n_agents, Y.shape[0] == n_agents
+    y_each = Y.shape[0] == n_agents
+    _lane_parts(parts, A, batch * dims[0], zeros)  # inputs x 0: 0 where every input is finite
+    for l in range(V):
+        finite[l] = _parts_in_order(parts, l, V)
     if out_kind == IDENTITY and net.loss == MSE:  # side by side
         _gather_rows(lo, n, Y, Yl, V, n_agents)
         _lane_mse(z, Yl, D0, T, scales[2], batch, K)
         _lane_parts(parts, T, batch * K, ones)
         for l in range(V):
             check[l] = _parts_in_order(parts, l, V)
-        _lane_parts(parts, A, batch * dims[0], zeros)
-        for l in range(V):
-            finite[l] = _parts_in_order(parts, l, V)
         _lane_parts(parts, Yl, batch * K, zeros)
         for l in range(V):
             finite[V + l] = _parts_in_order(parts, l, V)
@@ -489,7 +488,7 @@ def _lane_chunk(lo, owned, params_, X_, Y_, net_, opt, mode, losses, status, gra
             out_kind, net.loss, zk, ok, Y, np.int64(p) * y_each, dk, tmp, scales
         )
         losses[p] = loss
-        status[p] = _status(_all_finite(X[p * x_each]), finite_y, loss)
+        status[p] = _status(finite[l] == 0, finite_y, loss)
         for k in range(K):
             for b in range(batch):
                 D0[(b * K + k) * V + l] = dk[k, b]
