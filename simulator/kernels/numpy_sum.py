@@ -18,7 +18,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-_JIT = {"cache": True, "error_model": "numpy"}
+# fastmath=False said, not left unset: Numba compiles a function that leaves it unset with the
+# flags of the first (fast-math) kernel that calls it (see losses.squares_in_order)
+_JIT = {"cache": True, "error_model": "numpy", "fastmath": False}
 BLOCK = 128  # NumPy's PW_BLOCKSIZE
 BUFFER = 8192  # NumPy's default buffer size (numbers cast at a time)
 MAX_DEPTH = 64  # open halves at most (the tree's depth: log2(n / 128) + 1)
