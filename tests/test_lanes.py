@@ -22,7 +22,6 @@ def _products(c, c_off, c_step, a, a_off, a_step, b, b_off, b_kstep, b_rstep, n_
                         init, i_off, i_step, use_init, post, p_off, p_step, use_post, n_rows)
 
 
-
 @njit
 def _products_2(c, c_off, c_step, a, a_off, a_step, b, b_off, b_kstep, b_rstep, n_k, init,
                 i_off, i_step, use_init, post, p_off, p_step, use_post, n_rows, c_col, a_col):

@@ -15,13 +15,16 @@ gradients ``G[k]`` likewise, and layer ``l``'s activations for sample ``b``, uni
 ``(b d_l + i) V``.
 
 The forward pass sums as mlp's register tiles do (the bias, then the inputs in order, one
-multiply-add each) and the output function and the loss are mlp's per-agent functions on the
-agent's (K, B) output block: losses are mlp's to the last bit (``Population.loss``, the probe
-pass and the gradient pass agree exactly). The weight gradients sum over the batch in order (the
-register tiles sum some of them in vector lanes): parameters after a step differ from the
-register tiles' in their last bits. Plain SGD updates the chunk side by side
-(:func:`_lane_sgd`); every other optimizer runs mlp's per-agent update on the agent's gradient
-row, so every loss, output function and optimizer is supported as it is there. Measured (one
+multiply-add each; :func:`lane_tile_cols` runs two samples at once, each summed the same way).
+The MSE loss of a linear output is computed side by side, its squared errors summed in the
+order every MSE loss is summed in (``losses.squares_in_order``); every other output function
+and loss runs mlp's per-agent functions on the lane's (K, B) output block. Either way losses are
+mlp's to the last bit (``Population.loss``, the probe pass and the gradient pass agree exactly).
+The weight gradients sum over the batch in order (the register tiles sum some of them in vector
+lanes): parameters after a step differ from the register tiles' in their last bits. Plain SGD
+updates the chunk side by side (:func:`_lane_sgd`); every other optimizer runs mlp's per-agent
+update on the agent's gradient row, so every loss, output function and optimizer is supported
+as it is there. Measured (one
 thread, 1,000 agents, alternated with the register tiles in one process, 2026-12-06): see the
 README's Performance section; wider layers (4-32-32-2, 16-32-10) and longer batches (8-16-1
 with B >= 64) were slower in lanes, hence :data:`LANE_MAX_WIDTH` and :data:`LANE_MAX_MACS`.
