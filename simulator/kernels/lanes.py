@@ -459,18 +459,12 @@ def _lane_chunk(lo, owned, params_, X_, Y_, net_, opt, mode, losses, status, gra
     z = A[offs[n_layers] : offs[n_layers] + batch * K * V]
     out_kind = net.acts[n_layers - 1]
     y_each = Y.shape[0] == n_agents
-    _lane_parts(parts, A, batch * dims[0], zeros)  # inputs x 0: 0 where every input is finite
-    for l in range(V):
-        finite[l] = _parts_in_order(parts, l, V)
+    _lane_sum(finite, 0, A, batch * dims[0], zeros, parts)  # inputs x 0: 0 where all finite
     if out_kind == IDENTITY and net.loss == MSE:  # side by side
         _gather_rows(lo, n, Y, Yl, V, n_agents)
         _lane_mse(z, Yl, D0, T, scales[2], batch, K)
-        _lane_parts(parts, T, batch * K, ones)
-        for l in range(V):
-            check[l] = _parts_in_order(parts, l, V)
-        _lane_parts(parts, Yl, batch * K, zeros)
-        for l in range(V):
-            finite[V + l] = _parts_in_order(parts, l, V)
+        _lane_sum(check, 0, T, batch * K, ones, parts)  # the squared errors, summed
+        _lane_sum(finite, V, Yl, batch * K, zeros, parts)  # targets x 0
         for l in range(n):
             loss = check[l] * scales[1]
             losses[lo + l] = loss
