@@ -132,6 +132,11 @@ def run(
                 raise ParameterError("give a scenario (MODEL) or --resume DIR")
             params = _parse_sets(sets)
             if agents_every is not None:
+                if params.get("agent_every", agents_every) != agents_every:
+                    raise ParameterError(
+                        f"--agents-every {agents_every} and --set "
+                        f"agent_every={params['agent_every']!r} disagree: give one of them"
+                    )
                 params["agent_every"] = agents_every
             if fmt == "parquet":
                 _require_pyarrow()

@@ -87,7 +87,10 @@ def check_number(
 ) -> float:
     """Return ``value`` as a float if it is a finite number in the given interval."""
     ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
-    v = float(value) if ok else math.nan
+    try:
+        v = float(value) if ok else math.nan
+    except OverflowError:  # an integer too large for a float, e.g. 10**400
+        v = math.nan
     inside = (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
     if not (ok and math.isfinite(v) and inside):
         lo = "(" if low_open else "["
@@ -290,12 +293,16 @@ def check_memory(n_agents: int, n_params: int, dtype: np.dtype, optimizer: str) 
     """Refuse a population whose parameters and optimizer state would not fit in this machine's
     memory (a MemoryError or the out-of-memory killer otherwise)."""
     copies = {"sgd": 2, "momentum": 3, "adam": 4}.get(optimizer, 4)  # params, grads/out, m, v
-    need = n_agents * n_params * np.dtype(dtype).itemsize * copies
+    one = n_params * np.dtype(dtype).itemsize * copies
+    need = n_agents * one
     have = machine_memory()
+    if one > have:
+        raise fail("layers", f"{n_params:,} parameters per agent", "small enough to fit in memory")
     if need > have:
+        size = f"~{need / 2**30:,.1f} GiB" if need < 2**1000 else "far more than that"
         raise fail(
             "n_agents",
             n_agents,
-            f"small enough that {n_agents:,} x {n_params:,} parameters (~{need / 2**30:,.1f} GiB "
+            f"small enough that {n_agents:,} x {n_params:,} parameters ({size} "
             f"with optimizer state) fit in this machine's {have / 2**30:,.1f} GiB",
         )

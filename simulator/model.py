@@ -19,7 +19,9 @@ first time they are read (``model.agents``, ``model.space``, ``model.agent_list`
 
 from __future__ import annotations
 
+import math
 import time
+import warnings
 from collections.abc import Callable
 from functools import partial
 from typing import Any, ClassVar
@@ -32,7 +34,7 @@ from mesa.discrete_space import FixedAgent
 
 from simulator import metrics
 from simulator.config import fail
-from simulator.graph import build_social_graph
+from simulator.graph import GRAPH_NAMES, build_social_graph
 from simulator.kernels import social as S
 from simulator.kernels.sized import EDGE_FLOPS, blocks, sized_call
 from simulator.layout import AgentNetwork
@@ -228,13 +230,17 @@ class NeuralModel(LazyMesaLayer, mesa.Model):
     def _build_graph(self) -> None:
         p = self.p
         graph = p["graph"]
-        n = None if isinstance(graph, nx.Graph) else p["n_agents"]
+        named = isinstance(graph, str) and graph in GRAPH_NAMES
+        n = p["n_agents"] if named or "n_agents" in self._given else None
         # a scenario's default graph_params belong to its default graph: another graph gets
         # only the graph_params the user gave explicitly
         default_graph = self.param_specs()["graph"].default
         same = isinstance(graph, str) and graph == default_graph
         gp = p["graph_params"] if same or "graph_params" in self._given else None
         social = build_social_graph(graph, n, gp, seed=stream_seed(self.seed, "graph"))
+        # a graph object or file without n_agents decides the number of agents (one given
+        # that differs from its node count was refused above); the config records it
+        p["n_agents"] = self.config["n_agents"] = social.n
         self.n_agents = social.n
         self.communities = social.communities
         self.csr = social.csr
@@ -460,11 +466,33 @@ class NeuralModel(LazyMesaLayer, mesa.Model):
         self._probe_cache = None  # the networks may have been changed from outside
         self.last_probe = None
         self._measures = {"step": self.steps, **snapshot(self)}
+        self._warn_infinite_measures()
         self.datacollector.collect(self)
         every = self.p["agent_every"]
         if every and self.steps % every == 0:
             self.agent_frames.append(self.agent_table())
         self.last_probe = None  # this collect's probe pass: transient, never state
+
+    def _warn_infinite_measures(self) -> None:
+        """Warn once a run when a measure is +-inf (outputs or losses of diverging agents that
+        overflow the dtype on the probe): recorded as measured, never silently. dp_epsilon's
+        inf is its rule's to explain (see simulator.privacy)."""
+        if getattr(self, "_warned_infinite", False):
+            return
+        bad = [
+            k
+            for k, v in self._measures.items()
+            if not k.startswith("dp_epsilon") and isinstance(v, float) and math.isinf(v)
+        ]
+        if bad:
+            self._warned_infinite = True
+            warnings.warn(
+                f"{', '.join(bad)} {'is' if len(bad) == 1 else 'are'} inf at step {self.steps}: "
+                "some agents' outputs or losses overflow "
+                f"{self.population.dtype} (training is diverging; lower lr or set clip_norm)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
 
     def agent_table(self) -> pd.DataFrame:
         """One row per agent for the current step (vectorized; no loop over agents).

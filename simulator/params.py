@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from simulator.config import ParameterError, fail
 
 
@@ -75,31 +77,25 @@ class Param:
         if isinstance(value, str) and kind not in ("str",):
             value = parse_value(value)
         if kind == "bool":
-            if isinstance(value, bool):
-                return value
+            if isinstance(value, bool | np.bool_):
+                return bool(value)
             raise fail(name, value, self.allowed())
         if kind in ("int", "float"):
-            ok = isinstance(value, int | float) and not isinstance(value, bool)
-            if kind == "int" and ok and float(value).is_integer():
-                value = int(value)
-            elif kind == "int":
-                ok = False
+            number = _finite_float(value)
+            ok = number is not None and (kind == "float" or number.is_integer())
             if (
                 not ok
-                or not math.isfinite(value)
-                or (self.low is not None and value < self.low)
-                or (self.high is not None and value > self.high)
+                or (self.low is not None and number < self.low)
+                or (self.high is not None and number > self.high)
             ):
                 raise fail(name, value, self.allowed())
-            return int(value) if kind == "int" else float(value)
+            return int(value) if kind == "int" else number
         if kind == "ints":
-            if isinstance(value, int) and not isinstance(value, bool):
+            if _is_int(value):
                 value = (value,)
-            if not isinstance(value, list | tuple) or not all(
-                isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value
-            ):
+            if not isinstance(value, list | tuple) or not all(_is_int(v) and v >= 1 for v in value):
                 raise fail(name, value, self.allowed())
-            return tuple(value)
+            return tuple(int(v) for v in value)
         if kind == "dict":
             if value is None:
                 return {}
@@ -112,6 +108,25 @@ class Param:
         if self.choices and value not in self.choices and not self.open_choices:
             raise fail(name, value, self.allowed())
         return value
+
+
+def _is_int(value: Any) -> bool:
+    """Whether ``value`` is an integer: Python's or NumPy's (bools are not)."""
+    return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
+
+
+def _finite_float(value: Any) -> float | None:
+    """``value`` as a finite float if it is a real number (Python's or NumPy's, not a bool), else
+    None: also for an integer too large for a float (e.g. ``10**400``), NaN and inf."""
+    if not isinstance(value, int | float | np.integer | np.floating) or isinstance(
+        value, bool | np.bool_
+    ):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def with_defaults(**values: Any) -> dict[str, Param]:

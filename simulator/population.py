@@ -134,6 +134,8 @@ class Population:
         self.layout = ParamLayout(C.check_layers(layers), _check_bias(bias))
         self._acts = C.activation_codes(activation, output, self.layout.n_layers)
         C.check_loss_output(loss, output)
+        if output == "softmax" and self.layout.layers[-1] < 2:  # softmax of one output is 1
+            raise C.fail("output", output, "'sigmoid' for one output (softmax needs >= 2)")
         self.activation, self.output, self.loss_name = activation, output, loss
         self.optimizer = C.check_choice("optimizer", optimizer, C.OPTIMIZERS)
         self.dtype = C.check_dtype(dtype)
@@ -154,6 +156,12 @@ class Population:
             except (TypeError, ValueError) as exc:
                 raise C.fail("seed", seed, "an int >= 0 or a numpy Generator") from exc
             _params = self._initial_params(n_agents, rng)
+            if not np.isfinite(_params).all():
+                most = float(np.finfo(self.dtype).max)
+                raise C.fail(
+                    "init_scale", init_scale, f"small enough that the weights are finite "
+                    f"in {self.dtype} (|w| <= {most:.3g})"
+                )  # fmt: skip
         self._params = _params
         self.step_count = 0
         self._loss_reference: float | None = None  # median loss of the first training step
@@ -198,7 +206,8 @@ class Population:
                 draw = rng.uniform(-1, 1, shape) * np.sqrt(6.0 / fan_in)
             else:
                 draw = rng.uniform(-1, 1, shape)
-            w[...] = draw * self.init_scale
+            with np.errstate(over="ignore"):  # an init_scale too large: refused by the caller
+                w[...] = draw * self.init_scale
         return params
 
     def reset_optimizer(self, agents: Any = None) -> None:
@@ -226,6 +235,8 @@ class Population:
             C.check_agents("src", src, self.n_agents),
             C.check_agents("dst", dst, self.n_agents),
         )
+        if src.size != 1 and src.shape != dst.shape:
+            raise C.fail("src", src, f"one agent, or as many agents as dst ({dst.size})")
         self.params[dst] = self.params[src]
         self._t[dst] = self._t[src]
         if self.optimizer != "sgd":

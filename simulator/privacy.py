@@ -21,6 +21,7 @@ round and composed over the rounds so far, is computed by Google's ``dp-accounti
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -90,7 +91,8 @@ def dp_epsilon(
         import dp_accounting
 
         orders, rdp = _rdp_curve(float(noise_multiplier), float(sample_rate))
-        return float(dp_accounting.rdp.compute_epsilon(orders, rounds * rdp, delta)[0])
+        with _quiet_absl():  # extreme rates (q ~ 1e-300) log rounding warnings per order
+            return float(dp_accounting.rdp.compute_epsilon(orders, rounds * rdp, delta)[0])
     return _pld_epsilon(float(noise_multiplier), float(sample_rate), int(rounds), float(delta))
 
 
@@ -170,6 +172,14 @@ class DPFederatedAveraging(SocialRule):
         self.server: np.ndarray | None = None
         self.rounds = 0
         self.clipped_share = 0.0
+        self._warned_infinite = False
+        if self.noise_multiplier == 0:
+            warnings.warn(
+                "dp_noise_multiplier=0: DP-FedAvg clips the updates but adds no noise, so it "
+                "gives no privacy; dp_epsilon and dp_epsilon_round are reported as inf",
+                UserWarning,
+                stacklevel=2,
+            )
 
     @classmethod
     def from_params(cls, p: dict[str, Any]) -> DPFederatedAveraging:
@@ -201,8 +211,19 @@ class DPFederatedAveraging(SocialRule):
         who = np.flatnonzero(rng.random(n) < self.sample_rate)
         clipped, was = clip_updates(pop.params[who] - self.server, self.clip)
         noise = rng.standard_normal(pop.n_params) * (self.noise_multiplier * self.clip)
-        self.server = self.server + (clipped.sum(axis=0) + noise) / (self.sample_rate * n)
-        pop.params[...] = self.server.astype(pop.dtype)
+        with np.errstate(over="ignore", invalid="ignore"):
+            server = self.server + (clipped.sum(axis=0) + noise) / (self.sample_rate * n)
+            params = server.astype(pop.dtype)
+        if not np.isfinite(params).all():  # refused before anything changes
+            raise fail(
+                "fedavg_participation",
+                self.sample_rate,
+                f"large enough that the server update (the clipped updates and the noise over "
+                f"fedavg_participation x n_agents = {self.sample_rate * n:.3g}) stays finite in "
+                f"{pop.dtype}",
+            )
+        self.server = server
+        pop.params[...] = params
         self.rounds += 1
         self.clipped_share = float(was.mean()) if who.size else 0.0
 
@@ -214,12 +235,22 @@ class DPFederatedAveraging(SocialRule):
         )
 
     def measures(self, model: NeuralModel) -> dict[str, float]:
-        return {
+        out = {
             "dp_epsilon": self.epsilon(),
             "dp_epsilon_round": self.epsilon(1),
             "dp_rounds": float(self.rounds),
             "dp_clipped_share": self.clipped_share,
         }
+        if self.noise_multiplier > 0 and not self._warned_infinite and np.isinf(out["dp_epsilon"]):
+            self._warned_infinite = True  # once a run: the accountant says no finite epsilon
+            warnings.warn(
+                f"the {self.accountant!r} accountant gives dp_epsilon = inf at "
+                f"dp_delta={self.delta:g} (no finite epsilon for so small a delta or so many "
+                "rounds); it is reported as inf",
+                UserWarning,
+                stacklevel=2,
+            )
+        return out
 
     def get_state(self) -> dict[str, Any]:
         return {

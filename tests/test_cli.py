@@ -72,6 +72,11 @@ def test_run_writes_tidy_model_agents_and_config(tmp_path):
         (["run", "gossip_learning", "--set", "dtype=None"], "dtype=None"),
         (["run", "gan_population", "--set", "task=teacher"], "task='teacher'"),
         (["run", "gossip_learning", "--divergence-factor", "nan"], "--divergence-factor"),
+        (["run", "gossip_learning", "--set", "n_agents=1" + "0" * 400], "n_agents=1000"),
+        (
+            ["run", "gossip_learning", "--agents-every", "1", "--set", "agent_every=2"],
+            "--agents-every 1 and --set agent_every=2 disagree",
+        ),
     ],
 )
 def test_bad_input_gets_a_clear_error_and_no_output(tmp_path, args, message):

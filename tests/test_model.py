@@ -64,6 +64,31 @@ def test_graph_from_an_edge_list_file(tmp_path):
     assert m.n_agents == 9 and m.csr.degree.tolist() == [2] * 9
 
 
+def test_a_graph_object_or_file_sets_the_number_of_agents_when_none_is_given(tmp_path):
+    path = tmp_path / "path.edgelist"
+    nx.write_edgelist(nx.path_graph(5), path, data=False)
+    for graph in (nx.path_graph(5), str(path)):
+        m = GOSSIP(graph=graph, rng=0, measures="fast")
+        assert m.n_agents == m.p["n_agents"] == m.config["n_agents"] == 5
+        with pytest.raises(ParameterError, match="^n_agents=16 .* must be 5, the node count"):
+            GOSSIP(graph=graph, n_agents=16, rng=0, measures="fast")
+
+
+def test_numpy_numbers_are_accepted_as_parameters_and_stored_as_python_ones():
+    m = GOSSIP(n_agents=np.int64(12), lr=np.float32(0.5), hidden=(np.int32(4),), rng=0)
+    assert (m.n_agents, m.p["hidden"]) == (12, (4,))
+    assert type(m.config["n_agents"]) is int and type(m.config["lr"]) is float
+    assert m.p["lr"] == float(np.float32(0.5))
+    with pytest.raises(ParameterError, match="^n_agents=np.float32"):
+        GOSSIP(n_agents=np.float32(12.5), rng=0)
+
+
+@pytest.mark.parametrize("name", ["n_agents", "lr", "collect_every"])
+def test_an_integer_too_large_for_a_float_is_refused_by_name(name):
+    with pytest.raises(ParameterError, match=f"^{name}=1000"):
+        GOSSIP(**{name: 10**400}, rng=0)
+
+
 def test_agent_table_has_one_row_per_agent_every_k_steps():
     m = REGISTRY["social_learning"](n_agents=10, agent_every=2, rng=0, measures="fast")
     m.run_for(4)
@@ -79,3 +104,14 @@ def test_set_graph_rebuilds_the_csr_arrays():
     m.set_graph(nx.complete_graph(10))
     assert m.csr.degree.tolist() == [9] * 10
     m.step()
+
+
+def test_an_infinite_measure_is_recorded_with_a_warning_once():
+    m = REGISTRY["polarization"](n_agents=16, lr_spread=1.0, lr=10.0, rng=0, measures="fast")
+    with pytest.warns(RuntimeWarning, match="probe_loss .* inf at step") as caught:
+        for _ in range(40):
+            if np.isinf(m.model_dataframe()["probe_loss"]).any():
+                break
+            m.step()
+    assert np.isinf(m.model_dataframe()["probe_loss"]).any()
+    assert sum("inf at step" in str(w.message) for w in caught) == 1

@@ -76,6 +76,15 @@ def _raises(name: str, value_text: str | None = None):
         ({"on_divergence": "ignore"}, "on_divergence", "'ignore'"),
         ({"seed": "abc"}, "seed", "'abc'"),
         ({"seed": -1}, "seed", "-1"),
+        # integers too large for a float: a clear error, not Python's OverflowError
+        ({"n_agents": 10**400}, "n_agents", "1000"),
+        ({"layers": (2, 10**400, 2)}, "layers", None),
+        ({"init_scale": 10**400}, "init_scale", "1000"),
+        ({"momentum": 10**400}, "momentum", "1000"),
+        # weights that would not be finite in the dtype (float32 by default)
+        ({"init_scale": 1e39}, "init_scale", "1e+39"),
+        # a softmax of one output is the constant 1
+        ({"layers": (2, 1), "output": "softmax", "loss": "cross_entropy"}, "output", "'softmax'"),
     ],
 )
 def test_bad_constructor_arguments_raise_parameter_error_naming_them(kwargs, name, shown):
@@ -202,6 +211,10 @@ def test_agent_index_arguments_are_checked():
         pop.copy_agents([0], [P])
     with _raises("src", "'a'"):
         pop.copy_agents("a", [1])
+    with _raises("src", "array([0, 1])"):  # two sources for one destination
+        pop.copy_agents([0, 1], [2])
+    pop.copy_agents(0, [1, 2])  # one source for many destinations
+    np.testing.assert_array_equal(pop.params[1], pop.params[0])
 
 
 # ---------------------------------------------------------------- odd but meaningful input

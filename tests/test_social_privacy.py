@@ -152,3 +152,23 @@ def test_without_dp_the_measures_and_the_plain_rule_stay_as_they_were():
     m = FEDERATED(measures="fast", rng=0)
     assert not any(name.startswith("dp_") for name in m.measure_names)
     assert [r.name for r in m.rules] == ["fedavg"]
+
+
+def test_no_noise_is_no_privacy_and_says_so():
+    with pytest.warns(UserWarning, match="dp_noise_multiplier=0: .* no privacy"):
+        m = dp_model()
+    m.step()
+    row = m.model_dataframe().iloc[-1]
+    assert np.isinf(row["dp_epsilon"]) and np.isinf(row["dp_epsilon_round"])
+
+
+def test_a_participation_too_small_for_a_finite_update_is_refused_and_nothing_changes():
+    m = dp_model(dp_noise_multiplier=1.0, fedavg_participation=1e-300, dtype="float32")
+    server, params = the_rule(m).server.copy(), m.population.params.copy()
+    with pytest.raises(ParameterError, match="^fedavg_participation=1e-300 .* stays finite"):
+        for _ in range(50):  # a round with a participant, or with noise alone, overflows
+            m.step()
+    rule = the_rule(m)
+    assert np.isfinite(rule.server).all() and np.isfinite(m.population.params).all()
+    np.testing.assert_array_equal(rule.server, server)
+    np.testing.assert_array_equal(m.population.params, params)
