@@ -22,7 +22,8 @@ BASE_PARAMS: dict[str, Param] = {
         "str",
         choices=GRAPH_NAMES,
         open_choices=True,
-        help="social graph: a name, a networkx graph or an edge-list/GraphML file",
+        help="social graph: a name, a networkx graph or an edge-list/GraphML file (a graph or "
+        "file gives n_agents its node count when n_agents is not given)",
     ),
     "graph_params": Param({}, "dict", help="generator parameters, e.g. {'k': 4, 'p': 0.1}"),
     "task": Param("teacher", "str", choices=tuple(TASKS), help="what agents learn"),
