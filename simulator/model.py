@@ -514,6 +514,8 @@ class NeuralModel(LazyMesaLayer, mesa.Model):
             "degree": self.csr.degree,
             "cluster": self.cluster_labels,
         }
+        if self.task.kind == "generative":  # no truth on the probe: no probe loss (as in model.csv)
+            del table["probe_loss"]
         if self.task.kind == "classification":
             table["accuracy"] = probe.accuracy
         if self.communities is not None:

@@ -115,3 +115,11 @@ def test_an_infinite_measure_is_recorded_with_a_warning_once():
             m.step()
     assert np.isinf(m.model_dataframe()["probe_loss"]).any()
     assert sum("inf at step" in str(w.message) for w in caught) == 1
+
+
+def test_a_generative_task_has_no_probe_loss_column_in_the_agent_table():
+    m = REGISTRY["gan_population"](n_agents=6, agent_every=1, rng=0, measures="fast")
+    m.step()
+    table = m.agents_dataframe()
+    assert "probe_loss" not in table.columns and "probe_loss" not in m.model_dataframe()
+    assert np.isfinite(table.select_dtypes("number").to_numpy(dtype=float)).all()
