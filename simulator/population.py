@@ -483,9 +483,11 @@ class Population:
         for code, name in _STATUS_TEXT.items():
             bad = np.flatnonzero(status == code)
             if bad.size:
+                most = float(np.finfo(self.dtype).max)  # larger values become inf in the cast
                 err = C.ParameterError(
-                    f"{name} contains NaN or inf for agents {_show(bad)}: {name} must be finite."
-                    f" Those agents were not updated.{applied}"
+                    f"{name} contains NaN or inf for agents {_show(bad)}: {name} must be finite "
+                    f"in {self.dtype} (|values| <= {most:.3g}). Those agents were not "
+                    f"updated.{applied}"
                 )
                 err.agents, err.losses = bad, losses
                 raise err

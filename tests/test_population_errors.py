@@ -544,3 +544,13 @@ def test_exploding_but_finite_losses_get_a_warning():
         for _ in range(12):
             X = rng.standard_normal((8, 32, 3))
             pop.train_step(X, X.sum(-1, keepdims=True))
+
+
+def test_finite_data_too_large_for_float32_is_named_with_the_dtypes_range():
+    pop = _pop()
+    X, Y = _data()
+    X[1] *= 1e300  # finite in float64, inf once cast to the population's float32
+    with pytest.raises(
+        ParameterError, match=r"X must be finite in float32 \(\|values\| <= 3.4e\+38\)"
+    ):
+        pop.train_step(X, Y)
