@@ -20,7 +20,14 @@ from typing import Any, NamedTuple
 import networkx as nx
 import numpy as np
 
-from simulator.config import ParameterError, check_choice, check_int, check_number, fail
+from simulator.config import (
+    ParameterError,
+    check_choice,
+    check_int,
+    check_number,
+    fail,
+    machine_memory,
+)
 from simulator.graph_csr import csr_to_networkx, generate_csr
 from simulator.graph_io import EDGE_LIST_SUFFIXES, read_graph_file
 
@@ -74,6 +81,7 @@ MAX_EDGES = 5_000_000  # a generated graph above this would take gigabytes as a 
 # distributions as networkx's generators, other draws); the networkx form is built on demand.
 NX_MAX_NODES = 10_000
 MAX_CSR_EDGES = 50_000_000  # 800 MB of int64 indices
+NODE_BYTES = 64  # the fewest bytes a generated graph takes per node (its int64 node arrays)
 
 
 class CSRGraph(NamedTuple):
@@ -105,10 +113,18 @@ def resolve_graph_params(name: str, n_agents: int, graph_params: dict | None = N
     """The full, validated parameters of generator ``name`` for ``n_agents`` nodes.
 
     Defaults from :data:`GRAPH_DEFAULTS` are filled in, ``torus`` rows/cols are resolved and
-    every value is checked; raises :class:`ParameterError` naming the parameter otherwise.
+    every value is checked (``n_agents`` too: at least 2, and few enough that the graph's node
+    arrays fit in memory); raises :class:`ParameterError` naming the parameter otherwise.
     """
     check_choice("graph", name, GRAPH_NAMES)
-    n = check_int("n_agents", n_agents, low=1)
+    n = check_int("n_agents", n_agents, low=2)
+    if n * NODE_BYTES > machine_memory():
+        raise fail(
+            "n_agents",
+            n,
+            f"small enough that a graph's arrays (at least {NODE_BYTES} bytes per node) fit in "
+            f"this machine's {machine_memory() / 2**30:,.1f} GiB",
+        )
     given = dict(graph_params or {})
     unknown = sorted(set(given) - set(GRAPH_DEFAULTS[name]), key=str)
     if unknown:
@@ -259,6 +275,16 @@ def _check_size(name: str, n: int, p: dict, limit: int) -> None:
         )
 
 
+def _drawable(p: float) -> float:
+    """``p``, or 0.0 when ``1 - p`` rounds to 1 in float64.
+
+    networkx skips through the pairs by ``log(U) / log(1 - p)``, which divides by zero then;
+    such a ``p`` (at most 2**-54) gives under 3e-9 expected edges on the at most
+    :data:`NX_MAX_NODES` nodes networkx generates, so the edgeless graph is what it draws.
+    """
+    return p if 1.0 - p < 1.0 else 0.0
+
+
 def _generate(name: str, n: int, p: dict, seed: int) -> nx.Graph:
     _check_size(name, n, p, MAX_EDGES)
     if name == "complete":
@@ -274,15 +300,15 @@ def _generate(name: str, n: int, p: dict, seed: int) -> nx.Graph:
             a["row"], a["col"] = (int(x) for x in a.pop("rc"))
         return G
     if name == "erdos_renyi":
-        return nx.fast_gnp_random_graph(n, p["p"], seed=seed)
+        return nx.fast_gnp_random_graph(n, _drawable(p["p"]), seed=seed)
     if name == "barabasi_albert":
         return nx.barabasi_albert_graph(n, p["m"], seed=seed)
     if name == "watts_strogatz":
         return nx.watts_strogatz_graph(n, p["k"], p["p"], seed=seed)
     if name == "sbm":
         sizes = p["blocks"]
-        probs = np.full((len(sizes), len(sizes)), p["p_out"])
-        np.fill_diagonal(probs, p["p_in"])
+        probs = np.full((len(sizes), len(sizes)), _drawable(p["p_out"]))
+        np.fill_diagonal(probs, _drawable(p["p_in"]))
         G = nx.stochastic_block_model(sizes, probs.tolist(), seed=seed)
         for _, a in G.nodes(data=True):
             a["community"] = int(a.pop("block"))
@@ -310,8 +336,9 @@ def build_graph(
         labels per line separated by whitespace or commas, ``#`` comments, an optional header
         line, an optional third column or ``{...}`` dict of edge attributes; a line holding a
         single label adds an isolated node).
-    n_agents : int, optional
-        Number of nodes; required for a name, checked against a given graph or file.
+    n_agents : int >= 2, optional
+        Number of nodes; required for a name, checked against a given graph or file (which
+        needs at least 2 nodes too).
     graph_params : dict, optional
         Generator parameters (names only), e.g. ``{"p": 0.05}`` for ``erdos_renyi``.
     seed : int
@@ -335,12 +362,12 @@ def build_graph(
     """
     seed = check_int("seed", seed, low=0)
     if n_agents is not None:
-        n_agents = check_int("n_agents", n_agents, low=1)
+        n_agents = check_int("n_agents", n_agents, low=2)
     if _generated_as_csr(graph, n_agents):
         return build_social_graph(graph, n_agents, graph_params, seed).networkx
     if isinstance(graph, str) and graph in GRAPH_NAMES:
         if n_agents is None:
-            raise fail("n_agents", None, f"an integer >= 1 when graph={graph!r} is a name")
+            raise fail("n_agents", None, f"an integer >= 2 when graph={graph!r} is a name")
         params = resolve_graph_params(graph, n_agents, graph_params)
         G = _generate(graph, n_agents, params, seed)
         G.graph.update(graph=graph, seed=seed)
@@ -387,8 +414,12 @@ def _sorted_labels(nodes: list) -> list:
 
 def _finish(G: nx.Graph, source: str, owned: bool) -> nx.Graph:
     """Relabel to 0..n-1, make simple, record components; modifies ``G`` only when ``owned``."""
-    if G.number_of_nodes() == 0:
-        raise ParameterError(f"{source} has no nodes: a population needs at least one agent.")
+    n = G.number_of_nodes()
+    if n < 2:
+        raise ParameterError(
+            f"{source} has {'no nodes' if n == 0 else '1 node'}: graph must have at least 2 "
+            "nodes (a population needs at least two agents)."
+        )
     labels = list(G.nodes)
     if G.is_multigraph():
         warnings.warn(f"{source} has parallel edges; merged into single edges.", stacklevel=3)
@@ -494,7 +525,7 @@ def build_social_graph(
     if not _generated_as_csr(graph, n_agents):
         G = build_graph(graph, n_agents, graph_params, seed)
         return SocialGraph(to_csr(G), communities(G), G)
-    n = check_int("n_agents", n_agents, low=1)
+    n = check_int("n_agents", n_agents, low=2)
     params = resolve_graph_params(graph, n, graph_params)
     _check_size(graph, n, params, MAX_CSR_EDGES)
     indptr, indices, node_attrs = generate_csr(graph, n, params, seed)

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from models import REGISTRY
 from simulator import ParameterError
 from simulator.graph import (
     GRAPH_DEFAULTS,
@@ -279,6 +280,19 @@ def test_empty_graph_and_wrong_size_are_refused():
         build_graph(nx.Graph())
     with pytest.raises(ParameterError, match="n_agents=5 .*3, the node count"):
         build_graph(nx.path_graph(3), n_agents=5)
+
+
+def test_a_graph_or_file_of_one_node_is_refused_naming_graph(tmp_path):
+    with pytest.raises(ParameterError, match="given graph has 1 node: graph must have at least 2"):
+        build_graph(nx.path_graph(1))
+    path = tmp_path / "one.txt"
+    path.write_text("7\n")
+    with pytest.raises(ParameterError, match=r"one\.txt' has 1 node: graph must have at least 2"):
+        build_graph(path)
+    with pytest.raises(ParameterError, match=r"^n_agents=1 "):
+        build_graph("complete", 1)
+    with pytest.raises(ParameterError, match="has 1 node: graph must have at least 2"):
+        REGISTRY["gossip_learning"](rng=0, graph=nx.path_graph(1))
 
 
 # ---------------------------------------------------------------------------- files

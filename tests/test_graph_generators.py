@@ -218,3 +218,42 @@ def test_expected_degrees_set_the_edge_probabilities():
         resolve_graph_params("sbm", 100, {"k_out": -1})
     with pytest.raises(ParameterError, match="n_agents=20000 .*expected edges.*'k'"):
         build_social_graph("erdos_renyi", 20_000, {"p": 0.9})
+
+
+@pytest.mark.parametrize("n", [16, NX_MAX_NODES + 6])  # networkx's generators, then the CSR ones
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("erdos_renyi", {"p": 1e-300}),
+        ("erdos_renyi", {"k": 1e-300}),
+        ("erdos_renyi", {"p": 5e-324}),  # the smallest subnormal
+        ("erdos_renyi", {"p": 1e-17}),  # 1 - p == 1 in float64
+        ("sbm", {"p_in": 1e-300, "p_out": 0.0}),
+        ("sbm", {"p_in": 0.0, "p_out": 1e-300}),
+        ("sbm", {"k_in": 1e-300, "k_out": 5e-324}),
+    ],
+)
+def test_vanishing_edge_probabilities_give_the_edgeless_graph(name, params, n):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # disconnected
+        social = build_social_graph(name, n, params, seed=1)
+    assert social.n == n and social.csr.indices.size == 0
+    assert social.attrs["n_isolated"] == n
+
+
+def test_edge_probabilities_near_one_and_zero_keep_their_graphs():
+    n = NX_MAX_NODES + 6
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        full = build_social_graph("sbm", 40, {"blocks": 2, "p_in": 1.0, "p_out": 0.0}, seed=1)
+        big = build_social_graph("sbm", n, {"blocks": 2, "p_in": 1e-6, "p_out": 1e-300}, seed=1)
+    assert np.all(full.csr.degree == 19)  # two complete blocks, nothing between them
+    rows = np.repeat(np.arange(n), big.csr.degree)
+    assert np.all(big.communities[rows] == big.communities[big.csr.indices])  # no edge between
+
+
+@pytest.mark.parametrize("n", [10**12, 10**30, 10**400], ids=["1e12", "1e30", "1e400"])
+@pytest.mark.parametrize("name", ["ring", "torus", "sbm", "erdos_renyi", "complete"])
+def test_node_counts_beyond_memory_are_refused_without_overflow(name, n):
+    with pytest.raises(ParameterError, match=r"^n_agents=1000.*bytes per node"):
+        build_social_graph(name, n)

@@ -179,9 +179,12 @@ def _row_pass(u, starts, block_of, probs, k0, k1, out, write):
         while True:
             w0, w1, _, _ = philox4x32(_U64(draw), a_, _U64(b), _U64(0), k0, k1)
             draw += 1
-            v += 1 + np.int64(math.floor(math.log(uniform53(w0, w1)) / lp))
-            if v >= hi:
+            # compared as a float first (floor(q) >= m iff q >= m for an integer m): with a
+            # tiny p the skip is beyond any int64, or inf
+            q = math.log(uniform53(w0, w1)) / lp
+            if q >= hi - v - 1:
                 break
+            v += 1 + np.int64(math.floor(q))
             if write:
                 out[count] = v
             count += 1
