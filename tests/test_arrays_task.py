@@ -237,3 +237,17 @@ def test_bad_split_requests_are_refused_clearly(kwargs, match):
     args = {"X": X, "y": y, "n_agents": 6, **kwargs}
     with pytest.raises(ParameterError, match=match):
         split_dataset(**args)
+
+
+@pytest.mark.parametrize("path", [0, 1.5, b"mine.npz", ["mine.npz"]])
+def test_a_path_that_is_not_a_path_is_refused_naming_it(path):
+    with pytest.raises(ParameterError, match=r"^task_params\['path'\]=.* str or os\.PathLike"):
+        make_task("arrays", 4, path=path)
+
+
+@pytest.mark.parametrize("n_classes", [10**9, 10**30, 10**400], ids=["1e9", "1e30", "1e400"])
+def test_more_classes_than_memory_holds_are_refused(n_classes):
+    X, _ = data()
+    labels = np.zeros((4, 6), dtype=np.int64)
+    with pytest.raises(ParameterError, match=r"^n_classes=1000.* GiB.*this machine's"):
+        make_task("arrays", 4, X=X, Y=labels, n_classes=n_classes)

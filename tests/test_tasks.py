@@ -275,3 +275,68 @@ def test_digits_without_scikit_learn_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
     with pytest.raises(ParameterError, match=r"pip install neuropop\[digits\]"):
         make_task("digits", 2, seed=0)
+
+
+# ---------------------------------------------------------------------------- limits
+HUGE_SIZES = [
+    ("teacher", "d_in"),
+    ("teacher", "d_out"),
+    ("teacher", "teacher_hidden"),
+    ("teacher", "n_probe"),
+    ("mixture", "n_classes"),
+    ("mixture", "d_in"),
+    ("mixture", "n_probe"),
+    ("separable", "d_in"),
+    ("separable", "n_probe"),
+    ("ring", "n_probe"),
+]
+
+
+@pytest.mark.parametrize("size", [10**9, 10**30, 10**400], ids=["1e9", "1e30", "1e400"])
+@pytest.mark.parametrize(("name", "param"), HUGE_SIZES)
+def test_sizes_beyond_the_machines_memory_are_refused_before_allocating(name, param, size):
+    with pytest.raises(ParameterError, match=rf"^{param}=1000.* GiB.*this machine's"):
+        make_task(name, 4, seed=0, **{param: size})
+
+
+def test_the_size_limit_is_this_machines_memory(monkeypatch):
+    make_task("teacher", 4, seed=0, d_in=100, teacher_hidden=100)
+    monkeypatch.setattr("simulator.tasks.base.machine_memory", lambda: 2**20)
+    with pytest.raises(ParameterError, match=r"^d_in=100 .*this machine's 0\.0 GiB"):
+        make_task("teacher", 4, seed=0, d_in=100, teacher_hidden=100)
+
+
+def test_parameters_that_overflow_the_data_are_refused_naming_them():
+    with pytest.raises(ParameterError, match=r"^diversity=1e\+300 .*<= .*float32"):
+        make_task("teacher", 4, seed=0, heterogeneity="agent", diversity=1e300)
+    spread = make_task("teacher", 4, seed=0, heterogeneity="agent", diversity=1e20)
+    assert np.isfinite(spread.batch(0, 3, np.float64)[1]).all()
+    with pytest.raises(ParameterError, match=r"^diversity=1e\+20 .*<= .*float32 data"):
+        spread.batch(0, 3, np.float32)
+    with pytest.raises(ParameterError, match=r"^separation=1e\+300 .*<= "):
+        make_task("mixture", 4, seed=0, separation=1e300)
+    noisy = make_task("teacher", 4, seed=0, noise=1e30)  # finite in float64, not squared in float32
+    assert np.isfinite(noisy.batch(0, 3, np.float64)[1]).all()
+    with pytest.raises(ParameterError, match=r"^noise=1e\+30 .*<= .*float32"):
+        noisy.batch(0, 3, np.float32)
+    with pytest.raises(ParameterError, match=r"^noise=1e\+30 .*float32"):
+        noisy.sample(0, 3, np.float32)
+    make_task("teacher", 4, seed=0, heterogeneity="agent", diversity=1e6, noise=1e6).batch(
+        0, 3, np.float32
+    )  # large but harmless values stay allowed
+    make_task("mixture", 4, seed=0, separation=1e6).batch(0, 3, np.float32)
+
+
+@pytest.mark.parametrize(
+    ("task", "params", "param"),
+    [
+        ("teacher", {"heterogeneity": "agent", "diversity": 1e300}, "diversity"),
+        ("mixture", {"separation": 1e300}, "separation"),
+        ("teacher", {"noise": 1e30}, "noise"),
+    ],
+)
+def test_models_refuse_task_parameters_that_overflow_their_data(task, params, param):
+    from models import REGISTRY
+
+    with pytest.raises(ParameterError, match=rf"^{param}="):
+        REGISTRY["gossip_learning"](rng=0, n_agents=8, task=task, task_params=params)

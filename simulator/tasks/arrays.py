@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,7 @@ import numpy as np
 
 from simulator.config import ParameterError, check_int, fail
 from simulator.kernels import data as D
-from simulator.tasks.base import Task, _float_dtype
+from simulator.tasks.base import Task, _float_dtype, check_task_memory, one_hot
 
 __all__ = ["ArrayTask"]
 
@@ -39,7 +40,8 @@ class ArrayTask(Task):
         set). Default: ``n_probe`` rows drawn without replacement from all agents' data pooled
         (seeded), so the probe loss is then an in-sample (training) loss.
     n_classes : int, optional
-        Number of classes for integer labels (default: largest label + 1).
+        Number of classes for integer labels (default: largest label + 1); refused when the
+        one-hot targets would not fit in this machine's memory.
     n_probe : int
         Size of the default probe (at most the number of rows).
 
@@ -47,6 +49,9 @@ class ArrayTask(Task):
     data, from the counter-based stream of (seed, step, agent). ``batch_size=0`` is the full
     batch: every agent's whole data set, the same arrays every step (all agents need the same
     number of rows ``N``).
+
+    Data whose magnitude exceeds :func:`simulator.tasks.base.data_limit` of the dtype asked
+    for (~1.8e16 for float32) are refused when that dtype is first drawn.
     """
 
     name = "arrays"
@@ -80,6 +85,8 @@ class ArrayTask(Task):
         self._X = X
         self._set_targets(Y, n_classes)
         self._set_probe(probe_X, probe_Y, check_int("n_probe", n_probe, low=1))
+        self._top = {"X": _top(self._X, self.probe_X), "Y": _top(self._Y, self.probe_Y)}
+        self._check_range(np.float64)
         self.offsets = np.zeros(self.n_agents + 1, dtype=np.int64)
         np.cumsum(self.counts, out=self.offsets[1:])
         self._cast: dict[np.dtype, tuple[np.ndarray, np.ndarray]] = {}
@@ -91,8 +98,14 @@ class ArrayTask(Task):
             k = max(top, 2) if n_classes is None else check_int("n_classes", n_classes, low=2)
             if top > k or Y.min() < 0:
                 raise fail("task_params['Y']", f"labels in [{Y.min()}, {Y.max()}]", f"[0, {k})")
+            rows = len(Y)  # one-hot targets and the default probe's, float64, and a float32 copy
+            given = " (the largest label + 1)" if n_classes is None else ""
+            context = f"{given} and {rows:,} rows"
+            check_task_memory(
+                self.name, lambda n_classes: 20 * rows * n_classes, {"n_classes": k}, context
+            )
             self.n_classes = self.d_out = k
-            self._Y = np.eye(k)[Y]
+            self._Y = one_hot(Y, k)
         else:
             if n_classes is not None:
                 raise fail("n_classes", n_classes, "None for float targets (give integer labels)")
@@ -120,8 +133,12 @@ class ArrayTask(Task):
                 raise fail("probe_Y", f"{y.dtype} {y.shape}", f"integer labels of shape ({n},)")
             if y.min() < 0 or y.max() >= self.n_classes:
                 raise fail("probe_Y", f"labels in [{y.min()}, {y.max()}]", f"[0, {self.n_classes})")
-            return np.eye(self.n_classes)[y]
+            return one_hot(y, self.n_classes)
         return _floats("probe_Y", y, 2, (n, self.d_out))
+
+    def _largest(self, limit: float) -> list[tuple[str, float, float]]:
+        """The largest magnitude of the inputs (data and probe) and of the float targets."""
+        return [(f"max |task_params[{k!r}]|", v, limit) for k, v in self._top.items()]
 
     def _fill(self, step: int, X: np.ndarray, Y: np.ndarray) -> None:
         data_X, data_Y = self._data(X.dtype)
@@ -146,7 +163,9 @@ class ArrayTask(Task):
                 ">= 1 here: the full batch needs the same number of rows per agent "
                 f"(they hold {self.counts.min()} to {self.counts.max()})",
             )
-        data_X, data_Y = self._data(_float_dtype(dtype))
+        dt = _float_dtype(dtype)
+        self._check_range(dt)
+        data_X, data_Y = self._data(dt)
         P = self.n_agents
         return data_X.reshape(P, N, self.d_in), data_Y.reshape(P, N, self.d_out)
 
@@ -166,8 +185,18 @@ def _describe(a: Any) -> Any:
     return f"<array {arr.dtype} {tuple(arr.shape)}>"
 
 
+def _top(*arrays: np.ndarray) -> float:
+    """Largest magnitude in ``arrays`` (float64, finite), without a temporary copy."""
+    return max(max(float(a.max()), -float(a.min())) if a.size else 0.0 for a in arrays)
+
+
 def _load_npz(path: Any) -> tuple:
-    p = Path(path)
+    try:
+        p = Path(path) if isinstance(path, str | os.PathLike) else None
+    except TypeError:  # a PathLike whose __fspath__ gives bytes
+        p = None
+    if p is None:
+        raise fail("task_params['path']", path, "a str or os.PathLike path of an .npz file")
     if not p.is_file():
         raise ParameterError(f"task_params['path']={str(path)!r}: no such file.")
     try:

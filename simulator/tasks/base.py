@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from simulator.config import check_int, fail
+from simulator.config import check_int, fail, machine_memory
 from simulator.kernels.random import key_from_seed
 
-__all__ = ["Task", "check_communities", "one_hot"]
+__all__ = ["NORMAL_MAX", "Task", "check_communities", "check_task_memory", "data_limit", "one_hot"]
 
 _BUILD, _DATA = 0, 1  # spawn keys: construction streams, the data key
+# No normal draw of a task exceeds this: the kernels' Box-Muller normals are at most
+# sqrt(2 ln 2**54) = 8.7 (NumPy's, for probes, are unbounded but never seen above 9).
+NORMAL_MAX = 10.0
 
 
 class Task:
@@ -61,6 +66,26 @@ class Task:
         self._k = tuple(np.uint64(k) for k in self.key)
         self._buffers: tuple[tuple, np.ndarray, np.ndarray] | None = None
 
+    def _largest(self, limit: float) -> list[tuple[str, float, float]]:
+        """``(parameter, value, largest allowed value)`` for every parameter that scales the
+        data, so that no entry of X, Y or the probe exceeds ``limit`` in magnitude."""
+        return []
+
+    def _check_range(self, dtype: Any) -> None:
+        """Refuse a parameter that makes the data (or their squares) overflow ``dtype``.
+
+        O(number of parameters): called once per dtype and buffer, never per sample."""
+        dt = np.dtype(dtype)
+        for name, value, largest in self._largest(data_limit(dt)):
+            if not value <= largest:
+                raise fail(
+                    name,
+                    value,
+                    f"<= {largest:.3g} for {dt.name} data (task={self.name!r}: a larger value "
+                    f"makes its data, or the squares that losses and gradients sum, overflow "
+                    f"{dt.name})",
+                )
+
     def _stream(self, *key: int) -> np.random.Generator:
         """Construction stream ``key`` (one per drawn component, so components never shift)."""
         return np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(_BUILD, *key)))
@@ -77,6 +102,7 @@ class Task:
         step = check_int("step", step, low=0)
         batch = check_int("batch", batch, low=1)
         dt = _float_dtype(dtype)
+        self._check_range(dt)
         X = np.empty((self.n_agents, batch, self.d_in), dtype=dt)
         Y = np.empty((self.n_agents, batch, self.d_out), dtype=dt)
         self._fill(step, X, Y)
@@ -101,6 +127,7 @@ class Task:
             raise fail("X.dtype, Y.dtype", (X.dtype, Y.dtype), "both float32 or both float64")
         if not (X.flags.c_contiguous and Y.flags.c_contiguous and X.flags.writeable):
             raise fail("X, Y", "non-contiguous or read-only arrays", "C-contiguous, writable")
+        self._check_range(X.dtype)
         self._fill(step, X, Y)
         return X, Y
 
@@ -120,6 +147,7 @@ class Task:
             )
         shape = (check_int("batch_size", batch_size, low=1), dt)
         if self._buffers is None or self._buffers[0] != shape:
+            self._check_range(dt)
             self._buffers = None  # free the old buffers before allocating new ones
             P, B = self.n_agents, shape[0]
             self._buffers = (
@@ -169,5 +197,48 @@ def check_communities(communities: Any, n_agents: int) -> np.ndarray | None:
 
 
 def one_hot(labels: np.ndarray, k: int) -> np.ndarray:
-    """float64 one-hot rows (..., k) of integer ``labels``."""
-    return np.eye(k)[labels]
+    """float64 one-hot rows (..., k) of integer ``labels`` in [0, k) (no (k, k) identity)."""
+    labels = np.asarray(labels)
+    out = np.zeros((*labels.shape, k))
+    np.put_along_axis(out, labels[..., None], 1.0, axis=-1)
+    return out
+
+
+def data_limit(dtype: Any) -> float:
+    """Largest magnitude a task's data may reach in ``dtype``: ``sqrt(max) / 1024``, so that
+    sums of up to 2**20 of their squares (losses, gradients) stay finite: ~1.8e16 in float32,
+    ~1.3e151 in float64."""
+    return math.sqrt(float(np.finfo(dtype).max)) / 1024
+
+
+def _gib(nbytes: int) -> str:
+    """``nbytes`` (any int, however large) in GiB for a message."""
+    gib = nbytes >> 30
+    if gib < 10**15:
+        return f"{nbytes / 2**30:,.1f} GiB"
+    return f"10^{int((gib.bit_length() - 1) * math.log10(2))} GiB"
+
+
+def _count(v: int) -> str:
+    return f"{v:,}" if v < 10**15 else f"~10^{int((v.bit_length() - 1) * math.log10(2))}"
+
+
+def check_task_memory(
+    task: str, need: Callable[..., int], sizes: dict[str, int], context: str = ""
+) -> None:
+    """Refuse a task whose arrays would not fit in this machine's memory, before any is made.
+
+    ``need(**sizes)`` is the bytes the task allocates (Python ints: exact at any size). The
+    error names the size whose reduction to 1 saves the most (the one that makes it large).
+    """
+    total, have = need(**sizes), machine_memory()
+    if total <= have:
+        return
+    name = max(sizes, key=lambda k: total - need(**{**sizes, k: 1}))
+    given = ", ".join(f"{k}={_count(v)}" for k, v in sizes.items())
+    raise fail(
+        name,
+        sizes[name],
+        f"small enough that task={task!r} fits in memory: with {given}{context} its arrays "
+        f"take ~{_gib(total)}, more than this machine's {have / 2**30:,.1f} GiB",
+    )

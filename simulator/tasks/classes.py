@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -9,7 +10,7 @@ from scipy.special import ndtr, ndtri
 
 from simulator.config import ParameterError, check_int, check_number, fail
 from simulator.kernels import data as D
-from simulator.tasks.base import Task, one_hot
+from simulator.tasks.base import Task, check_task_memory, one_hot
 
 __all__ = ["Digits", "GaussianMixture", "LinearlySeparable"]
 
@@ -21,13 +22,23 @@ class _Classes(Task):
     output = "softmax"
     loss = "cross_entropy"
 
-    def _setup_classes(self, n_classes: int, classes_per_agent: Any, n_probe: int) -> int:
+    def _setup_classes(
+        self,
+        n_classes: int,
+        classes_per_agent: Any,
+        n_probe: int,
+        check_memory: Callable[[int], None] | None = None,
+    ) -> int:
+        """Check the class choices and ``n_probe`` (``check_memory(n_probe)`` before the first
+        array); return ``n_probe`` rounded down to a multiple of ``n_classes``."""
         self.n_classes = n_classes
         k = n_classes if classes_per_agent is None else classes_per_agent
         self.classes_per_agent = check_int("classes_per_agent", k, low=1, high=n_classes)
+        if check_memory is not None:
+            check_memory(check_int("n_probe", n_probe, low=1))
+        n_probe = check_int("n_probe", n_probe, low=n_classes)
         who = np.arange(self.n_agents) if self.communities is None else self.communities
         self.agent_classes = (who[:, None] + np.arange(self.classes_per_agent)) % n_classes
-        n_probe = check_int("n_probe", n_probe, low=n_classes)
         return n_probe - n_probe % n_classes  # every class the same share of the probe
 
     def _choices(self) -> tuple[np.ndarray, np.ndarray]:
@@ -55,6 +66,10 @@ class GaussianMixture(_Classes):
     ``(i + j) mod n_classes`` for ``j < k`` (``(c + j)`` for its community ``c`` when
     ``communities`` are given); ``agent_classes`` (P, k) lists them. The probe is IID and
     balanced (``n_probe`` is rounded down to a multiple of ``n_classes``).
+
+    Sizes whose arrays would not fit in this machine's memory are refused before anything is
+    allocated, and so is a ``separation`` above half the data limit of the dtype
+    (:func:`simulator.tasks.base.data_limit`: ~9e15 for float32 data).
     """
 
     name = "mixture"
@@ -76,12 +91,34 @@ class GaussianMixture(_Classes):
         self.d_in = check_int("d_in", d_in, low=1)
         self.d_out = check_int("n_classes", n_classes, low=2)
         self.separation = check_number("separation", separation, 0.0)
-        n_probe = self._setup_classes(self.d_out, classes_per_agent, n_probe)
+        self._check_range(np.float64)
+        n_probe = self._setup_classes(self.d_out, classes_per_agent, n_probe, self._check_memory)
         self.means = self._means(self.d_out, self.d_in, self.separation)
         labels = np.arange(n_probe) % self.d_out
         self._set_probe(
             self.means[labels] + self._stream(0).standard_normal((n_probe, d_in)), labels
         )
+
+    def _check_memory(self, n_probe: int) -> None:
+        sizes = {"n_classes": self.d_out, "d_in": self.d_in, "n_probe": n_probe}
+        check_task_memory(self.name, self._memory, sizes, f" and {self.n_agents:,} agents")
+
+    def _memory(self, n_classes: int, d_in: int, n_probe: int) -> int:
+        """Bytes the task allocates: every agent's classes (int64, and a temporary), the
+        means (with a (k, k) simplex when ``d_in >= n_classes``), the probe (three (n_probe,
+        d_in) arrays while it is drawn), its labels and one-hot truth."""
+        k = n_classes if self.settings["classes_per_agent"] is None else self.classes_per_agent
+        simplex = 3 * n_classes * n_classes if d_in >= n_classes else 0
+        return 8 * (
+            2 * self.n_agents * k
+            + n_classes * d_in
+            + simplex
+            + n_probe * (3 * d_in + n_classes + 2)
+        )
+
+    def _largest(self, limit: float) -> list[tuple[str, float, float]]:
+        """``|x| <= separation + |N(0, 1)|``: the separation may take half of ``limit``."""
+        return [("separation", self.separation, limit / 2)]
 
     @staticmethod
     def _means(k: int, d: int, r: float) -> np.ndarray:
@@ -160,6 +197,7 @@ class LinearlySeparable(Task):
     ``normal``, ``b ~ U(-0.5, 0.5)`` in ``offset``; exact inverse-CDF sampling, no
     rejection); label ``1`` if ``w . x + b > 0`` else ``0`` as a single output (P, B, 1).
     Made for ``output="step"``, ``loss="mse"``. ``communities`` is accepted and unused.
+    ``d_in`` and ``n_probe`` whose probe would not fit in this machine's memory are refused.
     """
 
     name = "separable"
@@ -181,12 +219,20 @@ class LinearlySeparable(Task):
         self.d_in, self.d_out = check_int("d_in", d_in, low=1), 1
         self.margin = check_number("margin", margin, 0.0, 5.0)
         n_probe = check_int("n_probe", n_probe, low=1)
+        sizes = {"d_in": self.d_in, "n_probe": n_probe}
+        check_task_memory(self.name, self._memory, sizes)
         rng = self._stream(0)
         w = rng.standard_normal(self.d_in)
         self.normal, self.offset = w / np.linalg.norm(w), float(rng.uniform(-0.5, 0.5))
         X, Y = self._draw_probe(self._stream(1), n_probe)
         self.probe_X, self.probe_Y = X, Y[None]
         self.probe_labels = self.probe_Y[..., 0].astype(np.int64)
+
+    @staticmethod
+    def _memory(d_in: int, n_probe: int) -> int:
+        """Bytes the probe takes while it is drawn: three (n_probe, d_in) arrays, eight of
+        (n_probe,) and the normal."""
+        return 8 * (3 * n_probe * d_in + 8 * n_probe + 2 * d_in)
 
     def _draw_probe(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
         """A fixed probe drawn with NumPy from ``rng``, like the batches: (n, d_in), (n, 1)."""

@@ -8,7 +8,7 @@ import numpy as np
 
 from simulator.config import check_int, check_number
 from simulator.kernels import data as D
-from simulator.tasks.base import Task
+from simulator.tasks.base import Task, check_task_memory
 
 __all__ = ["RingMixture"]
 
@@ -21,6 +21,7 @@ class RingMixture(Task):
     (see :mod:`simulator.gan`). ``probe_X`` is a fixed set of latent codes, so every agent's
     generator is compared on the same inputs; ``probe_Y`` is a fixed real sample (a reference,
     not a per-code truth). ``centers`` (n_modes, 2) and ``mode_std`` describe the modes.
+    An ``n_probe`` whose probe would not fit in this machine's memory is refused.
     """
 
     name = "ring"
@@ -52,10 +53,15 @@ class RingMixture(Task):
         self.mode_std = check_number("mode_std", mode_std, 0.0, 10.0, low_open=True)
         self.d_in, self.d_out = check_int("z_dim", z_dim, low=1, high=64), 2
         n_probe = check_int("n_probe", n_probe, low=1)
+        check_task_memory(self.name, self._memory, {"n_probe": n_probe})
         angles = 2 * np.pi * np.arange(self.n_modes) / self.n_modes
         self.centers = self.radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
         self.probe_X = self._stream(0).standard_normal((n_probe, self.d_in))
         self.probe_Y = self._real(self._stream(1), (1, n_probe))
+
+    def _memory(self, n_probe: int) -> int:
+        """Bytes of the probe: the codes, and the real sample (modes, normals, centers, sum)."""
+        return 8 * n_probe * (self.d_in + 7)
 
     def _real(self, rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
         modes = rng.integers(0, self.n_modes, shape)

@@ -8,7 +8,10 @@ import numpy as np
 
 from simulator.config import check_choice, check_int, check_number, fail
 from simulator.kernels import data as D
-from simulator.tasks.base import Task
+from simulator.tasks.base import NORMAL_MAX, Task, check_task_memory
+
+_F32_MAX = float(np.finfo(np.float32).max)  # the teacher's hidden layer is float32
+_SCALE_ROWS = 8192  # inputs of the sample that sets the output scale
 
 __all__ = ["TeacherRegression"]
 
@@ -28,8 +31,10 @@ class TeacherRegression(Task):
         ``base + diversity * delta_i``, ``delta_i`` drawn like the base. ``"community"``: one
         ``delta`` per community (needs ``communities``).
     diversity : float >= 0
+        At most what keeps the float32 hidden layer and the targets finite (the error says).
     noise : float >= 0
-        Standard deviation of the label noise (the probe truth is noiseless).
+        Standard deviation of the label noise (the probe truth is noiseless); at most
+        ``data_limit(dtype) / 20`` (~9e14 in float32, so squared errors stay finite).
     drift_step : int >= 1 or None
         From this step on the base teacher is ``sqrt(1 - s^2) * base + s * new`` with
         ``s = drift_scale`` in [0, 1] and ``new`` a fresh random teacher (variance-preserving;
@@ -37,6 +42,9 @@ class TeacherRegression(Task):
     n_probe : int
         Probe size; ``probe_Y`` is the truth at the step most recently passed to
         :meth:`sample` (step 0 before any); :meth:`probe_Y_at` gives it at any step.
+
+    Sizes (``d_in``, ``d_out``, ``teacher_hidden``, ``n_probe``) whose arrays would not fit in
+    this machine's memory are refused before anything is allocated.
     """
 
     name = "teacher"
@@ -79,27 +87,88 @@ class TeacherRegression(Task):
                 "'shared' or 'agent' when no communities are given (build the graph with "
                 "communities, e.g. graph='sbm', or pass communities=...)",
             )
+        sizes = {"d_in": self.d_in, "d_out": self.d_out, "teacher_hidden": self.hidden}
+        context = f" and {self.n_agents:,} agents ({self.heterogeneity} teachers)"
+        check_task_memory(self.name, self._memory, {**sizes, "n_probe": n_probe}, context)
         self._setup_teachers()
-        z = self._stream(3).standard_normal((8192, self.d_in))
+        z = self._stream(3).standard_normal((_SCALE_ROWS, self.d_in))
         self._scale = np.ones(self.d_out)
         outs = self._outputs(z[None], 0, rows=1, base_only=True)[0]
         self._scale = 1.0 / np.maximum(outs.std(0), 1e-12)
+        self._bounds = self._weight_bounds()
+        self._check_float32_sums()
+        self._check_range(np.float64)
         self.probe_X = self._stream(4).standard_normal((n_probe, self.d_in))
         self._probe_cache: dict[bool, np.ndarray] = {}
         self._last_step = 0
 
+    def _n_teachers(self) -> int:
+        """Perturbations drawn: one per agent or community (one unused one when shared)."""
+        n_t = {"shared": 0, "agent": self.n_agents}.get(self.heterogeneity)
+        return max(int(self.communities.max()) + 1 if n_t is None else n_t, 1)
+
+    def _memory(self, d_in: int, d_out: int, teacher_hidden: int, n_probe: int) -> int:
+        """Bytes the task allocates: teachers (base, new, drifted and the perturbations, each
+        drawn in float64, scaled in a float64 copy and kept in float32), the scale sample with
+        its float32 scratch, the probe and its truth (one row per agent unless shared)."""
+        weights = d_in * teacher_hidden + teacher_hidden + teacher_hidden * d_out
+        rows = 1 if self.heterogeneity == "shared" else self.n_agents
+        return (
+            20 * (3 + self._n_teachers()) * weights
+            + _SCALE_ROWS * (12 * d_in + 8 * d_out)
+            + n_probe * (12 * d_in + 8 * rows * d_out)
+        )
+
+    def _weight_bounds(self) -> tuple[np.ndarray, ...]:
+        """Bounds, per hidden unit and per output, of the float32 sums the kernels make:
+        ``|b1 + x W1| <= pre + diversity * pre_d`` (inputs ``|x| <= NORMAL_MAX``) and
+        ``|tanh(.) W2| <= out + diversity * out_d``; base or drifted teacher, any perturbation."""
+
+        def sums(W1: np.ndarray, b1: np.ndarray, W2T: np.ndarray) -> tuple[np.ndarray, ...]:
+            pre = np.abs(b1) + NORMAL_MAX * np.abs(W1).sum(axis=-2, dtype=np.float64)
+            return pre.reshape(-1, pre.shape[-1]), np.abs(W2T).sum(-1, dtype=np.float64)
+
+        pre, out = (np.maximum(a, b) for a, b in zip(sums(*self._base), sums(*self._drifted)))
+        pre_d, out_d = sums(*self._delta)
+        return pre.max(), pre_d.max(), out.reshape(-1), out_d.reshape(len(out_d), -1).max(0)
+
+    def _check_float32_sums(self) -> None:
+        """Refuse a diversity that could overflow the teachers' float32 sums (kept below half
+        of float32's largest number), whatever the dtype of the data."""
+        if self.heterogeneity == "shared":  # only then is the diversity unused
+            return
+        pre, pre_d, out, out_d = self._bounds
+        with np.errstate(divide="ignore"):
+            div = float(min((_F32_MAX / 2 - pre) / pre_d, np.min((_F32_MAX / 2 - out) / out_d)))
+        if not self.diversity <= div:
+            raise fail(
+                "diversity",
+                self.diversity,
+                f"<= {div:.3g} for these teachers (they compute in float32, which a larger "
+                "diversity overflows)",
+            )
+
+    def _largest(self, limit: float) -> list[tuple[str, float, float]]:
+        """Noise adds at most ``noise * NORMAL_MAX`` to a target, the teacher at most
+        ``(out + diversity * out_d) * scale``: each may take half of ``limit``."""
+        largest = [("noise", self.noise, limit / 2 / NORMAL_MAX)]
+        if self.heterogeneity != "shared":
+            _, _, out, out_d = self._bounds
+            with np.errstate(divide="ignore"):
+                div = np.min((limit / 2 - out * self._scale) / (out_d * self._scale))
+            largest.append(("diversity", self.diversity, float(div)))
+        return largest
+
     def _setup_teachers(self) -> None:
         """Base, drifted and per-teacher weights as kernel arrays (W2 stored transposed)."""
         base = self._draw_teacher(0, 1)
-        n_t = {"shared": 0, "agent": self.n_agents}.get(self.heterogeneity)
-        n_t = int(self.communities.max()) + 1 if n_t is None else n_t
         new = self._draw_teacher(2, 1)
         s = self.drift_scale
         drifted = [(np.sqrt(1 - s * s) * b + s * w).astype(np.float32) for b, w in zip(base, new)]
         self._base = tuple(a[0] for a in self._kernel_form(base))
         self._drifted = tuple(a[0] for a in self._kernel_form(drifted))
         # shared: one unused perturbation, so the kernels' signature stays the same
-        self._delta = self._kernel_form(self._draw_teacher(1, max(n_t, 1)))
+        self._delta = self._kernel_form(self._draw_teacher(1, self._n_teachers()))
         of = {"agent": np.arange(self.n_agents), "community": self.communities}
         self._teacher_of = of.get(self.heterogeneity, np.full(self.n_agents, -1)).astype(np.int64)
 
@@ -132,7 +201,7 @@ class TeacherRegression(Task):
         out = np.empty((rows, X.shape[1], self.d_out))
         of = np.full(rows, -1, np.int64) if base_only else self._teacher_of[:rows]
         X = np.ascontiguousarray(X) if X.dtype in (np.float32, np.float64) else X.astype(float)
-        div = np.float32(self.diversity)
+        div = np.float32(0.0 if base_only else self.diversity)  # unused for the base teacher
         D.teacher_forward(X, out, *self._weights(step), of, div, self._scale)
         return out
 
