@@ -65,8 +65,8 @@ def test_parallel_and_serial_twins_agree_bit_for_bit():
     rng = np.random.default_rng(1)
     X = rng.standard_normal((3000, 37)).astype(np.float32)
     nb = KW.n_blocks(3000)
-    a = [np.empty((nb, 37)), np.empty((nb, 37)), np.empty(nb, dtype=np.int64)]
-    b = [np.empty((nb, 37)), np.empty((nb, 37)), np.empty(nb, dtype=np.int64)]
+    a = [np.empty((nb, 37)), np.empty((nb, 37)), np.empty(nb, np.int64), np.empty(nb, np.int8)]
+    b = [np.empty((nb, 37)), np.empty((nb, 37)), np.empty(nb, np.int64), np.empty(nb, np.int8)]
     KW.block_sums(X, *a)
     KW.block_sums_serial(X, *b)
     for u, v in zip(a, b, strict=True):

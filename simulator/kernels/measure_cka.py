@@ -11,7 +11,8 @@ whatever the input's float type:
    of rows) and stored once as (n, h) float64, and its norm ``||X^T X||_F`` from the upper
    half of the Gram matrix (0 for a representation constant up to rounding: centred sum of
    squares, the Gram matrix's trace, <= ``rtol`` x the raw sum of squares); every agent's
-   values checked finite;
+   values checked finite, and the raw sum of squares of every agent a pair uses checked to be
+   in :data:`RAW_RANGE` (where its Gram matrix's squares neither overflow nor underflow);
 3. per pair (parallel): ``||X_i^T X_j||_F^2`` from one small matrix product held in
    registers (with AVX-512: tiles of 8 units x 16 units, 16 vector accumulators of fused
    multiply-adds over the items, :func:`simulator.kernels.gemm._tile`; else
@@ -23,6 +24,9 @@ Cost: O((pairs + agents / 2) h^2 n) multiply-adds; for 128 pairs among 64 agents
 
 Every parallel iteration writes only its own slot and every sum has a fixed order, so the
 result is bit-identical on any number of threads.
+
+An agent whose values are finite but too large or too small for that range makes the result
++inf: the caller rescales such agents by powers of two (CKA does not change) and calls again.
 """
 
 from __future__ import annotations
@@ -41,6 +45,12 @@ _BAND = 8  # rows of the Gram matrix per product in the norm (the tile height)
 # 64 agents, one piece per iteration, ~60 us more per call than four).
 _GROUP = 4
 _ACC = 256  # elements of the row blocks summed at once when centring (at least one row)
+# Raw sums of squares s of a representation for which every product of the kernel stays a normal
+# float64: its Gram norm squared and the pair terms are at most s^2 (<= 1e300), and a
+# representation not constant (centred energy > rtol s) has a Gram norm squared >= (rtol s)^2 / h.
+RAW_RANGE = (1e-120, 1e150)
+# States of an agent: a value is NaN or inf; all fine; finite but outside RAW_RANGE.
+NOT_FINITE, FINITE, OUT_OF_RANGE = 0, 1, 2
 
 
 @njit(**_JIT)
@@ -71,6 +81,15 @@ def _finite(X):
     for i in range(X.shape[0]):
         check += X[i] - X[i]
     return check == 0.0
+
+
+@njit(**_JIT)
+def _nonzero(X):
+    """Whether some value of X (1-D) is not 0."""
+    for i in range(X.shape[0]):
+        if X[i] != 0.0:
+            return True
+    return False
 
 
 @njit(**_FAST)
@@ -186,20 +205,26 @@ def _cross_sq(Cf, a_off, b_off, n, h, G):
 
 @njit(**_FAST)
 def _agent(Hf, n, h, slot, Cf, norms, finite, rtol, k):
-    """Agent k: finite[k] = whether its values are all finite; if a pair uses it (slot s >= 0),
-    its centred representation at Cf[s n h] and its norm in norms[s] (0 if constant: its
-    centred sum of squares, the Gram matrix's trace, <= rtol x its raw sum of squares)."""
+    """Agent k: finite[k] = its state (NOT_FINITE, FINITE, or OUT_OF_RANGE for a used agent
+    whose raw sum of squares is outside RAW_RANGE, unless all its values are 0); if a pair uses
+    it (slot s >= 0), its centred representation at Cf[s n h] and its norm in norms[s] (0 if
+    constant: its centred sum of squares, the Gram matrix's trace, <= rtol x its raw sum of
+    squares)."""
     s = slot[k]
     size = n * h
     X = Hf[k * size : (k + 1) * size]
     if s < 0:
-        finite[k] = _finite(X)
+        finite[k] = FINITE if _finite(X) else NOT_FINITE
         return
     raw, check = _center(X, h, Cf[s * size : (s + 1) * size], np.empty(max(1, _ACC // h) * h))
-    finite[k] = check == 0.0
+    finite[k] = FINITE if check == 0.0 else NOT_FINITE
     norms[s] = 0.0
-    if not finite[k]:
+    if finite[k] == NOT_FINITE:
         return
+    if not RAW_RANGE[0] <= raw < RAW_RANGE[1]:  # huge or tiny values (or all zero): rare
+        if raw > 0.0 or _nonzero(X):  # raw == 0: zero, or squares that all underflowed
+            finite[k] = OUT_OF_RANGE
+            return
     sq, energy = _norm_sq(Cf, s * size, n, h, np.empty(_BAND * h))
     if energy > rtol * raw:
         norms[s] = np.sqrt(sq)
@@ -227,17 +252,21 @@ def _prepare(Hs, I, J):
         a[p] = slot[I[p]]
         b[p] = slot[J[p]]
     C = np.empty(used * Hs.shape[1] * Hs.shape[2])
-    finite = np.empty(Hs.shape[0], dtype=np.bool_)
+    finite = np.empty(Hs.shape[0], dtype=np.int8)
     return slot, a, b, C, np.empty(used), finite, np.empty(I.shape[0])
 
 
 @njit(**_JIT)
 def _mean(ratio, finite):
     """Mean over pairs of the ratios, constant pairs (-1) counted as 0; summed in pair order.
-    NaN if any agent has a value that is not finite."""
+    NaN if any agent has a value that is not finite, else +inf if an agent a pair uses has
+    values outside RAW_RANGE."""
     for k in range(finite.shape[0]):
-        if not finite[k]:
+        if finite[k] == NOT_FINITE:
             return np.nan
+    for k in range(finite.shape[0]):
+        if finite[k] == OUT_OF_RANGE:
+            return np.inf
     total = 0.0
     for p in range(ratio.shape[0]):
         if ratio[p] >= 0.0:
@@ -289,11 +318,13 @@ def mean_cka_pairs(Hs: np.ndarray, I: np.ndarray, J: np.ndarray, rtol: float) ->
 
     Returns
     -------
-    float: sum over pairs of ``min(1, CKA)`` divided by the number of pairs.
+    float: sum over pairs of ``min(1, CKA)`` divided by the number of pairs; NaN if a value of
+    Hs is not finite; +inf if an agent a pair uses has finite values whose raw sum of squares
+    is outside :data:`RAW_RANGE` (rescale it by a power of two and call again).
     """
     n, h = Hs.shape[1], Hs.shape[2]
     work = (I.size + Hs.shape[0] // 2) * h * h * n
     return pick(mean_cka_parallel, mean_cka_serial, work // 8)(Hs, I, J, float(rtol))
 
 
-__all__ = ["agent_slots", "mean_cka_pairs", "mean_cka_parallel", "mean_cka_serial"]
+__all__ = ["RAW_RANGE", "agent_slots", "mean_cka_pairs", "mean_cka_parallel", "mean_cka_serial"]

@@ -10,12 +10,19 @@ work (several milliseconds per call on a loaded machine). Both give identical re
 
 * :func:`block_sums`: per block of ``BLOCK_ROWS`` rows, the sum of the rows, the sum of the unit
   vectors ``p / ||p||`` (zero rows skipped) and the count of non-zero rows: the centroid and the
-  exact mean pairwise cosine (``sum_{i != j} u_i . u_j = ||sum u||^2 - sum ||u||^2``).
+  exact mean pairwise cosine (``sum_{i != j} u_i . u_j = ||sum u||^2 - sum ||u||^2``). A row
+  whose squared norm is not a normal float64 (0, or subnormal or inf: tiny or huge but finite
+  values) marks its block; :func:`units_again` then adds such rows' unit vectors, from ``p``
+  scaled by a power of two near ``1 / max |p|`` (:func:`_rescaled_unit`): every finite row gets
+  its exact unit vector. Blocks of normal and zero rows keep the sums of the hot loops, bit for
+  bit; the hot loops only note the marks.
 * :func:`row_sq_distances`: ``||p_i - c||^2`` for every row (consensus distance, the row nearest
   the centroid).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from numba import njit, prange
@@ -37,6 +44,9 @@ SERIAL_BELOW = 1 << 18
 FLOPS_PER_ELEMENT = 4.0  # a rough cost of one element touched, for the thread chooser's sizing
 _ROWS = 64  # rows per parallel slot of row_sq_distances
 _JIT = {"cache": True, "error_model": "numpy", "fastmath": {"reassoc", "contract"}}
+TINY = float(np.finfo(np.float64).tiny)  # the smallest normal float64, ~2.2e-308
+# marks of a block of rows (block_sums): a row's squared norm was 0 / subnormal, inf or NaN
+ZERO, ODD = 1, 2
 
 
 def pick(parallel, serial, work: int):
@@ -54,16 +64,53 @@ def _inverse_norm(sq):
     return 1.0 / np.sqrt(sq) if sq > 0.0 else 0.0
 
 
+@njit(inline="always")
+def _odd(sq):
+    """Whether a row's squared norm ``sq`` is neither 0 nor a normal finite float64: subnormal
+    (tiny values), inf (huge values) or NaN (its row makes the sums NaN anyway)."""
+    return sq != 0.0 and not (TINY <= sq < np.inf)
+
+
 @njit(**_JIT)
-def _block(params, sums, units, nonzero, b):
+def _rescaled_unit(row, u):
+    """Add to ``u`` the unit vector of a finite non-zero row: ``(p / 2^e) / ||p / 2^e||`` with
+    ``2^e > max |p| >= 2^(e - 1)``, exact whatever the row's scale. A row with an inf or NaN
+    adds nothing here (its row sums are not finite, which the caller sees).
+
+    The scaling is ``math.ldexp``: exact, and opaque to the caller's fast-math flags, which
+    Numba applies to the callees it compiles with it (``(p / m) * w`` became ``(p * w) / m``,
+    0 for a subnormal ``p``)."""
+    D = row.shape[0]
+    m = 0.0
+    for t in range(D):
+        a = abs(np.float64(row[t]))
+        if a > m:
+            m = a
+    if not 0.0 < m < np.inf:
+        return
+    e = -math.frexp(m)[1]
+    q = 0.0
+    for t in range(D):
+        v = math.ldexp(np.float64(row[t]), e)
+        q += v * v
+    w = 1.0 / np.sqrt(q)  # q in [1/4, D]
+    for t in range(D):
+        u[t] += math.ldexp(np.float64(row[t]), e) * w
+
+
+@njit(**_JIT)
+def _block(params, sums, units, nonzero, marks, b):
     """Block b of :func:`block_sums`: four rows per pass over the block's sums (one load and
-    store of each partial sum per four rows), then the rest one by one."""
+    store of each partial sum per four rows), then the rest one by one. marks[b]: ``ZERO`` if
+    a row's squared norm was 0, ``ODD`` if one was subnormal, inf or NaN, else 0 (the hot loops
+    only note it; :func:`units_again` does the rest)."""
     P, D = params.shape
     s = sums[b]
     u = units[b]
     s[:] = 0.0
     u[:] = 0.0
     count = 0
+    zero = odd = False
     i, hi = b * BLOCK_ROWS, min(P, (b + 1) * BLOCK_ROWS)
     while i + 4 <= hi:
         r0, r1, r2, r3 = params[i], params[i + 1], params[i + 2], params[i + 3]
@@ -81,6 +128,8 @@ def _block(params, sums, units, nonzero, b):
         for t in range(D):
             a = np.float64(r0[t]) * w0 + np.float64(r1[t]) * w1
             u[t] += a + (np.float64(r2[t]) * w2 + np.float64(r3[t]) * w3)
+        zero |= (q0 == 0.0) | (q1 == 0.0) | (q2 == 0.0) | (q3 == 0.0)
+        odd |= _odd(q0) | _odd(q1) | _odd(q2) | _odd(q3)
         i += 4
     while i < hi:
         row = params[i]
@@ -93,26 +142,67 @@ def _block(params, sums, units, nonzero, b):
         w = _inverse_norm(sq)
         for t in range(D):
             u[t] += np.float64(row[t]) * w
+        zero |= sq == 0.0
+        odd |= _odd(sq)
         i += 1
     nonzero[b] = count
+    marks[b] = ODD if odd else (ZERO if zero else 0)
+
+
+@njit(**_JIT)
+def units_again(params, units, nonzero, marks):
+    """The unit vectors of the blocks :func:`block_sums` marked, and their counts of non-zero
+    rows (a rare path, in one thread):
+
+    * ``ODD`` (a row whose squared norm is subnormal, inf or NaN): units[b] and nonzero[b]
+      computed again, each row's squared norm summed once and used for both; such a row's unit
+      from :func:`_rescaled_unit`.
+    * ``ZERO`` (a row whose squared norm is 0): a zero row adds nothing, as before; a row of
+      values so tiny that every square is 0 (every ``|p| < ~1.5e-162``) adds its unit from
+      :func:`_rescaled_unit` and counts. The other rows' sums are left as they are.
+    """
+    P = params.shape[0]
+    for b in range(units.shape[0]):
+        lo, hi = b * BLOCK_ROWS, min(P, (b + 1) * BLOCK_ROWS)
+        u = units[b]
+        if marks[b] == ODD:
+            u[:] = 0.0
+            nonzero[b] = 0
+        for i in range(lo, hi if marks[b] else lo):
+            row = params[i]
+            sq = size = 0.0
+            for t in range(row.shape[0]):
+                v = np.float64(row[t])
+                sq += v * v
+                size += abs(v)
+            if marks[b] == ODD and sq >= TINY and sq < np.inf:
+                w = 1.0 / np.sqrt(sq)
+                for t in range(row.shape[0]):
+                    u[t] += np.float64(row[t]) * w
+                nonzero[b] += 1
+            elif size > 0.0 and (marks[b] == ODD or sq == 0.0):  # subnormal, inf, or all tiny
+                _rescaled_unit(row, u)
+                nonzero[b] += 1
 
 
 @njit(parallel=True, **_JIT)
-def block_sums(params, sums, units, nonzero):
+def block_sums(params, sums, units, nonzero, marks):
     """Fill the per-block partial sums of ``params`` (float32/64, (P, D)).
 
     sums, units : float64 (n_blocks, D) with ``n_blocks = ceil(P / BLOCK_ROWS)``: block b's sum of
     rows and sum of unit rows. nonzero : int64 (n_blocks,): rows with a non-zero norm.
+    marks : int8 (n_blocks,): ``ZERO`` or ``ODD`` for a block to pass to :func:`units_again`
+    (a zero, tiny or huge row in it), else 0.
     """
     for b in prange(sums.shape[0]):
-        _block(params, sums, units, nonzero, b)
+        _block(params, sums, units, nonzero, marks, b)
 
 
 @njit(**_JIT)
-def block_sums_serial(params, sums, units, nonzero):
+def block_sums_serial(params, sums, units, nonzero, marks):
     """:func:`block_sums` in one thread."""
     for b in range(sums.shape[0]):
-        _block(params, sums, units, nonzero, b)
+        _block(params, sums, units, nonzero, marks, b)
 
 
 @njit(**_JIT)
@@ -153,7 +243,10 @@ def n_blocks(n_rows: int) -> int:
 
 __all__ = [
     "BLOCK_ROWS",
+    "ODD",
     "SERIAL_BELOW",
+    "TINY",
+    "ZERO",
     "block_sums",
     "block_sums_serial",
     "n_blocks",
@@ -161,4 +254,5 @@ __all__ = [
     "row_sq_distances",
     "row_sq_distances_serial",
     "sq_distances",
+    "units_again",
 ]

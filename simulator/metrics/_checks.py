@@ -6,16 +6,20 @@ Every public metric validates its arrays here, so a bad shape or dtype becomes a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
-from simulator.config import check_int, fail
+from simulator.config import ParameterError, check_int, fail
 
 DEFAULT_SEED = 0
 # Rows per chunk when a float64 temporary of a large array is needed (~32 MiB per chunk).
 CHUNK_ELEMENTS = 1 << 22
+# What the squared measures (distances, errors, dispersions) allow: values whose squares and
+# sums of squares fit in float64 (its largest value is ~1.8e308).
+SQUARES_FIT = "small enough for its squared distances to fit in float64 (|values| below ~1e150)"
 
 
 def get_rng(rng: Any) -> np.random.Generator:
@@ -29,12 +33,23 @@ def get_rng(rng: Any) -> np.random.Generator:
     raise fail("rng", rng, "a numpy.random.Generator, a non-negative int seed, or None (seed 0)")
 
 
+def as_array(name: str, x: Any) -> np.ndarray:
+    """``np.asarray(x)``, or a ParameterError naming ``name`` when NumPy cannot make one
+    rectangular array of ``x`` (a ragged nested list: rows of different lengths)."""
+    try:
+        return np.asarray(x)
+    except (TypeError, ValueError) as exc:
+        ragged = "inhomogeneous" in str(exc) or "sequence" in str(exc)
+        shown = f"a ragged {type(x).__name__}" if ragged else f"a {type(x).__name__}"
+        raise fail(name, shown, "a rectangular array (every row of the same length)") from None
+
+
 def real_array(name: str, x: Any, shape_text: str, ndim: int, min_rows: int = 1) -> np.ndarray:
     """``x`` as a finite float array with ``ndim`` dimensions (ints/bools become float64).
 
     Float32/float64 input is not copied. ``shape_text`` describes the allowed shape.
     """
-    a = np.asarray(x)
+    a = as_array(name, x)
     if a.dtype.kind not in "fiub":
         raise fail(f"{name}.dtype", str(a.dtype), "a real number type")
     if a.ndim != ndim or a.shape[0] < min_rows or any(s < 1 for s in a.shape[1:]):
@@ -55,7 +70,7 @@ def params_unchecked(params: Any) -> np.ndarray:
     """Parameters (P, n_params) checked for shape and dtype only (no pass over the values):
     for kernels whose float64 sums reveal any NaN or inf, checked afterwards with
     :func:`require_finite`."""
-    a = np.asarray(params)
+    a = as_array("params", params)
     if a.dtype.kind not in "fiub":
         raise fail("params.dtype", str(a.dtype), "a real number type")
     if a.ndim != 2 or a.shape[0] < 1 or a.shape[1] < 1:
@@ -65,12 +80,41 @@ def params_unchecked(params: Any) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
-def require_finite(name: str, *sums: Any) -> None:
+def require_finite(name: str, *sums: Any, values: np.ndarray | None = None) -> None:
     """Raise the error of :func:`real_array` if a sum over the values of ``name`` is not finite
-    (a NaN or inf anywhere makes the float64 sums over it NaN or inf)."""
+    (a NaN or inf anywhere makes the float64 sums over it NaN or inf).
+
+    With ``values`` (the array summed), a sum that overflowed although every value is finite
+    raises :func:`too_large` instead; ``values`` is read only then (a rare path).
+    """
     for s in sums:
         if not np.all(np.isfinite(s)):
+            if values is not None and all_finite(values):
+                raise too_large(name, values)
             raise fail(name, "an array with NaN or inf", "finite everywhere")
+
+
+def all_finite(a: np.ndarray) -> bool:
+    """Whether every value of ``a`` is finite: its max and min (two passes, no temporary)."""
+    return a.size == 0 or bool(np.isfinite(a.max()) and np.isfinite(a.min()))
+
+
+def max_abs(a: np.ndarray) -> float:
+    """``max |a|`` as a float (two passes, no temporary array); 0.0 for an empty array."""
+    return float(max(a.max(), -a.min())) if a.size else 0.0
+
+
+def too_large(name: str, values: np.ndarray, allowed: str = SQUARES_FIT) -> ParameterError:
+    """The error for finite ``values`` of argument ``name`` too large for a float64 result."""
+    return fail(name, f"values up to {max_abs(values):.3g} in absolute value (too large)", allowed)
+
+
+def unit_scale(a: np.ndarray) -> float:
+    """The power of two ``s`` that brings ``max |a|`` into [0.5, 1): multiplying by it is exact
+    (barring values it makes subnormal, 2^-1022 below the largest). 1.0 for an all-zero
+    array. For the rare paths of scale-free measures (a pass over ``a``)."""
+    m = max_abs(a)
+    return math.ldexp(1.0, -math.frexp(m)[1]) if 0.0 < m < math.inf else 1.0
 
 
 def preds_array(preds: Any, name: str = "preds") -> np.ndarray:
@@ -80,7 +124,7 @@ def preds_array(preds: Any, name: str = "preds") -> np.ndarray:
 
 def int_labels(name: str, x: Any, n: int | None = None) -> np.ndarray:
     """A 1-D integer array (length ``n`` if given) as int64."""
-    a = np.asarray(x)
+    a = as_array(name, x)
     if a.ndim != 1 or (n is not None and a.shape[0] != n) or a.dtype.kind not in "iub":
         want = f"length {n}" if n is not None else "length >= 1"
         raise fail(f"{name}", f"array of dtype {a.dtype} and shape {a.shape}", f"1-D ints, {want}")

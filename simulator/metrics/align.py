@@ -27,20 +27,29 @@ Method (weight matching, Ainsworth et al. 2023, "Git Re-Basin", ICLR):
 * Not handled: the ReLU positive rescaling symmetry, the ``sigmoid`` symmetry
   ``s(-x) = 1 - s(x)`` (it changes the next layer's biases) and general invertible maps of
   ``identity`` layers; ``relu``, ``sigmoid`` and ``step`` layers are matched by permutation only.
+* Huge or tiny rows (norms outside :data:`ALIGN_NORMS`, where ``S`` would overflow or underflow
+  float64) are aligned after an exact rescaling by a power of two (:func:`alignment_scale`):
+  the same alignment, and distances scaled back.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
+from simulator.config import fail
 from simulator.kernels import measure_function as KF
 from simulator.layout import ParamLayout
-from simulator.metrics._checks import check_agent, check_population
+from simulator.metrics._checks import check_agent, check_population, max_abs
 
 ODD_ACTIVATIONS = frozenset({"tanh", "identity"})
 N_PASSES = 5
+# Row norms for which the similarities S (at most the product of two rows' norms), the
+# assignment's potentials and the squared distances stay normal float64 numbers: rows beyond
+# are aligned after an exact rescaling (:func:`alignment_scale`).
+ALIGN_NORMS = (2.0**-400, 2.0**500)
 
 Layers = list[tuple[np.ndarray, np.ndarray]]
 
@@ -129,6 +138,28 @@ def align_rows(
     return out
 
 
+def alignment_scale(m: float, factor: float = 1.0) -> float:
+    """A power of two to multiply rows whose norms are at most ``m * factor`` by (finite
+    ``m >= 0``, ``factor >= 1``; their product may overflow): 1.0 when that bound is 0 or in
+    :data:`ALIGN_NORMS`, else one that brings it near 1. Multiplying by it is exact (barring
+    values it makes subnormal) and leaves the rows' alignment as it is."""
+    if m == 0.0:
+        return 1.0
+    log_bound = math.log2(m) + math.log2(factor)
+    if math.log2(ALIGN_NORMS[0]) <= log_bound < math.log2(ALIGN_NORMS[1]):
+        return 1.0
+    return math.ldexp(1.0, max(-1074, min(1023, -math.ceil(log_bound))))
+
+
+def pair_scale(a: np.ndarray, b: np.ndarray) -> float:
+    """:func:`alignment_scale` of two parameter rows, refused by name if either holds a NaN or
+    inf (``pop.params`` can be written in place, past the Population's checks)."""
+    ma, mb = max_abs(a), max_abs(b)
+    if not (math.isfinite(ma) and math.isfinite(mb)):
+        raise fail("params", "an array with NaN or inf", "finite everywhere")
+    return alignment_scale(max(ma, mb), math.sqrt(a.size))
+
+
 def align_params(pop: Any, ref: int, other: int) -> np.ndarray:
     """Agent ``other``'s parameter row with its hidden units aligned to agent ``ref``.
 
@@ -151,5 +182,9 @@ def align_params(pop: Any, ref: int, other: int) -> np.ndarray:
     P = check_population(pop).params.shape[0]
     ref = check_agent("ref", ref, P)
     other = check_agent("other", other, P)
-    out = align_rows(pop.layout, hidden_activations(pop), pop.params[ref], pop.params[other])
-    return out[0].astype(pop.params.dtype)
+    a, b = pop.params[ref], pop.params[other]
+    scale = pair_scale(a, b)
+    if scale != 1.0:  # huge or tiny rows: aligned exactly rescaled (a rare path)
+        a, b = a.astype(np.float64) * scale, b.astype(np.float64) * scale
+    out = align_rows(pop.layout, hidden_activations(pop), a, b)[0]
+    return (out if scale == 1.0 else out / scale).astype(pop.params.dtype)

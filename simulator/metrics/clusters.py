@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,16 @@ from simulator.kernels import measure_function as KF
 from simulator.kernels import measure_grid as KG
 from simulator.kernels import measure_partition as KP
 from simulator.kernels.sized import EDGE_FLOPS, sized
-from simulator.metrics._checks import get_rng, int_labels, preds_array, row_chunks
+from simulator.metrics._checks import (
+    all_finite,
+    as_array,
+    get_rng,
+    int_labels,
+    max_abs,
+    preds_array,
+    row_chunks,
+    unit_scale,
+)
 
 
 def flat_outputs(F: np.ndarray) -> np.ndarray:
@@ -59,9 +69,19 @@ def principal_coordinates(
 _MAX_DIRECTIONS = 24  # at most this many directions prune the pairs of the sweep
 
 
-def _components(G: np.ndarray, eps: float, mu: np.ndarray | None = None) -> np.ndarray:
+def _spread_limit(dtype: np.dtype) -> float:
+    """Largest spread (max distance of a row to the mean row) for which every squared distance
+    between rows, and its partial sums, fit in ``dtype`` (the sweep sums in the rows' own
+    precision first): sqrt(max) / 8, ~1.7e153 for float64, ~2.3e18 for float32."""
+    return float(np.sqrt(np.finfo(dtype).max)) / 8.0
+
+
+def _components(
+    G: np.ndarray, eps: float, mu: np.ndarray | None = None, rescale: bool = True
+) -> np.ndarray:
     """Labels 0..C-1 (by first appearance) of the components of ``||G_i - G_j|| < eps``;
-    ``mu``: the mean row of G (float64) when the caller has it."""
+    ``mu``: the mean row of G (float64) when the caller has it. Rows too spread for their
+    squared distances to fit in G's dtype are clustered rescaled (``rescale``: not yet)."""
     P = G.shape[0]
     if mu is None:
         mu = np.empty(G.shape[1])
@@ -73,6 +93,8 @@ def _components(G: np.ndarray, eps: float, mu: np.ndarray | None = None) -> np.n
     # the bounds are exact up to float64 rounding of Z and r (the residual norm comes from a
     # difference of squares: relative error ~1e-8 of the row's norm): a generous margin
     scale = float(np.sqrt(np.einsum("ij,ij->i", Zs, Zs).max() + (rs * rs).max())) if P else 0.0
+    if rescale and not scale < _spread_limit(G.dtype):  # huge rows, or NaN from an overflow
+        return _rescaled_components(G, eps, mu, scale)  # a rare path
     slack = 1e-6 * scale + 1e-9 * eps
     parent = np.empty(P, dtype=np.int64)
     KM.sweep_components(G, order.astype(np.int64), Zs, rs, eps, slack, parent)
@@ -81,6 +103,20 @@ def _components(G: np.ndarray, eps: float, mu: np.ndarray | None = None) -> np.n
     labels = np.empty(P, dtype=np.int64)
     KM.first_appearance(root, labels)
     return labels
+
+
+def _rescaled_components(G: np.ndarray, eps: float, mu: np.ndarray, spread: float) -> np.ndarray:
+    """:func:`_components` of rows whose squared distances could overflow: of ``G s`` at radius
+    ``eps s``, the same components, with ``s`` the largest power of two that brings the spread
+    (``spread``, or a bound from ``max |G|`` where that overflowed) below half the limit (a small
+    ``eps s`` stays as far from underflow as it can)."""
+    limit = math.log2(_spread_limit(G.dtype)) - 1.0
+    if math.isfinite(spread):
+        log_spread = math.log2(spread)
+    else:  # ||G_i - mu|| <= 2 sqrt(D) max |G|
+        log_spread = math.log2(max_abs(G)) + 1.0 + 0.5 * math.log2(G.shape[1])
+    s = math.ldexp(1.0, -max(0, math.ceil(log_spread - limit)))
+    return _components(G * G.dtype.type(s), eps * s, mu * s, rescale=False)
 
 
 def function_clusters(
@@ -172,7 +208,7 @@ def grid_clusters(Z: Any, eps: float) -> tuple[np.ndarray, int, float]:
     -------
     labels : int64 (P,) numbered by first appearance; n_clusters : int; largest_share : float.
     """
-    Zf = np.asarray(Z)
+    Zf = as_array("Z", Z)
     if Zf.dtype.kind not in "fiub" or Zf.ndim != 2 or not 1 <= Zf.shape[1] <= 3 or not Zf.size:
         raise fail(
             "Z",
@@ -185,10 +221,17 @@ def grid_clusters(Z: Any, eps: float) -> tuple[np.ndarray, int, float]:
     lo, hi = np.empty(q), np.empty(q)
     if not KG.bounds(Zf, lo, hi):  # one pass: the finiteness check and the grid's extent
         raise fail("Z", "an array with NaN or inf", "finite everywhere")
-    side = eps / np.sqrt(q)
-    extent = float((hi - lo).max())
+    extent, s = float((hi - lo).max()), 1.0
+    if not extent < _GRID_EXTENT:  # squared distances could overflow: rescale exactly (rare)
+        top = max(float(np.abs(lo).max()), float(np.abs(hi).max()))
+        s = math.ldexp(1.0, -math.ceil(math.log2(top) + 1.0 - math.log2(_GRID_EXTENT)))
+        Zf, lo, hi = Zf * s, lo * s, hi * s
+        extent = float((hi - lo).max())
+    side = eps * s / np.sqrt(q)
     if not extent < (2.0 ** (62 // q) - 8) * side:  # cells must fit in 62 // q bits each
-        raise fail("eps", eps, f"at least {extent * np.sqrt(q) / 2 ** (62 // q - 4):.3g}")
+        least = extent * np.sqrt(q) / 2 ** (62 // q - 4) / s  # in Z's units
+        raise fail("eps", eps, f"at least {least:.3g}")
+    eps *= s
     bits = 62 // q
     cells, keys = np.empty((P, q), dtype=np.int64), np.empty(P, dtype=np.int64)
     KG.cell_keys(Zf, lo, side, bits, cells, keys)
@@ -206,6 +249,11 @@ def grid_clusters(Z: Any, eps: float) -> tuple[np.ndarray, int, float]:
     KM.first_appearance(parent, labels)
     counts = np.bincount(labels)
     return labels, int(counts.size), float(counts.max() / labels.size)
+
+
+# Largest extent of grid_clusters' points along a coordinate (~1.6e120) for which their
+# squared distances fit in float64; points beyond are clustered exactly rescaled.
+_GRID_EXTENT = 2.0**400
 
 
 def _dense_codes(x: np.ndarray) -> np.ndarray:
@@ -312,14 +360,15 @@ def _adjacency(graph: Any, P: int) -> tuple[np.ndarray, np.ndarray, np.ndarray |
             "a networkx Graph, a scipy sparse matrix, (indptr, indices[, weights]) or "
             "an object with indptr and indices (e.g. simulator.graph.CSRGraph)",
         )
-    indptr, indices = np.asarray(indptr, dtype=np.int64), np.asarray(indices, dtype=np.int64)
+    indptr = np.asarray(as_array("graph", indptr), dtype=np.int64)
+    indices = np.asarray(as_array("graph", indices), dtype=np.int64)
     if indptr.shape != (P + 1,) or indices.shape != (indptr[-1],):
         raise fail(
             "graph",
             f"CSR arrays of shapes {indptr.shape}, {indices.shape}",
             f"indptr ({P + 1},) for {P} agents and indices (indptr[-1],)",
         )
-    w = None if weights is None else np.asarray(weights, dtype=np.float64)
+    w = None if weights is None else np.asarray(as_array("graph", weights), dtype=np.float64)
     return indptr, indices, w
 
 
@@ -357,15 +406,27 @@ def modularity(csr_or_graph: Any, labels: Any) -> float:
     n_blocks = (P + KP.ROWS - 1) // KP.ROWS
     inside, degree, bad = np.empty(n_blocks), np.empty(P), np.empty(n_blocks, dtype=np.bool_)
     codes = lab if int(lab.max()) < _table_cells(P) else _dense_codes(lab)  # a sum per label
-    sized(KP.modularity_terms, KP.modularity_terms_serial, indices.size * EDGE_FLOPS)(
-        indptr, indices, w, _narrow(codes), KP.ROWS, inside, degree, bad
-    )
+    narrow = _narrow(codes)
+    kernel = sized(KP.modularity_terms, KP.modularity_terms_serial, indices.size * EDGE_FLOPS)
+    kernel(indptr, indices, w, narrow, KP.ROWS, inside, degree, bad)
     if bad.any():
         raise fail(
             "graph",
             "neighbour indices out of range or rows out of order",
             f"indices in [0, {P}), indptr non-decreasing from 0 to len(indices)",
         )
+    value = _modularity_of(inside, degree, codes)
+    if math.isfinite(value):
+        return value
+    if not all_finite(w):
+        raise fail("graph", "edge weights with NaN or inf", "a graph with finite edge weights")
+    # huge weights overflowed a sum (a rare path): Q does not change when all are scaled
+    kernel(indptr, indices, w * unit_scale(w), narrow, KP.ROWS, inside, degree, bad)
+    return _modularity_of(inside, degree, codes)
+
+
+def _modularity_of(inside: np.ndarray, degree: np.ndarray, codes: np.ndarray) -> float:
+    """Q from the adjacency mass inside clusters (per block of agents) and the degrees."""
     two_m = float(degree.sum())
     if two_m == 0:
         return 0.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -10,14 +11,24 @@ from simulator.config import check_int, check_number, fail
 from simulator.kernels import measure as KM
 from simulator.kernels import measure_polarization as KE
 from simulator.kernels import measure_weights as KW
-from simulator.metrics._checks import get_rng, int_labels, preds_array
+from simulator.metrics._checks import (
+    as_array,
+    get_rng,
+    int_labels,
+    preds_array,
+    too_large,
+    unit_scale,
+)
 from simulator.metrics.clusters import _dense_codes, flat_outputs, principal_coordinates
 
 
-def _two_poles(G: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """0/1 labels: the side of each agent on the top principal axis of the centred outputs."""
+def _two_poles(G: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
+    """0/1 labels: the side of each agent on the top principal axis of the centred outputs;
+    None if the coordinates overflowed float64 (huge outputs)."""
     Z, _ = principal_coordinates(G, 1, rng)
     scale = float(np.abs(Z).max()) if Z.size else 0.0
+    if not math.isfinite(scale):
+        return None
     return (Z[:, 0] > 1e-9 * scale).astype(np.int64)
 
 
@@ -128,7 +139,8 @@ def polarization(
 
     Parameters
     ----------
-    preds : float array, shape (P, n_probe, d_out). Not modified.
+    preds : float array, shape (P, n_probe, d_out). Not modified. Outputs whose distances
+        overflow float64 are measured exactly rescaled by a power of two (ER scales with them).
     labels : int array (P,), optional.
     rng : numpy.random.Generator or int, optional; default seed 0.
     max_pairs : int >= 1 or None (exact).
@@ -142,8 +154,28 @@ def polarization(
     if max_pairs is not None:
         max_pairs = check_int("max_pairs", max_pairs, low=1)
     gen = get_rng(rng)
-    G = flat_outputs(F)
-    lab = _two_poles(G, gen) if labels is None else int_labels("labels", labels, P)
+    lab = None if labels is None else int_labels("labels", labels, P)
+    value = _polarization(F, lab, gen, max_pairs)
+    if math.isfinite(value):
+        return value
+    # huge outputs: a distance or a coordinate overflowed (a rare path). ER is positively
+    # homogeneous: measure F s, s a power of two (exact), and scale back
+    s = unit_scale(F)
+    value = _polarization(F * F.dtype.type(s), lab, gen, max_pairs) / s
+    if not math.isfinite(value):
+        raise too_large("preds", F, "small enough for the polarization to fit in float64")
+    return value
+
+
+def _polarization(
+    F: np.ndarray, lab: np.ndarray | None, gen: np.random.Generator, max_pairs: int | None
+) -> float:
+    """:func:`polarization` of validated outputs (two poles when ``lab`` is None); NaN or inf
+    when a distance or coordinate overflowed."""
+    if lab is None:
+        lab = _two_poles(flat_outputs(F), gen)
+        if lab is None:
+            return math.nan
     return polarization_of_groups(F, lab, gen, max_pairs)
 
 
@@ -178,18 +210,20 @@ def consensus_time(series: Any, tol: float) -> int | None:
 
     Parameters
     ----------
-    series : 1-D real array, e.g. consensus distance or function dispersion per collected step.
-        NaN counts as not below.
-    tol : float
+    series : 1-D real array of distances or dispersions (values >= 0), e.g. the consensus
+        distance or function dispersion per collected step. NaN counts as not below.
+    tol : float >= 0
+        A negative ``tol`` is refused: no distance is below it. 0 is allowed and never reached
+        (as ``consensus_tol = 0`` in a model).
 
     Returns
     -------
     int, or None if the last value is not below ``tol`` (or the series is empty).
     """
-    s = np.asarray(series)
+    s = as_array("series", series)
     if s.ndim != 1 or s.dtype.kind not in "fiub":
         raise fail("series", f"array of dtype {s.dtype} and shape {s.shape}", "a 1-D real array")
-    tol = check_number("tol", tol)
+    tol = check_number("tol", tol, 0.0)
     below = s.astype(np.float64) < tol
     if s.size == 0 or not below[-1]:
         return None

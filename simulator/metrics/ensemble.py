@@ -24,12 +24,21 @@ from simulator.config import check_int, fail
 from simulator.kernels import measure as KM
 from simulator.kernels import measure_function as KF
 from simulator.kernels import measure_weights as KW
-from simulator.metrics._checks import get_rng, int_labels, preds_array, real_array
+from simulator.metrics._checks import (
+    as_array,
+    get_rng,
+    int_labels,
+    max_abs,
+    preds_array,
+    real_array,
+    too_large,
+    unit_scale,
+)
 
 
 def _targets(y: Any, n: int, d: int) -> np.ndarray:
     """Targets as float64 (n, d); (n,) is accepted when d = 1."""
-    Y = np.asarray(y)
+    Y = as_array("y", y)
     if Y.ndim == 1 and d == 1:
         Y = Y[:, None]
     if Y.shape != (n, d):
@@ -39,7 +48,7 @@ def _targets(y: Any, n: int, d: int) -> np.ndarray:
 
 def _weights(weights: Any, P: int) -> np.ndarray:
     """Agent weights as float64 (P,), normalized to sum 1."""
-    w = np.asarray(weights)
+    w = as_array("weights", weights)
     if w.shape != (P,) or w.dtype.kind not in "fiub":
         raise fail("weights", f"array of dtype {w.dtype} and shape {w.shape}", f"({P},) reals")
     w = w.astype(np.float64)
@@ -72,7 +81,9 @@ def ensemble_decomposition(preds: Any, y: Any, weights: Any = None) -> tuple[flo
 
     Returns
     -------
-    (ensemble_mse, mean_mse, ambiguity) : floats, computed in float64.
+    (ensemble_mse, mean_mse, ambiguity) : floats, computed in float64. Outputs or targets so
+    large that these overflow float64 are refused (a ParameterError names the larger of the
+    two), never returned as inf or NaN.
     """
     F = preds_array(preds)
     P, n, d = F.shape
@@ -90,7 +101,14 @@ def ensemble_decomposition(preds: Any, y: Any, weights: Any = None) -> tuple[flo
     KW.sq_distances(G, fbar, amb)
     size = n * d
     ens = float(np.sum((fbar - Y) ** 2)) / size
-    return ens, float(np.sum(w * err)) / size, float(np.sum(w * amb)) / size
+    out = ens, float(np.sum(w * err)) / size, float(np.sum(w * amb)) / size
+    if not all(math.isfinite(v) for v in out):  # finite inputs whose squares overflowed
+        name, values = ("preds", F) if max_abs(F) >= max_abs(Y) else ("y", Y)
+        raise too_large(name, values, _ERRORS_FIT)
+    return out
+
+
+_ERRORS_FIT = "small enough for the squared errors to fit in float64 (|values| below ~1e150)"
 
 
 def ensemble_gain(preds: Any, y: Any) -> float:
@@ -122,9 +140,13 @@ def ensemble_accuracy(probs: Any, labels: Any) -> tuple[float, float]:
     n_classes = max(K, 2)
     if lab.min() < 0 or lab.max() >= n_classes:
         raise fail("labels", f"values in [{lab.min()}, {lab.max()}]", f"ints in [0, {n_classes})")
-    mean = F.mean(axis=0, dtype=np.float64)
+    with np.errstate(over="ignore"):  # an overflow is seen below, and measured rescaled
+        mean, half = F.mean(axis=0, dtype=np.float64), 0.5
+    if not np.all(np.isfinite(mean)):  # huge scores overflowed the sum over agents: rare
+        s = unit_scale(F)  # a power of two: the decisions do not change
+        mean, half = (F * F.dtype.type(s)).mean(axis=0, dtype=np.float64), 0.5 * s
     if K == 1:
-        ens_dec = (mean[:, 0] > 0.5).astype(np.int64)
+        ens_dec = (mean[:, 0] > half).astype(np.int64)
         dec = F[:, :, 0] > 0.5
     else:
         ens_dec = mean.argmax(axis=1)
@@ -186,7 +208,7 @@ def outcome_homogenization(
     -------
     float >= 0.
     """
-    C = np.asarray(correct)
+    C = as_array("correct", correct)
     if C.ndim != 2 or C.shape[0] < 1 or C.shape[1] < 1 or C.dtype.kind not in "biu":
         raise fail(
             "correct",
@@ -216,10 +238,10 @@ def homogenization_of_failures(fails: Any, groups: Any) -> float:
     """:func:`outcome_homogenization` of the failures ``fails`` (P, n_items), bool or 0/1 ints
     (1 = the agent fails on the item; uint8 C-contiguous is used as it is), over ``groups``
     (G, k) of agent indices in [0, P) (:func:`failure_groups`)."""
-    F = np.asarray(fails)
+    F = as_array("fails", fails)
     valid = F.dtype == np.uint8 and F.ndim == 2 and F.flags.c_contiguous and F.size > 0
     fails = F if valid and F.max() <= 1 else _correct_matrix(F, "fails")
-    g = np.asarray(groups)
+    g = as_array("groups", groups)
     P = fails.shape[0]
     if g.ndim != 2 or g.size == 0 or g.dtype.kind not in "iu" or g.min() < 0 or g.max() >= P:
         shown = f"array of dtype {g.dtype} and shape {g.shape}"
@@ -236,7 +258,7 @@ def homogenization_of_failures(fails: Any, groups: Any) -> float:
 
 def _correct_matrix(correct: Any, name: str = "correct") -> np.ndarray:
     """Oracle outputs (L, N) (or failures) as uint8 0/1 (validated)."""
-    C = np.asarray(correct)
+    C = as_array(name, correct)
     if C.ndim != 2 or C.shape[0] < 1 or C.shape[1] < 1 or C.dtype.kind not in "biu":
         raise fail(
             name,
@@ -301,7 +323,7 @@ def diversity_of_right(
     """:func:`diversity` from ``right`` int64 (N,), the number of the ``n_agents`` agents (L)
     right on each item (e.g. the counts of each item's true class among the decisions)."""
     L = check_int("n_agents", n_agents, low=1)
-    right = np.asarray(right)
+    right = as_array("right", right)
     if right.ndim != 1 or right.size == 0 or right.dtype.kind not in "iu":
         raise fail("right", f"array of dtype {right.dtype} and shape {right.shape}", "ints (N,)")
     if right.min() < 0 or right.max() > L:

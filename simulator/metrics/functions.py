@@ -8,6 +8,7 @@ beside :func:`cka_baseline`.
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -17,10 +18,13 @@ from simulator.kernels import measure_cka as KC
 from simulator.kernels import measure_function as KF
 from simulator.kernels import measure_weights as KW
 from simulator.metrics._checks import (
+    as_array,
     get_rng,
+    max_abs,
     preds_array,
     real_array,
     sample_pairs,
+    too_large,
 )
 
 # A representation whose centred energy is below this share of its raw energy is constant
@@ -49,9 +53,14 @@ def function_summary(preds: Any) -> FunctionSummary:
 
     Parameters
     ----------
-    preds : float array, shape (P, n_probe, d_out). Not modified.
+    preds : float array, shape (P, n_probe, d_out). Not modified. Finite, and small enough for
+        the squared distances to fit in float64 (else a ParameterError says so).
     """
-    return summarize_outputs(preds_array(preds))
+    F = preds_array(preds)
+    summary = summarize_outputs(F)
+    if not math.isfinite(summary.dispersion):  # finite outputs whose squares overflowed
+        raise too_large("preds", F)
+    return summary
 
 
 def summarize_outputs(F: np.ndarray) -> FunctionSummary:
@@ -117,7 +126,7 @@ def prediction_agreement(preds: Any) -> float:
 def agreement_of_decisions(dec: Any, n_classes: int) -> float:
     """:func:`prediction_agreement` from decisions ``dec`` (P, n) ints in [0, n_classes)."""
     n_classes = check_int("n_classes", n_classes, low=1)
-    d = np.asarray(dec)
+    d = as_array("dec", dec)
     if d.ndim != 2 or d.dtype.kind not in "iu" or 0 in d.shape:
         raise fail("dec", f"an array of dtype {d.dtype} and shape {d.shape}", "ints (P, n)")
     if d.min() < 0 or d.max() >= n_classes:
@@ -181,6 +190,7 @@ def linear_cka(H1: Any, H2: Any) -> float:
     B = real_array("H2", H2, "(n, h2) with n >= 1, h2 >= 1", 2)
     if A.shape[0] != B.shape[0]:
         raise fail("H2.shape", B.shape, f"({A.shape[0]}, h2): as many items as H1")
+    A, B = _moderate(A), _moderate(B)
     X, Y = _centered(A), _centered(B)
     n, h1, h2 = X.shape[0], X.shape[1], Y.shape[1]
     if _is_constant(A, np.sum(X * X)) or _is_constant(B, np.sum(Y * Y)):
@@ -194,10 +204,24 @@ def linear_cka(H1: Any, H2: Any) -> float:
     return float(min(1.0, max(0.0, hsic / (nx * ny))))
 
 
+# max |value| of a representation for which linear_cka's products of four values (its Gram
+# matrices' squares) stay normal float64 numbers; beyond, it is rescaled by a power of two.
+_CKA_VALUES = (2.0**-120, 2.0**120)
+
+
+def _moderate(H: np.ndarray) -> np.ndarray:
+    """H itself when its ``max |value|`` is 0 or in ``_CKA_VALUES``, else H (as float64) times
+    the power of two that brings it into [0.5, 1): exact, and CKA does not change."""
+    top = max_abs(H)
+    if top == 0.0 or _CKA_VALUES[0] <= top < _CKA_VALUES[1]:
+        return H
+    return np.ldexp(H.astype(np.float64), -math.frexp(top)[1])
+
+
 def _hidden_array(hidden: Any) -> np.ndarray:
     """``hidden`` as a C-contiguous float32/float64 (P, n_probe, h) array, checked for dtype and
     shape (finiteness is checked by the kernel, which reads every value anyway)."""
-    a = np.asarray(hidden)
+    a = as_array("hidden", hidden)
     if a.dtype.kind not in "fiub":
         raise fail("hidden.dtype", str(a.dtype), "a real number type")
     if a.ndim != 3 or any(s < 1 for s in a.shape):
@@ -238,9 +262,21 @@ def mean_cka(hidden: Any, max_pairs: int = 2_000, rng: Any = None) -> float:
         return 1.0
     I, J, _ = sample_pairs(P, max_pairs, gen)
     value = KC.mean_cka_pairs(Hs, I, J, _CONSTANT_RTOL)
+    if value == math.inf:  # an agent's values too large or small for float64 products: rare
+        value = KC.mean_cka_pairs(_per_agent_unit(Hs), I, J, _CONSTANT_RTOL)
     if value != value:  # the kernel's sign of a NaN or inf in hidden
         raise fail("hidden", "an array with NaN or inf", "finite everywhere")
     return value
+
+
+def _per_agent_unit(Hs: np.ndarray) -> np.ndarray:
+    """Hs (P, n, h) as float64 with each agent scaled by the power of two that brings its
+    ``max |value|`` into [0.5, 1) (exact; CKA is invariant to isotropic scaling). NaN and inf
+    stay NaN or inf."""
+    top = np.maximum(Hs.max(axis=(1, 2)), -Hs.min(axis=(1, 2))).astype(np.float64)
+    ok = np.isfinite(top) & (top > 0)
+    exponent = np.frexp(np.where(ok, top, 1.0))[1]
+    return np.ldexp(Hs.astype(np.float64), -exponent[:, None, None])
 
 
 _INIT_KEYS_DROPPED = ("n_agents", "seed", "lr", "_params")

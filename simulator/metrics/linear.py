@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from simulator.config import check_int
+from simulator.config import check_int, fail
 from simulator.kernels import measure_affine as KL
 from simulator.kernels.sized import sized
-from simulator.metrics._checks import check_population
+from simulator.metrics._checks import check_population, real_array
 
 __all__ = ["linear_embedding"]
 
@@ -33,7 +33,12 @@ def linear_embedding(pop: Any, probe_X: Any, max_dim: int = 3) -> np.ndarray | N
 
     Parameters
     ----------
-    pop : Population (read only); probe_X : float array (n, d_in).
+    pop : Population (read only)
+    probe_X : float array (n, d_in), finite (checked when it is used: affine agents, q small
+        enough).
+    max_dim : int >= 0
+        The most coordinates worth having (a caller's cap, e.g. its number of outputs minus
+        one). q is at least 2 (d_in = d_out = 1), so 0 and 1 always give None.
     """
     check_population(pop)
     max_dim = check_int("max_dim", max_dim, low=0)
@@ -43,7 +48,9 @@ def linear_embedding(pop: Any, probe_X: Any, max_dim: int = 3) -> np.ndarray | N
     q = (d_in + 1) * d_out
     if q > max_dim:
         return None
-    X = np.asarray(probe_X, dtype=np.float64).reshape(-1, d_in)
+    X = np.asarray(real_array("probe_X", probe_X, f"(n, {d_in}) with n >= 1", 2), np.float64)
+    if X.shape[1] != d_in:
+        raise fail("probe_X.shape", X.shape, f"(n, {d_in}): d_in = {d_in} inputs per item")
     Xt = np.concatenate([X, np.ones((X.shape[0], 1))], axis=1)
     try:
         L = np.linalg.cholesky(Xt.T @ Xt / X.shape[0])

@@ -18,7 +18,7 @@ import numpy as np
 
 from simulator.config import as_real_array, check_int, fail
 from simulator.kernels import measure_probe as KP
-from simulator.metrics._checks import check_population
+from simulator.metrics._checks import all_finite, as_array, check_population
 
 
 class ProbePass(NamedTuple):
@@ -57,11 +57,12 @@ def probe_pass(
     Parameters
     ----------
     pop : Population. Read only.
-    X : float array (n, d_in): the probe.
+    X : float array (n, d_in): the probe. Finite (in the population's dtype).
     rows : int array (m,), optional: the agents (default: all, in order).
     Y : float array (1 or P, n, d_out), optional: the truth for each agent's loss (the same
-        loss as ``pop.loss``); a P-row truth is read at ``rows``.
-    truth : float array (n, d_out), optional: a common truth for the squared error.
+        loss as ``pop.loss``); a P-row truth is read at ``rows``. Finite (in the population's
+        dtype; checked when a loss comes out NaN or inf, so without a pass over Y otherwise).
+    truth : float array (n, d_out), optional: a common truth for the squared error. Finite.
     labels : int array (n,), optional: class labels for decisions, accuracy and entropy.
     keep_preds : bool: return the outputs (m, n, d_out); False keeps only the statistics.
     hidden_pos : int array, optional: positions into ``rows`` whose first hidden layer is
@@ -82,6 +83,8 @@ def probe_pass(
         raise fail("keep_preds", keep_preds, "True or False")
     m = rows.size
     Xa = pop._inputs(X, "X", n_rows=1)
+    if not all_finite(Xa):  # a NaN or inf, or a value beyond the population's dtype
+        raise fail("X", f"an array with NaN or inf (as {pop.dtype})", "finite everywhere")
     n, dims, dt = Xa.shape[1], pop.layers, pop.dtype
     d_out = dims[-1]
     Ya = np.empty((0, n, d_out), dtype=dt)
@@ -98,10 +101,12 @@ def probe_pass(
             raise fail("Y.shape", Ya.shape, f"(1 or {P}, {n}, {d_out})")
     T = np.empty((0, d_out))
     if truth is not None:
-        T = np.asarray(truth)
+        T = as_array("truth", truth)
         if T.dtype.kind not in "fiub" or T.size != n * d_out:
             raise fail("truth", f"an array of shape {T.shape}", f"({n}, {d_out}) real numbers")
         T = np.ascontiguousarray(T, dtype=np.float64).reshape(n, d_out)
+        if not all_finite(T):
+            raise fail("truth", "an array with NaN or inf", "finite everywhere")
     lab = np.empty(0, dtype=np.int64)
     if labels is not None:
         lab = _indices("labels", labels, n, max(2, d_out), f"{n} class labels")
@@ -119,6 +124,8 @@ def probe_pass(
     dec = np.empty((m, n) if lab.size else (1, 0), dtype=np.int64)
     stats = np.full((m, KP.N_STATS), np.nan)
     KP.run(pop.params, rows, Xa, Ya, T, lab, pop._net, preds, hidden, slot, dec, stats)
+    if Ya.size and not np.all(np.isfinite(stats[:, KP.LOSS])) and not all_finite(Ya):
+        raise fail("Y", f"an array with NaN or inf (as {pop.dtype})", "finite everywhere")
     return ProbePass(
         rows,
         preds if keep_preds else None,
@@ -135,7 +142,7 @@ def probe_pass(
 def _indices(name: str, x: Any, size: int | None, bound: int, what: str) -> np.ndarray:
     """``x`` as int64 (size,) (any length if None) with every value in [0, bound): the kernel
     indexes with them, so nothing else may pass."""
-    a = np.asarray(x)
+    a = as_array(name, x)
     if a.ndim != 1 or a.dtype.kind not in "iu" or (size is not None and a.size != size):
         raise fail(name, f"an array of dtype {a.dtype} and shape {a.shape}", what)
     if a.size and (a.min() < 0 or a.max() >= bound):

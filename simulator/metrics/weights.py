@@ -7,6 +7,7 @@ first align hidden units by weight matching (:mod:`simulator.metrics.align`).
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -15,14 +16,23 @@ from simulator.config import check_agents, check_int, fail
 from simulator.kernels import measure_align as KA
 from simulator.kernels import measure_weights as KW
 from simulator.metrics._checks import (
+    all_finite,
     check_agent,
     check_population,
     get_rng,
-    params_array,
+    max_abs,
     params_unchecked,
     require_finite,
+    too_large,
 )
-from simulator.metrics.align import ODD_ACTIVATIONS, align_rows, hidden_activations, one_hidden
+from simulator.metrics.align import (
+    ODD_ACTIVATIONS,
+    align_rows,
+    alignment_scale,
+    hidden_activations,
+    one_hidden,
+    pair_scale,
+)
 
 
 class WeightSummary(NamedTuple):
@@ -48,25 +58,40 @@ def weight_summary(params: Any) -> WeightSummary:
 
     Parameters
     ----------
-    params : float array, shape (P, n_params). Not modified.
+    params : float array, shape (P, n_params). Not modified. Finite, and small enough for the
+        squared distances and row sums to fit in float64 (a ParameterError says which).
     """
     X = params_unchecked(params)  # values checked through the sums below: no extra pass
-    P, D = X.shape
-    nb = KW.n_blocks(P)
-    sums, units = np.empty((nb, D)), np.empty((nb, D))
-    nonzero = np.empty(nb, dtype=np.int64)
-    KW.pick(KW.block_sums, KW.block_sums_serial, X.size)(X, sums, units, nonzero)
+    P = X.shape[0]
+    sums, units, nonzero = _block_sums(X)
     centroid = sums.sum(axis=0) / P
     sq = np.empty(P)
     KW.sq_distances(X, centroid, sq)
-    require_finite("params", centroid, sq)
+    total = float(sq.sum())  # NaN or inf if any of sq is, or if their sum overflows
+    require_finite("params", centroid, total, values=X)
+    return WeightSummary(centroid, sq, total / P, _mean_cosine(units, nonzero, P))
+
+
+def _block_sums(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per block of rows of X (P, D): the sum of the rows, the sum of their unit vectors
+    (float64 (n_blocks, D) each) and the number of non-zero rows (int64 (n_blocks,))."""
+    nb, D = KW.n_blocks(X.shape[0]), X.shape[1]
+    sums, units = np.empty((nb, D)), np.empty((nb, D))
+    nonzero, marks = np.empty(nb, dtype=np.int64), np.empty(nb, dtype=np.int8)
+    KW.pick(KW.block_sums, KW.block_sums_serial, X.size)(X, sums, units, nonzero, marks)
+    if marks.any():  # a zero, tiny or huge row: its unit vector exactly (a rare path)
+        KW.units_again(X, units, nonzero, marks)
+    return sums, units, nonzero
+
+
+def _mean_cosine(units: np.ndarray, nonzero: np.ndarray, P: int) -> float:
+    """Mean pairwise cosine from :func:`_block_sums`: ``(||sum u||^2 - n_nonzero) / (P (P - 1))``
+    clipped to [-1, 1]; 1.0 for P = 1."""
     if P == 1:
-        cosine = 1.0
-    else:
-        u = units.sum(axis=0)
-        cosine = (float(u @ u) - int(nonzero.sum())) / (P * (P - 1))
-        cosine = float(min(1.0, max(-1.0, cosine)))
-    return WeightSummary(centroid, sq, float(sq.sum()) / P, cosine)
+        return 1.0
+    u = units.sum(axis=0)
+    cosine = (float(u @ u) - int(nonzero.sum())) / (P * (P - 1))
+    return float(min(1.0, max(-1.0, cosine)))
 
 
 def consensus_distance(params: Any) -> float:
@@ -83,7 +108,9 @@ def consensus_distance(params: Any) -> float:
 
     Returns
     -------
-    float >= 0 (0 when every agent is identical, and for P = 1).
+    float >= 0 (0 when every agent is identical, and for P = 1). Rows so large that the
+    squared distances (or the row sums) overflow float64 are refused by a ParameterError naming
+    ``params``, never returned as inf.
     """
     return weight_summary(params).consensus_distance
 
@@ -96,7 +123,9 @@ def mean_pairwise_cosine(params: Any, max_pairs: int = 20_000, rng: Any = None) 
     (:func:`weight_summary`): no pairs are sampled. ``max_pairs`` and ``rng`` are validated
     and accepted for a signature shared with the sampled measures, but not needed.
 
-    Conventions: a zero row has cosine 0 with every other row; P = 1 returns 1.0.
+    Conventions: a zero row has cosine 0 with every other row; P = 1 returns 1.0. Exact for
+    any finite rows, however large or small (a row whose squared norm overflows or underflows
+    float64 is rescaled by a power of two first).
 
     Parameters
     ----------
@@ -108,7 +137,17 @@ def mean_pairwise_cosine(params: Any, max_pairs: int = 20_000, rng: Any = None) 
     """
     check_int("max_pairs", max_pairs, low=1)
     get_rng(rng)
-    return weight_summary(params).mean_cosine
+    X = params_unchecked(params)
+    sums, units, nonzero = _block_sums(X)  # one pass: the cosine needs no centroid distances
+    # a NaN or inf in a row makes the sums NaN or inf; huge finite rows may overflow the sums
+    # of rows (the unit vectors stay exact), so look at the values only then (a rare path)
+    if not (np.all(np.isfinite(sums)) and np.all(np.isfinite(units))) and not all_finite(X):
+        raise fail("params", "an array with NaN or inf", "finite everywhere")
+    return _mean_cosine(units, nonzero, X.shape[0])
+
+
+# Below this a norm from summed squares may have lost precision to underflow (~sqrt(2^-1022)).
+_SMALLEST_NORM = 2.0**-500
 
 
 def aligned_distance(pop: Any, i: int, j: int) -> float:
@@ -117,14 +156,34 @@ def aligned_distance(pop: Any, i: int, j: int) -> float:
     ``||p_i - align(p_j -> p_i)||`` (see :func:`align_params`): 0 for a copy of agent ``i`` with
     permuted (and, for ``tanh``/``identity``, sign-flipped) hidden units; never more than the raw
     distance. Not symmetric in general for networks with two or more hidden layers (the
-    alignment is a local optimum there).
+    alignment is a local optimum there). Exact for huge or tiny rows too (aligned rescaled by a
+    power of two); rows holding a NaN or inf are refused.
     """
     P = check_population(pop).params.shape[0]
     i = check_agent("i", i, P)
     j = check_agent("j", j, P)
-    ref = pop.params[i].astype(np.float64)
-    aligned = align_rows(pop.layout, hidden_activations(pop), ref, pop.params[j])[0]
-    return float(np.linalg.norm(ref - aligned))
+    ref, row = pop.params[i].astype(np.float64), pop.params[j]
+    scale = pair_scale(ref, row)
+    if scale != 1.0:  # huge or tiny rows: aligned exactly rescaled (a rare path)
+        ref, row = ref * scale, row.astype(np.float64) * scale
+    aligned = align_rows(pop.layout, hidden_activations(pop), ref, row)[0]
+    distance = _norm(ref - aligned)
+    if scale == 1.0:
+        return distance
+    distance /= scale
+    if not math.isfinite(distance):
+        raise too_large("params", pop.params[[i, j]], "rows whose distance fits in float64")
+    return distance
+
+
+def _norm(v: np.ndarray) -> float:
+    """Euclidean norm of a float64 vector, exact even where its squares overflow or underflow
+    (then from ``v / max |v|``, a rare path)."""
+    norm = float(np.linalg.norm(v))
+    if _SMALLEST_NORM < norm < math.inf:
+        return norm
+    m = max_abs(v)
+    return m * float(np.linalg.norm(v / m)) if 0.0 < m < math.inf else norm
 
 
 MAX_REFINE = 100  # re-alignments to the mean: each costs one alignment of every agent
@@ -173,15 +232,28 @@ def aligned_consensus_distance(
 
     Returns
     -------
-    float >= 0.
+    float >= 0. Rows whose norms are outside ``simulator.metrics.align.ALIGN_NORMS`` are aligned
+    rescaled by a power of two (the same alignment); a result beyond float64 is refused by a
+    ParameterError naming ``params``.
     """
     check_population(pop)
     if summary is not None and not isinstance(summary, WeightSummary):
         raise fail("summary", f"a {type(summary).__name__}", "weight_summary(pop.params) or None")
-    X = params_array(pop.params) if summary is None else params_unchecked(pop.params)
-    P = X.shape[0]
+    X = params_unchecked(pop.params)
+    P, D = X.shape
+    # a bound of the rows' norms: from the summary (no pass over the rows), else from max |X|
+    if summary is None:
+        top = max_abs(X)
+        if not math.isfinite(top):
+            raise fail("params", "an array with NaN or inf", "finite everywhere")
+        scale = alignment_scale(top, math.sqrt(D))
+    else:
+        spread = math.sqrt(float(summary.sq_distances.max()))
+        scale = alignment_scale(max_abs(summary.centroid) + spread / math.sqrt(D), math.sqrt(D))
+    if scale != 1.0:  # huge or tiny rows: aligned exactly rescaled (a rare path)
+        X = X.astype(np.float64) * scale
     if ref is None:
-        summary = weight_summary(X) if summary is None else summary
+        summary = weight_summary(X) if summary is None or scale != 1.0 else summary
         ref = int(np.argmin(summary.sq_distances))
     else:
         ref = check_agent("ref", ref, P)
@@ -205,9 +277,16 @@ def aligned_consensus_distance(
         out = np.empty((who.size, X.shape[1]))
         ref64 = X[ref].astype(np.float64)
         odd = acts[0] in ODD_ACTIVATIONS
-        return factor * KA.align_consensus(X, who, ref64, one_hidden(pop.layout), odd, refine, out)
-    rows = X if who is None else X[who]
-    aligned = align_rows(pop.layout, acts, X[ref], rows)
-    for _ in range(refine):
-        aligned = align_rows(pop.layout, acts, aligned.mean(axis=0), aligned)
-    return factor * weight_summary(aligned).consensus_distance
+        value = KA.align_consensus(X, who, ref64, one_hidden(pop.layout), odd, refine, out)
+    else:
+        rows = X if who is None else X[who]
+        aligned = align_rows(pop.layout, acts, X[ref], rows)
+        for _ in range(refine):
+            aligned = align_rows(pop.layout, acts, aligned.mean(axis=0), aligned)
+        value = weight_summary(aligned).consensus_distance
+    if scale == 1.0:
+        return factor * value
+    value = factor * (value / scale / scale)
+    if not math.isfinite(value):
+        raise too_large("params", pop.params)
+    return value
