@@ -45,7 +45,7 @@ FLOPS_PER_ELEMENT = 4.0  # a rough cost of one element touched, for the thread c
 _ROWS = 64  # rows per parallel slot of row_sq_distances
 _JIT = {"cache": True, "error_model": "numpy", "fastmath": {"reassoc", "contract"}}
 TINY = float(np.finfo(np.float64).tiny)  # the smallest normal float64, ~2.2e-308
-# marks of a block of rows (block_sums): a row's squared norm was 0 / subnormal, inf or NaN
+# marks of a block of rows (block_sums): a row's squared norm was 0 / subnormal or inf
 ZERO, ODD = 1, 2
 
 
@@ -65,10 +65,20 @@ def _inverse_norm(sq):
 
 
 @njit(inline="always")
-def _odd(sq):
-    """Whether a row's squared norm ``sq`` is neither 0 nor a normal finite float64: subnormal
-    (tiny values), inf (huge values) or NaN (its row makes the sums NaN anyway)."""
-    return sq != 0.0 and not (TINY <= sq < np.inf)
+def _positive(sq):
+    """A row's squared norm, or +inf for a zero row (the least positive one is kept)."""
+    return sq if sq > 0.0 else np.inf
+
+
+@njit(inline="always")
+def _mark(least, most, nonzero, rows):
+    """A block's mark from its least positive and its largest squared norm and its counts:
+    ``ODD`` if a squared norm was subnormal (tiny values) or inf (huge values), else ``ZERO``
+    if a row was 0, else 0. (A NaN row is not marked: it makes the block's sums NaN, which
+    the caller refuses.)"""
+    if least < TINY or most == np.inf:
+        return ODD
+    return ZERO if nonzero < rows else 0
 
 
 @njit(**_JIT)
@@ -102,7 +112,7 @@ def _rescaled_unit(row, u):
 def _block(params, sums, units, nonzero, marks, b):
     """Block b of :func:`block_sums`: four rows per pass over the block's sums (one load and
     store of each partial sum per four rows), then the rest one by one. marks[b]: ``ZERO`` if
-    a row's squared norm was 0, ``ODD`` if one was subnormal, inf or NaN, else 0 (the hot loops
+    a row's squared norm was 0, ``ODD`` if one was subnormal or inf, else 0 (the hot loops
     only note it; :func:`units_again` does the rest)."""
     P, D = params.shape
     s = sums[b]
@@ -110,8 +120,9 @@ def _block(params, sums, units, nonzero, marks, b):
     s[:] = 0.0
     u[:] = 0.0
     count = 0
-    zero = odd = False
+    least, most = np.inf, 0.0  # the least positive and the largest squared norm of a row
     i, hi = b * BLOCK_ROWS, min(P, (b + 1) * BLOCK_ROWS)
+    rows = hi - i
     while i + 4 <= hi:
         r0, r1, r2, r3 = params[i], params[i + 1], params[i + 2], params[i + 3]
         q0 = q1 = q2 = q3 = 0.0
@@ -128,8 +139,8 @@ def _block(params, sums, units, nonzero, marks, b):
         for t in range(D):
             a = np.float64(r0[t]) * w0 + np.float64(r1[t]) * w1
             u[t] += a + (np.float64(r2[t]) * w2 + np.float64(r3[t]) * w3)
-        zero |= (q0 == 0.0) | (q1 == 0.0) | (q2 == 0.0) | (q3 == 0.0)
-        odd |= _odd(q0) | _odd(q1) | _odd(q2) | _odd(q3)
+        least = min(least, _positive(q0), _positive(q1), _positive(q2), _positive(q3))
+        most = max(most, q0, q1, q2, q3)
         i += 4
     while i < hi:
         row = params[i]
@@ -142,11 +153,11 @@ def _block(params, sums, units, nonzero, marks, b):
         w = _inverse_norm(sq)
         for t in range(D):
             u[t] += np.float64(row[t]) * w
-        zero |= sq == 0.0
-        odd |= _odd(sq)
+        least = min(least, _positive(sq))
+        most = max(most, sq)
         i += 1
     nonzero[b] = count
-    marks[b] = ODD if odd else (ZERO if zero else 0)
+    marks[b] = _mark(least, most, count, rows)
 
 
 @njit(**_JIT)
