@@ -233,12 +233,20 @@ def check_agents(name: str, agents: Any, n_agents: int) -> np.ndarray:
     return idx.astype(np.int64)
 
 
+def as_array(name: str, value: Any) -> np.ndarray:
+    """``np.asarray(value)``, or a ParameterError naming ``name`` when NumPy cannot make one
+    rectangular array of it (a ragged nested list: rows of different lengths)."""
+    try:
+        return np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        ragged = "inhomogeneous" in str(exc) or "sequence" in str(exc)
+        shown = f"a ragged {type(value).__name__}" if ragged else f"a {type(value).__name__}"
+        raise fail(name, shown, "a rectangular array (every row of the same length)") from None
+
+
 def as_real_array(name: str, value: Any) -> np.ndarray:
     """``np.asarray(value)`` of a real number type, else ParameterError (ragged, str, complex)."""
-    try:
-        arr = np.asarray(value)
-    except (TypeError, ValueError) as exc:
-        raise fail(name, type(value).__name__, "a rectangular array of real numbers") from exc
+    arr = as_array(name, value)
     if arr.dtype.kind not in "fiub":
         raise fail(f"{name}.dtype", str(arr.dtype), "a real number type")
     return arr
@@ -289,6 +297,19 @@ def machine_memory() -> int:
         return 1 << 40
 
 
+def count_text(n: int) -> str:
+    """A count (any int, however large) for a message: ``1,234`` or ``~10^400``."""
+    return f"{n:,}" if n < 10**15 else f"~10^{int((n.bit_length() - 1) * math.log10(2))}"
+
+
+def gib_text(nbytes: int) -> str:
+    """``nbytes`` (any int, however large) in GiB for a message."""
+    gib = nbytes >> 30
+    if gib < 10**15:
+        return f"{nbytes / 2**30:,.1f} GiB"
+    return f"10^{int((gib.bit_length() - 1) * math.log10(2))} GiB"
+
+
 def check_memory(n_agents: int, n_params: int, dtype: np.dtype, optimizer: str) -> None:
     """Refuse a population whose parameters and optimizer state would not fit in this machine's
     memory (a MemoryError or the out-of-memory killer otherwise)."""
@@ -297,12 +318,16 @@ def check_memory(n_agents: int, n_params: int, dtype: np.dtype, optimizer: str) 
     need = n_agents * one
     have = machine_memory()
     if one > have:
-        raise fail("layers", f"{n_params:,} parameters per agent", "small enough to fit in memory")
+        raise fail(
+            "layers",
+            f"{count_text(n_params)} parameters per agent",
+            "small enough to fit in memory",
+        )
     if need > have:
-        size = f"~{need / 2**30:,.1f} GiB" if need < 2**1000 else "far more than that"
         raise fail(
             "n_agents",
             n_agents,
-            f"small enough that {n_agents:,} x {n_params:,} parameters ({size} "
+            f"small enough that {count_text(n_agents)} x {count_text(n_params)} parameters "
+            f"(~{gib_text(need)} "
             f"with optimizer state) fit in this machine's {have / 2**30:,.1f} GiB",
         )

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from simulator.config import ParameterError, check_int, fail
+from simulator.config import ParameterError, as_array, check_int, fail
 
 DEFAULT_SEED = 0
 # Rows per chunk when a float64 temporary of a large array is needed (~32 MiB per chunk).
@@ -31,17 +31,6 @@ def get_rng(rng: Any) -> np.random.Generator:
     if isinstance(rng, int | np.integer) and not isinstance(rng, bool) and rng >= 0:
         return np.random.default_rng(int(rng))
     raise fail("rng", rng, "a numpy.random.Generator, a non-negative int seed, or None (seed 0)")
-
-
-def as_array(name: str, x: Any) -> np.ndarray:
-    """``np.asarray(x)``, or a ParameterError naming ``name`` when NumPy cannot make one
-    rectangular array of ``x`` (a ragged nested list: rows of different lengths)."""
-    try:
-        return np.asarray(x)
-    except (TypeError, ValueError) as exc:
-        ragged = "inhomogeneous" in str(exc) or "sequence" in str(exc)
-        shown = f"a ragged {type(x).__name__}" if ragged else f"a {type(x).__name__}"
-        raise fail(name, shown, "a rectangular array (every row of the same length)") from None
 
 
 def real_array(name: str, x: Any, shape_text: str, ndim: int, min_rows: int = 1) -> np.ndarray:

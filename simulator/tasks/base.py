@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from simulator.config import check_int, fail, machine_memory
+from simulator.config import check_int, count_text, fail, gib_text, machine_memory
 from simulator.kernels.random import key_from_seed
 
 __all__ = ["NORMAL_MAX", "Task", "check_communities", "check_task_memory", "data_limit", "one_hot"]
@@ -211,18 +211,6 @@ def data_limit(dtype: Any) -> float:
     return math.sqrt(float(np.finfo(dtype).max)) / 1024
 
 
-def _gib(nbytes: int) -> str:
-    """``nbytes`` (any int, however large) in GiB for a message."""
-    gib = nbytes >> 30
-    if gib < 10**15:
-        return f"{nbytes / 2**30:,.1f} GiB"
-    return f"10^{int((gib.bit_length() - 1) * math.log10(2))} GiB"
-
-
-def _count(v: int) -> str:
-    return f"{v:,}" if v < 10**15 else f"~10^{int((v.bit_length() - 1) * math.log10(2))}"
-
-
 def check_task_memory(
     task: str, need: Callable[..., int], sizes: dict[str, int], context: str = ""
 ) -> None:
@@ -235,10 +223,10 @@ def check_task_memory(
     if total <= have:
         return
     name = max(sizes, key=lambda k: total - need(**{**sizes, k: 1}))
-    given = ", ".join(f"{k}={_count(v)}" for k, v in sizes.items())
+    given = ", ".join(f"{k}={count_text(v)}" for k, v in sizes.items())
     raise fail(
         name,
         sizes[name],
         f"small enough that task={task!r} fits in memory: with {given}{context} its arrays "
-        f"take ~{_gib(total)}, more than this machine's {have / 2**30:,.1f} GiB",
+        f"take ~{gib_text(total)}, more than this machine's {have / 2**30:,.1f} GiB",
     )
