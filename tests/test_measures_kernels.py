@@ -511,6 +511,21 @@ def test_grid_clusters_equal_the_components_of_the_eps_graph(q):
         assert share == pytest.approx(np.bincount(truth).max() / 300)
 
 
+@pytest.mark.parametrize("q", [1, 2, 3])
+def test_grid_clusters_on_a_grid_too_large_for_the_dense_numbering(q):
+    """Far-apart groups of points with a small eps: more cells than 4 P + 4096, so the packed
+    keys' path runs; still the components of the eps graph."""
+    rng = np.random.default_rng(q)
+    centres = rng.uniform(0, 1e4, (20, q))
+    Z = centres[rng.integers(0, 20, 400)] + rng.normal(0, 0.3, (400, q))
+    eps = 0.5
+    assert np.prod(np.floor(np.ptp(Z, axis=0) / (eps / np.sqrt(q))) + 1) > 4 * 400 + 4096
+    labels, n, share = metrics.grid_clusters(Z, eps)
+    truth = connected_components(cdist(Z, Z) < eps, directed=False)[1]
+    assert len(np.unique(np.stack([labels, truth]), axis=1).T) == n == truth.max() + 1
+    assert share == np.bincount(truth).max() / 400
+
+
 def test_sampled_modularity_is_unbiased_for_the_modularity():
     import networkx as nx
 
@@ -834,19 +849,38 @@ def test_probe_pass_refuses_indices_the_kernel_would_follow_out_of_range(kwargs,
 
 
 @pytest.mark.parametrize("q", [1, 2, 3])
-def test_counting_order_is_the_stable_order_of_the_cell_keys(q):
-    """The grid's counting sort puts points in the order of their packed keys, ties by index."""
+def test_dense_grid_gives_the_keyed_grids_components(q):
+    """The small grid's dense numbering (counting sort, neighbours by index arithmetic) finds
+    the components the packed keys' walk finds: the same labels by first appearance, the same
+    largest size, and both the components of the eps graph."""
+    from simulator.kernels import measure as KM
     from simulator.kernels import measure_grid as KG
 
-    rng = np.random.default_rng(q)
-    extent = rng.integers(1, 9, q)
-    cells = rng.integers(0, extent, size=(500, q))
-    keys = np.empty(500, dtype=np.int64)
-    KG.cell_keys(cells.astype(np.float64), np.zeros(q), 1.0, 62 // q, np.empty_like(cells), keys)
-    pts, sorted_keys = np.empty(500, dtype=np.int64), np.empty(500, dtype=np.int64)
-    KG.counting_order(cells, extent, keys, pts, sorted_keys)
-    np.testing.assert_array_equal(pts, np.argsort(keys, kind="stable"))
-    np.testing.assert_array_equal(sorted_keys, np.sort(keys))
+    for seed in range(6):
+        rng = np.random.default_rng(10 * q + seed)
+        P = int(rng.integers(1, 3000))
+        centres = rng.uniform(-1, 1, (int(rng.integers(1, 12)), q))
+        Z = centres[rng.integers(0, len(centres), P)] + rng.normal(0, 0.05, (P, q))
+        eps = float(rng.uniform(0.01, 0.2))
+        lo, hi = Z.min(axis=0), Z.max(axis=0)
+        side, bits, reach = eps / np.sqrt(q), 62 // q, int(np.ceil(np.sqrt(q)))
+        extent = np.floor((hi - lo) / side).astype(np.int64) + 1
+        cells, keys = np.empty((P, q), dtype=np.int64), np.empty(P, dtype=np.int64)
+        KG.cell_keys(Z, lo, side, bits, cells, keys)
+        assert (cells < extent).all()
+        pts = np.argsort(keys)
+        parent, keyed = np.empty(P, dtype=np.int64), np.empty(P, dtype=np.int64)
+        KG.grid_components(Z, cells, pts, keys[pts], bits, eps, reach, parent)
+        n = KM.first_appearance(parent, keyed)
+        dense = np.empty(P, dtype=np.int64)
+        scratch = np.empty(P, dtype=np.int64), np.empty(P, dtype=np.int64)
+        assert KG.dense_grid_labels(Z, lo, side, extent, eps, reach, dense, *scratch) == (
+            n,
+            np.bincount(keyed).max(),
+        )
+        np.testing.assert_array_equal(dense, keyed)
+        truth = connected_components(cdist(Z, Z) < eps, directed=False)[1]
+        assert len(np.unique(np.stack([dense, truth]), axis=1).T) == n == truth.max() + 1
 
 
 def test_grid_bounds_are_the_column_extremes_and_see_any_non_finite_value():

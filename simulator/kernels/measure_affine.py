@@ -21,22 +21,26 @@ ROWS = 1024  # rows per parallel iteration
 
 
 @njit(inline="always")
-def _rows(params, L, d_in, d_out, Z, lo, hi):
-    """Z[p] for rows lo..hi-1 (see the module docstring)."""
+def _rows(params, L, d_in, d_out, Z, lo, hi, buf):
+    """Z[p] for rows lo..hi-1, at most ROWS (see the module docstring): each coordinate's sums
+    a column at a time in ``buf`` (q, ROWS) float64 (the loops over rows vectorize, even for
+    the one or two inputs of the scenarios' affine agents), then written row by row."""
     n = d_in + 1
-    t = np.empty(n)
-    for p in range(lo, hi):
-        row = params[p]
-        out = Z[p]
-        for k in range(d_out):
-            for i in range(d_in):
-                t[i] = np.float64(row[i * d_out + k])
-            t[d_in] = np.float64(row[d_in * d_out + k])
-            for j in range(n):
-                acc = t[0] * L[0, j]
-                for i in range(1, n):
-                    acc = acc + t[i] * L[i, j]
-                out[k * n + j] = acc
+    m = hi - lo
+    for k in range(d_out):
+        for j in range(n):
+            col = buf[k * n + j]
+            w = L[0, j]
+            for r in range(m):
+                col[r] = np.float64(params[lo + r, k]) * w
+            for i in range(1, n):
+                w = L[i, j]
+                at = i * d_out + k  # W[i, k], then b_k at i = d_in
+                for r in range(m):
+                    col[r] = col[r] + np.float64(params[lo + r, at]) * w
+    for r in range(m):
+        for c in range(n * d_out):
+            Z[lo + r, c] = buf[c, r]
 
 
 @njit(parallel=True, **_JIT)
@@ -44,12 +48,16 @@ def affine_coordinates(params, L, d_in, d_out, Z):
     """Z (P, (d_in + 1) d_out) float64, filled: the coordinates of every row of params
     (P, n_params) float32 or float64 (W then b, as in a Population row), with L
     (d_in + 1, d_in + 1) float64. Parallel over blocks of :data:`ROWS` rows."""
-    P = params.shape[0]
+    P, q = Z.shape
     for c in prange((P + ROWS - 1) // ROWS):
-        _rows(params, L, d_in, d_out, Z, c * ROWS, min(P, (c + 1) * ROWS))
+        buf = np.empty((q, ROWS))
+        _rows(params, L, d_in, d_out, Z, c * ROWS, min(P, (c + 1) * ROWS), buf)
 
 
 @njit(**_JIT)
 def affine_coordinates_serial(params, L, d_in, d_out, Z):
-    """:func:`affine_coordinates` in one thread."""
-    _rows(params, L, d_in, d_out, Z, 0, params.shape[0])
+    """:func:`affine_coordinates` in one thread (the same blocks)."""
+    P, q = Z.shape
+    buf = np.empty((q, ROWS))
+    for c in range((P + ROWS - 1) // ROWS):
+        _rows(params, L, d_in, d_out, Z, c * ROWS, min(P, (c + 1) * ROWS), buf)

@@ -202,7 +202,9 @@ def grid_clusters(Z: Any, eps: float) -> tuple[np.ndarray, int, float]:
 
     Same definition as :func:`function_clusters` (components of ``||Z_i - Z_j|| < eps``), for
     low-dimensional coordinates such as :func:`simulator.metrics.linear.linear_embedding`:
-    O(P log P) (:func:`simulator.kernels.measure_grid.grid_components`).
+    O(P) on a grid of at most ~4 cells per point
+    (:func:`simulator.kernels.measure_grid.dense_grid_components`), else O(P log P)
+    (:func:`simulator.kernels.measure_grid.grid_components`).
 
     Returns
     -------
@@ -233,22 +235,21 @@ def grid_clusters(Z: Any, eps: float) -> tuple[np.ndarray, int, float]:
         raise fail("eps", eps, f"at least {least:.3g}")
     eps *= s
     bits = 62 // q
-    cells, keys = np.empty((P, q), dtype=np.int64), np.empty(P, dtype=np.int64)
-    KG.cell_keys(Zf, lo, side, bits, cells, keys)
+    labels = np.empty(P, dtype=np.int64)
+    reach = int(np.ceil(np.sqrt(q)))
     extent = np.floor((hi - lo) / side).astype(np.int64) + 1  # cells per dimension
     if float(np.prod(extent.astype(np.float64))) <= 4 * P + 4096:  # a small grid: O(P)
-        pts, sorted_keys = np.empty(P, dtype=np.int64), np.empty(P, dtype=np.int64)
-        KG.counting_order(cells, extent, keys, pts, sorted_keys)
-    else:  # within a cell, any order gives the same components
-        pts = np.argsort(keys)
-        sorted_keys = keys[pts]
+        index, pts = np.empty(P, dtype=np.int64), np.empty(P, dtype=np.int64)
+        n, largest = KG.dense_grid_labels(Zf, lo, side, extent, eps, reach, labels, index, pts)
+        return labels, int(n), float(largest / P)
+    # cells by their packed keys; within a cell, any order gives the same components
+    cells, keys = np.empty((P, q), dtype=np.int64), np.empty(P, dtype=np.int64)
+    KG.cell_keys(Zf, lo, side, bits, cells, keys)
+    pts = np.argsort(keys)
     parent = np.empty(P, dtype=np.int64)
-    reach = int(np.ceil(np.sqrt(q)))
-    KG.grid_components(Zf, cells, pts, sorted_keys, bits, eps, reach, parent)
-    labels = np.empty(Zf.shape[0], dtype=np.int64)
-    KM.first_appearance(parent, labels)
-    counts = np.bincount(labels)
-    return labels, int(counts.size), float(counts.max() / labels.size)
+    KG.grid_components(Zf, cells, pts, keys[pts], bits, eps, reach, parent)
+    n = KM.first_appearance(parent, labels)
+    return labels, n, float(np.bincount(labels).max() / P)
 
 
 # Largest extent of grid_clusters' points along a coordinate (~1.6e120) for which their
