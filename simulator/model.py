@@ -339,7 +339,8 @@ class NeuralModel(LazyMesaLayer, mesa.Model):
         t3 = clock()
         for rule in self.rules:
             rule.after_train(self)
-            self._probe_cache = None  # the rule may have changed the networks
+            if rule.changes_networks:
+                self._probe_cache = None
         if self.stubbornness is not None:  # Friedkin-Johnsen: back toward x(0)
             S.pull_toward(self.population.params, self.initial_params, self.stubbornness)
             self._probe_cache = None

@@ -46,10 +46,16 @@ class SocialRule:
     :meth:`measures`; the model adds them to its own (see ``NeuralModel.extra_measures``).
     State a rule keeps between steps goes through :meth:`get_state` / :meth:`set_state`
     (numpy arrays or JSON-able values), so a checkpoint can restore it.
+
+    ``changes_networks``: False for a rule whose :meth:`after_train` only reads the networks;
+    the model then keeps its cached probe predictions (``model.probe_predictions()``) across
+    the rule instead of computing them again for the next rule. Leave it True (the default)
+    when the rule may write ``model.population.params``.
     """
 
     name = "none"
     measure_names: tuple[str, ...] = ()
+    changes_networks = True
 
     def measures(self, model: NeuralModel) -> dict[str, float]:
         """This rule's measures (the names in ``measure_names``) for the current step."""
@@ -475,6 +481,7 @@ class HomogenizationDetector(SocialRule):
     """
 
     name = "detector"
+    changes_networks = False  # the fitness's novelty reads the same probe predictions
 
     def __init__(self, threshold: float, rate: float = 0.05):
         self.threshold, self.rate = threshold, rate

@@ -35,3 +35,28 @@ def test_selection_homogenizes_and_the_detector_holds_diversity_at_similar_fitne
         losses[0.015].append(detector.probe_loss)
     # ... while staying about as fit
     assert np.mean(losses[0.015]) < 1.4 * np.mean(losses[0.0])
+
+
+def test_the_detector_keeps_the_probe_predictions_for_the_novelty(monkeypatch):
+    """The detector only reads the networks (``changes_networks = False``): the fitness's
+    novelty reuses its probe pass (one pass of every agent per step, not two) and the run is
+    the same as with the predictions computed again."""
+    from simulator.population import Population
+    from simulator.social import HomogenizationDetector
+
+    def run() -> tuple[np.ndarray, int]:
+        calls = []
+        predict = Population.predict
+        monkeypatch.setattr(
+            Population, "predict", lambda *a, **k: calls.append(1) or predict(*a, **k)
+        )
+        m = REGISTRY["evolution"](rng=3, n_agents=40, novelty_weight=0.5, measures="fast")
+        m.run_for(6)
+        monkeypatch.setattr(Population, "predict", predict)
+        return m.model_dataframe().to_numpy(), len(calls)
+
+    kept, passes = run()
+    monkeypatch.setattr(HomogenizationDetector, "changes_networks", True)
+    again, passes_again = run()
+    np.testing.assert_array_equal(kept, again)
+    assert passes_again - passes == 6  # the second pass of each step, gone
