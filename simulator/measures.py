@@ -392,10 +392,12 @@ def _all_agent_clusters(model, Z: np.ndarray, rng: np.random.Generator) -> dict[
     _AFFINE_PAIRS / q pairs of groups, else the stated split estimate)."""
     labels, n_clusters, largest = metrics.grid_clusters(Z, model.p["cluster_eps"])
     model.cluster_labels = labels
+    # one cluster (consensus): no pair of groups, polarization 0 without a pass over the labels
+    pairs = _AFFINE_PAIRS // Z.shape[1]
     out = {
         "n_clusters": n_clusters,
         "largest_cluster": largest,
-        "polarization": polarization_of_rows(Z, labels, rng, _AFFINE_PAIRS // Z.shape[1]),
+        "polarization": 0.0 if n_clusters == 1 else polarization_of_rows(Z, labels, rng, pairs),
     }
     if "cluster_nmi" in model.measure_names:
         out.update(_graph_measures(model, labels))
