@@ -42,8 +42,7 @@ BLOCK_ROWS = 256
 # machine code runs, so results do not depend on the choice.
 SERIAL_BELOW = 1 << 18
 FLOPS_PER_ELEMENT = 4.0  # a rough cost of one element touched, for the thread chooser's sizing
-_ROWS = 64  # the fewest rows per parallel slot of row_sq_distances
-_SLOT_ELEMENTS = 8192  # values per parallel slot of row_sq_distances, at least
+_ROWS = 64  # rows per parallel slot of row_sq_distances
 _JIT = {"cache": True, "error_model": "numpy", "fastmath": {"reassoc", "contract"}}
 TINY = float(np.finfo(np.float64).tiny)  # the smallest normal float64, ~2.2e-308
 # marks of a block of rows (block_sums): a row's squared norm was 0 / subnormal or inf
@@ -111,23 +110,19 @@ def _rescaled_unit(row, u):
 
 @njit(**_JIT)
 def _block(params, sums, units, nonzero, marks, b):
-    """Block b of :func:`block_sums`, in three loops over its rows: the row sums and each row's
-    squared norm, four rows per pass over the block's sums (one load and store of each partial
-    sum per four rows), then the rest one by one; the inverse norms of all the block's rows
-    (a loop of its own, so its square roots and divisions run in SIMD lanes: with rows of two
-    parameters they bounded the block when each row had its own); then the unit vectors in
-    the first loop's order. marks[b]: ``ZERO`` if a row's squared norm was 0, ``ODD`` if one
-    was subnormal or inf, else 0 (the hot loops only note it; :func:`units_again` does the
-    rest)."""
+    """Block b of :func:`block_sums`: four rows per pass over the block's sums (one load and
+    store of each partial sum per four rows), then the rest one by one. marks[b]: ``ZERO`` if
+    a row's squared norm was 0, ``ODD`` if one was subnormal or inf, else 0 (the hot loops
+    only note it; :func:`units_again` does the rest)."""
     P, D = params.shape
     s = sums[b]
     u = units[b]
     s[:] = 0.0
     u[:] = 0.0
-    lo, hi = b * BLOCK_ROWS, min(P, (b + 1) * BLOCK_ROWS)
-    rows = hi - lo
-    sq = np.empty(BLOCK_ROWS)  # the rows' squared norms, then their inverse norms
-    i = lo
+    count = 0
+    least, most = np.inf, 0.0  # the least positive and the largest squared norm of a row
+    i, hi = b * BLOCK_ROWS, min(P, (b + 1) * BLOCK_ROWS)
+    rows = hi - i
     while i + 4 <= hi:
         r0, r1, r2, r3 = params[i], params[i + 1], params[i + 2], params[i + 3]
         q0 = q1 = q2 = q3 = 0.0
@@ -139,41 +134,27 @@ def _block(params, sums, units, nonzero, marks, b):
             q1 += v1 * v1
             q2 += v2 * v2
             q3 += v3 * v3
-        k = i - lo
-        sq[k], sq[k + 1], sq[k + 2], sq[k + 3] = q0, q1, q2, q3
-        i += 4
-    while i < hi:
-        row = params[i]
-        q = 0.0
-        for t in range(D):
-            v = np.float64(row[t])
-            s[t] += v
-            q += v * v
-        sq[i - lo] = q
-        i += 1
-    count = 0
-    least, most = np.inf, 0.0  # the least positive and the largest squared norm of a row
-    for k in range(rows):
-        q = sq[k]
-        count += q > 0.0
-        least = min(least, _positive(q))
-        most = max(most, q)
-    for k in range(rows):
-        sq[k] = _inverse_norm(sq[k])
-    i = lo
-    while i + 4 <= hi:
-        r0, r1, r2, r3 = params[i], params[i + 1], params[i + 2], params[i + 3]
-        k = i - lo
-        w0, w1, w2, w3 = sq[k], sq[k + 1], sq[k + 2], sq[k + 3]
+        count += (q0 > 0.0) + (q1 > 0.0) + (q2 > 0.0) + (q3 > 0.0)
+        w0, w1, w2, w3 = _inverse_norm(q0), _inverse_norm(q1), _inverse_norm(q2), _inverse_norm(q3)
         for t in range(D):
             a = np.float64(r0[t]) * w0 + np.float64(r1[t]) * w1
             u[t] += a + (np.float64(r2[t]) * w2 + np.float64(r3[t]) * w3)
+        least = min(least, _positive(q0), _positive(q1), _positive(q2), _positive(q3))
+        most = max(most, q0, q1, q2, q3)
         i += 4
     while i < hi:
         row = params[i]
-        w = sq[i - lo]
+        sq = 0.0
+        for t in range(D):
+            v = np.float64(row[t])
+            s[t] += v
+            sq += v * v
+        count += sq > 0.0
+        w = _inverse_norm(sq)
         for t in range(D):
             u[t] += np.float64(row[t]) * w
+        least = min(least, _positive(sq))
+        most = max(most, sq)
         i += 1
     nonzero[b] = count
     marks[b] = _mark(least, most, count, rows)
@@ -249,13 +230,10 @@ def _sq_rows(params, center, out, lo, hi):
 
 @njit(parallel=True, **_JIT)
 def row_sq_distances(params, center, out):
-    """out[i] = ||params[i] - center||^2 in float64. params (P, D); center float64 (D,).
-    Each parallel iteration takes at least ``_ROWS`` rows and ~``_SLOT_ELEMENTS`` values
-    (rows of two parameters in slots of 64 cost more to hand out than to compute)."""
-    P, D = params.shape
-    n = max(_ROWS, _SLOT_ELEMENTS // max(D, 1))
-    for c in prange((P + n - 1) // n):
-        _sq_rows(params, center, out, c * n, min(P, (c + 1) * n))
+    """out[i] = ||params[i] - center||^2 in float64. params (P, D); center float64 (D,)."""
+    P = params.shape[0]
+    for c in prange((P + _ROWS - 1) // _ROWS):
+        _sq_rows(params, center, out, c * _ROWS, min(P, (c + 1) * _ROWS))
 
 
 @njit(**_JIT)
