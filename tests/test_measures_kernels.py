@@ -512,6 +512,21 @@ def test_grid_clusters_equal_the_components_of_the_eps_graph(q):
 
 
 @pytest.mark.parametrize("q", [1, 2, 3])
+def test_grid_clusters_of_points_on_a_lattice_of_step_eps(q):
+    """Points exactly a multiple of eps / sqrt(q) apart (integers times a rounded step): the
+    rounding of their cell numbers must not put two points eps apart in one cell, which a
+    side of exactly eps / sqrt(q) did (6 clusters for 7 at q = 1)."""
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        eps = float(10 ** rng.uniform(-3, 1))
+        step = eps / np.sqrt(q) * rng.choice([1.0, np.sqrt(q)])
+        Z = rng.integers(-6, 6, (int(rng.integers(2, 120)), q)) * step
+        labels, n, _ = metrics.grid_clusters(Z, eps)
+        truth = connected_components(cdist(Z, Z, "sqeuclidean") < eps * eps, directed=False)[1]
+        assert len(np.unique(np.stack([labels, truth]), axis=1).T) == n == truth.max() + 1
+
+
+@pytest.mark.parametrize("q", [1, 2, 3])
 def test_grid_clusters_on_a_grid_too_large_for_the_dense_numbering(q):
     """Far-apart groups of points with a small eps: more cells than 4 P + 4096, so the packed
     keys' path runs; still the components of the eps graph."""

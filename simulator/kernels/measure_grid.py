@@ -1,8 +1,9 @@
 """Exact single linkage at radius eps of many points in 1 to 3 dimensions, on a grid.
 
-Cells have side ``eps / sqrt(q)`` (q = dimension), so any two points of one cell are closer than
-eps and every cell is one piece of a cluster. Two cells can hold linked points only when their
-coordinates differ by at most ``ceil(sqrt(q))`` in every dimension; each such pair of non-empty
+Cells have side a hair under ``eps / sqrt(q)`` (q = dimension; the margin covers the rounding
+of the cell numbers, see ``metrics.grid_clusters``), so any two points of one cell are closer
+than eps and every cell is one piece of a cluster. Two cells can hold linked points only when
+their coordinates differ by at most 2 in every dimension; each such pair of non-empty
 cells not yet in one component is checked point by point (float64 distances) until a link is
 found. On a small grid (a few cells per point, the usual case) the cells are numbered
 densely, sorted by counting and a neighbour is found by adding a constant to a cell's number

@@ -230,13 +230,19 @@ def grid_clusters(Z: Any, eps: float) -> tuple[np.ndarray, int, float]:
         Zf, lo, hi = Zf * s, lo * s, hi * s
         extent = float((hi - lo).max())
     side = eps * s / np.sqrt(q)
-    if not extent < (2.0 ** (62 // q) - 8) * side:  # cells must fit in 62 // q bits each
-        least = extent * np.sqrt(q) / 2 ** (62 // q - 4) / s  # in Z's units
+    cells_max = min(2.0 ** (62 // q) - 8, _GRID_CELLS)  # packed in 62 // q bits each
+    if not extent < cells_max * side:
+        least = extent * np.sqrt(q) * 16 / cells_max / s  # in Z's units
         raise fail("eps", eps, f"at least {least:.3g}")
+    # A cell's side a hair under eps / sqrt(q): the rounding of a point's cell number (a few
+    # ulps of the largest) can then never put two points eps or more apart in one cell (with
+    # the side exactly eps / sqrt(q), points on a lattice of step eps were); cells 3 apart in
+    # some coordinate are still more than eps apart, so neighbours are within 2 cells.
+    side *= 1.0 - (8.0 * (extent / side + 1.0) * 2.0**-52 + 2.0**-40)
     eps *= s
     bits = 62 // q
     labels = np.empty(P, dtype=np.int64)
-    reach = int(np.ceil(np.sqrt(q)))
+    reach = 2
     extent = np.floor((hi - lo) / side).astype(np.int64) + 1  # cells per dimension
     if float(np.prod(extent.astype(np.float64))) <= 4 * P + 4096:  # a small grid: O(P)
         index, pts = np.empty(P, dtype=np.int64), np.empty(P, dtype=np.int64)
@@ -255,6 +261,9 @@ def grid_clusters(Z: Any, eps: float) -> tuple[np.ndarray, int, float]:
 # Largest extent of grid_clusters' points along a coordinate (~1.6e120) for which their
 # squared distances fit in float64; points beyond are clustered exactly rescaled.
 _GRID_EXTENT = 2.0**400
+# Most cells along a coordinate: the cell numbers' rounding (8 ulps of 2**46, 2**-3 of a cell)
+# stays within the side's margin while cells 3 apart stay more than eps apart.
+_GRID_CELLS = 2.0**46
 
 
 def _dense_codes(x: np.ndarray) -> np.ndarray:
