@@ -203,7 +203,7 @@ def grid_clusters(Z: Any, eps: float) -> tuple[np.ndarray, int, float]:
     Same definition as :func:`function_clusters` (components of ``||Z_i - Z_j|| < eps``), for
     low-dimensional coordinates such as :func:`simulator.metrics.linear.linear_embedding`:
     O(P) on a grid of at most ~4 cells per point
-    (:func:`simulator.kernels.measure_grid.dense_grid_components`), else O(P log P)
+    (:func:`simulator.kernels.measure_grid.dense_grid_labels`), else O(P log P)
     (:func:`simulator.kernels.measure_grid.grid_components`).
 
     Returns
@@ -230,15 +230,15 @@ def grid_clusters(Z: Any, eps: float) -> tuple[np.ndarray, int, float]:
         Zf, lo, hi = Zf * s, lo * s, hi * s
         extent = float((hi - lo).max())
     side = eps * s / np.sqrt(q)
-    cells_max = min(2.0 ** (62 // q) - 8, _GRID_CELLS)  # packed in 62 // q bits each
-    if not extent < cells_max * side:
-        least = extent * np.sqrt(q) * 16 / cells_max / s  # in Z's units
-        raise fail("eps", eps, f"at least {least:.3g}")
     # A cell's side a hair under eps / sqrt(q): the rounding of a point's cell number (a few
     # ulps of the largest) can then never put two points eps or more apart in one cell (with
     # the side exactly eps / sqrt(q), points on a lattice of step eps were); cells 3 apart in
     # some coordinate are still more than eps apart, so neighbours are within 2 cells.
     side *= 1.0 - (8.0 * (extent / side + 1.0) * 2.0**-52 + 2.0**-40)
+    cells_max = min(2.0 ** (62 // q) - 8, _GRID_CELLS)  # packed in 62 // q bits each
+    if not extent < cells_max * side:
+        least = extent * np.sqrt(q) * 16 / cells_max / s  # in Z's units
+        raise fail("eps", eps, f"at least {least:.3g}")
     eps *= s
     bits = 62 // q
     labels = np.empty(P, dtype=np.int64)
