@@ -289,3 +289,49 @@ def test_modularity_of_huge_edge_weights_is_that_of_unit_weights():
     A.data[0] = np.nan
     with pytest.raises(ParameterError, match=r"^graph=.*NaN or inf"):
         metrics.modularity(A, labels)
+
+
+def test_clusters_link_rows_closer_than_a_tiny_eps():
+    """A radius whose square underflows float64 (eps below ~1e-154) linked nothing, not even
+    identical rows: such rows and eps are now clustered scaled up by a power of two."""
+    assert metrics.function_clusters(np.zeros((3, 2, 1)), 1e-170)[1] == 1
+    gap = np.array([[[0.0]], [[0.99999e-160]]])  # 0.99999 eps apart: linked
+    assert metrics.function_clusters(gap, 1e-160)[1] == 1
+    assert metrics.function_clusters(gap, 0.99998e-160)[1] == 2
+    Z = np.array([[0.0], [0.9e-200], [1.5e-200]])  # gaps of 0.9 and 0.6 eps
+    assert metrics.grid_clusters(Z, 1e-200)[1] == 1
+    assert metrics.grid_clusters(Z, 0.8e-200)[1] == 2
+    Z = np.array([[0.0], [0.7e-160], [1.69999e-160]])
+    assert metrics.grid_clusters(Z, 1e-160)[1] == 1
+
+
+def test_clusters_warn_when_eps_is_too_small_beside_the_outputs_spread():
+    """An eps 1e316 times below the outputs' largest value cannot be compared in squares of
+    either scale: a warning says so instead of silence."""
+    with pytest.warns(RuntimeWarning, match="eps=1e-16 is too small"):
+        metrics.function_clusters(np.array([[[0.0]], [[0.0]], [[1e300]]]), 1e-16)
+
+
+@pytest.mark.parametrize("d", [1e-200, 3e-162, 1e-310])
+def test_polarization_of_tiny_outputs_is_exact(d):
+    """Two equal groups d apart score d / 4, also where d * d underflows (it was 0 at 1e-200,
+    5% high at 3e-162)."""
+    F = np.array([[[0.0]], [[d]]])
+    assert metrics.polarization(F, labels=[0, 1]) == pytest.approx(d / 4, rel=1e-9, abs=0)
+
+
+def test_polarization_without_labels_of_huge_outputs_is_measured_rescaled():
+    """The two poles' principal axis of outputs whose mean overflows raised numpy's
+    LinAlgError: now measured rescaled, as with labels."""
+    F = np.array([[[1.0e308, 0.0]], [[1.5e308, 1.0]]])
+    assert metrics.polarization(F) == pytest.approx(metrics.polarization(F, labels=[0, 1]))
+    assert metrics.polarization(F) == pytest.approx(0.5e308 / 4, rel=1e-12)
+
+
+def test_ensemble_accuracy_with_one_huge_item_keeps_the_other_decisions():
+    """Scores whose mean overflows on one item were all scaled to ~1 by 2**-1024, which made
+    the other items' scores subnormal and flipped a decision just above 0.5."""
+    x = 0.5 + 2.0**-52
+    assert metrics.ensemble_accuracy(np.array([[[1e308], [x]]] * 2), [1, 1]) == (1.0, 1.0)
+    F = np.array([[[1e308, 0.0], [0.5, x]]] * 2)
+    assert metrics.ensemble_accuracy(F, [0, 1]) == (1.0, 1.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -67,6 +68,27 @@ def principal_coordinates(
 
 
 _MAX_DIRECTIONS = 24  # at most this many directions prune the pairs of the sweep
+# Below this radius its square (the kernels compare squared distances) could be subnormal or 0
+# (then even identical rows were not linked): the rows are clustered scaled up by a power of two.
+_SMALL_EPS = 2.0**-500
+
+
+def _scale_up(eps: float, top: float, limit: float) -> float:
+    """The power of two ``s >= 1`` that brings ``eps s`` to at least :data:`_SMALL_EPS` while
+    ``top s`` (the largest absolute value to be scaled) stays below ``limit``; as close as those
+    allow (1.0 when none is needed or possible)."""
+    want = math.ceil(math.log2(_SMALL_EPS) - math.log2(eps))
+    room = math.floor(math.log2(limit) - math.log2(top if top > 0.0 else 1.0))
+    return math.ldexp(1.0, max(0, min(want, room, 1023)))
+
+
+def _warn_small_eps(eps: float, top: float) -> None:
+    warnings.warn(
+        f"eps={eps:.3g} is too small beside outputs of up to {top:.3g} for squared distances "
+        "in float64: agents closer than eps may be left unlinked",
+        RuntimeWarning,
+        stacklevel=5,
+    )
 
 
 def _spread_limit(dtype: np.dtype) -> float:
@@ -95,6 +117,13 @@ def _components(
     scale = float(np.sqrt(np.einsum("ij,ij->i", Zs, Zs).max() + (rs * rs).max())) if P else 0.0
     if rescale and not scale < _spread_limit(G.dtype):  # huge rows, or NaN from an overflow
         return _rescaled_components(G, eps, mu, scale)  # a rare path
+    if rescale and eps < _SMALL_EPS:  # eps * eps would underflow: rows and eps scaled up
+        G = np.asarray(G, dtype=np.float64)  # float32 rows leave too little room (a rare path)
+        top = max_abs(G)
+        s = _scale_up(eps, top, _spread_limit(G.dtype) / 4.0)
+        if eps * s < _SMALL_EPS:
+            _warn_small_eps(eps, top)
+        return _components(G * s, eps * s, mu * s, rescale=False)
     slack = 1e-6 * scale + 1e-9 * eps
     parent = np.empty(P, dtype=np.int64)
     KM.sweep_components(G, order.astype(np.int64), Zs, rs, eps, slack, parent)
@@ -116,6 +145,8 @@ def _rescaled_components(G: np.ndarray, eps: float, mu: np.ndarray, spread: floa
     else:  # ||G_i - mu|| <= 2 sqrt(D) max |G|
         log_spread = math.log2(max_abs(G)) + 1.0 + 0.5 * math.log2(G.shape[1])
     s = math.ldexp(1.0, -max(0, math.ceil(log_spread - limit)))
+    if eps * s < _SMALL_EPS:
+        _warn_small_eps(eps, max_abs(G))
     return _components(G * G.dtype.type(s), eps * s, mu * s, rescale=False)
 
 
@@ -224,17 +255,21 @@ def grid_clusters(Z: Any, eps: float) -> tuple[np.ndarray, int, float]:
     if not KG.bounds(Zf, lo, hi):  # one pass: the finiteness check and the grid's extent
         raise fail("Z", "an array with NaN or inf", "finite everywhere")
     extent, s = float((hi - lo).max()), 1.0
+    top = max(float(np.abs(lo).max()), float(np.abs(hi).max()))
     if not extent < _GRID_EXTENT:  # squared distances could overflow: rescale exactly (rare)
-        top = max(float(np.abs(lo).max()), float(np.abs(hi).max()))
         s = math.ldexp(1.0, -math.ceil(math.log2(top) + 1.0 - math.log2(_GRID_EXTENT)))
+    elif eps < _SMALL_EPS:  # eps * eps could underflow: scaled up exactly (rare)
+        s = _scale_up(eps, top, _GRID_EXTENT / 2.0)
+    if s != 1.0:
         Zf, lo, hi = Zf * s, lo * s, hi * s
         extent = float((hi - lo).max())
-    side = eps * s / np.sqrt(q)
+    side = eps * s / math.sqrt(q)  # a Python float: no overflow warning below
     # A cell's side a hair under eps / sqrt(q): the rounding of a point's cell number (a few
     # ulps of the largest) can then never put two points eps or more apart in one cell (with
     # the side exactly eps / sqrt(q), points on a lattice of step eps were); cells 3 apart in
     # some coordinate are still more than eps apart, so neighbours are within 2 cells.
-    side *= 1.0 - (8.0 * (extent / side + 1.0) * 2.0**-52 + 2.0**-40)
+    if side > 0.0:  # (0 when eps underflowed in a rescaling: refused below)
+        side *= 1.0 - (8.0 * (extent / side + 1.0) * 2.0**-52 + 2.0**-40)
     cells_max = min(2.0 ** (62 // q) - 8, _GRID_CELLS)  # packed in 62 // q bits each
     if not extent < cells_max * side:
         least = extent * np.sqrt(q) * 16 / cells_max / s  # in Z's units

@@ -15,17 +15,26 @@ from simulator.metrics._checks import (
     as_array,
     get_rng,
     int_labels,
+    max_abs,
     preds_array,
     too_large,
     unit_scale,
 )
 from simulator.metrics.clusters import _dense_codes, flat_outputs, principal_coordinates
 
+# Outputs all below this in absolute value are measured scaled up (their squared distances
+# could be subnormal or 0: ER came out 0 for two agents 1e-200 apart).
+_TINY_OUTPUTS = 2.0**-400
+
 
 def _two_poles(G: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
     """0/1 labels: the side of each agent on the top principal axis of the centred outputs;
     None if the coordinates overflowed float64 (huge outputs)."""
-    Z, _ = principal_coordinates(G, 1, rng)
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):  # huge outputs: seen below
+            Z, _ = principal_coordinates(G, 1, rng)
+    except np.linalg.LinAlgError:  # the mean row overflowed: inf or NaN in the factorizations
+        return None
     scale = float(np.abs(Z).max()) if Z.size else 0.0
     if not math.isfinite(scale):
         return None
@@ -155,12 +164,15 @@ def polarization(
         max_pairs = check_int("max_pairs", max_pairs, low=1)
     gen = get_rng(rng)
     lab = None if labels is None else int_labels("labels", labels, P)
-    value = _polarization(F, lab, gen, max_pairs)
-    if math.isfinite(value):
-        return value
-    # huge outputs: a distance or a coordinate overflowed (a rare path). ER is positively
-    # homogeneous: measure F s, s a power of two (exact), and scale back
-    s = unit_scale(F)
+    top = max_abs(F)
+    if not 0.0 < top < _TINY_OUTPUTS:
+        value = _polarization(F, lab, gen, max_pairs)
+        if math.isfinite(value):
+            return value
+    # huge outputs (a distance or a coordinate overflowed) or tiny ones (squared distances
+    # could underflow), a rare path. ER is positively homogeneous: measure F s, s a power of
+    # two (exact), and scale back
+    s = math.ldexp(1.0, min(1023, -math.frexp(top)[1])) if top < _TINY_OUTPUTS else unit_scale(F)
     value = _polarization(F * F.dtype.type(s), lab, gen, max_pairs) / s
     if not math.isfinite(value):
         raise too_large("preds", F, "small enough for the polarization to fit in float64")

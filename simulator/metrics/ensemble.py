@@ -32,7 +32,6 @@ from simulator.metrics._checks import (
     preds_array,
     real_array,
     too_large,
-    unit_scale,
 )
 
 
@@ -143,7 +142,9 @@ def ensemble_accuracy(probs: Any, labels: Any) -> tuple[float, float]:
     with np.errstate(over="ignore"):  # an overflow is seen below, and measured rescaled
         mean, half = F.mean(axis=0, dtype=np.float64), 0.5
     if not np.all(np.isfinite(mean)):  # huge scores overflowed the sum over agents: rare
-        s = unit_scale(F)  # a power of two: the decisions do not change
+        # a power of two below 1 / P: the sum fits, the decisions do not change (scaling every
+        # score to max |F| ~ 1 instead made ordinary scores subnormal, and flipped them)
+        s = math.ldexp(1.0, -math.ceil(math.log2(F.shape[0])) - 1)
         mean, half = (F * F.dtype.type(s)).mean(axis=0, dtype=np.float64), 0.5 * s
     if K == 1:
         ens_dec = (mean[:, 0] > half).astype(np.int64)
