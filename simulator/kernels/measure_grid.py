@@ -77,6 +77,24 @@ def cell_keys(Z, lo, side, bits, cells, keys):
         keys[p] = k
 
 
+@njit(inline="always")
+def _ring_of(o, width, reach, off):
+    """Offset number ``o`` of the ``width**q`` offsets in [-reach, reach]^q, decoded into
+    ``off`` (q,); returns its ring (the largest absolute coordinate), or 0 when its first
+    non-zero coordinate is negative (or it is zero): each unordered pair of cells once."""
+    q = off.shape[0]
+    rem = o
+    far = 0
+    for d in range(q - 1, -1, -1):
+        off[d] = rem % width - reach
+        rem //= width
+        far = max(far, abs(off[d]))
+    for d in range(q):
+        if off[d] != 0:
+            return far if off[d] > 0 else 0
+    return 0
+
+
 @njit(**_JIT)
 def grid_components(Z, cells, pts, sorted_keys, bits, eps, reach, parent):
     """Union-find over cells of the eps-linkage graph of the points Z (P, q) float64.
@@ -109,21 +127,7 @@ def grid_components(Z, cells, pts, sorted_keys, bits, eps, reach, parent):
     # farther pairs of cells are then already in one component and cost nothing
     for ring in range(1, reach + 1):
         for o in range(width**q):
-            rem = o
-            far = 0
-            for d in range(q - 1, -1, -1):
-                off[d] = rem % width - reach
-                rem //= width
-                far = max(far, abs(off[d]))
-            if far != ring:
-                continue
-            # each unordered pair of cells once: the first non-zero offset is positive
-            positive = False
-            for d in range(q):
-                if off[d] != 0:
-                    positive = off[d] > 0
-                    break
-            if not positive:
+            if _ring_of(o, width, reach, off) != ring:
                 continue
             shift = np.int64(0)
             for d in range(q):
@@ -227,20 +231,7 @@ def dense_grid_labels(Z, lo, side, extent, eps, reach, labels, index, pts):
     off = np.empty(q, dtype=np.int64)
     for ring in range(1, reach + 1):  # offsets and cells in grid_components' order
         for o in range(width**q):
-            rem = o
-            far = 0
-            for d in range(q - 1, -1, -1):
-                off[d] = rem % width - reach
-                rem //= width
-                far = max(far, abs(off[d]))
-            if far != ring:
-                continue
-            positive = False
-            for d in range(q):
-                if off[d] != 0:
-                    positive = off[d] > 0
-                    break
-            if not positive:
+            if _ring_of(o, width, reach, off) != ring:
                 continue
             shift = np.int64(0)
             for d in range(q):
@@ -257,6 +248,8 @@ def dense_grid_labels(Z, lo, side, extent, eps, reach, labels, index, pts):
                 j = slot[number[c] + shift] - 1
                 if j < 0:
                     continue
+                # the union step of grid_components, written out again: as a shared inlined
+                # helper both kernels ran 20-45% slower (300,000 x 3: 179 -> 260 ms)
                 ra, rb = _find(cpar, c), _find(cpar, j)
                 if ra == rb:
                     continue
