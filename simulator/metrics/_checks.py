@@ -100,10 +100,11 @@ def too_large(name: str, values: np.ndarray, allowed: str = SQUARES_FIT) -> Para
 
 def unit_scale(a: np.ndarray) -> float:
     """The power of two ``s`` that brings ``max |a|`` into [0.5, 1): multiplying by it is exact
-    (barring values it makes subnormal, 2^-1022 below the largest). 1.0 for an all-zero
+    (barring values it makes subnormal, 2^-1022 below the largest). At most 2^1023 (the largest
+    float64 power of two: a subnormal ``max |a|`` comes to at least 2^-52). 1.0 for an all-zero
     array. For the rare paths of scale-free measures (a pass over ``a``)."""
     m = max_abs(a)
-    return math.ldexp(1.0, -math.frexp(m)[1]) if 0.0 < m < math.inf else 1.0
+    return math.ldexp(1.0, min(1023, -math.frexp(m)[1])) if 0.0 < m < math.inf else 1.0
 
 
 def preds_array(preds: Any, name: str = "preds") -> np.ndarray:

@@ -172,7 +172,7 @@ def polarization(
     # huge outputs (a distance or a coordinate overflowed) or tiny ones (squared distances
     # could underflow), a rare path. ER is positively homogeneous: measure F s, s a power of
     # two (exact), and scale back
-    s = math.ldexp(1.0, min(1023, -math.frexp(top)[1])) if top < _TINY_OUTPUTS else unit_scale(F)
+    s = unit_scale(F)
     value = _polarization(F * F.dtype.type(s), lab, gen, max_pairs) / s
     if not math.isfinite(value):
         raise too_large("preds", F, "small enough for the polarization to fit in float64")
