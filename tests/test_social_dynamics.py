@@ -116,20 +116,32 @@ def test_zero_strengths_leave_agents_independent():
     assert not np.array_equal(a.population.params[0], b.population.params[0])
 
 
-def test_neighbour_predictions_match_a_direct_computation():
+@pytest.mark.parametrize("masked", [False, True])
+def test_neighbour_predictions_match_a_direct_computation(masked):
+    # each agent's inputs are loaded once for all its neighbours, whichever of them the mask
+    # skips (the first, the last, all)
     m = REGISTRY["social_learning"](
-        n_agents=10, graph="ring", dtype="float64", measures="fast", rng=0
-    )
+        n_agents=10, graph="watts_strogatz", graph_params={"k": 4, "p": 0.2}, dtype="float64",
+        measures="fast", rng=0,
+    )  # fmt: skip
     pop, csr = m.population, m.csr
     X, _ = m.task.sample(1, 5)
-    out = np.empty((10, 5, pop.layers[-1]))
+    out = np.full((10, 5, pop.layers[-1]), np.nan)
     mask = np.ones(csr.indices.shape[0], dtype=bool)
+    if masked:
+        mask = np.random.default_rng(1).random(mask.shape[0]) < 0.5
+        mask[csr.indptr[3] : csr.indptr[4]] = False  # agent 3 hears nobody
     counts = S.neighbour_predictions(pop.params, X, csr.indptr, csr.indices, mask, pop._net, out)
     for i in range(10):
-        nbrs = csr.indices[csr.indptr[i] : csr.indptr[i + 1]]
+        edges = slice(csr.indptr[i], csr.indptr[i + 1])
+        nbrs = csr.indices[edges][mask[edges]]
+        assert counts[i] == nbrs.size
+        if nbrs.size == 0:
+            np.testing.assert_array_equal(out[i], 0.0)
+            continue
         expect = pop.predict(X[i], agents=nbrs).mean(axis=0)
         np.testing.assert_allclose(out[i], expect, atol=1e-12)
-    np.testing.assert_array_equal(counts, 2)
+    assert counts[3] == (0 if masked else csr.indptr[4] - csr.indptr[3])
 
 
 def test_federated_averaging_without_noise_makes_every_agent_the_mean():

@@ -478,7 +478,7 @@ def _lane_chunk(lo, owned, params_, X_, Y_, net_, opt, mode, losses, status, gra
             for b in range(batch):
                 zk[k, b] = z[(b * K + k) * V + l]
         if out_kind == OUT_SOFTMAX:
-            _softmax_block(zk, ok, tmp)
+            _softmax_block(zk, ok, tmp, True)
         else:
             _activate_block(out_kind, zk, ok)
         loss, finite_y = _output_delta(

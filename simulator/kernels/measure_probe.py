@@ -16,8 +16,10 @@ Agents go in chunks of :data:`LANES` (measured at 10,000 agents, panel of 256, o
   reference counting, which the threads would otherwise contend on: the per-agent version ran
   no faster on two threads than on one for the social_learning panel);
 * the probe is transposed once per chunk (it is the same for every agent), then each agent runs
-  the layers of :func:`simulator.kernels.mlp._forward_agent`: the same calls, compiled with the
-  same flags, so the same outputs bit for bit;
+  :func:`simulator.kernels.mlp._forward_loaded`, the layers of ``Population.predict``'s and the
+  training's forward pass: the same outputs bit for bit. A softmax output's log-sum-exp is
+  taken only when the loss or the entropy reads it (outputs alone: ``Population.predict`` on a
+  shared input set, the detector's pass of every agent);
 * the sums over the probe items (squared error, spread, entropy) are sequential float64 sums,
   one chain per agent whose latency bounded the per-agent code: the chunk keeps its agents'
   outputs side by side and sums them in SIMD lanes, one lane an agent, each lane adding the
@@ -36,23 +38,19 @@ from simulator.kernels.activations import OUT_SOFTMAX
 from simulator.kernels.arrays import borrow, prefetch
 from simulator.kernels.gemm import TRANSPOSE_BYTES, transpose, wide_vectors
 from simulator.kernels.mlp import (
-    FASTMATH,
-    _activate_block,
     _borrowed_net,
-    _dense_forward,
+    _forward_loaded,
     _layer_buffers,
     _load_input,
     _max_width,
     _output_delta,
     _scales,
-    _softmax_block,
 )
 from simulator.kernels.sized import sized_call
 
 # The statistics are summed in a fixed order without reassociation (exact, reproducible sums);
-# the forward pass is compiled as simulator.kernels.mlp's is.
+# the forward pass is simulator.kernels.mlp's own (compiled with its flags).
 _JIT = {"cache": True, "error_model": "numpy"}
-_FORWARD_JIT = {"cache": True, "error_model": "numpy", "fastmath": FASTMATH}
 # Agents per chunk: one iteration of the parallel loop, one scratch allocation, and one SIMD
 # lane each in the sums over the probe items (16 float64 lanes: two AVX-512 vectors).
 LANES = 16
@@ -123,23 +121,6 @@ def _chunk_buffers(scratch, n_layers, width, n, d_out):
 def _scratch_size(n_layers, width, n, d_out):
     """Elements of one chunk's scratch in the parameters' dtype."""
     return 2 * (n_layers + 1) * width * n + 2 * n + d_out * n
-
-
-@njit(**_FORWARD_JIT)
-def _forward_loaded(row, net, acts, zs, tmp):
-    """:func:`simulator.kernels.mlp._forward_agent` with ``acts[0, :d_0]`` already loaded (the
-    probe is the same for every agent: it is transposed once per chunk). The same calls in the
-    same order, compiled with the same flags: the same outputs, bit for bit (tested)."""
-    wide_vectors()
-    dims = net.dims
-    for l in range(dims.shape[0] - 1):
-        z = zs[l + 1, : dims[l + 1]]
-        a = acts[l + 1, : dims[l + 1]]
-        _dense_forward(row, net.w_off[l], net.b_off[l], acts[l, : dims[l]], z)
-        if net.acts[l] == OUT_SOFTMAX:
-            _softmax_block(z, a, tmp)
-        else:
-            _activate_block(net.acts[l], z, a)
 
 
 @njit(**_JIT)
@@ -308,10 +289,11 @@ def _probe_chunk(lo, hi, owned, lanes_, params_, rows_, X_, Y_, truth_, labels_,
     scales = _scales(n, d_out, params.dtype)
     _load_input(X, 0, acts[0, : dims[0]])
     o, z = acts[n_layers, :d_out], zs[n_layers, :d_out]
+    lse_wanted = Y.shape[0] > 0 or labels.shape[0] > 0  # outputs alone need no log-sum-exp
     for i in range(lo, hi):
         if i + 1 < hi:  # the next agent's parameters, fetched while this one computes
             prefetch(params, rows[i + 1] * n_params, n_params)
-        _forward_loaded(params[rows[i]], net, acts, zs, tmp)
+        _forward_loaded(params[rows[i]], net, acts, zs, tmp, lse_wanted)
         _agent_outputs(i, i - lo, o, z, tmp, Y, truth, labels, net, scales, delta, dec, stats,
                        oc, tc)  # fmt: skip
         if preds.shape[0] > 0:  # preds[i] (n, d_out) = o transposed

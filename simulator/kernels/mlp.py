@@ -238,15 +238,13 @@ def _times_derivative(kind, z, a, delta):
 
 
 @njit(**_JIT)
-def _forward_agent(row, X, xi, net, acts, zs, tmp):
-    """Forward pass of one agent; fills ``acts[l, :d_l]`` (l = 0..L; l = 0 is X[xi] transposed)
-    and ``zs[l, :d_l]`` (l = 1..L, except hidden layers computed in place: see
-    :func:`_in_place`), each of shape (d_l, B); tmp is (2 B,) scratch (see
-    :func:`_softmax_block`). Returns False on non-finite X."""
+def _forward_loaded(row, net, acts, zs, tmp, lse_wanted):
+    """The layers of :func:`_forward_agent` with its input already in ``acts[0, :d_0]`` (which
+    they leave as it is): a caller running several networks on one input (distillation's
+    neighbours on an agent's batch, the probe) loads it once."""
     wide_vectors()
     dims = net.dims
     n_layers = dims.shape[0] - 1
-    finite = _load_input(X, xi, acts[0, : dims[0]])
     for l in range(n_layers):
         a = acts[l + 1, : dims[l + 1]]
         if l < n_layers - 1 and _in_place(net.acts[l]):
@@ -256,9 +254,20 @@ def _forward_agent(row, X, xi, net, acts, zs, tmp):
         z = zs[l + 1, : dims[l + 1]]
         _dense_forward(row, net.w_off[l], net.b_off[l], acts[l, : dims[l]], z)
         if net.acts[l] == OUT_SOFTMAX:
-            _softmax_block(z, a, tmp)
+            _softmax_block(z, a, tmp, lse_wanted)
         else:
             _activate_block(net.acts[l], z, a)
+
+
+@njit(**_JIT)
+def _forward_agent(row, X, xi, net, acts, zs, tmp, lse_wanted):
+    """Forward pass of one agent; fills ``acts[l, :d_l]`` (l = 0..L; l = 0 is X[xi] transposed)
+    and ``zs[l, :d_l]`` (l = 1..L, except hidden layers computed in place: see
+    :func:`_in_place`), each of shape (d_l, B); tmp is (2 B,) scratch (see
+    :func:`_softmax_block`; ``lse_wanted``: a loss will read a softmax output's log-sum-exp).
+    Returns False on non-finite X."""
+    finite = _load_input(X, xi, acts[0, : net.dims[0]])
+    _forward_loaded(row, net, acts, zs, tmp, lse_wanted)
     return finite
 
 
@@ -388,7 +397,7 @@ def _pass_chunk(
             if y_each:  # (64-64-10: the loss pass ~1,180 -> ~850 cycles per agent)
                 prefetch(Y, (p + 1) * y_size, y_size)
         row = params[p]
-        finite_x = _forward_agent(row, X, np.int64(p) * x_each, net, acts, zs, tmp)
+        finite_x = _forward_agent(row, X, np.int64(p) * x_each, net, acts, zs, tmp, True)
         loss, finite_y = _output_delta(
             net.acts[n_layers - 1], net.loss, z, o, Y, np.int64(p) * y_each, dout, tmp, scales
         )
@@ -462,7 +471,7 @@ def _forward_chunk(lo, hi, owned, params_, X_, net_, layer, out_):
     ]
     d = dims[layer]
     for p in range(lo, hi):
-        _forward_agent(params[p], X, np.int64(p) * x_each, net, acts, zs, tmp)
+        _forward_agent(params[p], X, np.int64(p) * x_each, net, acts, zs, tmp, False)
         # out[p] (B, d) = acts[layer, :d] transposed
         transpose(out, p * batch * d, d, acts, layer * width * batch, batch, d, batch)
 

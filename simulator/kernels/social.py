@@ -10,7 +10,13 @@ import numpy as np
 from numba import njit, prange
 
 from simulator.kernels.arrays import borrow
-from simulator.kernels.mlp import _borrowed_net, _forward_agent, _layer_buffers, _max_width
+from simulator.kernels.mlp import (
+    _borrowed_net,
+    _forward_loaded,
+    _layer_buffers,
+    _load_input,
+    _max_width,
+)
 from simulator.kernels.numpy_sum import buffered_sum, pairwise_sum
 from simulator.kernels.random import normals_into
 
@@ -219,11 +225,15 @@ def _predict_block(blk, scratch_, acc_, params_, X_, indptr_, indices_, mask_, n
     for i in range(blk * ROWS, min(n_agents, (blk + 1) * ROWS)):
         acc[:, :] = 0.0
         counts[i] = 0
+        loaded = False  # agent i's inputs, transposed into acts[0] once for all its neighbours
         for k in range(indptr[i], indptr[i + 1]):
             if not mask[k]:
                 continue
             counts[i] += 1
-            _forward_agent(params[indices[k]], X, np.int64(i), net, acts, zs, tmp)
+            if not loaded:
+                _load_input(X, np.int64(i), acts[0, : dims[0]])
+                loaded = True
+            _forward_loaded(params[indices[k]], net, acts, zs, tmp, False)
             for j in range(d_out):
                 for b in range(batch):
                     acc[j, b] += o[j, b]
@@ -373,6 +383,8 @@ def bounded_confidence_sequence(
     acts, zs = _layer_buffers(scratch, n_layers, width, batch)
     tmp = scratch[size:]
     functional = preds.shape[1] > 0
+    if functional:  # the probe, transposed into acts[0] once for every move
+        _load_input(probe, np.int64(0), acts[0, : dims[0]])
     acc = np.empty(n, dtype=np.float64)
     for t in range(acting.shape[0]):
         i = acting[t]
@@ -392,7 +404,7 @@ def bounded_confidence_sequence(
         for c in range(n):
             params[i, c] = (1.0 - rate) * params[i, c] + rate * acc[c] / count
         if functional:
-            _forward_agent(params[i], probe, np.int64(0), net, acts, zs, tmp)
+            _forward_loaded(params[i], net, acts, zs, tmp, False)
             o = acts[n_layers, :d_out]
             for b in range(batch):
                 for j in range(d_out):
