@@ -239,9 +239,9 @@ def _times_derivative(kind, z, a, delta):
 
 @njit(**_JIT)
 def _forward_loaded(row, net, acts, zs, tmp, lse_wanted):
-    """The layers of :func:`_forward_agent` with its input already in ``acts[0, :d_0]`` (which
-    they leave as it is): a caller running several networks on one input (distillation's
-    neighbours on an agent's batch, the probe) loads it once."""
+    """The layers of :func:`_forward_agent` (arguments there) with its input already in
+    ``acts[0, :d_0]``, which they leave as it is: a caller running several networks on one
+    input (distillation's neighbours on an agent's batch, the probe) loads it once."""
     wide_vectors()
     dims = net.dims
     n_layers = dims.shape[0] - 1
