@@ -38,12 +38,44 @@ FLOP_NOTE = (
 )
 
 
+def step_seconds(rounds: list[float], load: int) -> float:
+    """The seconds per step that a peer's timed rounds stand for (each round: the mean of a
+    fixed number of steps, the same number in every round).
+
+    Quiet (``load == 0``): their median, so that one round slowed by a stray process does not
+    count. Under load: their mean, i.e. the total time of all the steps timed, what a run of
+    many steps takes. There the rounds are bimodal: a one-thread peer runs alone on its core in
+    some rounds and shares it with a busy process in others (about twice as slow), and a
+    median over a few rounds picks one of the two modes by the luck of the draw (2026-12-06,
+    two busy processes, seven rounds: Population's median was a shared round and JAX's an
+    unshared one, 0.67x, while the totals gave 1.04x).
+    """
+    if len(rounds) == 0:
+        raise ValueError("no timed rounds")
+    return float(np.median(rounds) if load == 0 else np.mean(rounds))
+
+
+def _per_round(value: float | list[float], load: int) -> float:
+    """A per-round figure (a list; one number in reports before 2026-12-06) summarized as the
+    rounds' times are."""
+    return float(value) if np.isscalar(value) else step_seconds(value, load)
+
+
+def statistic(load: int) -> str:
+    """The name of what :func:`step_seconds` takes of the rounds at this load level."""
+    return "median" if load == 0 else "mean"
+
+
 def summary_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per (thread count, dtype, config): throughputs, ratios, shares of the limit."""
     rows = []
+    load = report.get("load", 0)
     for w in report["workers"]:
         for run in w["runs"]:
-            sps = {n: p["samples_per_s"] for n, p in run["peers"].items()}
+            sps = {
+                n: p["n_agents"] * run["batch"] / step_seconds(p["seconds"], load)
+                for n, p in run["peers"].items()
+            }
             others = {n: v for n, v in sps.items() if n != "population"}
             best = max(others, key=others.__getitem__)
             gflops = run["flops_per_agent_step"] / run["batch"] / 1e9  # per agent-sample
@@ -55,7 +87,7 @@ def summary_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
                 "vs_mesa": sps["population"] / sps["mesa_loop"],
                 "pop_share": sps["population"] * gflops / limit,
                 "best_share": others[best] * gflops / limit, "limit": limit,
-                "cpu": {n: p["cpu_per_wall"] for n, p in run["peers"].items()},
+                "cpu": {n: _per_round(p["cpu_per_wall"], load) for n, p in run["peers"].items()},
                 "mesa_agents": run["peers"]["mesa_loop"]["n_agents"],
             })  # fmt: skip
     return rows
@@ -102,7 +134,8 @@ def table(report: dict[str, Any]) -> str:
     mesa = {r["mesa_agents"] for r in summary_rows(report)}
     lines.append("")
     lines.append(
-        "Throughput: million agent-samples/s = n_agents * B / median seconds per step. "
+        "Throughput: million agent-samples/s = n_agents * B / seconds per step, the "
+        f"{statistic(report.get('load', 0))} over the rounds. "
         f"*Mesa loop timed on the first {'/'.join(map(str, sorted(mesa)))} agents only "
         "(per-agent-sample throughput)."
     )
@@ -155,12 +188,14 @@ def markdown(report: dict[str, Any]) -> str:
             f"XLA_FLAGS='{w['xla_flags']}'; pinned to CPUs {w['cpus']}"
         )
     lines += [
-        f"- Repetitions: {report['reps']} interleaved rounds per config; median reported.",
+        f"- Repetitions: {report['reps']} interleaved rounds per config; their "
+        f"{statistic(load)} reported (the median when quiet, the mean under load: "
+        "`benchmarks.report.step_seconds`).",
         f"- {FLOP_NOTE}",
         "",
         table(report),
         "",
-        "Cores kept busy (process CPU seconds / wall seconds, median over rounds):",
+        f"Cores kept busy (process CPU seconds / wall seconds, {statistic(load)} over rounds):",
         "",
         "| config | dtype | thr | " + " | ".join(PEER_NAMES.values()) + " |",
         "|" + "---|" * (3 + len(PEER_NAMES)),
@@ -213,7 +248,9 @@ def summary_table(reports: list[dict[str, Any]]) -> str:
     lines += [
         "",
         "Population: million agent-samples/s, median over runs. Pop / best peer: worst / median "
-        "over the runs (one value for a single run), the best peer named. Runs per level: "
+        "over the runs (one value for a single run), the best peer named. Within a run, every "
+        "peer's seconds per step are the median of its timed rounds when quiet and their mean "
+        "under load (the total time of the steps timed). Runs per level: "
         + ", ".join(f"{_load_name(k)} {v}" for k, v in runs.items())
         + ".",
     ]

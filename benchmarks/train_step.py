@@ -13,9 +13,10 @@ checked to compute the same losses as Population over two steps, then timed in i
 repetitions (the order rotates each repetition). The machine's FLOP limit is a large GEMM at
 that dtype and thread count, measured before and after the dtype's configs (the best counts).
 
-Throughput is agent-samples per second: ``n_agents * B / median seconds per step``. The Mesa
-loop is slow, so it holds only the first ``--mesa-agents`` agents; its throughput is per
-agent-sample all the same.
+Throughput is agent-samples per second: ``n_agents * B / seconds per step``, the seconds per
+step of a peer being the median of its rounds on a quiet machine and their mean under load
+(:func:`benchmarks.report.step_seconds` says why). The Mesa loop is slow, so it holds only the
+first ``--mesa-agents`` agents; its throughput is per agent-sample all the same.
 
 Under load (``--load N``): the benchmark itself starts N other processes that keep a core busy
 (``python -c "while True: pass"``, not pinned: the scheduler places them) before each
@@ -115,7 +116,7 @@ def time_interleaved(
 
     Each timing covers enough steps to last ``min_time`` seconds (calibrated on one step);
     the garbage collector is off while timing, as in :mod:`timeit`. Also records CPU seconds
-    per wall second (the cores a peer really kept busy).
+    per wall second of every round (the cores a peer really kept busy).
     """
     names = list(built)
     inner = {}
@@ -139,10 +140,7 @@ def time_interleaved(
                 seconds[name].append(wall / inner[name])
     finally:
         gc.enable()
-    return {
-        n: {"seconds": seconds[n], "inner": inner[n], "cpu_per_wall": float(np.median(cpu[n]))}
-        for n in names
-    }
+    return {n: {"seconds": seconds[n], "inner": inner[n], "cpu_per_wall": cpu[n]} for n in names}
 
 
 def run_case(spec: str, dtype: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -155,7 +153,7 @@ def run_case(spec: str, dtype: str, args: argparse.Namespace) -> dict[str, Any]:
     for name, t in timed.items():
         t["n_agents"] = len(built[name].losses())
         t["median_s"] = float(np.median(t["seconds"]))
-        t["samples_per_s"] = t["n_agents"] * batch / t["median_s"]
+        t["mean_s"] = float(np.mean(t["seconds"]))
         t["loss_rel_diff"] = errors[name]
     del built
     gc.collect()
