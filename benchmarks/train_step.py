@@ -42,8 +42,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from benchmarks import flops, peers
 from benchmarks.report import floors, markdown, results_page, summary_table
 
@@ -152,8 +150,6 @@ def run_case(spec: str, dtype: str, args: argparse.Namespace) -> dict[str, Any]:
     timed = time_interleaved(built, args.reps, args.min_time)
     for name, t in timed.items():
         t["n_agents"] = len(built[name].losses())
-        t["median_s"] = float(np.median(t["seconds"]))
-        t["mean_s"] = float(np.mean(t["seconds"]))
         t["loss_rel_diff"] = errors[name]
     del built
     gc.collect()

@@ -29,6 +29,11 @@ def test_quiet_rounds_are_summarized_by_their_median():
     assert step_seconds([1.0, 1.1, 9.0], 0) == pytest.approx(1.1)  # a stray slow round ignored
 
 
+def test_no_rounds_is_an_error_not_a_nan():
+    with pytest.raises(ValueError, match="no timed rounds"):
+        step_seconds([], 1)
+
+
 def test_rounds_under_load_are_summarized_by_their_mean_the_total_time_of_the_steps():
     assert step_seconds(POP, 2) == pytest.approx(11 / 7)
     (row,) = summary_rows(_report(2))
@@ -43,5 +48,3 @@ def test_the_summary_table_reports_and_names_the_statistic_of_each_level():
     table = summary_table([_report(0), _report(2)])
     assert "| 0.60x (JAX) |" in table and "| 1.09x (JAX) |" in table
     assert "median of its timed rounds when quiet and their mean under load" in table
-    with pytest.raises(ValueError, match="no timed rounds"):
-        step_seconds([], 1)
