@@ -33,9 +33,12 @@ app: $(STAMP) $(ASSETS)
 demo: $(STAMP) $(ASSETS)
 	$(PY) -m simulator run gossip_learning --steps 100 --seed 0 --agents-every 10 --out out/demo --force
 
-## test: set up, then run the default (fast) suite
+## test: set up, then run the default (fast) suite in TEST_WORKERS processes (pytest-xdist; a
+## file's tests stay in one process). Most of a first run is Numba compiling kernels, one core
+## per compilation: two processes take about half the time on two cores. TEST_WORKERS=0: one.
+TEST_WORKERS ?= 2
 test: $(STAMP) $(ASSETS)
-	$(PY) -m pytest -m "not slow and not browser" -q
+	$(PY) -m pytest -m "not slow and not browser" -q -n $(TEST_WORKERS) --dist loadfile
 
 ## test-extra: the slow and browser tests (CI runs them after `make test`)
 test-extra: $(STAMP) $(ASSETS)
@@ -56,6 +59,7 @@ bench: $(STAMP)
 ## (kernels/activations.py, optim.py, elementary.py, arrays.py, gemm.py), clear the cache.
 clean-cache:
 	find simulator -name '*.nbi' -delete -o -name '*.nbc' -delete
+	rm -rf .numba_cache
 
 clean: clean-cache
 	rm -rf $(VENV) out .pytest_cache
