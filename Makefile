@@ -59,7 +59,6 @@ bench: $(STAMP)
 ## (kernels/activations.py, optim.py, elementary.py, arrays.py, gemm.py), clear the cache.
 clean-cache:
 	find simulator -name '*.nbi' -delete -o -name '*.nbc' -delete
-	rm -rf .numba_cache
 
 clean: clean-cache
 	rm -rf $(VENV) out .pytest_cache

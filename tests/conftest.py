@@ -8,16 +8,6 @@ import os
 # Must be set before the first parallel kernel runs; an explicit setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
-# `make test` runs the suite in two processes (pytest-xdist): most of a first run is Numba
-# compiling kernels, one core per compilation. Each worker keeps its own kernel cache: Numba's
-# cache index is not safe for two processes compiling one function's signatures at once (a data
-# file can end up under the other signature's index entry: numba/numba#10128). Set here, before
-# any test imports Numba; an explicit NUMBA_CACHE_DIR wins.
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    _root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    _worker_cache = os.path.join(_root, ".numba_cache", "test-" + os.environ["PYTEST_XDIST_WORKER"])
-    os.environ.setdefault("NUMBA_CACHE_DIR", _worker_cache)
-
 
 # ==== browser app (tests/test_app_browser.py) ========================================== begin
 # Fixtures for the end-to-end tests of the Solara app: a server started with `simulator app`
