@@ -61,6 +61,16 @@ def test_an_unwritable_cache_directory_is_used_unlocked(tmp_path):
     assert _cache_file(missing).load("anything") is None
 
 
+def test_a_file_system_without_flock_is_used_unlocked(tmp_path, monkeypatch):
+    def no_locks(fd, operation):
+        raise OSError(37, "No locks available")
+
+    monkeypatch.setattr(cache_lock.fcntl, "flock", no_locks)
+    entries = _cache_file(tmp_path)
+    entries.save("signature", b"code")
+    assert entries.load("signature") == b"code"
+
+
 def test_two_processes_compiling_two_signatures_at_once_leave_both_in_the_cache(tmp_path):
     """Two processes compile one cached kernel for float32 and for float64 into one cache at
     the same time; a third then loads both from the cache (nothing compiled) and each gives

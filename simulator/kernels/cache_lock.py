@@ -15,9 +15,9 @@ started side by side.
 wraps both operations in an exclusive ``flock`` on one lock file per cache directory,
 ``<cache dir>/.cache.lock``: an entry is written, or read, by one process at a time, index and
 data together. Each operation is file I/O of milliseconds (the compilation itself happens
-outside the lock). Where ``flock`` does not exist (Windows) or the lock file cannot be created
-(a read-only cache directory, where nothing is written anyway), the operations run unlocked,
-as in Numba.
+outside the lock). Where ``flock`` does not exist (Windows) or fails (a file system without
+it), or the lock file cannot be created (a read-only cache directory, where nothing is written
+anyway), the operations run unlocked, as in Numba.
 """
 
 from __future__ import annotations
@@ -42,17 +42,19 @@ LOCK_NAME = ".cache.lock"
 def locked(cache_dir: str) -> Iterator[None]:
     """Hold the exclusive lock of the kernel cache in ``cache_dir`` (blocks until it is free).
 
-    Unlocked (a no-op) without ``fcntl`` or when the lock file cannot be opened.
+    Unlocked (a no-op) without ``fcntl``, when the lock file cannot be opened or when ``flock``
+    fails on its file system.
     """
     fd = -1
     if fcntl is not None:
         try:
             fd = os.open(os.path.join(cache_dir, LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:  # no directory yet, read-only, or a file system without flock
+            if fd >= 0:
+                os.close(fd)
             fd = -1
     try:
-        if fd >= 0:
-            fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         if fd >= 0:
