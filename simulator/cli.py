@@ -213,7 +213,7 @@ def _build(name: str, seed: int, params: dict[str, Any], quiet: bool) -> Any:
     if not quiet and isinstance(dtype, str) and kernels_cold(dtype):
         click.echo(
             f"compiling the simulation kernels for {dtype} (first use after an install or "
-            "upgrade: about a minute; cached for later runs)...",
+            "upgrade: a few minutes; cached for later runs)...",
             err=True,
         )
     return cls(rng=seed, **params)
