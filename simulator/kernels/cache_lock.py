@@ -48,9 +48,10 @@ def locked(cache_dir: str) -> Iterator[None]:
     fd = -1
     if fcntl is not None:
         try:
-            fd = os.open(os.path.join(cache_dir, LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o644)
+            flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)  # as runfolder's lock
+            fd = os.open(os.path.join(cache_dir, LOCK_NAME), flags, 0o644)
             fcntl.flock(fd, fcntl.LOCK_EX)
-        except OSError:  # no directory yet, read-only, or a file system without flock
+        except OSError:  # no directory, read-only, a symlink, or no flock on its file system
             if fd >= 0:
                 os.close(fd)
             fd = -1
