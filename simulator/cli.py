@@ -204,18 +204,24 @@ def _default(ctx: click.Context, name: str) -> bool:
 
 
 def _build(name: str, seed: int, params: dict[str, Any], quiet: bool) -> Any:
-    """Build scenario ``name`` (a notice first when the kernels must be compiled)."""
+    """Build scenario ``name``; when the kernels must be compiled, a notice first and a helper
+    process compiling the step's and the measures' kernels beside the build
+    (:mod:`simulator.compile_ahead`; stopped when this process exits)."""
+    from simulator import compile_ahead
     from simulator.registry import get_model
     from simulator.runprogress import kernels_cold
 
     cls = get_model(name)
     dtype = params.get("dtype", cls.param_specs()["dtype"].default)
-    if not quiet and isinstance(dtype, str) and kernels_cold(dtype):
-        click.echo(
-            f"compiling the simulation kernels for {dtype} (first use after an install or "
-            "upgrade: a few minutes; cached for later runs)...",
-            err=True,
-        )
+    if isinstance(dtype, str) and kernels_cold(dtype):
+        helper = compile_ahead.start(name, params)
+        if not quiet:
+            click.echo(
+                f"compiling the simulation kernels for {dtype} (first use after an install or "
+                f"upgrade: a few minutes{' in two processes' if helper else ''}; cached for "
+                "later runs)...",
+                err=True,
+            )
     return cls(rng=seed, **params)
 
 

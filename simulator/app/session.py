@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from simulator import compile_ahead
 from simulator.app.graphview import GraphView, graph_view
 from simulator.app.limits import Limits
 from simulator.app.projection import HomogenizationMap
@@ -27,6 +28,7 @@ from simulator.collect import model_table
 from simulator.config import ParameterError
 from simulator.params import Param
 from simulator.registry import get_model, load_registry
+from simulator.runprogress import kernels_cold
 
 DEFAULT_SCENARIO = "gossip_learning"
 MAX_DRAWN_NODES = 500
@@ -196,6 +198,7 @@ class Session:
         fail = self._fail if field is None else (lambda msg: self._field_fail(field, msg))
         try:
             self.limits.check(cls, self.given())
+            _compile_ahead_if_cold(self.scenario, cls, self.given())
             model = cls(rng=self.seed, **self.given())
         except ParameterError as exc:
             return fail(str(exc))
@@ -300,3 +303,12 @@ class Session:
     def csv_name(self) -> str:
         """A file name for the download, e.g. ``gossip_learning-seed0-step25.csv``."""
         return f"{self.scenario}-seed{self.seed}-step{self.steps}.csv"
+
+
+def _compile_ahead_if_cold(name: str, cls: type, given: dict[str, Any]) -> None:
+    """A helper process compiling the step's and the measures' kernels beside the build when
+    the kernel cache is cold (:mod:`simulator.compile_ahead`): the first build, and the first
+    step after it, wait half as long."""
+    dtype = given.get("dtype", cls.param_specs()["dtype"].default)
+    if isinstance(dtype, str) and kernels_cold(dtype):
+        compile_ahead.start(name, given)
