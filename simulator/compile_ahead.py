@@ -1,27 +1,27 @@
 """Compile a scenario's kernels in a second process while the first one builds the model.
 
 With an empty kernel cache (the first run after an install or an upgrade) building a model and
-taking its first step compiles some twenty top-level Numba kernels, one after another, on one
-core: gossip_learning's defaults 3.5-4 min on a 2-core Zen 4 EPYC. The model's own order is
-fixed: its build compiles the data kernels, the loss pass and the CKA baseline's forward pass
-and CKA (2 min of the 4), its first collect the measures (probe, weights, alignment, clusters:
-over a minute), and its first step the training kernel (over half a minute).
+taking its first step compiles some fifteen top-level Numba kernels, one after another, on one
+core: 156 s for gossip_learning's defaults on a 2-core Zen 4 EPYC. The model's own order is
+fixed: its build compiles the data kernels, the training kernel (for its initial losses), the
+CKA baseline's forward pass and CKA (95 s), its first collect the measures (probe, weights,
+alignment, clusters: 60 s), its first step the social kernels.
 
-:func:`start` launches a helper process that builds the same scenario with those build-time
-computations left out, collects once (the measures) and takes one step (the training and
-social kernels). Each kernel it compiles goes into Numba's on-disk cache (under the lock of
+:func:`start` launches a helper process that builds the same scenario without those build-time
+computations (its data are constant arrays of the task's shapes), collects once (the measures)
+and takes one step (the social kernels, and the training kernel if the main process has not
+compiled it by then). Each kernel it compiles goes into Numba's on-disk cache (under the lock of
 :mod:`simulator.kernels.cache_lock`); when the main process reaches that kernel, it loads it
-instead of compiling it. The two processes start on the same data kernels (about 25 s compiled
-twice); after that they compile different kernels at once. Nothing the helper does can change
+instead of compiling it: gossip_learning's build and first step then take 91 s, the main
+process's own chain (data, training, CKA) plus a few seconds. Nothing the helper does can change
 a result: it writes nothing but compiled code, which is the same whichever process compiles it
 (its runs use the scenario's types and layouts, so its kernels have the main process's
-signatures), and it is stopped (SIGTERM) when the main process is done with it or exits.
+signatures), and it is stopped (SIGTERM) when the main process exits.
 
-Started by ``simulator run`` and the app's model builds when the training kernel has no cached
-code for the run's dtype (:func:`simulator.runprogress.kernels_cold`), the process may use at
-least two CPUs, and ``NEUROPOP_COMPILE_AHEAD`` is not ``0``; one at a time per process. The
-helper runs at a lower priority (``nice`` 10), so on a busy machine it takes only what is left
-over.
+Started by ``simulator run`` and the app's model builds when the kernels are cold for the run's
+dtype (:func:`simulator.runprogress.kernels_cold`), the process may use at least two CPUs, and
+``NEUROPOP_COMPILE_AHEAD`` is not ``0``; one at a time per process. The helper runs at a lower
+priority (``nice`` 10), so on a busy machine it takes only what is left over.
 """
 
 from __future__ import annotations
@@ -129,10 +129,10 @@ def _replaced(owner: Any, name: str, value: Any) -> Iterator[None]:
 
 def compile_kernels(name: str, params: dict[str, Any]) -> Any:
     """What the helper does: build ``name`` with ``params`` (at most :data:`MAX_AGENTS` agents)
-    without its build-time data, loss, CKA baseline and first collect (the main process
-    compiles those kernels first), take one step on constant data (the training and social
-    kernels: the main process needs them last), then collect (the measures). Returns the model
-    (for tests; the helper process only exits)."""
+    without its build-time data, losses, CKA baseline and first collect (the main process
+    compiles those kernels first), then collect (the measures), then take one step on constant
+    data (the social kernels, which the main process needs last). Returns the model (for tests;
+    the helper process only exits)."""
     import numpy as np
 
     from simulator.model import NeuralModel
@@ -162,8 +162,8 @@ def compile_kernels(name: str, params: dict[str, Any]) -> Any:
             _replaced(Population, "loss", no_loss),
         ):
             model = cls(rng=0, **params)
-        model.step()  # the training and social kernels
-    model.collect()  # the measures
+        model.collect()  # the measures
+        model.step()  # the social kernels (and the training's, when the build had none)
     return model
 
 

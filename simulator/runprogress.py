@@ -4,10 +4,8 @@
   plain line every 10% of the steps or 30 s.
 * A hint, once, when measuring dominates: after at least 5 steps and 2 s, if the model's
   ``timings["measure"]`` is more than half of the time spent in steps.
-* A notice before the model is built when the main training kernel has no cached machine code
-  for the run's dtype (so the silence that follows is explained). The check reads Numba's own
-  cache index of :func:`simulator.kernels.mlp._population_pass` (through Numba's cache object:
-  a stale index, e.g. after the kernel source changed, counts as cold); it costs a few ms.
+* A notice before the model is built when the kernels every model runs have no cached machine
+  code for the run's dtype (so the silence that follows is explained): see :func:`kernels_cold`.
 """
 
 from __future__ import annotations
@@ -22,16 +20,28 @@ HINT_SHARE = 0.5  # measuring above this share of the step time earns a hint
 
 
 def kernels_cold(dtype: str) -> bool:
-    """True when the training kernel has no valid cached compilation for ``dtype`` here.
+    """True when no training kernel (register tiles or lanes), or no probe pass (parallel or
+    serial: every collect runs one), has valid cached code for ``dtype`` here.
 
-    Uses Numba's cache index (private API, guarded: any surprise answers False, no notice).
+    Numba specializes on types, not shapes: once a model of ``dtype`` has been built, stepped
+    and measured, these are cached for every other model of that dtype; only the training
+    kernel of the other family (networks too wide for lanes, or small ones) may still compile
+    (~1 min) without a notice. Reads Numba's cache indexes (private API, guarded: any surprise
+    answers False, no notice; a stale index, e.g. after the kernel source changed, counts as
+    cold); a few ms.
     """
     try:
-        from simulator.kernels import mlp
+        from simulator.kernels import lanes, measure_probe, mlp
 
-        cache = mlp._population_pass._cache
-        index = cache._cache_file._load_index()  # {} when missing or stale (source changed)
-        return not any(str(key[0][0].dtype) == dtype for key in index)
+        def cached(*kernels: Any) -> bool:
+            for kernel in kernels:
+                index = kernel._cache._cache_file._load_index()  # {} when missing or stale
+                if any(str(key[0][0].dtype) == dtype for key in index):
+                    return True
+            return False
+
+        training = cached(mlp._population_pass, lanes.population_lanes)
+        return not (training and cached(measure_probe.probe_pass, measure_probe.probe_pass_serial))
     except Exception:
         return False
 

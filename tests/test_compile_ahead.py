@@ -122,10 +122,12 @@ def test_the_helper_leaves_the_step_and_measure_kernels_in_the_cache(tmp_path):
         timeout=1200,
     )
     compiled = set(out.stdout.split())
-    # what the helper left out (the data, the build's loss pass), the main process compiled ...
-    assert {"teacher_sample", "_population_pass"} <= compiled
-    # ... and what it compiled, the main process loaded
-    assert not compiled & {"population_lanes", "probe_pass", "_align_consensus", "mix_rows"}
+    # what the helper leaves to the main process (the data, the CKA baseline's forward pass),
+    # the main process compiled ...
+    assert {"teacher_sample", "_population_forward"} <= compiled
+    # ... and what the helper compiled, the main process loaded
+    helpers = {"population_lanes", "probe_pass", "mean_cka_parallel", "_align_consensus"}
+    assert not compiled & {*helpers, "sweep_components", "mix_rows"}
 
 
 def _processes_with(env_value: str) -> list[int]:

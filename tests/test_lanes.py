@@ -170,7 +170,10 @@ def test_lanes_report_the_losses_of_the_register_tiles_to_the_last_bit(config, d
         _register_tiles(m)
         in_tiles = pop.gradients(X, Y)[1]
     np.testing.assert_array_equal(in_lanes, in_tiles)
-    np.testing.assert_array_equal(in_lanes, pop.loss(X, Y))
+    np.testing.assert_array_equal(in_lanes, pop.loss(X, Y))  # a loss pass in lanes
+    with monkeypatch.context() as m:
+        _register_tiles(m)
+        np.testing.assert_array_equal(pop.loss(X, Y), in_tiles)
     np.testing.assert_array_equal(pop.train_step(X, Y), in_tiles)
     pop.params[:] = start
     with monkeypatch.context() as m:
@@ -253,7 +256,7 @@ def test_which_networks_and_passes_run_in_lanes():
         return Population(2, layers, **kw)._net
 
     assert lanes.eligible(net((8, 16, 1)), K.MODE_TRAIN)
-    assert not lanes.eligible(net((8, 16, 1)), K.MODE_LOSS)  # the probe pass's own forward
+    assert lanes.eligible(net((8, 16, 1)), K.MODE_LOSS)
     assert lanes.eligible(net((8, 16, 1)), K.MODE_GRAD)
     assert not lanes.eligible(net((8, 16, 1)), K.MODE_INPUT_GRAD)
     assert not lanes.eligible(net((8, lanes.LANE_MAX_WIDTH + 1, 1)), K.MODE_TRAIN)

@@ -15,7 +15,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from models import REGISTRY
@@ -235,9 +234,9 @@ def test_progress_is_plain_lines_off_a_terminal_with_a_hint_when_measuring_domin
 
 
 def test_a_cold_kernel_cache_is_detected(tmp_path):
-    from simulator import Population
+    from simulator.registry import get_model
 
-    Population(2, (2, 2, 1)).train_step(np.ones((2, 3, 2)), np.ones((2, 3, 1)))
+    get_model("gossip_learning")(rng=0, n_agents=8)  # trains nothing yet: its losses, a collect
     assert not kernels_cold("float32")
     code = "from simulator.runprogress import kernels_cold; print(kernels_cold('float32'))"
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)}

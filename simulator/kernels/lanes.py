@@ -632,11 +632,16 @@ IN_PLACE = (TANH, SIGMOID, RELU, IDENTITY)
 
 def eligible(net, mode: int, batch: int = 32) -> bool:
     """Whether a pass of ``mode`` over networks ``net`` on ``batch`` samples runs in lanes:
-    gradient and training passes of networks at most :data:`LANE_MAX_WIDTH` wide, with at most
-    :data:`LANE_MAX_MACS` multiply-adds in a forward pass over the batch, whose hidden layers
-    keep only f(z) (not the step function, whose derivative needs z). Loss passes (a forward
-    pass and the loss, the same bits either way) stay with the register tiles."""
-    if mode not in (MODE_GRAD, MODE_TRAIN):
+    loss, gradient and training passes of networks at most :data:`LANE_MAX_WIDTH` wide, with at
+    most :data:`LANE_MAX_MACS` multiply-adds in a forward pass over the batch, whose hidden
+    layers keep only f(z) (not the step function, whose derivative needs z).
+
+    Loss passes give the register tiles' bits either way; in lanes, a model's build (which
+    computes its initial losses) compiles no kernel its steps do not use: the register tiles'
+    pass is ~50 s of a cold start's compiling. Speed against the register tiles (10,000
+    agents, B = 32, one and two threads): 8-16-1 float32 1.25-1.5x, float64 0.96-0.98x; 1-1
+    3-4x; 2-8-1 float32 2.7-2.9x, float64 1.4-1.6x."""
+    if mode not in (MODE_LOSS, MODE_GRAD, MODE_TRAIN):
         return False
     dims, acts = (np.asarray(a, dtype=np.int64).tobytes() for a in (net.dims, net.acts))
     return _shape_fits(dims, acts) and (
