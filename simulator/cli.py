@@ -205,8 +205,8 @@ def _default(ctx: click.Context, name: str) -> bool:
 
 def _build(name: str, seed: int, params: dict[str, Any], quiet: bool) -> Any:
     """Build scenario ``name``; when the kernels must be compiled, a notice first and a helper
-    process compiling the step's and the measures' kernels beside the build
-    (:mod:`simulator.compile_ahead`; stopped when this process exits)."""
+    process compiling the measures' and the step's kernels beside the build
+    (:mod:`simulator.compile_ahead`; stopped when the command ends)."""
     from simulator import compile_ahead
     from simulator.registry import get_model
     from simulator.runprogress import kernels_cold
@@ -215,6 +215,8 @@ def _build(name: str, seed: int, params: dict[str, Any], quiet: bool) -> Any:
     dtype = params.get("dtype", cls.param_specs()["dtype"].default)
     if isinstance(dtype, str) and kernels_cold(dtype):
         helper = compile_ahead.start(name, params)
+        if helper is not None:
+            click.get_current_context().call_on_close(helper.stop)
         if not quiet:
             click.echo(
                 f"compiling the simulation kernels for {dtype} (first use after an install or "

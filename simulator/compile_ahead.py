@@ -87,14 +87,23 @@ def start(name: str, params: dict[str, Any]) -> Helper | None:
     (:func:`simulator.runprogress.kernels_cold`).
 
     None when no helper is wanted (``NEUROPOP_COMPILE_AHEAD=0``, fewer than two usable CPUs,
-    this process's previous helper still running) or none can be started (parameters that
-    cannot be pickled, no interpreter to start): the build then compiles alone, as it would
-    have anyway.
+    this process's previous helper still running, parameters the scenario refuses: its build
+    says why) or none can be started (parameters that cannot be pickled, no interpreter to
+    start): the build then compiles alone, as it would have anyway.
     """
+    from simulator.config import ParameterError
+    from simulator.params import resolve
+    from simulator.registry import get_model
+
     global _current
     if os.environ.get(ENV, "1") == "0" or usable_cpus() < 2:
         return None
     if _current is not None and _current.running():
+        return None
+    try:
+        cls = get_model(name)
+        resolve(cls.param_specs(), params, cls.__name__)
+    except ParameterError:
         return None
     try:
         payload = pickle.dumps((name, params))
@@ -142,7 +151,7 @@ def compile_kernels(name: str, params: dict[str, Any]) -> Any:
 
     cls = get_model(name)
     params = dict(params)
-    if isinstance(params.get("n_agents"), int) and params["n_agents"] > MAX_AGENTS:
+    if isinstance(params.get("n_agents"), int | np.integer) and params["n_agents"] > MAX_AGENTS:
         params["n_agents"] = MAX_AGENTS
 
     def no_loss(self: Population, X: Any, Y: Any) -> np.ndarray:

@@ -24,11 +24,12 @@ def kernels_cold(dtype: str) -> bool:
     serial: every collect runs one), has valid cached code for ``dtype`` here.
 
     Numba specializes on types, not shapes: once a model of ``dtype`` has been built, stepped
-    and measured, these are cached for every other model of that dtype; only the training
-    kernel of the other family (networks too wide for lanes, or small ones) may still compile
-    (~1 min) without a notice. Reads Numba's cache indexes (private API, guarded: any surprise
-    answers False, no notice; a stale index, e.g. after the kernel source changed, counts as
-    cold); a few ms.
+    and measured, these and most other kernels are cached for every model of that dtype; what
+    another model may still compile without a notice is what it alone uses (the other
+    training family: networks too wide for lanes, or small ones; its task's data kernel, its
+    rules' kernels). Reads Numba's cache indexes (private API, guarded: any surprise answers
+    False, no notice; a stale index, e.g. after the kernel source changed, counts as cold); a
+    few ms.
     """
     try:
         from simulator.kernels import lanes, measure_probe, mlp

@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import networkx as nx
 import pytest
+from click.testing import CliRunner
 
-from simulator import compile_ahead
+from simulator import compile_ahead, runprogress
+from simulator.cli import main
 from simulator.model import NeuralModel
 from simulator.population import Population
 from simulator.registry import load_registry
@@ -48,11 +51,28 @@ def test_one_helper_at_a_time(monkeypatch):
         compile_ahead._current.stop()
 
 
-def test_parameters_that_cannot_be_pickled_start_no_helper(monkeypatch):
+def test_parameters_refused_or_that_cannot_be_pickled_start_no_helper(monkeypatch):
     monkeypatch.delenv(compile_ahead.ENV, raising=False)
     monkeypatch.setattr(compile_ahead, "usable_cpus", lambda: 2)
     monkeypatch.setattr(compile_ahead, "_current", None)
-    assert compile_ahead.start("gossip_learning", {"fitness": lambda m: 0}) is None
+    assert compile_ahead.start("gossip_learning", {"n_agents": -3}) is None
+    assert compile_ahead.start("no_such_scenario", {}) is None
+    graph = nx.path_graph(8)
+    graph.graph["note"] = lambda: 0  # a valid graph that pickle cannot take
+    assert compile_ahead.start("gossip_learning", {"graph": graph}) is None
+
+
+def test_a_run_stops_its_helper_when_the_command_ends(monkeypatch, tmp_path):
+    monkeypatch.delenv(compile_ahead.ENV, raising=False)
+    monkeypatch.setattr(compile_ahead, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(compile_ahead, "_current", None)
+    monkeypatch.setattr(runprogress, "kernels_cold", lambda dtype: True)
+    args = ["run", "polarization", "--steps", "1", "--out", str(tmp_path / "run")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "in two processes" in result.output
+    helper = compile_ahead._current
+    assert helper is not None and not helper.running()
 
 
 @pytest.mark.parametrize("name", sorted(load_registry()))

@@ -306,9 +306,10 @@ class Session:
 
 
 def _compile_ahead_if_cold(name: str, cls: type, given: dict[str, Any]) -> None:
-    """A helper process compiling the step's and the measures' kernels beside the build when
-    the kernel cache is cold (:mod:`simulator.compile_ahead`): the first build, and the first
-    step after it, wait half as long."""
+    """A helper process compiling the measures' and the step's kernels beside the build when
+    the kernel cache is cold (:mod:`simulator.compile_ahead`), so the first build and the
+    first step wait for less compiling; it runs on (at most one per server process) until it
+    is done or the server exits."""
     dtype = given.get("dtype", cls.param_specs()["dtype"].default)
     if isinstance(dtype, str) and kernels_cold(dtype):
         compile_ahead.start(name, given)
