@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import networkx as nx
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -189,3 +190,38 @@ def test_a_cold_run_with_a_helper_writes_what_a_warm_run_writes_and_leaves_no_pr
     names = ("model.csv", "agents.csv")
     for name in names:
         assert (tmp_path / "cold" / name).read_bytes() == (tmp_path / "warm" / name).read_bytes()
+
+
+_SWEEP = """
+name = "cold start"
+model = "gossip_learning"
+steps = 3
+seeds = [0, 1]
+[fixed]
+n_agents = 16
+[vary]
+mixing_rate = [0.0, 0.5]
+"""
+
+
+@pytest.mark.slow
+def test_a_cold_local_sweep_compiles_in_its_first_run_only_and_gives_the_warm_results(tmp_path):
+    (tmp_path / "spec.toml").write_text(_SWEEP)
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+    env.pop(compile_ahead.ENV, None)
+    tables = {}
+    for name in ("cold", "warm"):
+        if name == "warm":
+            env[compile_ahead.ENV] = "0"
+        subprocess.run(
+            [sys.executable, "-m", "simulator", "sweep", str(tmp_path / "spec.toml"), "--out",
+             str(tmp_path / name), "--workers", "2"],
+            env=env, capture_output=True, check=True, timeout=1200,
+        )  # fmt: skip
+        tables[name] = pd.read_csv(tmp_path / name / "runs.csv").sort_values("run_id")
+    cold, warm = (tables[n].reset_index(drop=True) for n in ("cold", "warm"))
+    assert (cold["status"] == "ok").all() and len(cold) == 4
+    if compile_ahead.usable_cpus() >= 2:  # one run compiled (minutes), the others waited for it
+        seconds = cold["seconds"].sort_values().to_numpy()
+        assert seconds[-1] > 20 * seconds[-2], seconds
+    pd.testing.assert_frame_equal(cold.drop(columns="seconds"), warm.drop(columns="seconds"))

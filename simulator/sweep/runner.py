@@ -302,6 +302,7 @@ def run_sweep(
         progress.close()
         return
     pool = _Pool(backend, workers, scheduler)
+    helper = _compile_ahead(backend, runs[0])
     pending = deque(runs)
     inflight: dict[Future, tuple[Run, int]] = {}
     attempts: dict[str, int] = {}
@@ -309,7 +310,7 @@ def run_sweep(
     clean = False
     try:
         while pending or inflight:
-            while pending and len(inflight) < pool.capacity:
+            while pending and len(inflight) < (1 if helper is not None else pool.capacity):
                 run = pending.popleft()
                 task = _task(spec, run, backend != "serial", checkpoints)
                 inflight[pool.submit(task)] = (run, pool.generation)
@@ -333,10 +334,36 @@ def run_sweep(
                 if checkpoints is not None and result.get("status") == "ok":
                     (checkpoints[0] / f"{run.run_id}.npz").unlink(missing_ok=True)
                 progress.finished(result)
+                if helper is not None:  # the kernels are compiled: every worker may start
+                    helper.stop()
+                    helper = None
         clean = True
     finally:
+        if helper is not None:
+            helper.stop()
         pool.close(kill=not clean)
         progress.close()
+
+
+def _compile_ahead(backend: str, run: Run) -> Any:
+    """On a cold kernel cache, a local sweep's first run goes alone, beside a helper process
+    compiling its measures' and social kernels (:mod:`simulator.compile_ahead`); the other
+    runs start once it ends, on compiled kernels. Without this, every worker would compile the
+    same kernels in the same order at once. Returns the helper, or None (warm cache, another
+    backend, one CPU, ``NEUROPOP_COMPILE_AHEAD=0``: every worker starts at once)."""
+    from simulator import compile_ahead
+    from simulator.registry import get_model
+    from simulator.runprogress import kernels_cold
+
+    if backend != "local":
+        return None
+    try:
+        dtype = run.params.get("dtype", get_model(run.model).param_specs()["dtype"].default)
+    except ParameterError:  # the run itself will say why
+        return None
+    if not (isinstance(dtype, str) and kernels_cold(dtype)):
+        return None
+    return compile_ahead.start(run.model, run.params)
 
 
 def _failed(run: Run, error: str) -> dict[str, Any]:
