@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from simulator import compile_ahead, runprogress
 from simulator.cli import main
 from simulator.model import NeuralModel
+from simulator.params import resolve
 from simulator.population import Population
 from simulator.registry import load_registry
 from simulator.tasks.base import Task
@@ -35,6 +36,7 @@ def test_stop_ends_a_running_helper_and_can_be_called_again():
 
 
 def test_no_helper_when_switched_off_or_on_one_cpu(monkeypatch):
+    monkeypatch.setattr(compile_ahead, "_current", None)
     monkeypatch.setenv(compile_ahead.ENV, "0")
     assert compile_ahead.start("gossip_learning", {}) is None
     monkeypatch.delenv(compile_ahead.ENV)
@@ -60,7 +62,9 @@ def test_parameters_refused_or_that_cannot_be_pickled_start_no_helper(monkeypatc
     assert compile_ahead.start("no_such_scenario", {}) is None
     graph = nx.path_graph(8)
     graph.graph["note"] = lambda: 0  # a valid graph that pickle cannot take
-    assert compile_ahead.start("gossip_learning", {"graph": graph}) is None
+    cls = load_registry()["gossip_learning"]
+    resolve(cls.param_specs(), {"graph": graph}, cls.__name__)  # accepted ...
+    assert compile_ahead.start("gossip_learning", {"graph": graph}) is None  # ... not pickled
 
 
 def test_a_run_stops_its_helper_when_the_command_ends(monkeypatch, tmp_path):

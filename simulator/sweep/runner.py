@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from simulator.compile_ahead import usable_cpus
 from simulator.config import ParameterError, fail
 from simulator.sweep.progress import Progress
 from simulator.sweep.spec import Run, SweepSpec
@@ -154,12 +155,6 @@ def check_backend(backend: str, workers: int | None) -> None:
         raise fail("workers", workers, "an integer >= 1 (or None: every core)")
 
 
-def _cores() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 class _SerialExecutor(Executor):
     """Runs each call at submit time, in this process."""
 
@@ -178,7 +173,7 @@ class _Pool:
     def __init__(self, backend: str, workers: int | None, scheduler: Any):
         check_backend(backend, workers)
         self.backend, self.generation = backend, 0
-        self.workers = workers or _cores()
+        self.workers = workers or usable_cpus()
         self.client = self.cluster = None
         self._own_client = False
         if backend == "dask":
