@@ -18,6 +18,9 @@ Mechanism
     confidence). For a linear network averaging weights is exactly averaging functions, so
     this is Hegselmann-Krause dynamics in function space on a graph. Agents see no data by
     default (``lr=0``); with ``lr > 0`` a common truth pulls every camp toward one function.
+    The truth is a linear teacher (``teacher_hidden=0``), which a linear agent can represent
+    exactly, so every camp can reach it; and its data cost about half a training step, where
+    the default 16-unit tanh teacher's cost 2.4-2.6x (``benchmarks/model_step.py``).
 
 Watch
     ``n_clusters`` (agents chained by function-space distance < ``cluster_eps``) and
@@ -41,7 +44,7 @@ class Polarization(NeuralModel):
         # agents), so the graph stays sparse at any size
         graph_params={"blocks": 4, "k_in": 12, "k_out": 0.75},
         task="teacher",
-        task_params={"d_in": 1},
+        task_params={"d_in": 1, "teacher_hidden": 0},
         hidden=(),
         lr=0.0,
         init="independent",

@@ -195,11 +195,14 @@ def test_the_oracle_tanh_is_fast_tanh_bit_for_bit():
 
 def _teacher_oracle(x, W1, b1, W2T, scale):
     """Noiseless outputs float64 (R, d_out) of rows x (R, d_in): hidden sums in input order,
-    output sums in hidden order, all float32; the last product in float64."""
+    output sums in hidden order, all float32; the last product in float64. A linear teacher
+    (W2T of width 0): the first layer's sums are the outputs."""
     x = x.astype(np.float32)
     z = np.repeat(b1[None], len(x), 0)
     for i in range(W1.shape[0]):
         z = z + W1[i][None] * x[:, i : i + 1]
+    if W2T.shape[1] == 0:
+        return z.astype(np.float64) * scale
     t = _tanh32_oracle(z)
     acc = np.zeros((len(x), W2T.shape[0]), np.float32)
     for j in range(W1.shape[1]):
@@ -250,7 +253,7 @@ def _teacher_sample_oracle(task, step, X, dtype):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(("heterogeneity", "noise"), [("shared", 0.0), ("agent", 0.3)])
-@pytest.mark.parametrize("shape", [(8, 16, 1), (5, 7, 2)])
+@pytest.mark.parametrize("shape", [(8, 16, 1), (5, 7, 2), (1, 0, 1), (3, 0, 2)])
 def test_teacher_batches_equal_the_numpy_oracle_bit_for_bit(dtype, heterogeneity, noise, shape):
     d_in, hidden, d_out = shape
     task = TeacherRegression(

@@ -181,6 +181,41 @@ def test_population_learns_the_teacher():
     assert np.all(last < 0.5 * first)
 
 
+def test_a_linear_teacher_is_affine_in_its_inputs_with_unit_scale():
+    task = TeacherRegression(30, d_in=3, d_out=2, teacher_hidden=0, seed=1)
+    X, Y = task.sample(4, 200)
+    A = np.concatenate([X.reshape(-1, 3), np.ones((len(X) * 200, 1))], axis=1)
+    coef, *_ = np.linalg.lstsq(A, Y.reshape(-1, 2), rcond=None)
+    assert np.abs(A @ coef - Y.reshape(-1, 2)).max() < 1e-5  # float32 sums, nothing else
+    W1, b1, _ = task._base
+    np.testing.assert_allclose(coef, np.vstack([W1, b1]) * task._scale, rtol=1e-5, atol=1e-6)
+    assert np.all(np.abs(Y.reshape(-1, 2).std(0) - 1) < 0.1)
+    with pytest.raises(ParameterError, match=r"teacher_hidden=-1"):
+        TeacherRegression(3, teacher_hidden=-1)
+
+
+@pytest.mark.parametrize("heterogeneity", ["shared", "agent"])
+def test_linear_agents_learn_a_linear_teacher_exactly(heterogeneity):
+    """A linear teacher is realizable by linear agents: SGD on noiseless targets drives every
+    agent to its own teacher's weights (the unique minimizer), so the loss goes to zero."""
+    task = TeacherRegression(
+        4, d_in=2, d_out=1, teacher_hidden=0, heterogeneity=heterogeneity, seed=3
+    )
+    pop = Population(4, layers=(2, 1), lr=0.1, seed=0)
+    for step in range(600):
+        pop.train_step(*task.sample(step, 32))
+    for a in range(4):
+        t = task._teacher_of[a]
+        W1, b1, _ = task._base
+        if t >= 0:
+            W1 = W1 + np.float32(task.diversity) * task._delta[0][t]
+            b1 = b1 + np.float32(task.diversity) * task._delta[1][t]
+        net = pop.agent(a)
+        np.testing.assert_allclose(net.weights[0], W1 * task._scale, atol=1e-4)
+        np.testing.assert_allclose(net.biases[0], b1 * task._scale, atol=1e-4)
+    assert np.all(pop.loss(task.probe_X, task.probe_Y_at(600)) < 1e-8)
+
+
 def test_large_population_samples_are_vectorized():
     X, Y = TeacherRegression(100_000, seed=0).sample(0, 32)
     assert Y.shape == (100_000, 32, 1) and np.isfinite(Y).all()

@@ -130,8 +130,33 @@ def _zero_tail(xt, B, n, d_in):
 
 
 @njit(inline="always")
+def _linear_rows(x, y, W, b, scale, acc):
+    """``y[r] = scale * (x[r] W + b)`` for every row r of a linear teacher, the sum in float32.
+
+    x (R, d_in) any float dtype (rounded to float32), y (R, d_out) written, W (d_in, d_out), b
+    (d_out,) float32, ``acc`` float32 scratch of at least R. Per output k:
+    ``a = b[k] + W[0, k] x0 + W[1, k] x1 + ...`` (inputs in order, a multiply and an add each,
+    float32), then ``y = a * scale[k]`` in float64, rounded to y's dtype. The loops run along
+    the rows, so SIMD lanes hold rows.
+    """
+    R, d_in = x.shape
+    for k in range(W.shape[1]):
+        for r in range(R):
+            acc[r] = b[k]
+        for i in range(d_in):
+            w = W[i, k]
+            for r in range(R):
+                acc[r] = acc[r] + w * np.float32(x[r, i])
+        for r in range(R):
+            y[r, k] = acc[r] * scale[k]
+
+
+@njit(inline="always")
 def _teacher_rows(x, y, W1, b1, W2T, scale, buf):
     """``y[b] = scale * (tanh(x[b] W1 + b1) W2)`` for every row b; hidden layer in float32.
+
+    A teacher without hidden layer (``W2T`` of shape (d_out, 0); W1 (d_in, d_out), b1
+    (d_out,)) is linear: :func:`_linear_rows`.
 
     x (B, d_in) C-contiguous, any float dtype (rounded to float32), y (B, d_out) written, W1
     (d_in, h), b1 (h,), W2T (d_out, h) float32, scale float64 (d_out,). ``buf`` float32
@@ -142,6 +167,9 @@ def _teacher_rows(x, y, W1, b1, W2T, scale, buf):
     vectors at a time (x transposed into ``buf`` first), every lane computing exactly what the
     scalar loops computed.
     """
+    if W2T.shape[1] == 0:
+        _linear_rows(x, y, W1, b1, scale, buf)
+        return
     B, d_in = x.shape
     h, d_out = W1.shape[1], W2T.shape[0]
     n = (B + LANES - 1) // LANES * LANES

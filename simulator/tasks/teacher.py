@@ -17,12 +17,17 @@ __all__ = ["TeacherRegression"]
 
 
 class TeacherRegression(Task):
-    """Regression on the outputs of a random one-hidden-layer tanh teacher network.
+    """Regression on the outputs of a random one-hidden-layer tanh teacher network, or of a
+    random linear teacher.
 
     ``y = c * (tanh(x W1 + b1) W2) + noise * N(0, 1)`` with ``x ~ N(0, I)``; ``c`` scales the
     base teacher's outputs to unit variance. Teacher weights: ``W1 ~ N(0, 1/d_in)``,
     ``b1 ~ N(0, 0.25)``, ``W2 ~ N(0, 1/teacher_hidden)``. The hidden layer is computed in
     float32 (inputs rounded to float32), with the vectorizing tanh of the training kernels.
+    ``teacher_hidden=0``: a linear teacher, ``y = c * (x W1 + b1) + noise * N(0, 1)`` with
+    ``W1 ~ N(0, 1/d_in)`` (d_in, d_out) and ``b1 ~ N(0, 0.25)`` (d_out,), the sum computed in
+    float32: a truth that linear agents (``hidden=()``) can represent exactly, at the cost of
+    drawing the inputs (a tanh teacher's hidden units cost more than a linear agent's training).
 
     Parameters
     ----------
@@ -70,7 +75,7 @@ class TeacherRegression(Task):
         super().__init__(n_agents, seed, communities, settings)
         self.d_in = check_int("d_in", d_in, low=1)
         self.d_out = check_int("d_out", d_out, low=1)
-        self.hidden = check_int("teacher_hidden", teacher_hidden, low=1)
+        self.hidden = check_int("teacher_hidden", teacher_hidden, low=0)
         choices = ("shared", "agent", "community")
         self.heterogeneity = check_choice("heterogeneity", heterogeneity, choices)
         self.diversity = check_number("diversity", diversity, 0.0)
@@ -112,6 +117,8 @@ class TeacherRegression(Task):
         drawn in float64, scaled in a float64 copy and kept in float32), the scale sample with
         its float32 scratch, the probe and its truth (one row per agent unless shared)."""
         weights = d_in * teacher_hidden + teacher_hidden + teacher_hidden * d_out
+        if teacher_hidden == 0:  # linear: W1 (d_in, d_out), b1 (d_out,)
+            weights = d_in * d_out + d_out
         rows = 1 if self.heterogeneity == "shared" else self.n_agents
         return (
             20 * (3 + self._n_teachers()) * weights
@@ -122,11 +129,13 @@ class TeacherRegression(Task):
     def _weight_bounds(self) -> tuple[np.ndarray, ...]:
         """Bounds, per hidden unit and per output, of the float32 sums the kernels make:
         ``|b1 + x W1| <= pre + diversity * pre_d`` (inputs ``|x| <= NORMAL_MAX``) and
-        ``|tanh(.) W2| <= out + diversity * out_d``; base or drifted teacher, any perturbation."""
+        ``|tanh(.) W2| <= out + diversity * out_d`` (a linear teacher's outputs are its sums:
+        ``out = pre``); base or drifted teacher, any perturbation."""
 
         def sums(W1: np.ndarray, b1: np.ndarray, W2T: np.ndarray) -> tuple[np.ndarray, ...]:
             pre = np.abs(b1) + NORMAL_MAX * np.abs(W1).sum(axis=-2, dtype=np.float64)
-            return pre.reshape(-1, pre.shape[-1]), np.abs(W2T).sum(-1, dtype=np.float64)
+            pre = pre.reshape(-1, pre.shape[-1])
+            return pre, pre if self.hidden == 0 else np.abs(W2T).sum(-1, dtype=np.float64)
 
         pre, out = (np.maximum(a, b) for a, b in zip(sums(*self._base), sums(*self._drifted)))
         pre_d, out_d = sums(*self._delta)
@@ -181,12 +190,14 @@ class TeacherRegression(Task):
         return np.ascontiguousarray(W1), np.ascontiguousarray(b1[:, 0]), W2T
 
     def _draw_teacher(self, key: int, t: int) -> list[np.ndarray]:
-        """``t`` random teachers [W1 (t, d_in, h), b1 (t, 1, h), W2 (t, h, d_out)], float32.
+        """``t`` random teachers [W1 (t, d_in, h), b1 (t, 1, h), W2 (t, h, d_out)], float32;
+        a linear teacher (h = 0): W1 (t, d_in, d_out), b1 (t, 1, d_out), W2 (t, 0, d_out).
 
         Teacher i is the same whatever ``t`` (each array has its own stream, drawn row-major).
         """
-        shapes = [(t, self.d_in, self.hidden), (t, 1, self.hidden), (t, self.hidden, self.d_out)]
-        scales = [1 / np.sqrt(self.d_in), 0.5, 1 / np.sqrt(self.hidden)]
+        h = self.hidden or self.d_out  # the width of the first layer
+        shapes = [(t, self.d_in, h), (t, 1, h), (t, self.hidden, self.d_out)]
+        scales = [1 / np.sqrt(self.d_in), 0.5, 1 / np.sqrt(max(self.hidden, 1))]
         return [
             (self._stream(key, i).standard_normal(shape) * sc).astype(np.float32)
             for i, (shape, sc) in enumerate(zip(shapes, scales))
