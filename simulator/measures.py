@@ -76,7 +76,8 @@ MEASURE_DOCS = {
     "mean_cosine": "weight space: mean pairwise cosine similarity of params (exact, centroid form)",
     "aligned_distance": "weight space: consensus distance after aligning hidden units "
     f"(permutations, sign flips) to a reference agent ({ALIGN_AGENTS} agents of the panel; "
-    "relative RMS error measured at 500 agents: 1.3% social_learning, 3.9% evolution)",
+    "relative RMS error measured at 500 agents: 1.3% social_learning, 3.9% evolution; "
+    "networks without a hidden layer have nothing to align: consensus_distance, exactly)",
     "function_dispersion": "function space: mean squared distance of outputs on the probe to the "
     "mean output (above measure_exact: unbiased panel estimate)",
     "agreement": "function space: mean share of agents agreeing with the plurality decision "
@@ -352,11 +353,13 @@ def _standard(model, probe: ProbePass, weights, fs, plan: Panel) -> dict[str, fl
     """Weight-space, representation and cluster measures of the standard set."""
     pop = model.population
     rng = np.random.default_rng(model.measure_seed)
+    if pop.layout.n_layers == 1:  # no hidden unit to permute: the exact consensus distance
+        aligned = weights.consensus_distance
+    else:
+        aligned = metrics.aligned_consensus_distance(pop, agents=plan.align, summary=weights)
     out = {
         "mean_cosine": weights.mean_cosine,
-        "aligned_distance": metrics.aligned_consensus_distance(
-            pop, agents=plan.align, summary=weights
-        ),
+        "aligned_distance": aligned,
         "cka": 1.0,
         "cka_baseline": model.cka_baseline,
         "copies": model.copies_last_step,

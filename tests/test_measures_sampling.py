@@ -144,6 +144,13 @@ def test_affine_agents_are_clustered_exactly_at_any_size():
     exact = snapshot(m)
     for k in ("n_clusters", "largest_cluster", "cluster_nmi", "modularity"):
         assert big[k] == pytest.approx(exact[k], rel=1e-12, abs=1e-12), k
+    # no hidden unit to align: the aligned distance is the population's consensus distance at
+    # any size, and the alignment of every agent finds nothing to change
+    population_value = metrics.consensus_distance(m.population.params)
+    assert big["aligned_distance"] == exact["aligned_distance"] == population_value
+    aligned = metrics.aligned_consensus_distance(m.population)
+    assert aligned == pytest.approx(population_value, rel=1e-12)
+    assert population_value > 0
     # the probe path's outputs are float32, the coordinates float64
     assert big["polarization"] == pytest.approx(exact["polarization"], rel=1e-6)
     assert exact["n_clusters"] > 1
