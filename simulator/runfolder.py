@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from simulator.config import DivergenceError, ParameterError
+from simulator.folder_lock import lock_folder, unlock_folder
 
 __all__ = [
     "DIVERGENCE_FACTOR",
@@ -94,7 +95,7 @@ class OutputFolder:
         self.out = Path(out)
         self.partial = self.out.parent / f".{self.out.name}.partial"
         self.force, self.resume = force, resume
-        self._lock: Any = None
+        self._lock: int | None = None
         self._check()
 
     def _check(self) -> None:
@@ -151,18 +152,8 @@ class OutputFolder:
         return self.partial
 
     def _take_lock(self) -> None:
-        try:
-            import fcntl
-        except ImportError:  # no advisory locks (Windows)
-            return
-        path = self.partial / ".lock"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            raise OutputFolderError(f"another run is writing to {self.out}") from None
-        self._lock = fd
+        busy = f"another run is writing to {self.out}"
+        self._lock = lock_folder(self.partial, OutputFolderError, busy)
 
     def commit(self) -> Path:
         """fsync the partial folder's files and rename it to ``out`` (replacing an old one)."""
@@ -190,9 +181,8 @@ class OutputFolder:
             shutil.rmtree(self.partial, ignore_errors=True)
 
     def close(self) -> None:
-        if self._lock is not None:
-            os.close(self._lock)
-            self._lock = None
+        unlock_folder(self._lock)
+        self._lock = None
 
 
 def _fsync_dir(path: Path) -> None:

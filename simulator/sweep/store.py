@@ -43,6 +43,7 @@ import pandas as pd
 from simulator.atomic import write_atomically
 from simulator.collect import code_revision, jsonable, param_columns, versions
 from simulator.config import ParameterError
+from simulator.folder_lock import lock_folder, unlock_folder
 from simulator.sweep.spec import Run, SweepSpec
 
 __all__ = ["SweepFolderError", "SweepStore", "read_manifest", "read_runs"]
@@ -201,7 +202,7 @@ class SweepStore:
         self.out = Path(out)
         self.fsync = fsync
         self.tables: dict[str, _Table] = {}
-        self._lock = None
+        self._lock: int | None = None
         self.repaired: dict[str, int] = {}
 
     # ------------------------------------------------------------------ opening
@@ -248,17 +249,8 @@ class SweepStore:
         return done
 
     def _take_lock(self) -> None:
-        try:
-            import fcntl
-        except ImportError:  # Windows: no advisory lock
-            return
-        handle = _open_append(self.out / ".lock")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            raise SweepFolderError(f"another sweep is writing to {self.out}") from None
-        self._lock = handle
+        busy = f"another sweep is writing to {self.out}"
+        self._lock = lock_folder(self.out, SweepFolderError, busy)
 
     def _check_manifest(self, spec: SweepSpec, force: bool) -> dict[str, Any]:
         rev = code_revision()
@@ -365,9 +357,8 @@ class SweepStore:
         """Close the files and release the folder."""
         for table in self.tables.values():
             table.close()
-        if self._lock is not None:
-            self._lock.close()
-            self._lock = None
+        unlock_folder(self._lock)
+        self._lock = None
 
     # ------------------------------------------------------------------ reading
     def runs_frame(self, spec: SweepSpec | None = None) -> pd.DataFrame:
