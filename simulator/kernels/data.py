@@ -70,9 +70,7 @@ def _normals_rows(out, k0, k1, agent0, step, purpose):
     K = (n + 3) // 4 * 4
     z = np.empty((K, A), dtype=out.dtype)
     normals_across(z, np.empty((K, A), dtype=np.uint32), k0, k1, agent0, step, purpose)
-    for r in range(A):
-        for i in range(n):
-            out[r, i] = z[i, r]
+    transpose(out, 0, n, z, 0, A, n, A)  # out[r, i] = z[i, r], by SIMD blocks
 
 
 # ---------------------------------------------------------------------------- teacher
