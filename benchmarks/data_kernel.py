@@ -57,7 +57,9 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--agents", type=int, default=10_000)
     ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--shape", default="8-16-1", help="teacher d_in-hidden-d_out (hidden 0: a linear teacher)")
+    ap.add_argument(
+        "--shape", default="8-16-1", help="teacher d_in-hidden-d_out (hidden 0: a linear teacher)"
+    )
     ap.add_argument("--heterogeneity", default="shared", choices=("shared", "agent"))
     ap.add_argument("--noise", type=float, default=0.1)
     ap.add_argument("--dtypes", default="float32,float64")

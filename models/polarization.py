@@ -19,8 +19,8 @@ Mechanism
     this is Hegselmann-Krause dynamics in function space on a graph. Agents see no data by
     default (``lr=0``); with ``lr > 0`` a common truth pulls every camp toward one function.
     The truth is a linear teacher (``teacher_hidden=0``), which a linear agent can represent
-    exactly, so every camp can reach it; and its data cost about half a training step, where
-    the default 16-unit tanh teacher's cost 2.4-2.6x (``benchmarks/model_step.py``).
+    exactly, so every camp can reach it; and its data cost ~0.6x a training step, where the
+    default 16-unit tanh teacher's cost 2.4-2.6x (``benchmarks/model_step.py``).
 
 Watch
     ``n_clusters`` (agents chained by function-space distance < ``cluster_eps``) and
