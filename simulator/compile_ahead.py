@@ -4,8 +4,9 @@ With an empty kernel cache (the first run after an install or an upgrade) buildi
 taking its first step compiles some fifteen top-level Numba kernels, one after another, on one
 core: 156 s for gossip_learning's defaults on a 2-core Zen 4 EPYC. The model's own order is
 fixed: its build compiles the data kernels, the training kernel (for its initial losses), the
-CKA baseline's forward pass and CKA (95 s), its first collect the measures (probe, weights,
-alignment, clusters: 60 s), its first step the social kernels.
+CKA baseline's CKA (95 s with the forward pass it used until 2026-12-07; its hidden layers now
+come from NumPy), its first collect the measures (probe, weights, alignment, clusters: 60 s),
+its first step the social kernels.
 
 :func:`start` launches a helper process that builds the same scenario without those build-time
 computations (its data are constant arrays of the task's shapes), collects once (the measures)

@@ -147,9 +147,9 @@ def test_the_helper_leaves_the_step_and_measure_kernels_in_the_cache(tmp_path):
         timeout=1200,
     )
     compiled = set(out.stdout.split())
-    # what the helper leaves to the main process (the data, the CKA baseline's forward pass),
-    # the main process compiled ...
-    assert {"teacher_sample", "_population_forward"} <= compiled
+    # what the helper leaves to the main process (the data), the main process compiled (and
+    # no forward pass: the CKA baseline's hidden layers come from NumPy) ...
+    assert "teacher_sample" in compiled and "_population_forward" not in compiled
     # ... and what the helper compiled, the main process loaded
     helpers = {"population_lanes", "probe_pass", "mean_cka_parallel", "_align_consensus"}
     assert not compiled & {*helpers, "sweep_components", "mix_rows"}

@@ -193,6 +193,41 @@ def test_cka_baseline_of_independent_networks_is_well_below_one():
     assert metrics.mean_cka(np.repeat(same, 4, axis=0)) == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(
+    ("layers", "activation", "bias"),
+    [
+        ((8, 16, 1), "tanh", True),
+        ((8, 16, 1), "relu", False),
+        ((3, 5, 2), "sigmoid", True),
+        ((3, 5, 2), "step", True),
+        ((3, 5, 2), "identity", True),
+        ((4, 16, 16, 3), ("tanh", "relu"), True),
+    ],
+)
+def test_the_baselines_hidden_layers_in_numpy_are_the_populations(layers, activation, bias, dtype):
+    """cka_baseline computes its networks' hidden layers in NumPy (no kernel to compile at a
+    model's build): they are Population.predict's up to rounding, and so is the baseline."""
+    from simulator.metrics.functions import _hidden_layer
+
+    probe = np.random.default_rng(5).standard_normal((64, layers[0]))
+    kwargs = {"layers": layers, "activation": activation, "dtype": dtype, "bias": bias}
+    pop = Population(n_agents=6, seed=4, **kwargs)
+    X = pop._inputs(probe, n_rows=1)
+    tol = 1e-6 if dtype == "float32" else 1e-13
+    for layer in range(1, len(layers) - 1):
+        kernel = pop.predict(probe, layer=layer)
+        mine = _hidden_layer(pop, X, layer)
+        assert mine.dtype == kernel.dtype and mine.shape == kernel.shape
+        np.testing.assert_allclose(mine, kernel, rtol=tol, atol=tol)
+    want = metrics.mean_cka(Population(n_agents=6, seed=9, **kwargs).predict(probe, layer=1))
+    got = metrics.cka_baseline(kwargs, probe, n_agents=6, seed=9)
+    assert got == pytest.approx(want, rel=100 * tol, abs=100 * tol)
+    last = len(layers) - 1  # the output layer: Population.predict itself
+    want = metrics.mean_cka(Population(n_agents=6, seed=9, **kwargs).predict(probe, layer=last))
+    assert metrics.cka_baseline(kwargs, probe, n_agents=6, seed=9, layer=last) == want
+
+
 def test_bad_inputs_name_the_parameter():
     with pytest.raises(ParameterError, match="preds"):
         metrics.function_dispersion(np.ones((3, 4)))
@@ -202,3 +237,9 @@ def test_bad_inputs_name_the_parameter():
         metrics.mean_cka(np.ones((3, 4, 2)), max_pairs=0)
     with pytest.raises(ParameterError, match="n_agents"):
         metrics.cka_baseline({"layers": (2, 3, 1)}, np.ones((4, 2)), n_agents=1)
+    with pytest.raises(ParameterError, match=r"probe_X.shape=\(4, 3\) .*\(n, 2\)"):
+        metrics.cka_baseline({"layers": (2, 3, 1)}, np.ones((4, 3)))
+    with pytest.raises(ParameterError, match="probe_X.*NaN"):
+        metrics.cka_baseline({"layers": (2, 3, 1)}, np.full((4, 2), np.nan))
+    with pytest.raises(ParameterError, match="layer=3"):
+        metrics.cka_baseline({"layers": (2, 3, 1)}, np.ones((4, 2)), layer=3)

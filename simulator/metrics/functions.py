@@ -26,6 +26,7 @@ from simulator.metrics._checks import (
     sample_pairs,
     too_large,
 )
+from simulator.metrics.align import hidden_activations
 
 # A representation whose centred energy is below this share of its raw energy is constant
 # up to rounding: its CKA with anything is defined as 0.
@@ -280,6 +281,28 @@ def _per_agent_unit(Hs: np.ndarray) -> np.ndarray:
 
 
 _INIT_KEYS_DROPPED = ("n_agents", "seed", "lr", "_params")
+# The hidden activations of simulator.kernels.activations.activate in NumPy (the kernels' tanh
+# is a vectorizing approximation within a few ulps of np.tanh; sigmoid is the same identity).
+_NUMPY_ACTIVATIONS = {
+    "identity": lambda z: z,
+    "step": lambda z: (z > 0).astype(z.dtype),
+    "sigmoid": lambda z: 0.5 + 0.5 * np.tanh(0.5 * z),
+    "tanh": np.tanh,
+    "relu": lambda z: np.maximum(z, 0.0),
+}
+
+
+def _hidden_layer(pop: Any, X: np.ndarray, layer: int) -> np.ndarray:
+    """Hidden layer ``layer`` (1 .. L-1) of every agent of ``pop`` on the inputs X (1, n, d_in)
+    in the population's dtype: computed in float64 by NumPy, returned in the population's dtype
+    (P, n, d_layer). The layers of ``Population.predict`` up to rounding (a test compares them),
+    without a kernel to compile for it."""
+    h = X.astype(np.float64)
+    layers = pop.layout.unravel(pop.params)[:layer]
+    for (W, b), act in zip(layers, hidden_activations(pop), strict=False):
+        z = np.matmul(h, W.astype(np.float64)) + b.astype(np.float64)[:, None, :]
+        h = _NUMPY_ACTIVATIONS[act](z)
+    return h.astype(pop.dtype)
 
 
 def cka_baseline(
@@ -317,7 +340,23 @@ def cka_baseline(
         pop = Population(n_agents=n_agents, seed=seed, **kwargs)
     except TypeError as exc:  # a keyword Population does not take
         raise fail("pop_kwargs", sorted(kwargs), f"Population keyword arguments ({exc})") from None
-    hidden = pop.predict(probe_X, layer=layer)
+    L = pop.layout.n_layers
+    layer = check_int("layer", layer, 1, L)
+    if layer < L:
+        # A model computes its baseline once, at its build: a hidden layer in NumPy costs
+        # ~0.1 ms there where compiling the forward kernel cost 10-13 s of a cold start. In
+        # the population's dtype, so that mean_cka runs the compiled kernel the collect's CKA
+        # uses.
+        d_in = pop.layers[0]
+        X = real_array("probe_X", probe_X, f"(n, {d_in}) with n >= 1", 2)
+        if X.shape[1] != d_in or X.shape[0] < 1:
+            raise fail("probe_X.shape", X.shape, f"(n, {d_in}) with n >= 1")
+        X = np.ascontiguousarray(X, dtype=pop.dtype)[None]  # the inputs predict would see
+        if not np.all(np.isfinite(X)):
+            raise fail("probe_X", f"an array with NaN or inf (as {pop.dtype})", "finite everywhere")
+        hidden = _hidden_layer(pop, X, layer)
+    else:
+        hidden = pop.predict(probe_X, layer=layer)
     return mean_cka(hidden, max_pairs=n_agents * (n_agents - 1) // 2)
 
 
