@@ -344,7 +344,7 @@ def cka_baseline(
     layer = check_int("layer", layer, 1, L)
     if layer < L:
         # A model computes its baseline once, at its build: a hidden layer in NumPy costs
-        # ~0.1 ms there where compiling the forward kernel cost 10-13 s of a cold start. In
+        # ~1 ms there where compiling the forward kernel cost 10-13 s of a cold start. In
         # the population's dtype, so that mean_cka runs the compiled kernel the collect's CKA
         # uses.
         d_in = pop.layers[0]
