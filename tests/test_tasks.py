@@ -206,7 +206,7 @@ def test_linear_agents_learn_a_linear_teacher_exactly(heterogeneity):
         pop.train_step(*task.sample(step, 32))
     for a in range(4):
         t = task._teacher_of[a]
-        W1, b1, _ = task._base
+        W1, b1, _ = task._base  # the base teacher, perturbed below for agents of their own
         if t >= 0:
             W1 = W1 + np.float32(task.diversity) * task._delta[0][t]
             b1 = b1 + np.float32(task.diversity) * task._delta[1][t]

@@ -48,7 +48,7 @@ def locked(cache_dir: str) -> Iterator[None]:
     fd = -1
     if fcntl is not None:
         try:
-            flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)  # as runfolder's lock
+            flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)  # as folder_lock.py
             fd = os.open(os.path.join(cache_dir, LOCK_NAME), flags, 0o644)
             fcntl.flock(fd, fcntl.LOCK_EX)
         except OSError:  # no directory, read-only, a symlink, or no flock on its file system

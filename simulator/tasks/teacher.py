@@ -135,7 +135,8 @@ class TeacherRegression(Task):
         def sums(W1: np.ndarray, b1: np.ndarray, W2T: np.ndarray) -> tuple[np.ndarray, ...]:
             pre = np.abs(b1) + NORMAL_MAX * np.abs(W1).sum(axis=-2, dtype=np.float64)
             pre = pre.reshape(-1, pre.shape[-1])
-            return pre, pre if self.hidden == 0 else np.abs(W2T).sum(-1, dtype=np.float64)
+            out = pre if self.hidden == 0 else np.abs(W2T).sum(-1, dtype=np.float64)
+            return pre, out
 
         pre, out = (np.maximum(a, b) for a, b in zip(sums(*self._base), sums(*self._drifted)))
         pre_d, out_d = sums(*self._delta)
