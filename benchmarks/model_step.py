@@ -2,7 +2,7 @@
 
 Run: ``python -m benchmarks.model_step [--agents 1000 10000 100000] [--million]
 [--scenarios gossip_learning social_learning polarization evolution] [--steps 3]
-[--warmup 3] [--measures standard]``
+[--warmup 3] [--measures standard] [--load 0,1,2]``
 
 Every (scenario, agents) configuration runs in its own subprocess, so its peak resident memory
 (``ru_maxrss``) is its own. The child first builds and steps a 64-agent model of the scenario
@@ -22,6 +22,15 @@ time. Targets (issue 11): task <= 0.6 x train, rest <= 0.05 x train; at 1M agent
 
 The table is printed as markdown, ready for the README; the machine's load average is printed
 with it (the figures of a shared machine are noisy: compare ratios).
+
+Under load (``--load N``, comma-separated levels, e.g. ``0,1,2``): the benchmark keeps N other
+processes busy (:mod:`benchmarks.busy`) while every configuration of that level runs, and
+prints that level's table. With the quiet level among them it then prints how much slower each
+phase got beside the busy processes, against the fair share: a job of T threads beside N
+spinning processes on C cores gets T cores' worth of time only while T + N <= C, so even a
+perfectly parallel step runs ``max(1, (T + N) / C)`` times slower (1.5x for two threads beside
+one busy process on two cores, 2x beside two). A phase far beyond it waits on its threads
+(issue 15: every parallel kernel should degrade gracefully).
 """
 
 from __future__ import annotations
@@ -34,12 +43,16 @@ import subprocess
 import sys
 import time
 
+from benchmarks.busy import busy_processes, fair_share_slowdown, parse_loads
+
 SCENARIOS = ("gossip_learning", "social_learning", "polarization", "evolution")
 PHASES = ("task", "train", "social", "measure")
 
 
 def measure_one(scenario: str, n_agents: int, steps: int, measures: str, warmup: int = 3) -> dict:
     """Build and step one model in this process; figures as a dict (seconds, GB)."""
+    import numba
+
     from simulator.registry import get_model
 
     if measures == "none":  # time everything but measuring: collect() does nothing
@@ -66,6 +79,7 @@ def measure_one(scenario: str, n_agents: int, steps: int, measures: str, warmup:
     row["model_steps"] = int(model.steps)  # warm-up and timed steps
     row |= {"step": step, "build": build, "scenario": scenario, "agents": n_agents}
     row["peak_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    row["threads"] = numba.get_num_threads()
     return row
 
 
@@ -103,6 +117,25 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def slowdown_markdown(quiet: list[dict], loaded: list[dict], busy: int) -> str:
+    """Each configuration's step and phases beside ``busy`` busy processes over its quiet
+    figures (rows matched by scenario and agents), with the fair share of the machine as the
+    reference (:func:`benchmarks.busy.fair_share_slowdown`)."""
+    keys = ("step", *PHASES)
+    head = "| scenario | agents | step s, quiet | " + " | ".join(f"{k} x" for k in keys)
+    lines = [head + " | fair share x |", "|" + "---|" * (len(keys) + 4)]
+    base = {(r["scenario"], r["agents"]): r for r in quiet if "error" not in r}
+    for r in loaded:
+        q = base.get((r["scenario"], r["agents"]))
+        if q is None or "error" in r:
+            continue
+        cells = [r["scenario"], f"{r['agents']:,}", f"{q['step']:.3g}"]
+        cells += [f"{r[k] / max(q[k], 1e-12):.2f}" for k in keys]
+        cells.append(f"{fair_share_slowdown(int(r.get('threads', 1)), busy):.2f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--agents", type=int, nargs="+", default=[1_000, 10_000, 100_000])
@@ -119,6 +152,12 @@ def main() -> None:
         help="the measures collected every step ('none': no collect at all, to time the rest)",
     )
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per configuration")
+    parser.add_argument(
+        "--load",
+        default="0",
+        help="busy processes kept running beside the measurement, comma-separated levels "
+        "(default 0: quiet; e.g. 0,1,2)",
+    )
     parser.add_argument("--child", nargs=2, metavar=("SCENARIO", "AGENTS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.warmup < 0 or args.steps < 1:
@@ -127,23 +166,36 @@ def main() -> None:
         row = measure_one(args.child[0], int(args.child[1]), args.steps, args.measures, args.warmup)
         print(json.dumps(row), flush=True)
         return
+    try:
+        loads = parse_loads(args.load)
+    except ValueError as exc:
+        parser.error(str(exc))
     sizes = [*args.agents, *([1_000_000] if args.million else [])]
     load = os.getloadavg()
     print(
         f"measures={args.measures} steps={args.steps} warmup={args.warmup} "
         f"load average {load[0]:.1f} at start"
     )
-    rows = []
-    for scenario in args.scenarios:
-        for n in sizes:
-            rows.append(
-                run_child(scenario, n, args.steps, args.measures, args.timeout, args.warmup)
-            )
-            r = rows[-1]
-            done = r.get("error") or f"step {r['step']:.3g} s, build {r['build']:.1f} s"
-            print(f"  {scenario} {n:,}: {done}", file=sys.stderr, flush=True)
-    print(markdown(rows))
-    print(f"\nload average {os.getloadavg()[0]:.1f} at the end (2 cores)")
+    tables: dict[int, list[dict]] = {}
+    for busy in loads:
+        rows = tables[busy] = []
+        with busy_processes(busy):
+            for scenario in args.scenarios:
+                for n in sizes:
+                    rows.append(
+                        run_child(scenario, n, args.steps, args.measures, args.timeout, args.warmup)
+                    )
+                    r = rows[-1]
+                    done = r.get("error") or f"step {r['step']:.3g} s, build {r['build']:.1f} s"
+                    print(f"  [{busy} busy] {scenario} {n:,}: {done}", file=sys.stderr, flush=True)
+        if len(loads) > 1 or busy:
+            print(f"\n{busy} busy process(es):\n")
+        print(markdown(rows))
+    for busy in loads:
+        if busy and 0 in tables:
+            print(f"\nSlowdown beside {busy} busy process(es), over quiet:\n")
+            print(slowdown_markdown(tables[0], tables[busy], busy))
+    print(f"\nload average {os.getloadavg()[0]:.1f} at the end ({os.cpu_count()} cores)")
 
 
 if __name__ == "__main__":

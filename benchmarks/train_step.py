@@ -28,7 +28,6 @@ README shows (the worst and the median ratio to the best peer over the runs).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import gc
 import json
@@ -38,11 +37,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from benchmarks import flops, peers
+from benchmarks.busy import busy_processes, parse_loads
 from benchmarks.report import floors, markdown, results_page, summary_table
 
 DEFAULT_CONFIGS = ("8-16-1:1000:32", "8-16-1:10000:32", "64-64-10:1000:64")
@@ -62,30 +61,6 @@ def parse_config(spec: str) -> tuple[tuple[int, ...], int, int]:
     if len(out[0]) < 2 or min(out[0]) < 1 or out[1] < 1 or out[2] < 1:
         raise argparse.ArgumentTypeError(f"config {spec!r} needs positive sizes")
     return out
-
-
-BUSY_CODE = "while True: pass"
-
-
-@contextlib.contextmanager
-def busy_processes(n: int) -> Iterator[list[subprocess.Popen]]:
-    """Keep ``n`` other processes busy (each spinning on one core) while the block runs.
-
-    They are plain Python loops, not pinned, started before the block and killed (then
-    reaped) when it ends, also on an error or an interrupt.
-    """
-    procs: list[subprocess.Popen] = []
-    try:
-        for _ in range(n):
-            procs.append(subprocess.Popen([sys.executable, "-c", BUSY_CODE]))
-        if procs:
-            time.sleep(0.2)  # let them reach their loop
-        yield procs
-    finally:
-        for proc in procs:
-            proc.kill()
-        for proc in procs:
-            proc.wait()
 
 
 def thread_env(threads: int, layer: str | None = None) -> dict[str, str]:
@@ -299,16 +274,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         p.error(f"--dtypes must be float32 and/or float64, got {args.dtypes}")
     try:
         args.threads = [int(t) for t in args.threads.split(",")]
-        args.load = [int(n) for n in args.load.split(",")]
     except ValueError:
-        p.error(
-            f"--threads and --load take comma-separated integers: {args.threads!r}, {args.load!r}"
-        )
+        p.error(f"--threads takes comma-separated integers, got {args.threads!r}")
+    try:
+        args.load = parse_loads(args.load)
+    except ValueError as exc:
+        p.error(str(exc))
     usable = len(os.sched_getaffinity(0))
     if not args.threads or any(t < 1 or t > usable for t in args.threads):
         p.error(f"--threads must be integers in [1, {usable}] (usable cores), got {args.threads}")
-    if not args.load or any(n < 0 or n > 64 for n in args.load):
-        p.error(f"--load must be integers in [0, 64], got {args.load}")
     if args.runs < 1:
         p.error(f"--runs must be >= 1, got {args.runs}")
     args.reps = args.reps or (3 if args.quick else 15)
