@@ -2,7 +2,7 @@
 
 Run: ``python -m benchmarks.model_step [--agents 1000 10000 100000] [--million]
 [--scenarios gossip_learning social_learning polarization evolution] [--steps 3]
-[--warmup 3] [--measures standard] [--load 0,1,2]``
+[--warmup 3] [--measures standard] [--load 0,1,2] [--runs 1]``
 
 Every (scenario, agents) configuration runs in its own subprocess, so its peak resident memory
 (``ru_maxrss``) is its own. The child first builds and steps a 64-agent model of the scenario
@@ -30,7 +30,8 @@ phase got beside the busy processes, against the fair share: a job of T threads 
 spinning processes on C cores gets T cores' worth of time only while T + N <= C, so even a
 perfectly parallel step runs ``max(1, (T + N) / C)`` times slower (1.5x for two threads beside
 one busy process on two cores, 2x beside two). A phase far beyond it waits on its threads
-(issue 15: every parallel kernel should degrade gracefully).
+(issue 15: every parallel kernel should degrade gracefully). ``--runs K`` runs every level K
+times, the levels alternating, and reports each figure's median over the runs.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -117,6 +119,22 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def median_rows(runs: list[list[dict]]) -> list[dict]:
+    """Rows of several runs of the same configurations (in the same order) reduced to their
+    medians, figure by figure; a configuration that failed in any run keeps its error."""
+    out = []
+    for rows in zip(*runs, strict=True):
+        failed = [r for r in rows if "error" in r]
+        if failed:
+            out.append(failed[0])
+            continue
+        row = dict(rows[0])
+        for key in (*PHASES, "rest", "step", "build", "peak_gb"):
+            row[key] = float(statistics.median(r[key] for r in rows))
+        out.append(row)
+    return out
+
+
 def slowdown_markdown(quiet: list[dict], loaded: list[dict], busy: int) -> str:
     """Each configuration's step and phases beside ``busy`` busy processes over its quiet
     figures (rows matched by scenario and agents), with the fair share of the machine as the
@@ -158,10 +176,16 @@ def main() -> None:
         help="busy processes kept running beside the measurement, comma-separated levels "
         "(default 0: quiet; e.g. 0,1,2)",
     )
+    parser.add_argument(
+        "--runs", type=int, default=1, help="runs of every level, alternated; medians reported"
+    )
     parser.add_argument("--child", nargs=2, metavar=("SCENARIO", "AGENTS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.warmup < 0 or args.steps < 1:
-        parser.error(f"--warmup must be >= 0 and --steps >= 1, got {args.warmup} and {args.steps}")
+    if args.warmup < 0 or args.steps < 1 or args.runs < 1:
+        parser.error(
+            f"--warmup must be >= 0, --steps and --runs >= 1, got {args.warmup}, {args.steps} "
+            f"and {args.runs}"
+        )
     if args.child:
         row = measure_one(args.child[0], int(args.child[1]), args.steps, args.measures, args.warmup)
         print(json.dumps(row), flush=True)
@@ -173,21 +197,28 @@ def main() -> None:
     sizes = [*args.agents, *([1_000_000] if args.million else [])]
     load = os.getloadavg()
     print(
-        f"measures={args.measures} steps={args.steps} warmup={args.warmup} "
+        f"measures={args.measures} steps={args.steps} warmup={args.warmup} runs={args.runs} "
         f"load average {load[0]:.1f} at start"
     )
-    tables: dict[int, list[dict]] = {}
-    for busy in loads:
-        rows = tables[busy] = []
-        with busy_processes(busy):
-            for scenario in args.scenarios:
-                for n in sizes:
-                    rows.append(
-                        run_child(scenario, n, args.steps, args.measures, args.timeout, args.warmup)
-                    )
-                    r = rows[-1]
-                    done = r.get("error") or f"step {r['step']:.3g} s, build {r['build']:.1f} s"
-                    print(f"  [{busy} busy] {scenario} {n:,}: {done}", file=sys.stderr, flush=True)
+    runs: dict[int, list[list[dict]]] = {busy: [] for busy in loads}
+    for run in range(args.runs):  # the levels alternate: a drift of the machine hits each alike
+        for busy in loads:
+            rows = []
+            with busy_processes(busy):
+                for scenario in args.scenarios:
+                    for n in sizes:
+                        rows.append(
+                            run_child(
+                                scenario, n, args.steps, args.measures, args.timeout, args.warmup
+                            )
+                        )
+                        r = rows[-1]
+                        done = r.get("error") or f"step {r['step']:.3g} s, build {r['build']:.1f} s"
+                        label = f"[run {run + 1}, {busy} busy]"
+                        print(f"  {label} {scenario} {n:,}: {done}", file=sys.stderr, flush=True)
+            runs[busy].append(rows)
+    tables = {busy: median_rows(level) for busy, level in runs.items()}
+    for busy, rows in tables.items():
         if len(loads) > 1 or busy:
             print(f"\n{busy} busy process(es):\n")
         print(markdown(rows))

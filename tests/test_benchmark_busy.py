@@ -52,3 +52,20 @@ def test_slowdown_table_divides_each_phase_by_its_quiet_time():
     assert table.splitlines()[-1] == "| s | 10 | 4.5 | 2.00 | 2.00 | 2.00 | 2.00 | 2.00 | " + (
         f"{fair_share_slowdown(2, 1):.2f} |"
     )
+
+
+def test_median_rows_take_each_figure_median_and_keep_failures():
+    from benchmarks.model_step import median_rows
+
+    def row(step, train, error=None):
+        r = {"scenario": "s", "agents": 10, "threads": 2}
+        if error:
+            return r | {"error": error}
+        phases = {"task": 1.0, "train": train, "social": 0.0, "measure": 2.0}
+        return r | phases | {"rest": 0.1, "step": step, "build": 1.0, "peak_gb": 0.3}
+
+    runs = [[row(3.0, 1.0), row(1.0, 1.0)], [row(9.0, 5.0), row(1.0, 1.0, error="timeout")]]
+    runs.append([row(4.0, 2.0), row(2.0, 1.0)])
+    first, second = median_rows(runs)
+    assert first["step"] == 4.0 and first["train"] == 2.0 and first["measure"] == 2.0
+    assert second["error"] == "timeout"
