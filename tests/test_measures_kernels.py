@@ -234,6 +234,34 @@ def test_probe_pass_same_bits_on_one_and_two_threads_and_serial(output, loss, K,
     assert not np.isnan(stats[:, [KP.LOSS, KP.SQ_ERR, KP.CORRECT, KP.ENTROPY, KP.SPREAD]]).any()
 
 
+def test_probe_pass_of_a_panel_of_tiny_networks_goes_parallel_with_the_same_bits(monkeypatch):
+    """A probe pass counts each agent's item with its fixed costs (KP.ITEM_OVERHEAD), not only
+    its multiply-adds: polarization's panel (256 affine 1-1 agents x 256 items, 2 parameters)
+    runs on the parallel kernel; a pass of 16 agents on 16 items stays serial. Both give the
+    same outputs and statistics as the serial kernel."""
+    called = []
+    for name in ("probe_pass", "probe_pass_serial"):
+        kernel = getattr(KP, name)
+        monkeypatch.setattr(KP, name, lambda *a, _k=kernel, _n=name: called.append(_n) or _k(*a))
+    pop = Population(300, layers=(1, 1), seed=3)
+    rng = np.random.default_rng(4)
+    for m, n, expected in ((256, 256, "probe_pass"), (16, 16, "probe_pass_serial")):
+        X = rng.standard_normal((n, 1))
+        Y = rng.standard_normal((1, n, 1))
+        truth = rng.standard_normal((n, 1))
+        rows = np.sort(rng.permutation(300)[:m]).astype(np.int64)
+        none = np.empty(0, dtype=np.int64)
+        args = _probe_kernel_args(pop, X, Y, truth, none, rows, none)
+        called.clear()
+        KP.run(*args)
+        assert called == [expected]
+        ref = _probe_kernel_args(pop, X, Y, truth, none, rows, none)
+        KP.probe_pass_serial(*ref)
+        np.testing.assert_array_equal(args[7], ref[7])  # the outputs
+        np.testing.assert_array_equal(args[11], ref[11])  # loss, error, spread (NaN: unasked)
+        assert not np.isnan(args[11][:, [KP.LOSS, KP.SQ_ERR, KP.SPREAD]]).any()
+
+
 def test_probe_pass_sums_are_sequential_sums_over_the_items():
     """The per-agent sums (done side by side for several agents, in SIMD lanes) are exactly
     the plain sums over the items in order: Python floats give the same bits."""

@@ -56,10 +56,16 @@ _JIT = {"cache": True, "error_model": "numpy"}
 LANES = 16
 TRANSPOSE_LANES = TRANSPOSE_BYTES // 4  # rows of a float32 block of the block transpose
 
-# Below this many multiply-adds (~0.15 ms) a probe pass runs in its serial twin; above, the
-# parallel kernel on the threads the thread chooser finds faster (see
-# simulator.kernels.measure_weights.SERIAL_BELOW).
+# Below this much work (multiply-adds, with ITEM_OVERHEAD per agent and item: ~0.06 ms) a
+# probe pass runs in its serial twin; above, the parallel kernel on the threads the thread
+# chooser finds faster (see simulator.kernels.measure_weights.SERIAL_BELOW).
 SERIAL_WORK = 1 << 20
+# What an agent's probe item costs beyond its network's multiply-adds (its loss, error and
+# spread terms, the copies and stores), in multiply-adds of a larger network's pass: measured
+# one thread, 256 agents x 256 items, 2.1 ns an item for polarization's 1-1 networks (2
+# parameters), 0.056 ns a multiply-add for 8-16-1 (161). Counting multiply-adds alone put that
+# 1-1 pass (138 us serial, 76-98 us on two threads) below SERIAL_WORK, on one thread.
+ITEM_OVERHEAD = 32
 
 # Columns of the ``stats`` output (float64, (m, N_STATS)).
 LOSS, SQ_ERR, CORRECT, ENTROPY, SPREAD = 0, 1, 2, 3, 4
@@ -373,14 +379,15 @@ def probe_pass_serial(params, rows, X, Y, truth, labels, net, preds, hidden, hid
 
 def run(params, rows, X, Y, truth, labels, net, preds, hidden, hid_slot, dec, stats) -> None:
     """:func:`probe_pass` (arguments and effects there): in its serial twin below
-    :data:`SERIAL_WORK` multiply-adds, else on the threads the thread chooser finds faster."""
+    :data:`SERIAL_WORK` (multiply-adds and :data:`ITEM_OVERHEAD` per agent and item), else on
+    the threads the thread chooser finds faster."""
     m = rows.shape[0]
-    work = m * X.shape[1] * params.shape[1]  # ~ multiply-adds of the forward pass
+    per_item = params.shape[1] + ITEM_OVERHEAD  # ~ multiply-adds of an agent's item
     args = (params, rows, X, Y, truth, labels, net, preds, hidden, hid_slot, dec, stats)
-    if work < SERIAL_WORK:
+    if m * X.shape[1] * per_item < SERIAL_WORK:
         probe_pass_serial(*args)
     else:  # LANES agents per iteration, ~2 flops per multiply-add
-        per_chunk = 2.0 * LANES * X.shape[1] * params.shape[1]
+        per_chunk = 2.0 * LANES * X.shape[1] * per_item
         sized_call("probe_pass", -(-m // LANES), per_chunk, probe_pass, *args)
 
 
