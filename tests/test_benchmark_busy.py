@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.busy import busy_processes, fair_share_slowdown, parse_loads
-from benchmarks.model_step import slowdown_markdown
+from benchmarks.model_step import median_rows, slowdown_markdown
 
 
 def test_busy_processes_run_during_the_block_and_are_reaped_after_it():
@@ -55,8 +55,6 @@ def test_slowdown_table_divides_each_phase_by_its_quiet_time():
 
 
 def test_median_rows_take_each_figure_median_and_keep_failures():
-    from benchmarks.model_step import median_rows
-
     def row(step, train, error=None):
         r = {"scenario": "s", "agents": 10, "threads": 2}
         if error:
