@@ -30,11 +30,17 @@ from simulator import metrics
 from simulator.config import ParameterError
 from simulator.kernels import measure as KM
 from simulator.kernels import measure_function as KF
+from simulator.metrics._checks import sample_pairs
 from simulator.metrics.clusters import cluster_outputs
 from simulator.metrics.dynamics import polarization_of_groups, polarization_of_rows
-from simulator.metrics.functions import counts_agreement, decision_counts, summarize_outputs
+from simulator.metrics.functions import (
+    counts_agreement,
+    decision_counts,
+    mean_cka_of_pairs,
+    summarize_outputs,
+)
 from simulator.metrics.linear import linear_embedding
-from simulator.metrics.probe import Panel, ProbePass, measure_panel, probe_pass
+from simulator.metrics.probe import Panel, ProbePass, measure_panel, prepare_probe, run_prepared
 
 if TYPE_CHECKING:
     from simulator.model import NeuralModel
@@ -206,28 +212,57 @@ def probe_truth(model: NeuralModel) -> np.ndarray:
 
 def common_truth(model: NeuralModel) -> np.ndarray:
     """The truth the ensemble is judged against, (n_probe, d_out): the probe truth, or its mean
-    over agents when every agent has its own."""
+    over agents when every agent has its own (taken once for each truth array the task returns:
+    its arrays are kept and read-only)."""
     Y = probe_truth(model)
-    return Y[0] if Y.shape[0] == 1 else Y.mean(axis=0)
+    if Y.shape[0] == 1:
+        return Y[0]
+    kept = getattr(model, "_common_truth_cache", None)
+    if kept is None or kept[0] is not Y:
+        kept = model._common_truth_cache = (Y, Y.mean(axis=0))
+    return kept[1]
 
 
 def run_probe(
     model: NeuralModel, rows: np.ndarray | None, keep_preds: bool, hidden: bool = True
 ) -> ProbePass:
     """One probe pass of agents ``rows`` (None: all) with the statistics the task allows;
-    ``hidden``: also the first hidden layer of the panel's CKA agents (rows must be the panel)."""
+    ``hidden``: also the first hidden layer of the panel's CKA agents (rows must be the panel).
+
+    For the panel and for all agents, the pass's inputs are checked and converted once
+    (:func:`prepare_probe`) and kept in ``model._probe_inputs_cache`` while the same arrays come
+    in (the task's probe, truth and labels, which the tasks keep and never modify in place; the
+    panel): a collect then only runs the kernel."""
     pop, task = model.population, model.task
-    kind, Y, truth, labels = task.kind, None, None, None
+    kind, Y, labels = task.kind, None, None
     if kind != "generative":
         Y = probe_truth(model)
-    if kind == "regression":
-        truth = common_truth(model)
     if kind == "classification":
-        labels = task.probe_labels[0]
+        labels = task.probe_labels
     pos = None
     if hidden and keep_preds and pop.layout.n_layers > 1 and model.p["measures"] != "fast":
         pos = model.measure_panel.cka_pos
-    return probe_pass(pop, task.probe_X, rows, Y, truth, labels, keep_preds, pos)
+    sources = (pop.params.shape, pop.dtype, task.probe_X, rows, Y, labels, pos)
+    plan = getattr(model, "measure_panel", None)
+    slot = "all" if rows is None else "panel" if plan is not None and rows is plan.rows else None
+    kept = getattr(model, "_probe_inputs_cache", None)
+    if kept is None:
+        kept = model._probe_inputs_cache = {}
+    if slot not in kept or not _same_sources(kept[slot][0], sources):
+        truth = common_truth(model) if kind == "regression" else None
+        inputs = prepare_probe(
+            pop, task.probe_X, rows, Y, truth, None if labels is None else labels[0], pos
+        )
+        if slot is None:  # other rows (a few edges' ends): not kept
+            return run_prepared(pop, inputs, keep_preds)
+        kept[slot] = (sources, inputs)
+    return run_prepared(pop, kept[slot][1], keep_preds)
+
+
+def _same_sources(a: tuple, b: tuple) -> bool:
+    """Whether two tuples of a probe pass's sources are the same: shapes and dtypes equal, the
+    arrays the same objects (the kept tuple holds them, so no other array takes their id)."""
+    return a[:2] == b[:2] and all(x is y for x, y in zip(a[2:], b[2:], strict=True))
 
 
 def snapshot(model: NeuralModel) -> dict[str, float]:
@@ -349,10 +384,24 @@ def _failure_groups(model, m: int) -> np.ndarray:
     return kept[1]
 
 
+def measure_rng(model: NeuralModel) -> np.random.Generator:
+    """A generator in the state of ``numpy.random.default_rng(model.measure_seed)``: every
+    collect draws the same sample pairs and groups. Seeding anew (~10 us, 100 after a step's
+    arrays went through the caches) is done once; each call restores the seeded state (~1.5 us)
+    into the generator kept in ``model._measure_rng_cache``."""
+    seed = model.measure_seed
+    kept = getattr(model, "_measure_rng_cache", None)
+    if kept is None or kept[0] != seed:
+        rng = np.random.default_rng(seed)
+        kept = model._measure_rng_cache = (seed, rng, rng.bit_generator.state)
+    kept[1].bit_generator.state = kept[2]
+    return kept[1]
+
+
 def _standard(model, probe: ProbePass, weights, fs, plan: Panel) -> dict[str, float]:
     """Weight-space, representation and cluster measures of the standard set."""
     pop = model.population
-    rng = np.random.default_rng(model.measure_seed)
+    rng = measure_rng(model)
     if pop.layout.n_layers == 1:  # no hidden unit to permute: the exact consensus distance
         aligned = weights.consensus_distance
     else:
@@ -365,7 +414,7 @@ def _standard(model, probe: ProbePass, weights, fs, plan: Panel) -> dict[str, fl
         "copies": model.copies_last_step,
     }
     if probe.hidden is not None:
-        out["cka"] = metrics.mean_cka(probe.hidden, max_pairs=CKA_PAIRS, rng=rng)
+        out["cka"] = _panel_cka(model, probe.hidden, rng)
     Z = None if plan.exact else linear_embedding(pop, model.task.probe_X)
     if Z is not None:  # affine agents: every agent placed exactly, clusters of all of them
         out.update(_all_agent_clusters(model, Z, rng))
@@ -387,6 +436,24 @@ def _standard(model, probe: ProbePass, weights, fs, plan: Panel) -> dict[str, fl
             out["cluster_nmi"] = metrics.cluster_nmi(sample, model.communities[plan.rows])
             out["modularity"] = _sampled_modularity(model, probe, sample)
     return out
+
+
+def _panel_cka(model, hidden: np.ndarray, rng: np.random.Generator) -> float:
+    """``metrics.mean_cka(hidden, CKA_PAIRS, rng)`` for the panel's CKA agents: the pairs, drawn
+    from the measure seed's fresh generator (:func:`measure_rng`), are the same at every
+    collect, so they are drawn once and kept in ``model._cka_pairs_cache`` with the state the
+    generator is left in, which is put back for the draws after them."""
+    c = hidden.shape[0]
+    if c < 2:
+        return metrics.mean_cka(hidden, max_pairs=CKA_PAIRS, rng=rng)
+    key = (model.measure_seed, c, CKA_PAIRS)
+    kept = getattr(model, "_cka_pairs_cache", None)
+    if kept is None or kept[0] != key:
+        I, J, _ = sample_pairs(c, CKA_PAIRS, rng)
+        kept = model._cka_pairs_cache = (key, I, J, rng.bit_generator.state)
+    else:
+        rng.bit_generator.state = kept[3]
+    return mean_cka_of_pairs(hidden, kept[1], kept[2])
 
 
 def _all_agent_clusters(model, Z: np.ndarray, rng: np.random.Generator) -> dict[str, float]:
@@ -437,7 +504,7 @@ def _sampled_modularity(model, probe: ProbePass, sample: np.ndarray) -> float:
     nnz = csr.indices.size
     if nnz == 0:
         return 0.0
-    rng = np.random.default_rng(model.measure_seed)
+    rng = measure_rng(model)
     entry = np.sort(rng.integers(0, nnz, MODULARITY_EDGES))
     u = np.searchsorted(csr.indptr, entry, side="right") - 1
     v = csr.indices[entry]

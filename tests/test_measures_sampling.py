@@ -237,3 +237,36 @@ def test_a_panels_diversity_and_homogenization_are_those_of_its_agents():
         assert out["kappa"] == div.kappa
         homogenization = metrics.outcome_homogenization(correct, rng=m.measure_seed)
         assert out["outcome_homogenization"] == homogenization
+
+
+def test_a_collects_kept_inputs_pairs_and_generator_give_what_fresh_ones_give():
+    """What a collect keeps between collects (the probe pass's checked inputs, the CKA pairs,
+    the measure seed's generator) gives every step the measures of a computation from scratch:
+    the probe pass of the public function, the CKA of metrics.mean_cka with a fresh generator,
+    and a generator in the seeded state (the draws after the pairs included); a new probe
+    array is taken up at the next collect."""
+    from simulator.measures import _panel_cka, measure_rng, run_probe
+
+    m = REGISTRY["gossip_learning"](n_agents=1500, rng=4)
+    plan = m.measure_panel
+    for step in range(3):
+        m.step()
+        probe = run_probe(m, plan.rows, keep_preds=True)
+        fresh = metrics.probe_pass(
+            m.population, m.task.probe_X, plan.rows, m.task.probe_Y_at(m.steps),
+            m.task.probe_Y_at(m.steps)[0], None, True, plan.cka_pos,
+        )  # fmt: skip
+        for a, b in zip(probe, fresh, strict=True):
+            np.testing.assert_array_equal(a, b)
+        seeded = np.random.default_rng(m.measure_seed)
+        expected = metrics.mean_cka(fresh.hidden, max_pairs=128, rng=seeded)
+        rng = measure_rng(m)
+        rng.random(7)  # a used generator: the next call starts it afresh
+        rng = measure_rng(m)
+        assert _panel_cka(m, probe.hidden, rng) == expected, step
+        assert rng.random() == seeded.random()  # the same state after the pairs
+    m.task.probe_X = m.task.probe_X * 0.5  # a new probe: prepared again
+    np.testing.assert_array_equal(
+        run_probe(m, plan.rows, keep_preds=True).preds,
+        m.population.predict(m.task.probe_X)[plan.rows],
+    )

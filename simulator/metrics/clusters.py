@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from typing import Any
@@ -91,6 +92,7 @@ def _warn_small_eps(eps: float, top: float) -> None:
     )
 
 
+@functools.cache
 def _spread_limit(dtype: np.dtype) -> float:
     """Largest spread (max distance of a row to the mean row) for which every squared distance
     between rows, and its partial sums, fit in ``dtype`` (the sweep sums in the rows' own

@@ -204,13 +204,14 @@ def polarization_of_rows(
     """Esteban-Ray polarization with Euclidean distances between the groups' mean rows of G
     (P, D) (the method of :func:`polarization`, without its RMS scaling)."""
     keep = lab >= 0
-    if not keep.any():
+    every = bool(keep.all())
+    if not every and not keep.any():
         raise fail("labels", "only negative labels", "at least one agent with a label >= 0")
-    lab = _dense_codes(lab if keep.all() else lab[keep])
+    lab = _dense_codes(lab if every else lab[keep])
     n_groups = int(lab.max()) + 1
     if n_groups == 1:
         return 0.0
-    centroids, counts = _centroids(G if keep.all() else G[keep], lab, n_groups)
+    centroids, counts = _centroids(G if every else G[keep], lab, n_groups)
     share = counts / lab.size
     if max_pairs is None or n_groups * (n_groups - 1) // 2 <= max_pairs:
         return _exact_er(centroids, share)

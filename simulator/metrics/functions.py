@@ -262,9 +262,17 @@ def mean_cka(hidden: Any, max_pairs: int = 2_000, rng: Any = None) -> float:
             raise fail("hidden", "an array with NaN or inf", "finite everywhere")
         return 1.0
     I, J, _ = sample_pairs(P, max_pairs, gen)
-    value = KC.mean_cka_pairs(Hs, I, J, _CONSTANT_RTOL)
+    return mean_cka_of_pairs(Hs, I, J)
+
+
+def mean_cka_of_pairs(hidden: np.ndarray, I: np.ndarray, J: np.ndarray) -> float:
+    """The mean linear CKA over the pairs ``(I[k], J[k])`` (int64, ``I < J``, as
+    :func:`simulator.metrics._checks.sample_pairs` draws them) of hidden (P, n_probe, h),
+    C-contiguous float32 or float64, P >= 2 (the core of :func:`mean_cka`, for a caller that
+    keeps its pairs)."""
+    value = KC.mean_cka_pairs(hidden, I, J, _CONSTANT_RTOL)
     if value == math.inf:  # an agent's values too large or small for float64 products: rare
-        value = KC.mean_cka_pairs(_per_agent_unit(Hs), I, J, _CONSTANT_RTOL)
+        value = KC.mean_cka_pairs(_per_agent_unit(hidden), I, J, _CONSTANT_RTOL)
     if value != value:  # the kernel's sign of a NaN or inf in hidden
         raise fail("hidden", "an array with NaN or inf", "finite everywhere")
     return value

@@ -42,6 +42,24 @@ class ProbePass(NamedTuple):
     spread: np.ndarray
 
 
+class ProbeInputs(NamedTuple):
+    """The arguments of one probe pass in the kernel's form (:func:`prepare_probe`), checked.
+
+    rows : int64 (m,). X : (1, n, d_in) in the population's dtype. Y : (0, 1 or m, n, d_out)
+    rows in the population's dtype (P-row truths already read at ``rows``). truth : float64
+    (n, d_out) or (0, d_out). labels : int64 (n,) or (0,). hidden_slot : int64 (m,), the row of
+    each agent's first hidden layer in the output (-1: none); n_hidden : rows of that output.
+    """
+
+    rows: np.ndarray
+    X: np.ndarray
+    Y: np.ndarray
+    truth: np.ndarray
+    labels: np.ndarray
+    hidden_slot: np.ndarray
+    n_hidden: int
+
+
 def probe_pass(
     pop: Any,
     X: Any,
@@ -72,6 +90,24 @@ def probe_pass(
     -------
     ProbePass
     """
+    if not isinstance(keep_preds, bool | np.bool_):
+        raise fail("keep_preds", keep_preds, "True or False")
+    inputs = prepare_probe(pop, X, rows, Y, truth, labels, hidden_pos)
+    return run_prepared(pop, inputs, bool(keep_preds))
+
+
+def prepare_probe(
+    pop: Any,
+    X: Any,
+    rows: Any = None,
+    Y: Any = None,
+    truth: Any = None,
+    labels: Any = None,
+    hidden_pos: Any = None,
+) -> ProbeInputs:
+    """The arguments of :func:`probe_pass` (which see) checked and in the kernel's form, for
+    :func:`run_prepared`: a caller that runs the same probe again (the measures, every
+    collect) checks and converts it once."""
     P = check_population(pop).params.shape[0]
     if rows is None:
         rows = np.arange(P, dtype=np.int64)
@@ -79,8 +115,6 @@ def probe_pass(
         rows = _indices("rows", rows, None, P, "agent indices")
         if rows.size == 0:
             raise fail("rows", "no indices", f"at least one agent index in [0, {P})")
-    if not isinstance(keep_preds, bool | np.bool_):
-        raise fail("keep_preds", keep_preds, "True or False")
     m = rows.size
     Xa = pop._inputs(X, "X", n_rows=1)
     if not all_finite(Xa):  # a NaN or inf, or a value beyond the population's dtype
@@ -110,7 +144,6 @@ def probe_pass(
     lab = np.empty(0, dtype=np.int64)
     if labels is not None:
         lab = _indices("labels", labels, n, max(2, d_out), f"{n} class labels")
-    preds = np.empty((m if keep_preds else 0, n, d_out), dtype=dt)
     pos = np.empty(0, dtype=np.int64)
     if hidden_pos is not None:
         pos = _indices("hidden_pos", hidden_pos, None, m, "distinct positions into rows")
@@ -120,16 +153,27 @@ def probe_pass(
         raise fail("hidden_pos", "positions", "None for networks without a hidden layer")
     slot = np.full(m, -1, dtype=np.int64)
     slot[pos] = np.arange(pos.size)
-    hidden = np.empty((pos.size, n, dims[1] if len(dims) > 2 else 1), dtype=dt)
+    return ProbeInputs(rows, Xa, Ya, T, lab, slot, int(pos.size))
+
+
+def run_prepared(pop: Any, inputs: ProbeInputs, keep_preds: bool) -> ProbePass:
+    """:func:`probe_pass` of inputs from :func:`prepare_probe` for this ``pop`` (not checked
+    again: the same population's shapes and dtype, unchanged arrays)."""
+    rows, Xa, Ya = inputs.rows, inputs.X, inputs.Y
+    m, n, dims, dt = rows.size, Xa.shape[1], pop.layers, pop.dtype
+    lab = inputs.labels
+    preds = np.empty((m if keep_preds else 0, n, dims[-1]), dtype=dt)
+    hidden = np.empty((inputs.n_hidden, n, dims[1] if len(dims) > 2 else 1), dtype=dt)
     dec = np.empty((m, n) if lab.size else (1, 0), dtype=np.int64)
     stats = np.full((m, KP.N_STATS), np.nan)
-    KP.run(pop.params, rows, Xa, Ya, T, lab, pop._net, preds, hidden, slot, dec, stats)
+    KP.run(pop.params, rows, Xa, Ya, inputs.truth, lab, pop._net, preds, hidden,
+           inputs.hidden_slot, dec, stats)  # fmt: skip
     if Ya.size and not np.all(np.isfinite(stats[:, KP.LOSS])) and not all_finite(Ya):
         raise fail("Y", f"an array with NaN or inf (as {pop.dtype})", "finite everywhere")
     return ProbePass(
         rows,
         preds if keep_preds else None,
-        hidden if pos.size else None,
+        hidden if inputs.n_hidden else None,
         dec if lab.size else None,
         stats[:, KP.LOSS],
         stats[:, KP.SQ_ERR],
@@ -206,4 +250,12 @@ def measure_panel(
     return Panel(rows.astype(np.int64), exact, cka_pos.astype(np.int64), align.astype(np.int64))
 
 
-__all__ = ["Panel", "ProbePass", "measure_panel", "probe_pass"]
+__all__ = [
+    "Panel",
+    "ProbeInputs",
+    "ProbePass",
+    "measure_panel",
+    "prepare_probe",
+    "probe_pass",
+    "run_prepared",
+]

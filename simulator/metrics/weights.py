@@ -265,7 +265,9 @@ def aligned_consensus_distance(
     gen = None if rng is None else get_rng(rng)
     who = None
     if agents is not None:
-        who = np.unique(check_agents("agents", agents, P))
+        who = check_agents("agents", agents, P).ravel()  # an int: one agent
+        if who.size > 1 and not np.all(who[1:] > who[:-1]):  # sorted and distinct: as it is
+            who = np.unique(who)
     elif max_agents is not None and check_int("max_agents", max_agents, low=2) < P:
         gen = get_rng(None) if gen is None else gen
         who = np.sort(gen.choice(P, size=max_agents, replace=False))
