@@ -39,7 +39,7 @@ from simulator.metrics.functions import (
     mean_cka_of_pairs,
     summarize_outputs,
 )
-from simulator.metrics.linear import linear_embedding
+from simulator.metrics.linear import affine_coordinates, probe_factor
 from simulator.metrics.probe import Panel, ProbePass, measure_panel, prepare_probe, run_prepared
 
 if TYPE_CHECKING:
@@ -415,7 +415,7 @@ def _standard(model, probe: ProbePass, weights, fs, plan: Panel) -> dict[str, fl
     }
     if probe.hidden is not None:
         out["cka"] = _panel_cka(model, probe.hidden, rng)
-    Z = None if plan.exact else linear_embedding(pop, model.task.probe_X)
+    Z = None if plan.exact else _linear_embedding(model)
     if Z is not None:  # affine agents: every agent placed exactly, clusters of all of them
         out.update(_all_agent_clusters(model, Z, rng))
         return out
@@ -436,6 +436,16 @@ def _standard(model, probe: ProbePass, weights, fs, plan: Panel) -> dict[str, fl
             out["cluster_nmi"] = metrics.cluster_nmi(sample, model.communities[plan.rows])
             out["modularity"] = _sampled_modularity(model, probe, sample)
     return out
+
+
+def _linear_embedding(model) -> np.ndarray | None:
+    """``linear_embedding(model.population, model.task.probe_X)``, its probe factor computed
+    once for each probe array (kept in ``model._probe_factor_cache``)."""
+    pop, X = model.population, model.task.probe_X
+    kept = getattr(model, "_probe_factor_cache", None)
+    if kept is None or kept[0] is not X:
+        kept = model._probe_factor_cache = (X, probe_factor(pop, X))
+    return None if kept[1] is None else affine_coordinates(pop, kept[1])
 
 
 def _panel_cka(model, hidden: np.ndarray, rng: np.random.Generator) -> float:

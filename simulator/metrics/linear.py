@@ -21,7 +21,7 @@ from simulator.kernels import measure_affine as KL
 from simulator.kernels.sized import sized
 from simulator.metrics._checks import check_population, real_array
 
-__all__ = ["linear_embedding"]
+__all__ = ["affine_coordinates", "linear_embedding", "probe_factor"]
 
 
 def linear_embedding(pop: Any, probe_X: Any, max_dim: int = 3) -> np.ndarray | None:
@@ -40,6 +40,16 @@ def linear_embedding(pop: Any, probe_X: Any, max_dim: int = 3) -> np.ndarray | N
         The most coordinates worth having (a caller's cap, e.g. its number of outputs minus
         one). q is at least 2 (d_in = d_out = 1), so 0 and 1 always give None.
     """
+    factor = probe_factor(pop, probe_X, max_dim)
+    return None if factor is None else affine_coordinates(pop, factor)
+
+
+def probe_factor(pop: Any, probe_X: Any, max_dim: int = 3) -> np.ndarray | None:
+    """The Cholesky factor L ((d_in + 1) x (d_in + 1), float64, C-contiguous) of the probe's
+    second-moment matrix ``[X 1]^T [X 1] / n`` that :func:`linear_embedding` places affine
+    agents with, or None where it returns None (arguments as there). A function of the
+    probe and the population's architecture alone: a caller measuring the same probe again
+    keeps it (:func:`affine_coordinates`)."""
     check_population(pop)
     max_dim = check_int("max_dim", max_dim, low=0)
     if pop.layout.n_layers != 1 or pop.output != "linear":
@@ -56,10 +66,18 @@ def linear_embedding(pop: Any, probe_X: Any, max_dim: int = 3) -> np.ndarray | N
         L = np.linalg.cholesky(Xt.T @ Xt / X.shape[0])
     except np.linalg.LinAlgError:
         return None
+    return np.ascontiguousarray(L)
+
+
+def affine_coordinates(pop: Any, factor: np.ndarray) -> np.ndarray:
+    """The coordinates of :func:`linear_embedding` from the factor :func:`probe_factor` gave
+    for this population's architecture and the probe: (P, q) float64, one parallel kernel."""
+    d_in, d_out = pop.layers[0], pop.layers[-1]
+    q = (d_in + 1) * d_out
     params = pop.params
     P = params.shape[0]
     Z = np.empty((P, q))
     work = 2.0 * P * q * (d_in + 1)
     kernel = sized(KL.affine_coordinates, KL.affine_coordinates_serial, work)
-    kernel(params, np.ascontiguousarray(L), d_in, d_out, Z)
+    kernel(params, factor, d_in, d_out, Z)
     return Z
