@@ -17,7 +17,12 @@ coordinates of their functions. ``MEASURE_DOCS`` says for each column what a pan
 ``SAMPLED_NOTE`` states the error bounds. State a collect keeps between steps (plain model
 attributes): ``consensus_step``, ``cluster_labels``, ``measure_panel`` and
 ``measure_panel_key`` (a pure function of the seed and sizes); ``last_probe`` is this collect's
-probe pass, for the per-agent table.
+probe pass, for the per-agent table. Values derived from fixed inputs are kept between collects
+in private ``_*_cache`` attributes so a collect does not recompute them: the probe pass's
+checked inputs, the probe's factor for affine agents, the seeded generator and the CKA pairs,
+the failure groups, the graph measures of unchanged clusters. Each is checked against its
+sources at every use, none is saved in a checkpoint (a loaded model recomputes them, the same
+values).
 """
 
 from __future__ import annotations
@@ -232,7 +237,8 @@ def run_probe(
     For the panel and for all agents, the pass's inputs are checked and converted once
     (:func:`prepare_probe`) and kept in ``model._probe_inputs_cache`` while the same arrays come
     in (the task's probe, truth and labels, which the tasks keep and never modify in place; the
-    panel): a collect then only runs the kernel."""
+    panel): a collect then only runs the kernel. A per-agent truth of more than
+    ``_KEEP_BYTES`` is not kept (it is converted for each pass, as before)."""
     pop, task = model.population, model.task
     kind, Y, labels = task.kind, None, None
     if kind != "generative":
@@ -253,10 +259,15 @@ def run_probe(
         inputs = prepare_probe(
             pop, task.probe_X, rows, Y, truth, None if labels is None else labels[0], pos
         )
-        if slot is None:  # other rows (a few edges' ends): not kept
+        if slot is None or inputs.Y.nbytes > _KEEP_BYTES:  # other rows, or a large truth
             return run_prepared(pop, inputs, keep_preds)
         kept[slot] = (sources, inputs)
     return run_prepared(pop, kept[slot][1], keep_preds)
+
+
+# The largest truth a collect keeps converted between collects (every agent's own truth for
+# the per-agent table of a large population is converted again each time instead).
+_KEEP_BYTES = 1 << 24
 
 
 def _same_sources(a: tuple, b: tuple) -> bool:
