@@ -172,7 +172,9 @@ def parse_value(text: str) -> Any:
         return None
     try:
         return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        # not a literal (an unhashable key, a nesting too deep to parse): the text itself,
+        # which the parameter's check then refuses by name
         return text
 
 
