@@ -13,7 +13,9 @@ Two users: the browser app refuses a session's configuration above the server's 
 (:mod:`simulator.app.limits`), and every model of at least :data:`CHECK_FROM` agents checks at
 its build that it fits this machine (:func:`refuse_if_too_large`), so a configuration that
 cannot fit gets a ParameterError naming ``n_agents`` instead of a MemoryError deep in the build
-or the out-of-memory killer minutes later.
+or the out-of-memory killer minutes later. Every model, whatever its size, checks its networks
+alone once its task has given the input and output widths (:func:`refuse_networks_too_large`:
+a few multiplications), so networks too wide for the machine are refused by name too.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 
 import networkx as nx
 
-from simulator.config import ParameterError, fail, machine_memory
+from simulator.config import ParameterError, count_text, fail, gib_text, machine_memory
 
 __all__ = [
     "CHECK_FROM",
@@ -34,6 +36,7 @@ __all__ = [
     "expected_edges",
     "machine_memory",
     "refuse_if_too_large",
+    "refuse_networks_too_large",
 ]
 
 # bytes, calibrated with tracemalloc (see the module docstring)
@@ -186,4 +189,31 @@ def refuse_if_too_large(cls: type, params: dict[str, Any], n_agents: int) -> Non
         f"{est.n_agents:,} agents need about {need / gib:,.1f} GiB (networks with optimizer "
         f"state {est.population / gib:,.1f}, a step's arrays {est.step / gib:,.1f}, the graph "
         f"{est.edges * CSR_PER_EDGE / gib:,.1f}) of its {have / gib:,.1f} GiB",
+    )
+
+
+def refuse_networks_too_large(
+    layers: tuple[int, ...], n_agents: int, dtype: str, optimizer: str
+) -> None:
+    """ParameterError when ``n_agents`` networks of widths ``layers`` (inputs, hidden layers,
+    outputs) with their optimizer state and working copies cannot fit in this machine's memory,
+    checked before any of them is made. It names ``hidden`` when a hidden layer is the widest,
+    else ``task_params`` (the task's inputs or outputs: ``n_classes``, say)."""
+    n_params = sum((a + 1) * b for a, b in itertools.pairwise(layers))
+    itemsize = 8 if str(dtype) == "float64" else 4
+    copies = PARAM_COPIES + OPTIMIZER_COPIES.get(str(optimizer), 2)
+    need = n_agents * n_params * itemsize * copies
+    have = machine_memory()
+    if need <= have:
+        return
+    hidden = layers[1:-1]
+    wide_hidden = bool(hidden) and max(hidden) >= max(layers[0], layers[-1])
+    name = "hidden" if wide_hidden else "task_params"
+    shown = tuple(hidden) if wide_hidden else f"inputs {layers[0]:,}, outputs {layers[-1]:,}"
+    raise fail(
+        name,
+        shown,
+        f"networks that fit this machine: {n_agents:,} of widths {layers} have "
+        f"{count_text(n_params)} parameters each and need about {gib_text(need)} with their "
+        f"{optimizer} state and working copies, of its {gib_text(have)}",
     )

@@ -39,7 +39,7 @@ from simulator.kernels import social as S
 from simulator.kernels.sized import EDGE_FLOPS, blocks, sized_call
 from simulator.layout import AgentNetwork
 from simulator.measures import measure_names, snapshot
-from simulator.memory_plan import refuse_if_too_large
+from simulator.memory_plan import refuse_if_too_large, refuse_networks_too_large
 from simulator.mesa_interop import NeuralDataCollector, scenario_arguments
 from simulator.mesa_layer import LazyMesaLayer
 from simulator.model_params import BASE_PARAMS
@@ -265,6 +265,7 @@ class NeuralModel(LazyMesaLayer, mesa.Model):
             dtype=p["dtype"],
         )
         self.pop_kwargs = kwargs
+        refuse_networks_too_large(kwargs["layers"], n, p["dtype"], p["optimizer"])
         if p["init"] == "shared":
             one = Population(1, seed=init_rng, lr=0.0, **kwargs)
             params = np.empty((n, one.params.shape[1]), dtype=one.params.dtype)

@@ -112,6 +112,9 @@ def test_data_from_an_npz_file(tmp_path):
         ({"probe_X": np.zeros((2, 3))}, "probe_X, probe_Y.*both or neither"),
         ({"probe_X": np.zeros((2, 4)), "probe_Y": np.zeros((2, 2))}, r"probe_X.shape=\(2, 4\)"),
         ({"probe_X": np.zeros((2, 3)), "probe_Y": np.zeros((3, 2))}, r"probe_Y.shape=\(3, 2\)"),
+        ({"X": [[[1.0]], [[2.0], [3.0]]]}, r"task_params\['X'\].*unequal lengths"),  # ragged
+        ({"Y": [[[1.0]], [[2.0], [3.0]]]}, r"task_params\['Y'\].*unequal lengths"),
+        ({"probe_X": [[1.0], [2.0, 3.0]], "probe_Y": np.zeros((2, 2))}, "probe_X.*unequal"),
     ],
 )
 def test_bad_data_is_refused_with_what_is_allowed(change, match):

@@ -75,6 +75,7 @@ def test_run_writes_tidy_model_agents_and_config(tmp_path):
         (["run", "gossip_learning", "--set", "n_agents=1" + "0" * 400], "n_agents=1000"),
         (["run", "gossip_learning", "--set", "lr=" + "-" * 3000 + "1"], "lr='---"),  # too deep
         (["run", "gossip_learning", "--set", "graph_params={[1]: 2}"], "graph_params="),
+        (["run", "gossip_learning", "--set", "hidden=(100000000,)"], "hidden=(100000000,)"),
         (
             ["run", "gossip_learning", "--agents-every", "1", "--set", "agent_every=2"],
             "--agents-every 1 and --set agent_every=2 disagree",

@@ -184,3 +184,10 @@ def test_spec_file_errors_name_the_file(tmp_path):
     path.write_text("model = \n")
     with pytest.raises(SpecError, match="not valid TOML"):
         load_spec(path)
+
+
+def test_a_spec_that_is_not_utf8_text_is_refused_by_name(tmp_path):
+    spec = tmp_path / "binary.toml"
+    spec.write_bytes(b"\xff\xfe garbage")
+    with pytest.raises(SpecError, match="binary.toml' is not UTF-8 text"):
+        load_spec(spec)

@@ -200,7 +200,13 @@ def load_spec(source: Any) -> SweepSpec:
         path = Path(os.fspath(source))
         if not path.is_file():
             raise SpecError(f"sweep spec {str(path)!r} does not exist (or is not a file).")
-        text, name = path.read_text(), str(path)
+        try:
+            text, name = path.read_text(encoding="utf-8"), str(path)
+        except UnicodeDecodeError as exc:
+            raise SpecError(
+                f"sweep spec {str(path)!r} is not UTF-8 text (TOML is): {exc.reason} at byte "
+                f"{exc.start}"
+            ) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

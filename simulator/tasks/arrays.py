@@ -127,7 +127,7 @@ class ArrayTask(Task):
             self.probe_labels = self.probe_Y[0].argmax(-1)[None].astype(np.int64)
 
     def _probe_truth(self, probe_Y: Any, n: int) -> np.ndarray:
-        y = np.asarray(probe_Y)
+        y = _array("probe_Y", probe_Y)
         if self.kind == "classification":
             if y.dtype.kind not in "iu" or y.shape != (n,):
                 raise fail("probe_Y", f"{y.dtype} {y.shape}", f"integer labels of shape ({n},)")
@@ -181,7 +181,10 @@ def _describe(a: Any) -> Any:
     """A short description of an array for the run's config (not the data itself)."""
     if a is None:
         return None
-    arr = np.asarray(a)
+    try:
+        arr = np.asarray(a)
+    except (ValueError, TypeError):  # ragged nested lists, say: the checks below say what
+        return f"<{type(a).__name__}, not an array>"
     return f"<array {arr.dtype} {tuple(arr.shape)}>"
 
 
@@ -219,7 +222,7 @@ def _load_npz(path: Any) -> tuple:
 
 def _floats(name: str, a: Any, ndim: int, shape: tuple) -> np.ndarray:
     """``a`` as C-contiguous finite float64 of ``ndim`` dims matching ``shape`` (None: any)."""
-    arr = np.asarray(a)
+    arr = _array(name, a)
     if arr.dtype.kind not in "fiu" or arr.dtype == bool:
         raise fail(name, f"an array of dtype {arr.dtype}", "a real (float or integer) array")
     ok = arr.ndim == ndim and all(s is None or s == t for s, t in zip(shape, arr.shape))
@@ -233,11 +236,24 @@ def _floats(name: str, a: Any, ndim: int, shape: tuple) -> np.ndarray:
     return arr
 
 
+def _array(name: str, value: Any) -> np.ndarray:
+    """``value`` as a NumPy array; nested lists of unequal lengths are refused by ``name``
+    (NumPy cannot make them one array)."""
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError):
+        raise fail(
+            name,
+            f"nested sequences of unequal lengths ({type(value).__name__})",
+            "an array: every row of the same length",
+        ) from None
+
+
 def _check_data(X: Any, Y: Any, counts: Any, P: int) -> tuple[np.ndarray, ...]:
     """Flat X (M, d_in) float64, Y (M, d_out) float64 or (M,) int64, counts int64 (P,)."""
     if X is None or Y is None:
         raise fail("task_params", "no X/Y", "'X' and 'Y' arrays (or 'path' to an .npz file)")
-    Xa, Ya = np.asarray(X), np.asarray(Y)
+    Xa, Ya = _array("task_params['X']", X), _array("task_params['Y']", Y)
     if counts is None:
         Xa = _floats("task_params['X']", Xa, 3, (P, None, None))
         N = Xa.shape[1]
@@ -246,7 +262,7 @@ def _check_data(X: Any, Y: Any, counts: Any, P: int) -> tuple[np.ndarray, ...]:
         lead, c = (P, N), np.full(P, N, dtype=np.int64)
         Xa = Xa.reshape(P * N, -1)
     else:
-        c = np.asarray(counts)
+        c = _array("task_params['counts']", counts)
         if c.shape != (P,) or c.dtype.kind not in "iu" or np.any(c < 1):
             raise fail("task_params['counts']", counts, f"integers >= 1 of shape ({P},)")
         Xa = _floats("task_params['X']", Xa, 2, (int(c.sum()), None))
