@@ -156,14 +156,28 @@ def save(model: NeuralModel, path: str | os.PathLike, extra: dict[str, Any] | No
     ``path``: a checkpoint that exists is whole. A symlink at ``path`` is replaced, never
     followed. Returns the path written.
     """
-    path = Path(path)
+    path = _file_path(path)
     if path.suffix != ".npz":
         path = path.with_name(path.name + ".npz")
+    if not path.parent.is_dir():
+        raise CheckpointError(f"cannot write {path}: its folder {path.parent} does not exist")
     meta, arrays = state_document(model, extra)
     meta = {**meta, CHECKSUM_KEY: content_digest(meta, arrays)}
     text = json.dumps(meta, allow_nan=True)
     arrays[META_KEY] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
-    return write_atomically(path, lambda fh: np.savez(fh, **arrays), binary=True)
+    try:
+        return write_atomically(path, lambda fh: np.savez(fh, **arrays), binary=True)
+    except OSError as exc:  # no permission, a full disk: nothing is left half-written
+        raise CheckpointError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _file_path(path: Any) -> Path:
+    """``path`` (a str or os.PathLike) as a Path; anything else is refused by name."""
+    if not isinstance(path, str | os.PathLike) or not str(path):
+        raise CheckpointError(
+            f"path={path!r} is not allowed: path must be a file path (a str or os.PathLike)"
+        )
+    return Path(path)
 
 
 def content_digest(meta: dict[str, Any], arrays: Any) -> str:
@@ -305,7 +319,7 @@ def load(path: str | os.PathLike, model_class: type | None = None) -> NeuralMode
     is put back. ``model_class`` overrides the class named in the file (a scenario defined in
     a notebook, say). Raises :class:`CheckpointError` saying why a file cannot be loaded.
     """
-    path = Path(path)
+    path = _file_path(path)
     meta, arrays = _open(path)
     damaged = (
         KeyError,

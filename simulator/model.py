@@ -33,7 +33,7 @@ import pandas as pd
 from mesa.discrete_space import FixedAgent
 
 from simulator import metrics
-from simulator.config import fail
+from simulator.config import check_number, fail
 from simulator.graph import GRAPH_NAMES, build_social_graph
 from simulator.kernels import social as S
 from simulator.kernels.sized import EDGE_FLOPS, blocks, sized_call
@@ -353,6 +353,18 @@ class NeuralModel(LazyMesaLayer, mesa.Model):
         timings["social"] += (t2 - t1) + (t4 - t3)
         timings["train"] += t3 - t2
         timings["measure"] += t5 - t4
+
+    def run_for(self, duration: float | int) -> None:
+        """Mesa's ``run_for``, with ``duration`` checked first: a finite number >= 0 of time
+        units (one step each). Mesa's own would run forever for ``inf`` and do nothing for a
+        negative or NaN one."""
+        check_number("duration", duration, 0.0)
+        super().run_for(duration)
+
+    def run_until(self, end_time: float | int) -> None:
+        """Mesa's ``run_until``, with ``end_time`` checked first: a finite number."""
+        check_number("end_time", end_time)
+        super().run_until(end_time)
 
     def train(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
         """Train every agent on its minibatch; returns the losses (P,) as float64.

@@ -353,6 +353,12 @@ class Population:
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`get_state` returned (every value checked by its setter)."""
+        if not isinstance(state, dict):
+            raise C.fail("state", f"a {type(state).__name__}", "a dict from get_state()")
+        keys = ("layers", "optimizer", "dtype", "params", "lr", "optimizer_state", "step_count")
+        missing = [k for k in (*keys, *self._HYPER) if k not in state]
+        if missing:
+            raise C.fail("state", f"a dict without {missing}", "a dict from get_state()")
         for key in ("layers", "optimizer", "dtype"):
             own = getattr(self, key)
             own = list(own) if key == "layers" else str(own)

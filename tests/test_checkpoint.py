@@ -385,3 +385,19 @@ def test_a_scenarios_own_state_may_grow_and_change_kind(tmp_path):
     again.run_for(1)
     model.run_for(1)
     pd.testing.assert_frame_equal(model_table(again), model_table(model))
+
+
+def test_a_bad_checkpoint_path_or_population_state_gets_a_clear_error(tmp_path):
+    m = REGISTRY["gossip_learning"](n_agents=6, rng=0, graph="complete", measures="fast")
+    m.step()
+    for bad in (5, None, ""):
+        with pytest.raises(simulator.ParameterError, match="path must be a file path"):
+            m.save(bad)
+        with pytest.raises(simulator.ParameterError, match="path must be a file path"):
+            simulator.load(bad)
+    with pytest.raises(simulator.ParameterError, match="its folder .*missing does not exist"):
+        m.save(tmp_path / "missing" / "m.npz")
+    assert not (tmp_path / "missing").exists()
+    for bad, shown in (({}, "a dict without"), ([1], "a list")):
+        with pytest.raises(simulator.ParameterError, match=f"state=.*{shown}"):
+            m.population.set_state(bad)

@@ -123,3 +123,14 @@ def test_a_generative_task_has_no_probe_loss_column_in_the_agent_table():
     table = m.agents_dataframe()
     assert "probe_loss" not in table.columns and "probe_loss" not in m.model_dataframe()
     assert np.isfinite(table.select_dtypes("number").to_numpy(dtype=float)).all()
+
+
+@pytest.mark.parametrize("duration", [float("inf"), float("nan"), -1, "3", None, True])
+def test_run_for_refuses_a_duration_that_is_not_a_finite_number_of_steps(duration):
+    m = REGISTRY["gossip_learning"](n_agents=6, rng=0, graph="complete", measures="fast")
+    with pytest.raises(ParameterError, match="duration="):
+        m.run_for(duration)  # Mesa's own ran forever (inf) or did nothing (nan, -1)
+    with pytest.raises(ParameterError, match="end_time="):
+        m.run_until(float("inf"))
+    m.run_for(2)
+    assert m.steps == 2
