@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from simulator import metrics
-from simulator.config import ParameterError
+from simulator.config import DivergenceError
 from simulator.kernels import measure as KM
 from simulator.kernels import measure_function as KF
 from simulator.metrics._checks import sample_pairs
@@ -291,7 +291,7 @@ def snapshot(model: NeuralModel) -> dict[str, float]:
         model._probe_cache = probe.preds  # the app and scenario measures read the same outputs
     weights = metrics.weight_summary(pop.params)
     fs = summarize_outputs(probe.preds)
-    _require_finite_outputs(fs, probe)
+    _require_finite_outputs(model, fs, probe)
     unbias = 1.0 if plan.exact else (P - 1) / P * m / (m - 1)
     out: dict[str, float] = {
         "mean_loss": float(np.mean(model.losses)),
@@ -314,16 +314,23 @@ def snapshot(model: NeuralModel) -> dict[str, float]:
     return {k: float(out[k]) for k in names}
 
 
-def _require_finite_outputs(fs, probe: ProbePass) -> None:
-    """Raise a clear error when some agent's outputs on the probe are NaN or inf (they make the
-    mean output non-finite)."""
+def _require_finite_outputs(model, fs, probe: ProbePass) -> None:
+    """Raise a DivergenceError when some agent's outputs on the probe are NaN or inf (they make
+    the mean output non-finite): the networks diverged, though their training losses may not
+    have overflowed yet (a run stops as diverged, with the steps collected so far)."""
     if np.all(np.isfinite(fs.mean)):
         return
     bad = probe.rows[~np.isfinite(fs.sq_distances)]
-    raise ParameterError(
-        f"outputs on the probe are NaN or inf for agents {bad[:10].tolist()} "
-        f"({bad.size} in all): the networks must stay finite to be measured."
+    err = DivergenceError(
+        f"diverged at step {model.steps}: outputs on the probe are NaN or inf for agents "
+        f"{bad[:10].tolist()} ({bad.size} in all); the networks must stay finite to be "
+        "measured (lower lr or set clip_norm)",
+        model.steps,
+        bad,
+        probe.loss[~np.isfinite(fs.sq_distances)],
     )
+    err.why = "have NaN or inf outputs on the probe; lower lr or set clip_norm"
+    raise err
 
 
 def _regression(fs, probe: ProbePass, truth: np.ndarray, P: int, unbias: float) -> dict[str, float]:

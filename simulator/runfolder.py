@@ -269,7 +269,9 @@ def _loop(model: Any, steps: int, progress: Any, checkpoint: Any, limit: float) 
                 checkpoint(model, False)
         except DivergenceError as exc:
             agents = _agents(np.asarray(exc.agents))
-            why = "have a NaN/inf loss, gradient or update; lower lr or set clip_norm"
+            why = getattr(
+                exc, "why", "have a NaN/inf loss, gradient or update; lower lr or set clip_norm"
+            )
             return "diverged", f"diverged at step {model.steps}: agents {agents} {why}", None
         except KeyboardInterrupt:
             return "interrupted", f"interrupted at step {model.steps} (during the step)", "mid"

@@ -120,6 +120,21 @@ def test_divergence_keeps_the_good_steps_and_exits_3(tmp_path):
     assert len(rows) == config["steps_done"] + 2
 
 
+def test_outputs_that_overflow_before_the_losses_do_stop_the_run_as_diverged(tmp_path):
+    """Linear units at lr=10: the probe outputs are NaN or inf by step 3 while the training
+    losses are still under the divergence threshold: the collect's check says diverged (3),
+    not an error in a step (4)."""
+    out = tmp_path / "d"
+    args = ("run", "gossip_learning", "--set", "n_agents=12", "--set", "lr=10")
+    res = simulator(*args, "--set", "activation=identity", "--steps", "15", "--out", str(out))
+    assert res.returncode == EXIT_CODES["diverged"]
+    assert "NaN or inf outputs on the probe" in res.stderr and "Traceback" not in res.stderr
+    config = json.loads((out / "config.json").read_text())
+    rows = (out / "model.csv").read_text().splitlines()
+    # the header and steps 0 .. steps_done - 1: the failing step trained, its collect stopped
+    assert config["steps_done"] >= 1 and len(rows) == config["steps_done"] + 1
+
+
 def test_an_existing_folder_is_refused_and_force_replaces_it_whole(tmp_path):
     out = tmp_path / "D"
     first = simulator(*RUN, "--steps", "2", "--seed", "1", "--agents-every", "1", "--out", str(out))
