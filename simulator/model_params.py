@@ -134,7 +134,10 @@ BASE_PARAMS: dict[str, Param] = {
     ),
     "dp_delta": Param(1e-5, "float", 1e-15, 0.5, help="DP-FedAvg: delta of the reported epsilon"),
     "dp_accountant": Param(
-        "rdp", "str", choices=ACCOUNTANTS, help="DP-FedAvg privacy accounting: Renyi DP or PLD"
+        "rdp",
+        "str",
+        choices=ACCOUNTANTS,
+        help="DP-FedAvg privacy accounting: Renyi DP, or PLD (for dp_noise_multiplier 0 or >= 0.1)",
     ),
     # measurement
     "collect_every": Param(1, "int", 1, 1_000_000, help="collect measures every k steps"),

@@ -172,3 +172,20 @@ def test_a_participation_too_small_for_a_finite_update_is_refused_and_nothing_ch
     assert np.isfinite(rule.server).all() and np.isfinite(m.population.params).all()
     np.testing.assert_array_equal(rule.server, server)
     np.testing.assert_array_equal(m.population.params, params)
+
+
+def test_the_pld_accountant_refuses_a_noise_too_small_to_account_for():
+    """Below 0.1 the privacy-loss distribution is too wide to compute here (z = 0.001 asked
+    for 76 GB, z = 0.01 ran for minutes): refused by name before any round, pointing to rdp,
+    which takes any noise."""
+    from simulator.privacy import PLD_MIN_NOISE, dp_epsilon
+
+    for z in (1e-300, 1e-3, 0.09):
+        with pytest.raises(ParameterError, match=r"dp_noise_multiplier=.*dp_accountant='rdp'"):
+            DPFederatedAveraging(1, 1.0, z, 1.0, accountant="pld")
+        with pytest.raises(ParameterError, match="dp_noise_multiplier="):
+            dp_epsilon(z, 1.0, 3, 1e-5, accountant="pld")
+    assert dp_epsilon(1e-3, 1.0, 3, 1e-5, accountant="rdp") > 0  # rdp: any noise
+    DPFederatedAveraging(1, 1.0, PLD_MIN_NOISE, 1.0, accountant="pld")
+    with pytest.warns(UserWarning, match="no privacy"):
+        DPFederatedAveraging(1, 1.0, 0.0, 1.0, accountant="pld")  # 0: inf, as before
