@@ -26,6 +26,7 @@ import importlib
 import importlib.util
 import os
 import sys
+import traceback
 import warnings
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -198,6 +199,8 @@ def _import_user_module(module_part: str, ref: str) -> ModuleType:
             f"model={ref!r}: cannot import {module_part!r} ({exc}); allowed: a module "
             "importable from the current folder or a path to a .py file"
         ) from None
+    except Exception as exc:  # the module's own code raised while it was imported
+        raise _import_failed(ref, exc) from exc
     if local_file is not None and not _same_file(getattr(module, "__file__", None), local_file):
         # the name belongs to another module (the built-in `models`, say): the user's file wins
         return _load_file(local_file)
@@ -223,10 +226,26 @@ def _load_file(path: Path) -> ModuleType:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
+    except Exception as exc:  # the file's own code raised while it was imported
+        sys.modules.pop(name, None)
+        raise _import_failed(str(path), exc) from exc
     except BaseException:
         sys.modules.pop(name, None)
         raise
     return module
+
+
+def _import_failed(what: str, exc: Exception) -> ParameterError:
+    """The error for a user's scenario module that raised while it was imported: the
+    exception, and the last line of the user's code it went through (the traceback stays
+    chained to the error, for Python callers)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    own = [f for f in frames if "importlib" not in f.filename] or frames
+    where = f" (at {own[-1].filename}:{own[-1].lineno})" if own else ""
+    first = (str(exc).splitlines() or [""])[0]
+    return ParameterError(
+        f"{what}: importing the scenario's module raised {type(exc).__name__}: {first}{where}"
+    )
 
 
 def own_parameters(cls: type[NeuralModel]) -> tuple[list[str], list[str]]:

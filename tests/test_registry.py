@@ -209,3 +209,11 @@ def test_models_name_lists_the_scenarios_own_parameters_first(tmp_path):
     own_at, rest_at = text.index("Set by this scenario"), text.index("Other parameters")
     assert own_at < text.index("  adopt_share ") < rest_at < text.index("  mixing_rate ")
     assert "base default 0.0" in text  # what the scenario's value replaces
+
+
+def test_a_scenario_module_that_raises_on_import_gets_a_clear_error(tmp_path):
+    bad = tmp_path / "broken_scenario.py"
+    bad.write_text("x = 1\nraise RuntimeError('boom at import')\n")
+    with pytest.raises(ParameterError, match=r"raised RuntimeError: boom at import \(at .*:2\)"):
+        get_model(f"{bad}:Model")
+    assert not any(getattr(m, "__file__", None) == str(bad) for m in list(sys.modules.values()))
