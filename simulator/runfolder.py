@@ -58,6 +58,7 @@ __all__ = [
     "RunOutcome",
     "explosion",
     "run_into",
+    "trim_collector",
 ]
 
 DIVERGENCE_FACTOR = 1e6
@@ -285,7 +286,7 @@ def _loop(model: Any, steps: int, progress: Any, checkpoint: Any, limit: float) 
     return "completed", "completed", None
 
 
-def _trim_collector(model: Any) -> None:
+def trim_collector(model: Any) -> None:
     """After a stop in the middle of a collect, keep the steps every reporter recorded."""
     columns = model.datacollector.model_vars
     n = min((len(v) for v in columns.values()), default=0)
@@ -329,7 +330,7 @@ def run_into(
     finally:
         progress.close()
     if trace == "mid":
-        _trim_collector(model)
+        trim_collector(model)
         trace = None
     elif kind in ("completed", "interrupted", "terminated"):
         if kind != "completed" or checkpoint_every:

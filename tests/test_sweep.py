@@ -98,13 +98,22 @@ def test_a_run_that_raises_is_recorded_and_the_others_finish(tmp_path):
     assert runs.loc[bad, "probe_loss"].isna().all() and runs.loc[~bad, "probe_loss"].notna().all()
     assert "Traceback" in (tmp_path / "errors.log").read_text()
     assert events[-1].done == 8 and events[-1].failed == 4
+    # a failed run keeps the steps it collected before it stopped (runs.csv says it failed)
     steps = pd.read_csv(tmp_path / "steps.csv")
-    assert set(steps["run_id"]) == set(runs.loc[~bad, "run_id"])
-    # resuming retries the failed runs only, and keeps one row per run
+    assert set(steps["run_id"]) == set(runs["run_id"])
+    failed_steps = steps[steps["run_id"].isin(runs.loc[bad, "run_id"])]
+    firsts = failed_steps.groupby("run_id")["step"].agg(["min", "max", "count"])
+    assert len(firsts) == 4 and (firsts["min"] == 0).all() and (firsts["max"] <= 4).all()
+    assert (firsts["count"] == firsts["max"] + 1).all()  # every step up to the divergence
+    # resuming retries the failed runs only, and keeps one row per run and step
     events.clear()
     again = sweep(text, tmp_path, backend="serial", progress=events.append)
     assert len(events) == 4 and all(e.status == "failed" for e in events)
     assert len(pd.read_csv(tmp_path / "runs.csv")) == 8 and len(again) == 8
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "steps.csv").sort_values(["run_id", "step"], ignore_index=True),
+        steps.sort_values(["run_id", "step"], ignore_index=True),
+    )
 
 
 def test_record_end_and_every_k_choose_the_rows_of_steps_csv(tmp_path):

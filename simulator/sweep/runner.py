@@ -60,6 +60,7 @@ def execute_run(task: dict[str, Any]) -> dict[str, Any]:
     start = time.perf_counter()
     out: dict[str, Any] = {"run_id": task.get("run_id")}
     threads = None
+    model = None
     try:
         if task.get("single_thread"):
             import numba
@@ -76,14 +77,7 @@ def execute_run(task: dict[str, Any]) -> dict[str, Any]:
         if not len(table) or int(table["step"].iloc[-1]) != model.steps:
             model.collect()
             table = model.model_dataframe()
-        names = [n for n in (task.get("measures") or model.measure_names) if n in table.columns]
-        table = table[["step", *names]]
-        record = task.get("record", "every")
-        if record == "end":
-            table = table.iloc[-1:]
-        elif isinstance(record, int):
-            steps = table["step"]
-            table = table[(steps % record == 0) | (steps == model.steps)]
+        table, names = _recorded(table, task, model)
         agents = model.agents_dataframe()
         out.update(
             status="ok",
@@ -98,6 +92,8 @@ def execute_run(task: dict[str, Any]) -> dict[str, Any]:
             error=f"{type(exc).__name__}: {exc}",
             traceback=traceback.format_exc(),
         )
+        if model is not None:  # the steps it collected before it stopped are kept
+            out["steps"] = _steps_so_far(model, task)
     finally:
         if threads is not None:
             import numba
@@ -105,6 +101,36 @@ def execute_run(task: dict[str, Any]) -> dict[str, Any]:
             numba.set_num_threads(threads)
     out["seconds"] = time.perf_counter() - start
     return out
+
+
+def _recorded(table: Any, task: dict[str, Any], model: Any) -> tuple[Any, list[str]]:
+    """The rows and measures of a run's table the sweep records (``record``: every step, the
+    end, or every k-th step and the last one), and the measures' names."""
+    names = [n for n in (task.get("measures") or model.measure_names) if n in table.columns]
+    table = table[["step", *names]]
+    record = task.get("record", "every")
+    if record == "end":
+        table = table.iloc[-1:]
+    elif isinstance(record, int):
+        steps = table["step"]
+        table = table[(steps % record == 0) | (steps == model.steps)]
+    return table, names
+
+
+def _steps_so_far(model: Any, task: dict[str, Any]) -> Any:
+    """The recorded rows of a run that stopped early (an error, a divergence): the steps its
+    collector holds (cut to those every reporter recorded, if it stopped in a collect), or
+    None when there are none or they cannot be read."""
+    from simulator.runfolder import trim_collector
+
+    try:
+        trim_collector(model)
+        table = model.model_dataframe()
+        if not len(table):
+            return None
+        return _recorded(table, task, model)[0].reset_index(drop=True)
+    except Exception:  # the failure itself is what the run reports
+        return None
 
 
 def _start(task: dict[str, Any], cls: type) -> tuple[Any, int]:

@@ -9,7 +9,8 @@ Files
     One row per finished run: ``run_id, model, <parameters>, seed, status, seconds, error,
     <final value of each measure>``. ``status`` is ``ok`` or ``failed``.
 ``steps.csv``
-    One row per run and recorded step: ``run_id, <parameters>, seed, step, <measures>``.
+    One row per run and recorded step: ``run_id, <parameters>, seed, step, <measures>``. A
+    run that failed (an error, a divergence) keeps the steps it collected before it stopped.
 ``agents.csv``
     Only when runs keep per-agent rows (parameter ``agent_every``): ``run_id, <swept
     parameters>, seed, step, agent, ...``.
