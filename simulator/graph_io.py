@@ -93,7 +93,13 @@ def _read_edge_list(path: Path, name: str) -> nx.Graph:
 
 def _edge_attrs(extra: list[str], braced: str, lineno: int) -> dict:
     if braced:
-        attrs = ast.literal_eval(braced)
+        try:
+            attrs = ast.literal_eval(braced)
+        except ValueError:  # a name (nan, inf, true) or a call: not a literal
+            raise ParameterError(
+                f"line {lineno}: edge attributes {braced.strip()!r} are not a literal dict "
+                "(numbers and quoted strings only)"
+            ) from None
         if not isinstance(attrs, dict):
             raise ParameterError(f"line {lineno}: edge attributes {braced!r} are not a dict")
         return attrs

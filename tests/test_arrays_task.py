@@ -105,6 +105,7 @@ def test_data_from_an_npz_file(tmp_path):
         ({"X": np.zeros((4, 6, 3), dtype=bool)}, "dtype bool.*real"),
         ({"X": np.array([["a"] * 3] * 6 * 4).reshape(4, 6, 3)}, "dtype <U1"),
         ({"Y": -np.ones((4, 6), dtype=int)}, r"labels in \[-1, -1\]"),
+        ({"Y": np.full((4, 6), 2**64 - 1, dtype=np.uint64)}, "labels up to 18446744073709551615"),
         ({"Y": np.zeros((4, 6), dtype=int), "n_classes": 1}, "n_classes=1"),
         ({"n_classes": 3}, "n_classes=3 .*integer labels"),
         ({"counts": [6, 6, 6, 6]}, r"task_params\['X'\].shape=\(4, 6, 3\)"),

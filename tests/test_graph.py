@@ -343,6 +343,7 @@ def test_csv_edge_list_with_header_comments_and_weights(tmp_path):
         ("bad.tsv", "0\t1\tnot-a-weight\n", "line 1: third column 'not-a-weight'"),
         ("empty.txt", "# nothing\n", "no nodes"),
         ("g.gml", "graph [ ]", "unknown suffix '.gml'"),
+        ("nan.edgelist", '0 1 {"weight": nan}\n', "line 1: edge attributes .* not a literal dict"),
     ],
 )
 def test_bad_files_are_named_with_the_problem(tmp_path, name, content, pattern):

@@ -267,6 +267,8 @@ def _check_data(X: Any, Y: Any, counts: Any, P: int) -> tuple[np.ndarray, ...]:
             raise fail("task_params['counts']", counts, f"integers >= 1 of shape ({P},)")
         Xa = _floats("task_params['X']", Xa, 2, (int(c.sum()), None))
         lead, c = (Xa.shape[0],), c.astype(np.int64)
+    if Ya.dtype.kind == "u" and Ya.size and Ya.max() > np.iinfo(np.int64).max:
+        raise fail("task_params['Y']", f"labels up to {Ya.max()}", "labels in [0, n_classes)")
     if Ya.dtype.kind in "iu" and Ya.shape == lead:
         return Xa, Ya.reshape(-1).astype(np.int64), c
     if Ya.dtype.kind in "iu" and Ya.ndim != len(lead) + 1:
