@@ -66,7 +66,24 @@ def test_a_large_model_the_estimate_cannot_size_is_built_unchecked(monkeypatch):
     X = rng.standard_normal((n, 4, 8)).astype(np.float32)
     Y = rng.standard_normal((n, 4, 1)).astype(np.float32)
     monkeypatch.setattr(memory_plan, "machine_memory", lambda: 1)  # would refuse anything
+    # (the networks' own check, sized from the built task, is another one: tested below)
+    monkeypatch.setattr("simulator.model.refuse_networks_too_large", lambda *a: None)
     model = get_model("gossip_learning")(
         rng=0, n_agents=n, task="arrays", task_params={"X": X, "Y": Y}, measures="fast"
     )
     assert model.n_agents == n
+
+
+def test_networks_too_wide_for_the_machine_are_refused_at_any_population_size(monkeypatch):
+    """Below CHECK_FROM agents the estimate is skipped, but the networks are sized from the
+    task's widths before any is made: too wide, refused by name (hidden, or task_params when
+    the task's inputs or outputs are the widest); within the machine, built."""
+    with pytest.raises(ParameterError, match=r"hidden=\(100000000,\) .* 1,000,000,001 param"):
+        get_model("gossip_learning")(rng=0, n_agents=10, hidden=(100_000_000,))
+    monkeypatch.setattr(memory_plan, "machine_memory", lambda: 10 * 161 * 4 * 3 - 1)
+    with pytest.raises(ParameterError, match="hidden=.*of its"):
+        get_model("gossip_learning")(rng=0, n_agents=10, graph="complete", measures="fast")
+    monkeypatch.setattr(memory_plan, "machine_memory", lambda: 10 * 161 * 4 * 3)
+    memory_plan.refuse_networks_too_large((8, 16, 1), 10, "float32", "sgd")  # fits
+    with pytest.raises(ParameterError, match="task_params='inputs 2, outputs 100,000,000'"):
+        memory_plan.refuse_networks_too_large((2, 4, 100_000_000), 10, "float32", "adam")
