@@ -48,17 +48,27 @@ class ParameterError(ValueError):
 
 
 class DivergenceError(FloatingPointError):
-    """Training produced NaN or inf. ``step`` and ``agents`` say when and who.
+    """Training produced NaN or inf. ``step`` and ``agents`` say when and who; ``why`` what
+    those agents have, for a one-line status ("have a NaN/inf loss, gradient or update" when
+    not given).
 
     The affected agents' parameters and optimizer state were left as they were before the
     step; every other agent's update was applied.
     """
 
-    def __init__(self, message: str, step: int, agents: np.ndarray, losses: np.ndarray):
+    def __init__(
+        self,
+        message: str,
+        step: int,
+        agents: np.ndarray,
+        losses: np.ndarray,
+        why: str = "have a NaN/inf loss, gradient or update; lower lr or set clip_norm",
+    ):
         super().__init__(message)
         self.step = step
         self.agents = agents
         self.losses = losses
+        self.why = why
 
 
 def fail(name: str, value: Any, allowed: str) -> ParameterError:

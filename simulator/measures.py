@@ -321,16 +321,15 @@ def _require_finite_outputs(model, fs, probe: ProbePass) -> None:
     if np.all(np.isfinite(fs.mean)):
         return
     bad = probe.rows[~np.isfinite(fs.sq_distances)]
-    err = DivergenceError(
+    raise DivergenceError(
         f"diverged at step {model.steps}: outputs on the probe are NaN or inf for agents "
         f"{bad[:10].tolist()} ({bad.size} in all); the networks must stay finite to be "
         "measured (lower lr or set clip_norm)",
         model.steps,
         bad,
         probe.loss[~np.isfinite(fs.sq_distances)],
+        why="have NaN or inf outputs on the probe; lower lr or set clip_norm",
     )
-    err.why = "have NaN or inf outputs on the probe; lower lr or set clip_norm"
-    raise err
 
 
 def _regression(fs, probe: ProbePass, truth: np.ndarray, P: int, unbias: float) -> dict[str, float]:

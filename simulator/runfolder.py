@@ -270,10 +270,7 @@ def _loop(model: Any, steps: int, progress: Any, checkpoint: Any, limit: float) 
                 checkpoint(model, False)
         except DivergenceError as exc:
             agents = _agents(np.asarray(exc.agents))
-            why = getattr(
-                exc, "why", "have a NaN/inf loss, gradient or update; lower lr or set clip_norm"
-            )
-            return "diverged", f"diverged at step {model.steps}: agents {agents} {why}", None
+            return "diverged", f"diverged at step {model.steps}: agents {agents} {exc.why}", None
         except KeyboardInterrupt:
             return "interrupted", f"interrupted at step {model.steps} (during the step)", "mid"
         except Exception as exc:  # a run's own error: keep what was computed
