@@ -833,8 +833,9 @@ def test_pivot_coordinates_go_past_8_directions_while_they_prune_and_clusters_st
     np.testing.assert_array_equal(Z[:, :8], Z8)
     C = G.astype(np.float64) - mu
     np.testing.assert_allclose((Z**2).sum(axis=1) + r**2, (C**2).sum(axis=1), rtol=1e-9)
-    labels = metrics.clusters._components(G, eps, mu)
+    labels, n, largest = metrics.clusters._components(G, eps, mu)
     truth = connected_components(dist < eps, directed=False)[1]
+    assert (n, largest) == (truth.max() + 1, np.bincount(truth).max())
     assert (
         len(np.unique(np.stack([labels, truth]), axis=1).T) == labels.max() + 1 == truth.max() + 1
     )
@@ -864,8 +865,9 @@ def test_pivot_coordinates_continue_while_a_high_close_share_keeps_falling():
     assert 8 < used < 24
     assert not any(stops(k) for k in range(8, used)) and stops(used)
     assert any(0.5 * (share[k - 2] - share[k]) * m < 25 for k in range(8, used))
-    labels = metrics.clusters._components(G, eps, mu)
+    labels, n, largest = metrics.clusters._components(G, eps, mu)
     truth = connected_components(dist < eps, directed=False)[1]
+    assert (n, largest) == (truth.max() + 1, np.bincount(truth).max())
     assert (
         len(np.unique(np.stack([labels, truth]), axis=1).T) == labels.max() + 1 == truth.max() + 1
     )

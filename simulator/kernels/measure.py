@@ -485,3 +485,51 @@ def first_appearance(roots, labels):
             n += 1
         labels[p] = rank[r]
     return n
+
+
+@njit(**_JIT)
+def sorted_components(F, Z, r, eps, limit, labels):
+    """:func:`sweep_components` of every row of F, its inputs prepared and its result numbered,
+    in one call (a collect's Python calls around a kernel cost several microseconds each).
+
+    F : float (m, D); Z : float64 (m, k) and r : float64 (m,), the rows' centred coordinates and
+    residual norms (:func:`simulator.kernels.measure_pivot.pivot_coordinates`); eps > 0;
+    limit : the largest spread the sweep takes (float64 squares of distances must fit; +inf: no
+    check). The rows are swept in the stable order of ``Z[:, 0]``, with the bounds' slack
+    ``1e-6 spread + 1e-9 eps`` (spread: the largest ``sqrt(||Z_i||^2 + r_i^2)``).
+
+    Returns (spread, number of components, rows in the largest), and fills labels : int64 (m,),
+    components numbered 0, 1, ... in order of first appearance; unless ``not spread < limit``
+    (then the caller rescales; the counts are 0 and labels are left unset).
+    """
+    m, k = Z.shape
+    order = np.argsort(Z[:, 0], kind="mergesort")
+    Zs = np.empty((m, k))
+    rs = np.empty(m)
+    top_z = top_r = 0.0
+    finite = True  # a NaN coordinate makes the spread NaN (the caller's rescaled path)
+    for i in range(m):
+        row = order[i]
+        s = 0.0
+        for j in range(k):
+            z = Z[row, j]
+            Zs[i, j] = z
+            s += z * z
+        rs[i] = r[row]
+        q = r[row] * r[row]
+        finite &= s == s and q == q
+        top_z = max(top_z, s)
+        top_r = max(top_r, q)
+    spread = np.sqrt(top_z + top_r) if finite else np.nan
+    if not spread < limit:
+        return spread, 0, 0
+    parent = np.empty(m, dtype=np.int64)
+    sweep_components(F, order, Zs, rs, eps, 1e-6 * spread + 1e-9 * eps, parent)
+    root = np.empty(m, dtype=np.int64)
+    for i in range(m):
+        root[order[i]] = order[parent[i]]
+    n = first_appearance(root, labels)
+    counts = np.zeros(n, dtype=np.int64)
+    for i in range(m):
+        counts[labels[i]] += 1
+    return spread, n, counts.max() if n else 0

@@ -27,6 +27,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from simulator.kernels.numpy_sum import pairwise_sum
 from simulator.kernels.sized import sized
 
 # Rows per block of the parallel column sums: a block's rows stay in cache while it is summed,
@@ -242,6 +243,84 @@ def row_sq_distances_serial(params, center, out):
     _sq_rows(params, center, out, 0, params.shape[0])
 
 
+# fastmath=False said, not left unset: the reductions below keep NumPy's order of additions
+@njit(cache=True, error_model="numpy", fastmath=False)
+def _reduce_blocks(params, sums, units, nonzero, marks, centroid, u):
+    """After :func:`block_sums`: the marked blocks' units again (:func:`units_again`), then
+    ``centroid = sums.sum(axis=0) / P`` and ``u = units.sum(axis=0)`` added in NumPy's order
+    (row after row, from the first row), bit for bit. Returns the count of non-zero rows."""
+    nb, D = sums.shape
+    for b in range(nb):
+        if marks[b]:
+            units_again(params, units, nonzero, marks)
+            break
+    for t in range(D):
+        centroid[t] = sums[0, t]
+        u[t] = units[0, t]
+    for b in range(1, nb):
+        for t in range(D):
+            centroid[t] += sums[b, t]
+            u[t] += units[b, t]
+    P = params.shape[0]
+    for t in range(D):
+        centroid[t] /= P
+    return nonzero.sum()
+
+
+@njit(cache=True, error_model="numpy", fastmath=False)
+def _sq_extremes(sq, centroid):
+    """(``sq.sum()`` in NumPy's order, ``argmin(sq)`` (the first), ``max(sq)``,
+    ``max |centroid|``) of finite values."""
+    nearest, far = 0, sq[0]
+    for i in range(1, sq.shape[0]):
+        if sq[i] < sq[nearest]:
+            nearest = i
+        far = max(far, sq[i])
+    top = 0.0
+    for t in range(centroid.shape[0]):
+        top = max(top, abs(centroid[t]))
+    return pairwise_sum(sq, 0, sq.shape[0]), nearest, far, top
+
+
+@njit(inline="always")
+def _moments_scratch(params):
+    """The arrays of :func:`weight_moments`: block scratch (sums, units, nonzero, marks) and
+    the results (centroid, u, sq)."""
+    P, D = params.shape
+    nb = (P + BLOCK_ROWS - 1) // BLOCK_ROWS
+    sums, units = np.empty((nb, D)), np.empty((nb, D))
+    nonzero, marks = np.empty(nb, dtype=np.int64), np.empty(nb, dtype=np.int8)
+    return sums, units, nonzero, marks, np.empty(D), np.empty(D), np.empty(P)
+
+
+@njit(parallel=True, **_JIT)
+def weight_moments(params):
+    """:func:`block_sums`, :func:`_reduce_blocks` and :func:`row_sq_distances` to the centroid
+    in one call, for params (P, D) float32/64. Returns (centroid (D,), u (D,): the sum of the
+    unit rows, sq (P,): ``||p_i - centroid||^2``, all float64; the count of non-zero rows; then
+    :func:`_sq_extremes`: ``sq.sum()`` in NumPy's order, the first row of the least sq, the
+    largest sq, ``max |centroid|``; these three only meaningful for a finite sum)."""
+    sums, units, nonzero, marks, centroid, u, sq = _moments_scratch(params)
+    for b in prange(sums.shape[0]):
+        _block(params, sums, units, nonzero, marks, b)
+    nonzero_rows = _reduce_blocks(params, sums, units, nonzero, marks, centroid, u)
+    P = params.shape[0]
+    for c in prange((P + _ROWS - 1) // _ROWS):
+        _sq_rows(params, centroid, sq, c * _ROWS, min(P, (c + 1) * _ROWS))
+    return centroid, u, sq, nonzero_rows, _sq_extremes(sq, centroid)
+
+
+@njit(**_JIT)
+def weight_moments_serial(params):
+    """:func:`weight_moments` in one thread."""
+    sums, units, nonzero, marks, centroid, u, sq = _moments_scratch(params)
+    for b in range(sums.shape[0]):
+        _block(params, sums, units, nonzero, marks, b)
+    nonzero_rows = _reduce_blocks(params, sums, units, nonzero, marks, centroid, u)
+    _sq_rows(params, centroid, sq, 0, params.shape[0])
+    return centroid, u, sq, nonzero_rows, _sq_extremes(sq, centroid)
+
+
 def sq_distances(params: np.ndarray, center: np.ndarray, out: np.ndarray) -> None:
     """:func:`row_sq_distances`, serial for small inputs."""
     pick(row_sq_distances, row_sq_distances_serial, params.size)(params, center, out)
@@ -266,4 +345,6 @@ __all__ = [
     "row_sq_distances_serial",
     "sq_distances",
     "units_again",
+    "weight_moments",
+    "weight_moments_serial",
 ]

@@ -102,41 +102,38 @@ def _spread_limit(dtype: np.dtype) -> float:
 
 def _components(
     G: np.ndarray, eps: float, mu: np.ndarray | None = None, rescale: bool = True
-) -> np.ndarray:
-    """Labels 0..C-1 (by first appearance) of the components of ``||G_i - G_j|| < eps``;
-    ``mu``: the mean row of G (float64) when the caller has it. Rows too spread for their
-    squared distances to fit in G's dtype are clustered rescaled (``rescale``: not yet)."""
+) -> tuple[np.ndarray, int, int]:
+    """Labels 0..C-1 (by first appearance) of the components of ``||G_i - G_j|| < eps``, C,
+    and the rows in the largest component; ``mu``: the mean row of G (float64) when the caller
+    has it. Rows too spread for their squared distances to fit in G's dtype
+    are clustered rescaled (``rescale``: not yet)."""
     P = G.shape[0]
     if mu is None:
         mu = np.empty(G.shape[1])
         KF.column_means(G, mu)
     Z, r = KM.pivot_coordinates(G, mu, _MAX_DIRECTIONS, eps)
-    order = np.argsort(Z[:, 0], kind="stable")
-    Zs = np.ascontiguousarray(Z[order])
-    rs = np.ascontiguousarray(r[order])
+    labels = np.empty(P, dtype=np.int64)
+    small = rescale and eps < _SMALL_EPS  # eps * eps would underflow (a rare path)
+    limit = _spread_limit(G.dtype) if rescale else math.inf
     # the bounds are exact up to float64 rounding of Z and r (the residual norm comes from a
-    # difference of squares: relative error ~1e-8 of the row's norm): a generous margin
-    scale = float(np.sqrt(np.einsum("ij,ij->i", Zs, Zs).max() + (rs * rs).max())) if P else 0.0
-    if rescale and not scale < _spread_limit(G.dtype):  # huge rows, or NaN from an overflow
-        return _rescaled_components(G, eps, mu, scale)  # a rare path
-    if rescale and eps < _SMALL_EPS:  # eps * eps would underflow: rows and eps scaled up
-        G = np.asarray(G, dtype=np.float64)  # float32 rows leave too little room (a rare path)
+    # difference of squares: relative error ~1e-8 of the row's norm): a generous slack, set
+    # from the spread in the kernel (which returns without sweeping if it reaches limit)
+    spread, n, largest = KM.sorted_components(G, Z, r, eps, 0.0 if small else limit, labels)
+    if rescale and not spread < limit:  # huge rows, or NaN from an overflow
+        return _rescaled_components(G, eps, mu, spread)  # a rare path
+    if small:  # rows and eps scaled up: float32 rows leave too little room
+        G = np.asarray(G, dtype=np.float64)
         top = max_abs(G)
         s = _scale_up(eps, top, _spread_limit(G.dtype) / 4.0)
         if eps * s < _SMALL_EPS:
             _warn_small_eps(eps, top)
         return _components(G * s, eps * s, mu * s, rescale=False)
-    slack = 1e-6 * scale + 1e-9 * eps
-    parent = np.empty(P, dtype=np.int64)
-    KM.sweep_components(G, order.astype(np.int64), Zs, rs, eps, slack, parent)
-    root = np.empty(P, dtype=np.int64)
-    root[order] = order[parent]
-    labels = np.empty(P, dtype=np.int64)
-    KM.first_appearance(root, labels)
-    return labels
+    return labels, n, largest
 
 
-def _rescaled_components(G: np.ndarray, eps: float, mu: np.ndarray, spread: float) -> np.ndarray:
+def _rescaled_components(
+    G: np.ndarray, eps: float, mu: np.ndarray, spread: float
+) -> tuple[np.ndarray, int, int]:
     """:func:`_components` of rows whose squared distances could overflow: of ``G s`` at radius
     ``eps s``, the same components, with ``s`` the largest power of two that brings the spread
     (``spread``, or a bound from ``max |G|`` where that overflowed) below half the limit (a small
@@ -225,9 +222,8 @@ def cluster_outputs(
     ``mean``: their mean output (n, d) float64 when the caller has it."""
     n = F.shape[1]
     mu = None if mean is None else np.ascontiguousarray(mean, dtype=np.float64).ravel()
-    labels = _components(flat_outputs(F), eps * np.sqrt(n), mu)
-    counts = np.bincount(labels)
-    return labels, int(counts.size), float(counts.max() / labels.size)
+    labels, n_clusters, largest = _components(flat_outputs(F), eps * np.sqrt(n), mu)
+    return labels, n_clusters, largest / labels.size
 
 
 def grid_clusters(Z: Any, eps: float) -> tuple[np.ndarray, int, float]:

@@ -39,22 +39,28 @@ class WeightSummary(NamedTuple):
     """What one pass over the parameter rows gives (see :func:`weight_summary`).
 
     centroid : float64 (n_params,); sq_distances : float64 (P,) ``||p_i - centroid||^2``;
-    consensus_distance : float; mean_cosine : float.
+    consensus_distance : float; mean_cosine : float; nearest : int, the row nearest the
+    centroid (the first of equals: ``argmin(sq_distances)``); spread : float, the largest
+    distance to the centroid (``sqrt(max(sq_distances))``); top : float, ``max |centroid|``.
     """
 
     centroid: np.ndarray
     sq_distances: np.ndarray
     consensus_distance: float
     mean_cosine: float
+    nearest: int
+    spread: float
+    top: float
 
 
 def weight_summary(params: Any) -> WeightSummary:
     """Centroid, distances to it, consensus distance and mean pairwise cosine, exactly.
 
-    Two parallel Numba passes over ``params`` (:mod:`simulator.kernels.measure_weights`), in
-    float64: the first sums rows and unit rows per block of rows, the second the squared
-    distances to the centroid. Partial sums are reduced in a fixed order: the result is
-    bit-identical on any number of threads. O(P n_params) time, O(n_params P / 256) memory.
+    One Numba call (:func:`simulator.kernels.measure_weights.weight_moments`) of two parallel
+    passes over ``params``, in float64: the first sums rows and unit rows per block of rows,
+    the second the squared distances to the centroid. Partial sums are reduced in a fixed
+    order: the result is bit-identical on any number of threads. O(P n_params) time,
+    O(n_params P / 256) memory.
 
     Parameters
     ----------
@@ -63,34 +69,20 @@ def weight_summary(params: Any) -> WeightSummary:
     """
     X = params_unchecked(params)  # values checked through the sums below: no extra pass
     P = X.shape[0]
-    sums, units, nonzero = _block_sums(X)
-    centroid = sums.sum(axis=0) / P
-    sq = np.empty(P)
-    KW.sq_distances(X, centroid, sq)
-    total = float(sq.sum())  # NaN or inf if any of sq is, or if their sum overflows
-    require_finite("params", centroid, total, values=X)
-    return WeightSummary(centroid, sq, total / P, _mean_cosine(units, nonzero, P))
+    kernel = KW.pick(KW.weight_moments, KW.weight_moments_serial, X.size)
+    centroid, u, sq, nonzero_rows, (total, nearest, far, top) = kernel(X)
+    if not math.isfinite(total):  # NaN or inf if any of sq is, or if their sum overflows
+        require_finite("params", centroid, total, values=X)
+    cosine = _mean_cosine(u, nonzero_rows, P)
+    return WeightSummary(centroid, sq, total / P, cosine, nearest, math.sqrt(far), top)
 
 
-def _block_sums(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per block of rows of X (P, D): the sum of the rows, the sum of their unit vectors
-    (float64 (n_blocks, D) each) and the number of non-zero rows (int64 (n_blocks,))."""
-    nb, D = KW.n_blocks(X.shape[0]), X.shape[1]
-    sums, units = np.empty((nb, D)), np.empty((nb, D))
-    nonzero, marks = np.empty(nb, dtype=np.int64), np.empty(nb, dtype=np.int8)
-    KW.pick(KW.block_sums, KW.block_sums_serial, X.size)(X, sums, units, nonzero, marks)
-    if marks.any():  # a zero, tiny or huge row: its unit vector exactly (a rare path)
-        KW.units_again(X, units, nonzero, marks)
-    return sums, units, nonzero
-
-
-def _mean_cosine(units: np.ndarray, nonzero: np.ndarray, P: int) -> float:
-    """Mean pairwise cosine from :func:`_block_sums`: ``(||sum u||^2 - n_nonzero) / (P (P - 1))``
-    clipped to [-1, 1]; 1.0 for P = 1."""
+def _mean_cosine(u: np.ndarray, nonzero: int, P: int) -> float:
+    """Mean pairwise cosine from the sum u (D,) of the unit rows and the count of non-zero rows:
+    ``(||u||^2 - n_nonzero) / (P (P - 1))`` clipped to [-1, 1]; 1.0 for P = 1."""
     if P == 1:
         return 1.0
-    u = units.sum(axis=0)
-    cosine = (float(u @ u) - int(nonzero.sum())) / (P * (P - 1))
+    cosine = (float(u @ u) - nonzero) / (P * (P - 1))
     return float(min(1.0, max(-1.0, cosine)))
 
 
@@ -145,7 +137,19 @@ def mean_pairwise_cosine(params: Any, max_pairs: int = 20_000, rng: Any = None) 
     # of rows (the unit vectors stay exact), so look at the values only then (a rare path)
     if not (np.all(np.isfinite(sums)) and np.all(np.isfinite(units))) and not all_finite(X):
         raise fail("params", "an array with NaN or inf", "finite everywhere")
-    return _mean_cosine(units, nonzero, X.shape[0])
+    return _mean_cosine(units.sum(axis=0), int(nonzero.sum()), X.shape[0])
+
+
+def _block_sums(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per block of rows of X (P, D): the sum of the rows, the sum of their unit vectors
+    (float64 (n_blocks, D) each) and the number of non-zero rows (int64 (n_blocks,))."""
+    nb, D = KW.n_blocks(X.shape[0]), X.shape[1]
+    sums, units = np.empty((nb, D)), np.empty((nb, D))
+    nonzero, marks = np.empty(nb, dtype=np.int64), np.empty(nb, dtype=np.int8)
+    KW.pick(KW.block_sums, KW.block_sums_serial, X.size)(X, sums, units, nonzero, marks)
+    if marks.any():  # a zero, tiny or huge row: its unit vector exactly (a rare path)
+        KW.units_again(X, units, nonzero, marks)
+    return sums, units, nonzero
 
 
 # Below this a norm from summed squares may have lost precision to underflow (~sqrt(2^-1022)).
@@ -250,13 +254,12 @@ def aligned_consensus_distance(
             raise fail("params", "an array with NaN or inf", "finite everywhere")
         scale = alignment_scale(top, math.sqrt(D))
     else:
-        spread = math.sqrt(float(summary.sq_distances.max()))
-        scale = alignment_scale(max_abs(summary.centroid) + spread / math.sqrt(D), math.sqrt(D))
+        scale = alignment_scale(summary.top + summary.spread / math.sqrt(D), math.sqrt(D))
     if scale != 1.0:  # huge or tiny rows: aligned exactly rescaled (a rare path)
         X = X.astype(np.float64) * scale
     if ref is None:
         summary = weight_summary(X) if summary is None or scale != 1.0 else summary
-        ref = int(np.argmin(summary.sq_distances))
+        ref = summary.nearest
     else:
         ref = check_agent("ref", ref, P)
     refine = check_int("refine", refine, 0, MAX_REFINE)
