@@ -46,6 +46,7 @@ from simulator.metrics.functions import (
 )
 from simulator.metrics.linear import affine_coordinates, probe_factor
 from simulator.metrics.probe import Panel, ProbePass, measure_panel, prepare_probe, run_prepared
+from simulator.metrics.weights import aligned_distance_of
 
 if TYPE_CHECKING:
     from simulator.model import NeuralModel
@@ -422,7 +423,8 @@ def _standard(model, probe: ProbePass, weights, fs, plan: Panel) -> dict[str, fl
     if pop.layout.n_layers == 1:  # no hidden unit to permute: the exact consensus distance
         aligned = weights.consensus_distance
     else:
-        aligned = metrics.aligned_consensus_distance(pop, agents=plan.align, summary=weights)
+        # the panel's agents: sorted and distinct, checked when the panel was drawn
+        aligned = aligned_distance_of(pop, pop.params, plan.align, weights)
     out = {
         "mean_cosine": weights.mean_cosine,
         "aligned_distance": aligned,
@@ -444,7 +446,10 @@ def _standard(model, probe: ProbePass, weights, fs, plan: Panel) -> dict[str, fl
     out.update(
         n_clusters=n_clusters,
         largest_cluster=largest,
-        polarization=polarization_of_groups(probe.preds, sample, rng, pairs),
+        # one cluster (consensus): no pair of groups, 0 without a pass over the outputs
+        polarization=0.0
+        if n_clusters == 1
+        else polarization_of_groups(probe.preds, sample, rng, pairs),
     )
     if "cluster_nmi" in model.measure_names:
         if plan.exact:

@@ -21,7 +21,8 @@ import numpy as np
 from numba import njit, prange
 
 from simulator.kernels.measure_align import hungarian
-from simulator.kernels.measure_weights import pick
+from simulator.kernels.measure_weights import SQ_ROWS, pick, sq_rows
+from simulator.kernels.numpy_sum import pairwise_sum
 
 _JIT = {"cache": True, "error_model": "numpy"}
 # reassoc only: with "contract" as well, LLVM compiled these reductions differently when
@@ -67,6 +68,40 @@ def column_sums_serial(F, w, out):
     """:func:`column_sums` in one thread."""
     for s in range((F.shape[1] + _COLUMNS - 1) // _COLUMNS):
         _columns(F, w, out, s)
+
+
+@njit(cache=True, error_model="numpy", fastmath=False)
+def _mean_of(sq, n):
+    """``sq /= n`` (each in place), then ``sq.sum()`` in NumPy's order."""
+    for i in range(sq.shape[0]):
+        sq[i] /= n
+    return pairwise_sum(sq, 0, sq.shape[0])
+
+
+@njit(parallel=True, **_JIT)
+def output_moments(F, n):
+    """The mean row of F (m, D) and each row's squared distance to it over ``n``, in one call:
+    returns (mean (D,), sq (m,) ``||F_i - mean||^2 / n``, ``sq.sum()`` in NumPy's order), all
+    float64, as :func:`column_means` and
+    :func:`simulator.kernels.measure_weights.row_sq_distances` give them."""
+    m, D = F.shape
+    mean, sq = np.empty(D), np.empty(m)
+    for s in prange((D + _COLUMNS - 1) // _COLUMNS):
+        _columns(F, np.empty(0), mean, s)
+    for c in prange((m + SQ_ROWS - 1) // SQ_ROWS):
+        sq_rows(F, mean, sq, c * SQ_ROWS, min(m, (c + 1) * SQ_ROWS))
+    return mean, sq, _mean_of(sq, n)
+
+
+@njit(**_JIT)
+def output_moments_serial(F, n):
+    """:func:`output_moments` in one thread."""
+    m, D = F.shape
+    mean, sq = np.empty(D), np.empty(m)
+    for s in range((D + _COLUMNS - 1) // _COLUMNS):
+        _columns(F, np.empty(0), mean, s)
+    sq_rows(F, mean, sq, 0, m)
+    return mean, sq, _mean_of(sq, n)
 
 
 def column_means(F: np.ndarray, out: np.ndarray) -> None:
@@ -208,5 +243,7 @@ __all__ = [
     "class_counts",
     "column_means",
     "column_sums",
+    "output_moments",
+    "output_moments_serial",
     "weighted_column_sums",
 ]

@@ -43,7 +43,7 @@ BLOCK_ROWS = 256
 # machine code runs, so results do not depend on the choice.
 SERIAL_BELOW = 1 << 18
 FLOPS_PER_ELEMENT = 4.0  # a rough cost of one element touched, for the thread chooser's sizing
-_ROWS = 64  # rows per parallel slot of row_sq_distances
+SQ_ROWS = 64  # rows per parallel slot of row_sq_distances
 _JIT = {"cache": True, "error_model": "numpy", "fastmath": {"reassoc", "contract"}}
 TINY = float(np.finfo(np.float64).tiny)  # the smallest normal float64, ~2.2e-308
 # marks of a block of rows (block_sums): a row's squared norm was 0 / subnormal or inf
@@ -218,7 +218,9 @@ def block_sums_serial(params, sums, units, nonzero, marks):
 
 
 @njit(**_JIT)
-def _sq_rows(params, center, out, lo, hi):
+def sq_rows(params, center, out, lo, hi):
+    """out[i] = ||params[i] - center||^2 (float64) for rows lo..hi-1: a slot of SQ_ROWS rows of
+    :func:`row_sq_distances`."""
     D = params.shape[1]
     for i in range(lo, hi):
         row = params[i]
@@ -233,14 +235,14 @@ def _sq_rows(params, center, out, lo, hi):
 def row_sq_distances(params, center, out):
     """out[i] = ||params[i] - center||^2 in float64. params (P, D); center float64 (D,)."""
     P = params.shape[0]
-    for c in prange((P + _ROWS - 1) // _ROWS):
-        _sq_rows(params, center, out, c * _ROWS, min(P, (c + 1) * _ROWS))
+    for c in prange((P + SQ_ROWS - 1) // SQ_ROWS):
+        sq_rows(params, center, out, c * SQ_ROWS, min(P, (c + 1) * SQ_ROWS))
 
 
 @njit(**_JIT)
 def row_sq_distances_serial(params, center, out):
     """:func:`row_sq_distances` in one thread."""
-    _sq_rows(params, center, out, 0, params.shape[0])
+    sq_rows(params, center, out, 0, params.shape[0])
 
 
 # fastmath=False said, not left unset: the reductions below keep NumPy's order of additions
@@ -305,8 +307,8 @@ def weight_moments(params):
         _block(params, sums, units, nonzero, marks, b)
     nonzero_rows = _reduce_blocks(params, sums, units, nonzero, marks, centroid, u)
     P = params.shape[0]
-    for c in prange((P + _ROWS - 1) // _ROWS):
-        _sq_rows(params, centroid, sq, c * _ROWS, min(P, (c + 1) * _ROWS))
+    for c in prange((P + SQ_ROWS - 1) // SQ_ROWS):
+        sq_rows(params, centroid, sq, c * SQ_ROWS, min(P, (c + 1) * SQ_ROWS))
     return centroid, u, sq, nonzero_rows, _sq_extremes(sq, centroid)
 
 
@@ -317,7 +319,7 @@ def weight_moments_serial(params):
     for b in range(sums.shape[0]):
         _block(params, sums, units, nonzero, marks, b)
     nonzero_rows = _reduce_blocks(params, sums, units, nonzero, marks, centroid, u)
-    _sq_rows(params, centroid, sq, 0, params.shape[0])
+    sq_rows(params, centroid, sq, 0, params.shape[0])
     return centroid, u, sq, nonzero_rows, _sq_extremes(sq, centroid)
 
 
@@ -335,6 +337,7 @@ __all__ = [
     "BLOCK_ROWS",
     "ODD",
     "SERIAL_BELOW",
+    "SQ_ROWS",
     "TINY",
     "ZERO",
     "block_sums",
@@ -344,6 +347,7 @@ __all__ = [
     "row_sq_distances",
     "row_sq_distances_serial",
     "sq_distances",
+    "sq_rows",
     "units_again",
     "weight_moments",
     "weight_moments_serial",

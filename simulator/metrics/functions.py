@@ -69,12 +69,8 @@ def summarize_outputs(F: np.ndarray) -> FunctionSummary:
     or inf anywhere makes the mean non-finite)."""
     P, n, d = F.shape
     G = np.ascontiguousarray(F.reshape(P, n * d))
-    mean = np.empty(n * d)
-    KF.column_means(G, mean)
-    sq = np.empty(P)
-    KW.sq_distances(G, mean, sq)
-    sq /= n
-    return FunctionSummary(mean.reshape(n, d), sq, float(sq.sum()) / P)
+    mean, sq, total = KW.pick(KF.output_moments, KF.output_moments_serial, G.size)(G, n)
+    return FunctionSummary(mean.reshape(n, d), sq, total / P)
 
 
 def function_dispersion(preds: Any) -> float:

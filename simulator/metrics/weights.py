@@ -246,6 +246,37 @@ def aligned_consensus_distance(
     if summary is not None and not isinstance(summary, WeightSummary):
         raise fail("summary", f"a {type(summary).__name__}", "weight_summary(pop.params) or None")
     X = params_unchecked(pop.params)
+    P = X.shape[0]
+    if ref is not None:
+        ref = check_agent("ref", ref, P)
+    refine = check_int("refine", refine, 0, MAX_REFINE)
+    # a bad rng is refused even when no sample is drawn; the default generator is made only
+    # for a sample (making one costs ~20 us, a tenth of a small alignment)
+    gen = None if rng is None else get_rng(rng)
+    who = None
+    if agents is not None:
+        who = check_agents("agents", agents, P).ravel()  # an int: one agent
+        if who.size > 1 and not np.all(who[1:] > who[:-1]):  # sorted and distinct: as it is
+            who = np.unique(who)
+    elif max_agents is not None and check_int("max_agents", max_agents, low=2) < P:
+        gen = get_rng(None) if gen is None else gen
+        who = np.sort(gen.choice(P, size=max_agents, replace=False))
+    return aligned_distance_of(pop, X, who, summary, ref, refine)
+
+
+def aligned_distance_of(
+    pop: Any,
+    X: np.ndarray,
+    who: np.ndarray | None,
+    summary: WeightSummary | None = None,
+    ref: int | None = None,
+    refine: int = 1,
+) -> float:
+    """:func:`aligned_consensus_distance` of arguments already checked (none is checked here):
+    ``X`` is ``pop.params`` (float32/64, C-contiguous), ``who`` sorted distinct agent indices
+    (or None: all agents), ``ref`` an agent index or None, ``refine`` in [0, MAX_REFINE]. A
+    model's collect calls it with its fixed panel, which was checked when it was drawn.
+    Returns the same float."""
     P, D = X.shape
     # a bound of the rows' norms: from the summary (no pass over the rows), else from max |X|
     if summary is None:
@@ -260,27 +291,13 @@ def aligned_consensus_distance(
     if ref is None:
         summary = weight_summary(X) if summary is None or scale != 1.0 else summary
         ref = summary.nearest
-    else:
-        ref = check_agent("ref", ref, P)
-    refine = check_int("refine", refine, 0, MAX_REFINE)
-    # a bad rng is refused even when no sample is drawn; the default generator is made only
-    # for a sample (making one costs ~20 us, a tenth of a small alignment)
-    gen = None if rng is None else get_rng(rng)
-    who = None
-    if agents is not None:
-        who = check_agents("agents", agents, P).ravel()  # an int: one agent
-        if who.size > 1 and not np.all(who[1:] > who[:-1]):  # sorted and distinct: as it is
-            who = np.unique(who)
-    elif max_agents is not None and check_int("max_agents", max_agents, low=2) < P:
-        gen = get_rng(None) if gen is None else gen
-        who = np.sort(gen.choice(P, size=max_agents, replace=False))
     factor = 1.0
     if who is not None and who.size < P:
         m = who.size
         factor = (P - 1) / P * m / (m - 1) if m > 1 else 0.0
     acts = hidden_activations(pop)
     if pop.layout.n_layers == 2:  # one hidden layer: every step in one kernel
-        who = np.arange(P, dtype=np.int64) if who is None else who.astype(np.int64)
+        who = np.arange(P, dtype=np.int64) if who is None else np.asarray(who, dtype=np.int64)
         out = np.empty((who.size, X.shape[1]))
         ref64 = X[ref].astype(np.float64)
         odd = acts[0] in ODD_ACTIVATIONS
