@@ -449,7 +449,7 @@ def _standard(model, probe: ProbePass, weights, fs, plan: Panel) -> dict[str, fl
         # one cluster (consensus): no pair of groups, 0 without a pass over the outputs
         polarization=0.0
         if n_clusters == 1
-        else polarization_of_groups(probe.preds, sample, rng, pairs),
+        else polarization_of_groups(probe.preds, sample, rng, pairs, n_clusters),
     )
     if "cluster_nmi" in model.measure_names:
         if plan.exact:
@@ -499,7 +499,9 @@ def _all_agent_clusters(model, Z: np.ndarray, rng: np.random.Generator) -> dict[
     out = {
         "n_clusters": n_clusters,
         "largest_cluster": largest,
-        "polarization": 0.0 if n_clusters == 1 else polarization_of_rows(Z, labels, rng, pairs),
+        "polarization": 0.0
+        if n_clusters == 1
+        else polarization_of_rows(Z, labels, rng, pairs, n_clusters),
     }
     if "cluster_nmi" in model.measure_names:
         out.update(_graph_measures(model, labels))

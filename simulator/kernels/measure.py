@@ -401,7 +401,8 @@ def group_means(F, lab, counts, out):
 
 
 @njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
-def _pair_rows(C, I, J, out, lo, hi):
+def pair_rows(C, I, J, out, lo, hi):
+    """out[p] = ||C[I[p]] - C[J[p]]|| for p in lo..hi-1 (a slot of pair_distances)."""
     D = C.shape[1]
     for p in range(lo, hi):
         a, b = C[I[p]], C[J[p]]
@@ -417,13 +418,13 @@ def pair_distances_parallel(C, I, J, out):
     """out[p] = ||C[I[p]] - C[J[p]]|| (float64) for rows of C (G, D) float64."""
     n = I.shape[0]
     for c in prange((n + 255) // 256):
-        _pair_rows(C, I, J, out, c * 256, min(n, (c + 1) * 256))
+        pair_rows(C, I, J, out, c * 256, min(n, (c + 1) * 256))
 
 
 @njit(**_JIT)
 def pair_distances_serial(C, I, J, out):
     """:func:`pair_distances_parallel` in one thread."""
-    _pair_rows(C, I, J, out, 0, I.shape[0])
+    pair_rows(C, I, J, out, 0, I.shape[0])
 
 
 def pair_distances(C: np.ndarray, I: np.ndarray, J: np.ndarray, out: np.ndarray) -> None:

@@ -20,8 +20,10 @@ import numpy as np
 from numba import njit, prange
 
 from simulator.kernels.gemm import wide_vectors
+from simulator.kernels.measure import pair_rows
+from simulator.kernels.numpy_sum import pairwise_sum
 
-__all__ = ["BLOCK_TILES", "TILE", "er_terms", "er_terms_serial"]
+__all__ = ["BLOCK_TILES", "TILE", "er_terms", "er_terms_serial", "split_er"]
 
 _JIT = {"cache": True, "error_model": "numpy", "fastmath": {"reassoc", "contract"}}
 TILE = 4  # rows of C per tile
@@ -135,3 +137,87 @@ def er_terms_serial(C, share, out):
     n_tiles = (C.shape[0] + TILE - 1) // TILE
     for b in range((n_tiles + BLOCK_TILES - 1) // BLOCK_TILES):
         _block(C, share, out, b)
+
+
+# The split estimate of :func:`simulator.metrics.dynamics.polarization_of_rows`, in one call:
+# NumPy's operations in NumPy's order (no fast-math), the generator's draws in its order.
+_EXACT = {"cache": True, "error_model": "numpy", "fastmath": False}
+
+
+@njit(**_EXACT)
+def _sum(a):
+    """``a.sum()`` of a float64 1-D array, bit for bit (0.0 when empty)."""
+    return pairwise_sum(a, 0, a.shape[0]) if a.shape[0] else 0.0
+
+
+@njit(**_EXACT)
+def _inverse_cdf(weight):
+    """``np.cumsum(weight / weight.sum())``, then divided by its last value (exactly 1 at
+    the end), as NumPy computes them."""
+    total = _sum(weight)
+    cdf = np.empty(weight.shape[0])
+    acc = 0.0
+    for i in range(weight.shape[0]):
+        acc = weight[i] / total if i == 0 else acc + weight[i] / total
+        cdf[i] = acc
+    last = cdf[-1]
+    for i in range(cdf.shape[0]):
+        cdf[i] /= last
+    return cdf
+
+
+@njit(**_EXACT)
+def _draw(gen, pool, cdf, size):
+    """``pool[np.searchsorted(cdf, gen.random(size), side="right")]``."""
+    return pool[np.searchsorted(cdf, gen.random(size), side="right")]
+
+
+@njit(**_EXACT)
+def _stratum(gen, C, share, g_weight, g_pool, h_pool, n_pairs):
+    """Mean distance over n_pairs pairs: g from g_pool with prob ~ g_weight, h != g from h_pool
+    with prob ~ share (a drawn h equal to g is redrawn, up to 64 rounds)."""
+    g = _draw(gen, g_pool, _inverse_cdf(g_weight), n_pairs)
+    h_cdf = _inverse_cdf(share[h_pool])
+    h = _draw(gen, h_pool, h_cdf, n_pairs)
+    for _ in range(64):
+        same = g == h
+        n_same = same.sum()
+        if n_same == 0:
+            break
+        new = _draw(gen, h_pool, h_cdf, n_same)
+        j = 0
+        for i in range(n_pairs):
+            if same[i]:
+                h[i] = new[j]
+                j += 1
+    keep = g != h
+    n = keep.sum()
+    if n == 0:
+        return 0.0
+    out = np.empty(n)
+    pair_rows(C, g[keep], h[keep], out, 0, n)
+    return _sum(out) / n
+
+
+@njit(**_EXACT)
+def split_er(C, share, k, quarter, gen):
+    """Esteban-Ray sum of groups with mean rows C (G, D) float64 and shares (G,): the pairs
+    among the k largest groups exact (:func:`er_terms_serial`), the rest estimated from
+    ``quarter`` pairs in each of two strata drawn from ``gen`` (a numpy Generator, advanced as
+    :func:`simulator.metrics.dynamics._split_er` advances it: the same draws, the same value)."""
+    G = share.shape[0]
+    order = np.argsort(-share, kind="mergesort")  # stable
+    top, rest = np.sort(order[:k]), np.sort(order[k:])
+    terms = np.empty(top.shape[0])
+    er_terms_serial(np.ascontiguousarray(C[top]), np.ascontiguousarray(share[top]), terms)
+    total = _sum(terms)
+    s_rest = share[rest]
+    w1 = s_rest * s_rest * (1.0 - s_rest)
+    if _sum(w1) > 0:
+        total += _sum(w1) * _stratum(gen, C, share, w1, rest, np.arange(G), quarter)
+    s_top = share[top]
+    w2 = s_top * s_top
+    if _sum(s_rest) > 0:
+        mean = _stratum(gen, C, share, w2, top, rest, quarter)
+        total += (_sum(w2) * _sum(s_rest)) * mean
+    return total

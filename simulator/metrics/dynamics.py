@@ -102,10 +102,13 @@ def _split_er(C: np.ndarray, share: np.ndarray, max_pairs: int, gen) -> float:
     the rest (pairs with a smaller group) estimated from max_pairs / 2 pairs in two strata."""
     G = share.size
     k = max(2, int((1 + np.sqrt(1 + 4 * max_pairs)) / 2))
+    half = max(1, max_pairs // 4)
+    if k * k * C.shape[1] // 2 < KW.SERIAL_BELOW and half * C.shape[1] < KW.SERIAL_BELOW:
+        # work too small for threads: every step below in one kernel call, the same draws
+        return KE.split_er(np.ascontiguousarray(C), np.ascontiguousarray(share), k, half, gen)
     order = np.argsort(-share, kind="stable")
     top, rest = np.sort(order[:k]), np.sort(order[k:])
     total = _exact_er(C[top], share[top])
-    half = max(1, max_pairs // 4)
     # stratum 1: g among the rest, any h != g: weight sum_g pi_g^2 (1 - pi_g)
     w1 = share[rest] ** 2 * (1 - share[rest])
     if w1.sum() > 0:
@@ -192,23 +195,37 @@ def _polarization(
 
 
 def polarization_of_groups(
-    F: np.ndarray, lab: np.ndarray, gen: np.random.Generator, max_pairs: int | None
+    F: np.ndarray,
+    lab: np.ndarray,
+    gen: np.random.Generator,
+    max_pairs: int | None,
+    n_groups: int | None = None,
 ) -> float:
-    """:func:`polarization` of validated outputs F (P, n, d) with int64 labels (P,)."""
-    return polarization_of_rows(flat_outputs(F), lab, gen, max_pairs) / np.sqrt(F.shape[1])
+    """:func:`polarization` of validated outputs F (P, n, d) with int64 labels (P,)
+    (``n_groups``: see :func:`polarization_of_rows`)."""
+    ER = polarization_of_rows(flat_outputs(F), lab, gen, max_pairs, n_groups)
+    return ER / np.sqrt(F.shape[1])
 
 
 def polarization_of_rows(
-    G: np.ndarray, lab: np.ndarray, gen: np.random.Generator, max_pairs: int | None
+    G: np.ndarray,
+    lab: np.ndarray,
+    gen: np.random.Generator,
+    max_pairs: int | None,
+    n_groups: int | None = None,
 ) -> float:
     """Esteban-Ray polarization with Euclidean distances between the groups' mean rows of G
-    (P, D) (the method of :func:`polarization`, without its RMS scaling)."""
-    keep = lab >= 0
-    every = bool(keep.all())
-    if not every and not keep.any():
-        raise fail("labels", "only negative labels", "at least one agent with a label >= 0")
-    lab = _dense_codes(lab if every else lab[keep])
-    n_groups = int(lab.max()) + 1
+    (P, D) (the method of :func:`polarization`, without its RMS scaling). ``n_groups``, when
+    the caller knows the labels are 0 .. n_groups - 1, each used (a clustering's labels): they
+    are taken as they are."""
+    every = True
+    if n_groups is None:
+        keep = lab >= 0
+        every = bool(keep.all())
+        if not every and not keep.any():
+            raise fail("labels", "only negative labels", "at least one agent with a label >= 0")
+        lab = _dense_codes(lab if every else lab[keep])
+        n_groups = int(lab.max()) + 1
     if n_groups == 1:
         return 0.0
     centroids, counts = _centroids(G if every else G[keep], lab, n_groups)
