@@ -176,3 +176,17 @@ def test_split_er_kernel_draws_and_sums_as_numpy(seed):
     got = KE.split_er(C, share, k, max(1, max_pairs // 4), gen_a)
     assert got == _split_er_numpy(C, share, max_pairs, gen_b)
     assert gen_a.random() == gen_b.random()  # the generator left in the same state
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_split_er_with_every_group_on_top_is_the_exact_sum(seed):
+    rng = np.random.default_rng(seed)
+    G, D = int(rng.integers(2, 40)), int(rng.integers(1, 30))
+    share = rng.random(G) + 0.01
+    share /= share.sum()
+    C = rng.standard_normal((G, D))
+    terms = np.empty(G)
+    KE.er_terms_serial(C, share, terms)
+    gen = np.random.default_rng(0)
+    assert KE.split_er(C, share, G, 1, gen) == terms.sum()
+    assert gen.random() == np.random.default_rng(0).random()  # nothing drawn

@@ -91,6 +91,19 @@ def test_chooser_moves_to_one_thread_on_a_busy_machine_and_back_when_it_is_quiet
     assert quiet[300:].count(2) > 0.9 * 300  # back to two threads after a few tries
 
 
+def test_one_slow_first_measurement_does_not_decide_for_long():
+    """Two threads measured 3x slow once (a first call's page faults), then 1.8x as fast as
+    one: the chooser is back on two threads within a few calls, not a whole period later."""
+    chooser = T.ThreadChooser()
+    chooser.enabled = True
+    first = _feed(chooser, "k", 2, {1: 2.0, 2: 3.3})  # unmeasured call, then the slow one
+    assert first == [2, 2]
+    used = _feed(chooser, "k", 40, {1: 2.0, 2: 1.1})
+    assert used[0] == 1  # one thread tried, and faster than the slow measurement
+    assert used[1:3].count(2) >= 1  # two threads tried again at once
+    assert used[4:].count(1) <= 2  # settled on two threads
+
+
 def test_chooser_prefers_one_thread_when_two_are_barely_faster():
     chooser = T.ThreadChooser()
     chooser.enabled = True

@@ -55,11 +55,15 @@ def _mean_distance(C: np.ndarray, I: np.ndarray, J: np.ndarray) -> np.ndarray:
     return out
 
 
-def _exact_er(C: np.ndarray, share: np.ndarray) -> float:
+def _exact_er(C: np.ndarray, share: np.ndarray, gen: np.random.Generator) -> float:
     """sum_{g != h} pi_g^2 pi_h d_gh over all pairs (d in C's units), exactly: every distance
     from its float64 differences (:func:`simulator.kernels.measure_polarization.er_terms`,
-    O(G^2 D), parallel over groups above a small size)."""
+    O(G^2 D), parallel over groups above a small size). Below that size, the kernel of the
+    split estimate with every group exact (no pair drawn: ``gen`` is not used), which the
+    collect has loaded already (a kernel's first call in a process loads it: ~4 ms)."""
     G, D = C.shape
+    if G * G * D // 2 < KW.SERIAL_BELOW:
+        return KE.split_er(np.ascontiguousarray(C), np.ascontiguousarray(share), G, 1, gen)
     out = np.empty(G)
     kernel = KW.pick(KE.er_terms, KE.er_terms_serial, G * G * D // 2)
     kernel(np.ascontiguousarray(C, dtype=np.float64), np.ascontiguousarray(share), out)
@@ -108,7 +112,7 @@ def _split_er(C: np.ndarray, share: np.ndarray, max_pairs: int, gen) -> float:
         return KE.split_er(np.ascontiguousarray(C), np.ascontiguousarray(share), k, half, gen)
     order = np.argsort(-share, kind="stable")
     top, rest = np.sort(order[:k]), np.sort(order[k:])
-    total = _exact_er(C[top], share[top])
+    total = _exact_er(C[top], share[top], gen)
     # stratum 1: g among the rest, any h != g: weight sum_g pi_g^2 (1 - pi_g)
     w1 = share[rest] ** 2 * (1 - share[rest])
     if w1.sum() > 0:
@@ -231,7 +235,7 @@ def polarization_of_rows(
     centroids, counts = _centroids(G if every else G[keep], lab, n_groups)
     share = counts / lab.size
     if max_pairs is None or n_groups * (n_groups - 1) // 2 <= max_pairs:
-        return _exact_er(centroids, share)
+        return _exact_er(centroids, share, gen)
     return _split_er(centroids, share, max_pairs, gen)
 
 
