@@ -47,7 +47,7 @@ def test_weight_moments_are_the_numpy_reductions_of_the_block_sums(P, D, dtype, 
     saved = _threads(threads)
     try:
         for kernel in (KW.weight_moments, KW.weight_moments_serial):
-            c, u, s, nz, (total, nearest, far, top) = kernel(X)
+            c, u, s, nz, (total, nearest, far, top) = kernel(X, *KW.moments_buffers(P, D))
             np.testing.assert_array_equal(c, centroid)
             np.testing.assert_array_equal(u, units.sum(axis=0))
             np.testing.assert_array_equal(s, sq)
@@ -71,7 +71,7 @@ def test_output_moments_are_the_column_means_and_distances(P, D, dtype, threads)
     saved = _threads(threads)
     try:
         for kernel in (KF.output_moments, KF.output_moments_serial):
-            m, s, total = kernel(G, 7)
+            m, s, total = kernel(G, 7, np.empty(D + P))
             np.testing.assert_array_equal(m, mean)
             np.testing.assert_array_equal(s, sq)
             assert total == sq.sum()

@@ -79,13 +79,14 @@ def _mean_of(sq, n):
 
 
 @njit(parallel=True, **_JIT)
-def output_moments(F, n):
-    """The mean row of F (m, D) and each row's squared distance to it over ``n``, in one call:
-    returns (mean (D,), sq (m,) ``||F_i - mean||^2 / n``, ``sq.sum()`` in NumPy's order), all
-    float64, as :func:`column_means` and
+def output_moments(F, n, out):
+    """The mean row of F (m, D) and each row's squared distance to it over ``n``, in one call,
+    into ``out`` float64 (D + m,) (allocated by the caller with NumPy: huge pages for large m):
+    returns (mean (D,), sq (m,) ``||F_i - mean||^2 / n``, views of out; ``sq.sum()`` in
+    NumPy's order), as :func:`column_means` and
     :func:`simulator.kernels.measure_weights.row_sq_distances` give them."""
     m, D = F.shape
-    mean, sq = np.empty(D), np.empty(m)
+    mean, sq = out[:D], out[D : D + m]
     for s in prange((D + _COLUMNS - 1) // _COLUMNS):
         _columns(F, np.empty(0), mean, s)
     for c in prange((m + SQ_ROWS - 1) // SQ_ROWS):
@@ -94,10 +95,10 @@ def output_moments(F, n):
 
 
 @njit(**_JIT)
-def output_moments_serial(F, n):
+def output_moments_serial(F, n, out):
     """:func:`output_moments` in one thread."""
     m, D = F.shape
-    mean, sq = np.empty(D), np.empty(m)
+    mean, sq = out[:D], out[D : D + m]
     for s in range((D + _COLUMNS - 1) // _COLUMNS):
         _columns(F, np.empty(0), mean, s)
     sq_rows(F, mean, sq, 0, m)

@@ -285,24 +285,34 @@ def _sq_extremes(sq, centroid):
 
 
 @njit(inline="always")
-def _moments_scratch(params):
-    """The arrays of :func:`weight_moments`: block scratch (sums, units, nonzero, marks) and
-    the results (centroid, u, sq)."""
+def _moments_arrays(params, scratch, out):
+    """The arrays of :func:`weight_moments` as views of its buffers: block sums and unit sums
+    (n_blocks, D) in scratch, centroid (D,), u (D,) and sq (P,) in out; the counts and marks
+    (n_blocks,) allocated here (small)."""
     P, D = params.shape
     nb = (P + BLOCK_ROWS - 1) // BLOCK_ROWS
-    sums, units = np.empty((nb, D)), np.empty((nb, D))
+    sums = scratch[: nb * D].reshape((nb, D))
+    units = scratch[nb * D : 2 * nb * D].reshape((nb, D))
     nonzero, marks = np.empty(nb, dtype=np.int64), np.empty(nb, dtype=np.int8)
-    return sums, units, nonzero, marks, np.empty(D), np.empty(D), np.empty(P)
+    return sums, units, nonzero, marks, out[:D], out[D : 2 * D], out[2 * D : 2 * D + P]
+
+
+def moments_buffers(P: int, D: int) -> tuple[np.ndarray, np.ndarray]:
+    """(scratch, out) float64 buffers for :func:`weight_moments` of P rows of D numbers,
+    allocated by NumPy (whose large buffers come in huge pages: the kernel's own allocations
+    took a page fault per 4 KiB, +3-5 ms a call at 1,000,000 agents)."""
+    return np.empty(2 * n_blocks(P) * D), np.empty(2 * D + P)
 
 
 @njit(parallel=True, **_JIT)
-def weight_moments(params):
+def weight_moments(params, scratch, out):
     """:func:`block_sums`, :func:`_reduce_blocks` and :func:`row_sq_distances` to the centroid
-    in one call, for params (P, D) float32/64. Returns (centroid (D,), u (D,): the sum of the
-    unit rows, sq (P,): ``||p_i - centroid||^2``, all float64; the count of non-zero rows; then
+    in one call, for params (P, D) float32/64, with the buffers of :func:`moments_buffers`.
+    Returns (centroid (D,), u (D,): the sum of the unit rows, sq (P,): ``||p_i - centroid||^2``,
+    all float64 views of ``out``; the count of non-zero rows; then
     :func:`_sq_extremes`: ``sq.sum()`` in NumPy's order, the first row of the least sq, the
     largest sq, ``max |centroid|``; these three only meaningful for a finite sum)."""
-    sums, units, nonzero, marks, centroid, u, sq = _moments_scratch(params)
+    sums, units, nonzero, marks, centroid, u, sq = _moments_arrays(params, scratch, out)
     for b in prange(sums.shape[0]):
         _block(params, sums, units, nonzero, marks, b)
     nonzero_rows = _reduce_blocks(params, sums, units, nonzero, marks, centroid, u)
@@ -313,9 +323,9 @@ def weight_moments(params):
 
 
 @njit(**_JIT)
-def weight_moments_serial(params):
+def weight_moments_serial(params, scratch, out):
     """:func:`weight_moments` in one thread."""
-    sums, units, nonzero, marks, centroid, u, sq = _moments_scratch(params)
+    sums, units, nonzero, marks, centroid, u, sq = _moments_arrays(params, scratch, out)
     for b in range(sums.shape[0]):
         _block(params, sums, units, nonzero, marks, b)
     nonzero_rows = _reduce_blocks(params, sums, units, nonzero, marks, centroid, u)
@@ -342,6 +352,7 @@ __all__ = [
     "ZERO",
     "block_sums",
     "block_sums_serial",
+    "moments_buffers",
     "n_blocks",
     "pick",
     "row_sq_distances",

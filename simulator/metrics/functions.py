@@ -69,7 +69,8 @@ def summarize_outputs(F: np.ndarray) -> FunctionSummary:
     or inf anywhere makes the mean non-finite)."""
     P, n, d = F.shape
     G = np.ascontiguousarray(F.reshape(P, n * d))
-    mean, sq, total = KW.pick(KF.output_moments, KF.output_moments_serial, G.size)(G, n)
+    kernel = KW.pick(KF.output_moments, KF.output_moments_serial, G.size)
+    mean, sq, total = kernel(G, n, np.empty(n * d + P))
     return FunctionSummary(mean.reshape(n, d), sq, total / P)
 
 

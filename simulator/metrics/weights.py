@@ -70,7 +70,9 @@ def weight_summary(params: Any) -> WeightSummary:
     X = params_unchecked(params)  # values checked through the sums below: no extra pass
     P = X.shape[0]
     kernel = KW.pick(KW.weight_moments, KW.weight_moments_serial, X.size)
-    centroid, u, sq, nonzero_rows, (total, nearest, far, top) = kernel(X)
+    centroid, u, sq, nonzero_rows, (total, nearest, far, top) = kernel(
+        X, *KW.moments_buffers(*X.shape)
+    )
     if not math.isfinite(total):  # NaN or inf if any of sq is, or if their sum overflows
         require_finite("params", centroid, total, values=X)
     cosine = _mean_cosine(u, nonzero_rows, P)
