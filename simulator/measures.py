@@ -37,7 +37,11 @@ from simulator.kernels import measure as KM
 from simulator.kernels import measure_function as KF
 from simulator.metrics._checks import sample_pairs
 from simulator.metrics.clusters import cluster_outputs
-from simulator.metrics.dynamics import polarization_of_groups, polarization_of_rows
+from simulator.metrics.dynamics import (
+    load_split_kernel,
+    polarization_of_groups,
+    polarization_of_rows,
+)
 from simulator.metrics.functions import (
     counts_agreement,
     decision_counts,
@@ -420,6 +424,7 @@ def _standard(model, probe: ProbePass, weights, fs, plan: Panel) -> dict[str, fl
     """Weight-space, representation and cluster measures of the standard set."""
     pop = model.population
     rng = measure_rng(model)
+    load_split_kernel()  # once a process: its first use may come mid-run
     if pop.layout.n_layers == 1:  # no hidden unit to permute: the exact consensus distance
         aligned = weights.consensus_distance
     else:

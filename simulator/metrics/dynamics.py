@@ -70,6 +70,21 @@ def _exact_er(C: np.ndarray, share: np.ndarray, gen: np.random.Generator) -> flo
     return float(out.sum())
 
 
+_SPLIT_LOADED = False
+
+
+def load_split_kernel() -> None:
+    """Load the split estimate's kernel (:func:`simulator.kernels.measure_polarization.split_er`)
+    in this process, once, on two groups: a model's first collect calls this, so the kernel's
+    first use later in a run (when a population's groups fall below the exact limit: its first
+    call in a process loads it from the cache, ~1-4 ms) does not land in a step."""
+    global _SPLIT_LOADED
+    if not _SPLIT_LOADED:
+        C, share = np.zeros((2, 1)), np.full(2, 0.5)
+        KE.split_er(C, share, 2, 1, np.random.default_rng(0))
+        _SPLIT_LOADED = True
+
+
 def _inverse_cdf(weight: np.ndarray) -> np.ndarray:
     """The cumulative distribution (ending at exactly 1) of probabilities ~ weight (>= 0, with
     a positive sum), for :func:`_draw`."""
