@@ -269,15 +269,31 @@ def _reduce_blocks(params, sums, units, nonzero, marks, centroid, u):
     return nonzero.sum()
 
 
+@njit(inline="always")
+def _sq_slot(params, centroid, sq, slot_min, slot_max, c):
+    """Slot c of SQ_ROWS rows: their squared distances to the centroid (:func:`sq_rows`), then,
+    while they are in cache, the slot's first row of the least and its largest."""
+    lo, hi = c * SQ_ROWS, min(params.shape[0], (c + 1) * SQ_ROWS)
+    sq_rows(params, centroid, sq, lo, hi)
+    best, least, most = lo, sq[lo], sq[lo]
+    for i in range(lo + 1, hi):
+        v = sq[i]
+        if v < least:
+            best, least = i, v
+        most = max(most, v)
+    slot_min[c] = best
+    slot_max[c] = most
+
+
 @njit(cache=True, error_model="numpy", fastmath=False)
-def _sq_extremes(sq, centroid):
+def _sq_extremes(sq, slot_min, slot_max, centroid):
     """(``sq.sum()`` in NumPy's order, ``argmin(sq)`` (the first), ``max(sq)``,
-    ``max |centroid|``) of finite values."""
-    nearest, far = 0, sq[0]
-    for i in range(1, sq.shape[0]):
-        if sq[i] < sq[nearest]:
-            nearest = i
-        far = max(far, sq[i])
+    ``max |centroid|``) of finite values, from the slots' own (:func:`_sq_slot`)."""
+    nearest, far = slot_min[0], slot_max[0]
+    for c in range(1, slot_min.shape[0]):
+        if sq[slot_min[c]] < sq[nearest]:
+            nearest = slot_min[c]
+        far = max(far, slot_max[c])
     top = 0.0
     for t in range(centroid.shape[0]):
         top = max(top, abs(centroid[t]))
@@ -316,10 +332,11 @@ def weight_moments(params, scratch, out):
     for b in prange(sums.shape[0]):
         _block(params, sums, units, nonzero, marks, b)
     nonzero_rows = _reduce_blocks(params, sums, units, nonzero, marks, centroid, u)
-    P = params.shape[0]
-    for c in prange((P + SQ_ROWS - 1) // SQ_ROWS):
-        sq_rows(params, centroid, sq, c * SQ_ROWS, min(P, (c + 1) * SQ_ROWS))
-    return centroid, u, sq, nonzero_rows, _sq_extremes(sq, centroid)
+    n_slots = (params.shape[0] + SQ_ROWS - 1) // SQ_ROWS
+    slot_min, slot_max = np.empty(n_slots, dtype=np.int64), np.empty(n_slots)
+    for c in prange(n_slots):
+        _sq_slot(params, centroid, sq, slot_min, slot_max, c)
+    return centroid, u, sq, nonzero_rows, _sq_extremes(sq, slot_min, slot_max, centroid)
 
 
 @njit(**_JIT)
@@ -329,8 +346,11 @@ def weight_moments_serial(params, scratch, out):
     for b in range(sums.shape[0]):
         _block(params, sums, units, nonzero, marks, b)
     nonzero_rows = _reduce_blocks(params, sums, units, nonzero, marks, centroid, u)
-    sq_rows(params, centroid, sq, 0, params.shape[0])
-    return centroid, u, sq, nonzero_rows, _sq_extremes(sq, centroid)
+    n_slots = (params.shape[0] + SQ_ROWS - 1) // SQ_ROWS
+    slot_min, slot_max = np.empty(n_slots, dtype=np.int64), np.empty(n_slots)
+    for c in range(n_slots):
+        _sq_slot(params, centroid, sq, slot_min, slot_max, c)
+    return centroid, u, sq, nonzero_rows, _sq_extremes(sq, slot_min, slot_max, centroid)
 
 
 def sq_distances(params: np.ndarray, center: np.ndarray, out: np.ndarray) -> None:
