@@ -254,7 +254,7 @@ def test_the_sampled_pairs_are_the_draws_generator_choice_makes():
     """Polarization's strata draw groups by inverting a CDF of the generator's uniforms: the
     same items as ``Generator.choice(n, size, p=p)`` and the same generator state after, for
     weights with zeros, one item and many."""
-    from simulator.metrics.dynamics import _draw, _inverse_cdf
+    from simulator.kernels.measure_polarization import _draw, _inverse_cdf
 
     for seed in range(300):
         rng = np.random.default_rng(seed)

@@ -49,12 +49,6 @@ def _centroids(G: np.ndarray, lab: np.ndarray, n_groups: int) -> tuple[np.ndarra
     return out, counts
 
 
-def _mean_distance(C: np.ndarray, I: np.ndarray, J: np.ndarray) -> np.ndarray:
-    out = np.empty(I.size)
-    KM.pair_distances(C, I.astype(np.int64), J.astype(np.int64), out)
-    return out
-
-
 def _exact_er(C: np.ndarray, share: np.ndarray, gen: np.random.Generator) -> float:
     """sum_{g != h} pi_g^2 pi_h d_gh over all pairs (d in C's units), exactly: every distance
     from its float64 differences (:func:`simulator.kernels.measure_polarization.er_terms`,
@@ -85,59 +79,15 @@ def load_split_kernel() -> None:
         _SPLIT_LOADED = True
 
 
-def _inverse_cdf(weight: np.ndarray) -> np.ndarray:
-    """The cumulative distribution (ending at exactly 1) of probabilities ~ weight (>= 0, with
-    a positive sum), for :func:`_draw`."""
-    cdf = np.cumsum(weight / weight.sum())
-    cdf /= cdf[-1]
-    return cdf
-
-
-def _draw(gen: np.random.Generator, pool: np.ndarray, cdf: np.ndarray, size: int) -> np.ndarray:
-    """size items of pool, drawn independently with the probabilities of cdf
-    (:func:`_inverse_cdf`) by inverting ``size`` uniform numbers of gen: the draws (and the
-    generator's state after them) of ``pool[gen.choice(pool.size, size, p=p)]``, without its
-    checks of p (~12 us a call)."""
-    return pool[np.searchsorted(cdf, gen.random(size), side="right")]
-
-
-def _stratum(gen, C, share, g_weight, g_pool, h_pool, n_pairs) -> float:
-    """Mean distance over n_pairs pairs: g from g_pool with prob ~ g_weight, h != g from h_pool
-    with prob ~ share (a drawn h equal to g is redrawn)."""
-    g = _draw(gen, g_pool, _inverse_cdf(g_weight), n_pairs)
-    h_cdf = _inverse_cdf(share[h_pool])
-    h = _draw(gen, h_pool, h_cdf, n_pairs)
-    for _ in range(64):
-        same = g == h
-        if not same.any():
-            break
-        h[same] = _draw(gen, h_pool, h_cdf, int(same.sum()))
-    keep = g != h
-    return float(_mean_distance(C, g[keep], h[keep]).mean()) if keep.any() else 0.0
-
-
 def _split_er(C: np.ndarray, share: np.ndarray, max_pairs: int, gen) -> float:
     """ER with the pairs among the k largest groups exact (k (k - 1) / 2 <= max_pairs / 2) and
-    the rest (pairs with a smaller group) estimated from max_pairs / 2 pairs in two strata."""
-    G = share.size
+    the rest (pairs with a smaller group) estimated from max_pairs / 2 pairs in two strata, in
+    one kernel call (:func:`simulator.kernels.measure_polarization.split_er`, drawing from
+    ``gen``). Its exact part runs in one thread: at most ~max_pairs / 2 distances of C's rows
+    (social_learning's 1,600 outputs: ~0.1 ms), less than the Python around a parallel call."""
     k = max(2, int((1 + np.sqrt(1 + 4 * max_pairs)) / 2))
-    half = max(1, max_pairs // 4)
-    if k * k * C.shape[1] // 2 < KW.SERIAL_BELOW and half * C.shape[1] < KW.SERIAL_BELOW:
-        # work too small for threads: every step below in one kernel call, the same draws
-        return KE.split_er(np.ascontiguousarray(C), np.ascontiguousarray(share), k, half, gen)
-    order = np.argsort(-share, kind="stable")
-    top, rest = np.sort(order[:k]), np.sort(order[k:])
-    total = _exact_er(C[top], share[top], gen)
-    # stratum 1: g among the rest, any h != g: weight sum_g pi_g^2 (1 - pi_g)
-    w1 = share[rest] ** 2 * (1 - share[rest])
-    if w1.sum() > 0:
-        total += float(w1.sum()) * _stratum(gen, C, share, w1, rest, np.arange(G), half)
-    # stratum 2: g among the top, h among the rest: weight (sum_top pi_g^2) (sum_rest pi_h)
-    w2 = share[top] ** 2
-    if share[rest].sum() > 0:
-        mean = _stratum(gen, C, share, w2, top, rest, half)
-        total += float(w2.sum() * share[rest].sum()) * mean
-    return total
+    C, share = np.ascontiguousarray(C), np.ascontiguousarray(share)
+    return KE.split_er(C, share, k, max(1, max_pairs // 4), gen)
 
 
 def polarization(
