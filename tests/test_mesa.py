@@ -107,6 +107,42 @@ def test_builtin_collector_gives_the_vectorized_agent_tables():
     np.testing.assert_allclose(last["loss"].to_numpy(), m.losses)
 
 
+def test_builtin_collector_keeps_a_users_own_reporters_beside_the_measures():
+    """The built-in collector appends the model's own measures itself (no deepcopy of each
+    float) and leaves a user's reporters given to it (a lambda, a string, a function with
+    arguments, one returning an array, an agent reporter) to Mesa's collect: the same tables
+    as Mesa's own DataCollector with the same reporters, ``model_reporters`` unchanged."""
+    from simulator.mesa_interop import NeuralDataCollector
+
+    m = REGISTRY["gossip_learning"](rng=0, n_agents=12, measures="fast")
+    user = {
+        "twice": lambda model: 2.0 * model.function_dispersion,
+        "fd": "function_dispersion",
+        "n": [len, [m.agent_list]],
+        "losses": lambda model: model.losses,  # an array: Mesa keeps a copy of each step's
+    }
+    reporters = {**m.datacollector.model_reporters, **user}
+    agent_reporters = {"degree": "degree"}
+    m.datacollector = dc = NeuralDataCollector(
+        m, model_reporters=reporters, agent_reporters=agent_reporters
+    )
+    mine = dc.model_reporters
+    plain = mesa.DataCollector(model_reporters=reporters, agent_reporters=agent_reporters)
+    for collector in (dc, plain):
+        collector.collect(m)
+    for _ in range(3):
+        m.step()
+        plain.collect(m)
+    assert dc.model_reporters is mine and list(mine) == list(reporters)
+    ours, theirs = dc.get_model_vars_dataframe(), plain.get_model_vars_dataframe()
+    losses = ours.pop("losses").iloc[-1], theirs.pop("losses").iloc[-1]
+    pd.testing.assert_frame_equal(ours, theirs)
+    assert len(ours) == 4 and all(type(v) is float for v in dc.model_vars["function_dispersion"])
+    assert losses[0] is not m.losses and np.array_equal(losses[0], m.losses)
+    assert np.array_equal(losses[0], losses[1])
+    pd.testing.assert_frame_equal(dc.get_agent_vars_dataframe(), plain.get_agent_vars_dataframe())
+
+
 def test_builtin_collector_without_agent_rows_warns_and_returns_an_empty_table():
     m = REGISTRY["gossip_learning"](rng=0, n_agents=8, measures="fast")
     m.step()

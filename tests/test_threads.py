@@ -131,14 +131,15 @@ def test_calls_measured_long_keep_all_threads_and_are_never_tried_on_one(monkeyp
     n_items, per_item = 1000, 1e5  # 1e8 FLOPs a call
     for name, rate, want in (("test-long", 1e-9, 2), ("test-short", 1e-11, 1)):
         key = (name, int(math.log2(n_items * per_item)))
-        chooser._mean[key] = [rate, rate]
-        chooser._calls[key] = 5
+        kind = chooser.state(key)
+        kind.mean[:] = [rate, rate]
+        kind.calls = 5
         used = []
         for _ in range(40):
             call = T.parallel_begin(name, n_items, per_item)
             used.append((call.threads, call.explored))
             T.parallel_end(call)
-            chooser._mean[key] = [rate, rate]  # keep the arms as set (the calls are empty)
+            kind.mean[:] = [rate, rate]  # keep the arms as set (the calls are empty)
         assert chooser.long_call(key, n_items * per_item) == (want == 2)
         if want == 2:
             assert set(used) == {(2, False)}

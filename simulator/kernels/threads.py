@@ -196,9 +196,14 @@ class ThreadChooser:
 
     def __init__(self) -> None:
         self.enabled = os.environ.get("NEUROPOP_ADAPTIVE_THREADS", "1") != "0"
-        self._mean: dict[Any, list[float]] = {}  # key -> [one thread, all threads] s / work
-        self._calls: dict[Any, int] = {}
-        self._measured: dict[Any, list[int]] = {}  # key -> measurements [one, all threads]
+        self._kinds: dict[Any, CallKind] = {}
+
+    def state(self, key: Any) -> CallKind:
+        """The measurements of calls of kind ``key`` (created empty on first use)."""
+        kind = self._kinds.get(key)
+        if kind is None:
+            kind = self._kinds[key] = CallKind()
+        return kind
 
     def choose(self, key: Any, most: int, work: float = 0.0) -> tuple[int, bool]:
         """(threads, explored): 1 or ``most`` threads for the next call of kind ``key`` with
@@ -206,20 +211,23 @@ class ThreadChooser:
         A call measured long (:data:`LONG_CALL`) gets all threads, never a try."""
         if most <= 1 or not self.enabled:
             return max(1, most), False
-        calls = self._calls.get(key, 0)
-        self._calls[key] = calls + 1
-        mean = self._mean.get(key, [_NAN, _NAN])
-        if mean[1] != mean[1]:  # all threads first (the first call, unmeasured, too)
+        kind = self._kinds.get(key)  # one lookup a call: this runs around every kernel call
+        if kind is None:
+            kind = self._kinds[key] = CallKind()
+        calls = kind.calls
+        kind.calls = calls + 1
+        one, every = kind.mean
+        if every != every:  # all threads first (the first call, unmeasured, too)
             return most, False
-        if self.long_call(key, work):
+        if every * work > self.LONG_CALL:
             return most, False
-        if mean[0] != mean[0]:
+        if one != one:
             return 1, True
-        best = 1 if mean[1] < self.MARGIN * mean[0] else 0
-        if best == 0 and self._measured.get(key, (0, 0))[1] < self.SETTLE:
+        best = 1 if every < self.MARGIN * one else 0
+        if best == 0 and kind.measured[1] < self.SETTLE:
             explore = calls % 2 == 1  # one thread won against too few all-thread calls
         else:
-            gap = max(mean) / max(min(mean), 1e-300) - 1.0
+            gap = max(one, every) / max(min(one, every), 1e-300) - 1.0
             period = int(min(self.PERIOD_MAX, max(self.PERIOD_MIN, gap / self.EXPLORE_COST)))
             explore = calls % period == period - 1
         return (1, most)[best ^ explore], explore
@@ -228,18 +236,20 @@ class ThreadChooser:
         """Whether a call of kind ``key`` with ``work`` is expected to take over
         :data:`LONG_CALL` seconds on all threads (from their measured mean; False before it is
         measured)."""
-        rate = self._mean.get(key, (_NAN, _NAN))[1]
+        kind = self._kinds.get(key)
+        rate = _NAN if kind is None else kind.mean[1]
         return self.enabled and rate == rate and rate * work > self.LONG_CALL
 
     def record(self, key: Any, call: ParallelCall, seconds: float) -> None:
         """Fold one call's wall time into its arm's mean."""
         if call.most <= 1 or not self.enabled or call.work <= 0:
             return
-        if self._calls.get(key, 0) <= 1:  # the first call of this kind: maybe a compile
+        kind = self._kinds.get(key)
+        if kind is None or kind.calls <= 1:  # the first call of this kind: maybe a compile
             return
-        mean = self._mean.setdefault(key, [_NAN, _NAN])
+        mean = kind.mean
         arm = 0 if call.threads == 1 else 1
-        self._measured.setdefault(key, [0, 0])[arm] += 1
+        kind.measured[arm] += 1
         rate = seconds / call.work
         if mean[arm] != mean[arm]:
             mean[arm] = rate
@@ -249,7 +259,20 @@ class ThreadChooser:
 
     def means(self) -> dict[Any, tuple[float, float]]:
         """Seconds per unit of work measured so far: key -> (one thread, all threads)."""
-        return {k: (v[0], v[1]) for k, v in self._mean.items()}
+        return {k: (v.mean[0], v.mean[1]) for k, v in self._kinds.items()}
+
+
+class CallKind:
+    """What :class:`ThreadChooser` keeps for one kind of call, in one object (one dictionary
+    lookup a call): ``calls`` chosen so far, ``mean`` seconds per unit of work [one thread,
+    all threads] (NaN before the first measurement) and ``measured`` counts [one, all]."""
+
+    __slots__ = ("calls", "mean", "measured")
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.mean = [_NAN, _NAN]
+        self.measured = [0, 0]
 
 
 _NAN = float("nan")
