@@ -219,7 +219,7 @@ class ThreadChooser:
         one, every = kind.mean
         if every != every:  # all threads first (the first call, unmeasured, too)
             return most, False
-        if every * work > self.LONG_CALL:
+        if every * work > self.LONG_CALL:  # long_call(key, work), without a second lookup
             return most, False
         if one != one:
             return 1, True
@@ -259,7 +259,11 @@ class ThreadChooser:
 
     def means(self) -> dict[Any, tuple[float, float]]:
         """Seconds per unit of work measured so far: key -> (one thread, all threads)."""
-        return {k: (v.mean[0], v.mean[1]) for k, v in self._kinds.items()}
+        return {
+            k: (v.mean[0], v.mean[1])
+            for k, v in self._kinds.items()
+            if v.mean[0] == v.mean[0] or v.mean[1] == v.mean[1]
+        }
 
 
 class CallKind:
