@@ -166,6 +166,31 @@ def grid_components(Z, cells, pts, sorted_keys, bits, eps, reach, parent):
 
 
 @njit(**_JIT)
+def _cell_numbers(Z, lo, side, stride, index):
+    """index[p] = the dense number of point p's cell, ``sum_d floor((Z[p, d] - lo[d]) / side)
+    stride[d]``, a point at a time with its q <= 3 coordinates written out (the same values;
+    one column at a time, with a loop over the coordinates, took 2.8 ns a point at 100,000
+    points of two coordinates, this 0.7 ns)."""
+    P, q = Z.shape
+    l0 = lo[0]
+    if q == 1:
+        for p in range(P):
+            index[p] = np.int64(np.floor((Z[p, 0] - l0) / side))
+        return
+    l1, s0 = lo[1], stride[0]
+    if q == 2:
+        for p in range(P):
+            c0 = np.int64(np.floor((Z[p, 0] - l0) / side))
+            index[p] = c0 * s0 + np.int64(np.floor((Z[p, 1] - l1) / side))
+        return
+    l2, s1 = lo[2], stride[1]
+    for p in range(P):
+        c0 = np.int64(np.floor((Z[p, 0] - l0) / side))
+        c1 = np.int64(np.floor((Z[p, 1] - l1) / side))
+        index[p] = c0 * s0 + c1 * s1 + np.int64(np.floor((Z[p, 2] - l2) / side))
+
+
+@njit(**_JIT)
 def dense_grid_labels(Z, lo, side, extent, eps, reach, labels, index, pts):
     """The components of :func:`grid_components` on a small grid, as labels.
 
@@ -190,17 +215,14 @@ def dense_grid_labels(Z, lo, side, extent, eps, reach, labels, index, pts):
     for d in range(q - 1, -1, -1):
         stride[d] = n
         n *= extent[d]
-    index[:] = 0
-    for d in range(q):  # a column at a time
-        low, s = lo[d], stride[d]
-        for p in range(P):
-            index[p] += np.int64(np.floor((Z[p, d] - low) / side)) * s
+    _cell_numbers(Z, lo, side, stride, index)
     slot = np.zeros(n, dtype=np.int64)  # points per grid cell, then its non-empty cell + 1
     for p in range(P):
         slot[index[p]] += 1
-    number = np.empty(P, dtype=np.int64)  # non-empty cell -> grid cell, in grid order
-    coords = np.empty((P, q), dtype=np.int64)  # a non-empty cell's coordinates
-    starts = np.empty(P + 1, dtype=np.int64)
+    most = min(n, P)  # non-empty cells at most
+    number = np.empty(most, dtype=np.int64)  # non-empty cell -> grid cell, in grid order
+    coords = np.empty((most, q), dtype=np.int64)  # a non-empty cell's coordinates
+    starts = np.empty(most + 1, dtype=np.int64)
     cur = np.zeros(q, dtype=np.int64)  # grid cell k's coordinates (an odometer: no division)
     n_cells = 0
     total = 0
@@ -258,20 +280,26 @@ def dense_grid_labels(Z, lo, side, extent, eps, reach, labels, index, pts):
                         cpar[rb] = ra
                     else:
                         cpar[ra] = rb
-    root = np.empty(n_cells, dtype=np.int64)
-    for c in range(n_cells):
-        root[c] = _find(cpar, c)
+    # labels by first appearance: a cell's label found once (at its first point), the sizes
+    # summed per cell (a count per point was a chain of increments of one counter: 1.7 ns a
+    # point at 100,000 points in one cluster)
     rank = np.full(n_cells, -1, dtype=np.int64)  # a root cell's label, -1 before its first point
-    sizes = np.zeros(n_cells, dtype=np.int64)
+    cell_label = np.full(n_cells, -1, dtype=np.int64)
     n_labels = 0
     for p in range(P):
-        r = root[index[p]]
-        if rank[r] < 0:
-            rank[r] = n_labels
-            n_labels += 1
-        labels[p] = rank[r]
-        sizes[rank[r]] += 1
-    return n_labels, sizes[:n_labels].max()
+        c = index[p]
+        label = cell_label[c]
+        if label < 0:
+            r = _find(cpar, c)
+            if rank[r] < 0:
+                rank[r] = n_labels
+                n_labels += 1
+            label = cell_label[c] = rank[r]
+        labels[p] = label
+    sizes = np.zeros(n_labels, dtype=np.int64)
+    for c in range(n_cells):
+        sizes[cell_label[c]] += starts[c + 1] - starts[c]
+    return n_labels, sizes.max()
 
 
 __all__ = [

@@ -69,7 +69,7 @@ def weight_summary(params: Any) -> WeightSummary:
     """
     X = params_unchecked(params)  # values checked through the sums below: no extra pass
     P = X.shape[0]
-    kernel = KW.pick(KW.weight_moments, KW.weight_moments_serial, X.size)
+    kernel = KW.pick(KW.weight_moments, KW.weight_moments_serial, KW.row_work(*X.shape))
     centroid, u, sq, nonzero_rows, (total, nearest, far, top) = kernel(
         X, *KW.moments_buffers(*X.shape)
     )
@@ -148,7 +148,8 @@ def _block_sums(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     nb, D = KW.n_blocks(X.shape[0]), X.shape[1]
     sums, units = np.empty((nb, D)), np.empty((nb, D))
     nonzero, marks = np.empty(nb, dtype=np.int64), np.empty(nb, dtype=np.int8)
-    KW.pick(KW.block_sums, KW.block_sums_serial, X.size)(X, sums, units, nonzero, marks)
+    work = KW.row_work(*X.shape)
+    KW.pick(KW.block_sums, KW.block_sums_serial, work)(X, sums, units, nonzero, marks)
     if marks.any():  # a zero, tiny or huge row: its unit vector exactly (a rare path)
         KW.units_again(X, units, nonzero, marks)
     return sums, units, nonzero
