@@ -122,14 +122,14 @@ class NeuralDataCollector(mesa.DataCollector):
         agent-type) goes through Mesa's collect as before, and ``model_reporters`` is left as
         it was."""
         reporters = self.model_reporters
-        measures = model.__dict__.get("_measures") if hasattr(model, "__dict__") else None
+        measures = getattr(model, "__dict__", {}).get("_measures")
         own = [(var, r.args[0]) for var, r in reporters.items() if _own(r)]
         if not own or not isinstance(measures, dict):
             super().collect(model)
             return
-        if len(own) == len(reporters):  # Mesa only notes the step when it has a reporter
-            if hasattr(self, "_collection_steps"):
-                self._collection_steps.append(model.time)
+        # Mesa only notes the step when it has a model reporter left
+        if len(own) == len(reporters) and hasattr(self, "_collection_steps"):
+            self._collection_steps.append(model.time)
         self.model_reporters = {k: r for k, r in reporters.items() if not _own(r)}
         try:  # the other reporters, agent and agent-type ones, as Mesa does
             super().collect(model)

@@ -211,9 +211,7 @@ class ThreadChooser:
         A call measured long (:data:`LONG_CALL`) gets all threads, never a try."""
         if most <= 1 or not self.enabled:
             return max(1, most), False
-        kind = self._kinds.get(key)  # one lookup a call: this runs around every kernel call
-        if kind is None:
-            kind = self._kinds[key] = CallKind()
+        kind = self.state(key)  # one lookup a call: this runs around every kernel call
         calls = kind.calls
         kind.calls = calls + 1
         one, every = kind.mean
