@@ -13,16 +13,18 @@ Which agents are measured in function space: every agent while ``n_agents <= mea
 (:func:`simulator.metrics.measure_panel`). Weight-space measures always use every agent,
 exactly. Agents without hidden layers and with linear outputs in at most 3 function-space
 dimensions (the ``polarization`` scenario) are clustered exactly at every size, from exact
-coordinates of their functions. ``MEASURE_DOCS`` says for each column what a panel changes;
+coordinates of their functions; judged by their MSE against one truth (that scenario), every
+function-space measure of theirs is exact at every size, from the same coordinates, and no
+probe pass runs. ``MEASURE_DOCS`` says for each column what a panel changes;
 ``SAMPLED_NOTE`` states the error bounds. State a collect keeps between steps (plain model
 attributes): ``consensus_step``, ``cluster_labels``, ``measure_panel`` and
 ``measure_panel_key`` (a pure function of the seed and sizes); ``last_probe`` is this collect's
-probe pass, for the per-agent table. Values derived from fixed inputs are kept between collects
-in private ``_*_cache`` attributes so a collect does not recompute them: the probe pass's
-checked inputs, the probe's factor for affine agents, the seeded generator and the CKA pairs,
-the failure groups, the graph measures of unchanged clusters. Each is checked against its
-sources at every use, none is saved in a checkpoint (a loaded model recomputes them, the same
-values).
+probe pass (None when none ran), for the per-agent table. Values derived from fixed inputs are
+kept between collects in private ``_*_cache`` attributes so a collect does not recompute them:
+the probe pass's checked inputs, the probe's factor and the truth's coordinates for affine
+agents, the seeded generator and the CKA pairs, the failure groups, the graph measures of
+unchanged clusters. Each is checked against its sources at every use, none is saved in a
+checkpoint (a loaded model recomputes them, the same values).
 """
 
 from __future__ import annotations
@@ -48,7 +50,12 @@ from simulator.metrics.functions import (
     mean_cka_of_pairs,
     summarize_outputs,
 )
-from simulator.metrics.linear import affine_coordinates, probe_factor
+from simulator.metrics.linear import (
+    AffineFunctions,
+    affine_coordinates,
+    affine_functions,
+    truth_coordinates,
+)
 from simulator.metrics.probe import Panel, ProbePass, measure_panel, prepare_probe, run_prepared
 from simulator.metrics.weights import aligned_distance_of
 
@@ -60,6 +67,7 @@ CKA_PAIRS = 128
 ALIGN_AGENTS = 100  # agents aligned for aligned_distance
 POLARIZATION_PAIRS = 512  # above the exact size: pairs of groups measured (see polarization)
 _AFFINE_PAIRS = 1 << 24  # affine agents: polarization exact up to this many pairs x q
+AFFINE_DIMS = 3  # affine agents of at most this many coordinates are measured from them (grid)
 MODULARITY_EDGES = 256  # above the exact size: edges drawn to estimate the modularity
 
 SAMPLED_NOTE = (
@@ -80,13 +88,17 @@ SAMPLED_NOTE = (
     "estimates of the population's values, except for affine agents (no hidden layer, linear "
     "outputs, at most 3 function dimensions), clustered exactly over every agent. modularity is "
     "estimated from 256 seeded edges (unbiased for the panel's clusters extended to each edge's "
-    "ends by their first panel agent within cluster_eps; standard error <= 1.5/sqrt(256))."
+    "ends by their first panel agent within cluster_eps; standard error <= 1.5/sqrt(256)). "
+    "Affine agents judged by their MSE against one truth (the polarization scenario) have no "
+    "panel at all: probe_loss, function_dispersion, ensemble_loss, ensemble_gain, ambiguity, "
+    "worst_probe_loss and output_spread are exact over every agent too, from the same "
+    "coordinates."
 )
 
 MEASURE_DOCS = {
     "mean_loss": "mean training loss on the step's minibatches (before the update); all agents",
     "probe_loss": "mean over agents of each agent's loss on the probe set against its truth "
-    "(panel mean above measure_exact)",
+    "(panel mean above measure_exact; affine agents: every agent, exactly)",
     "consensus_distance": "weight space: mean squared distance of params to the population "
     "mean (exact, every agent)",
     "mean_cosine": "weight space: mean pairwise cosine similarity of params (exact, centroid form)",
@@ -95,7 +107,7 @@ MEASURE_DOCS = {
     "relative RMS error measured at 500 agents: 1.3% social_learning, 3.9% evolution; "
     "networks without a hidden layer have nothing to align: consensus_distance, exactly)",
     "function_dispersion": "function space: mean squared distance of outputs on the probe to the "
-    "mean output (above measure_exact: unbiased panel estimate)",
+    "mean output (above measure_exact: unbiased panel estimate; affine agents: exact)",
     "agreement": "function space: mean share of agents agreeing with the plurality decision "
     "(panel share above measure_exact)",
     "cka": "representations: mean linear CKA of first hidden layers "
@@ -103,11 +115,11 @@ MEASURE_DOCS = {
     "0.008 measured for social_learning with 500 agents)",
     "cka_baseline": "the same between independently initialized networks (reference)",
     "ensemble_loss": "MSE of the population's mean prediction on the probe (above "
-    "measure_exact: the panel's, corrected to be unbiased, floored at 0)",
+    "measure_exact: the panel's, corrected to be unbiased, floored at 0; affine agents: exact)",
     "ensemble_gain": "mean individual loss minus ensemble loss (regression: = ambiguity, "
     "Krogh-Vedelsby); classification: ensemble accuracy minus mean accuracy",
     "ambiguity": "mean squared deviation of individual predictions from the ensemble mean "
-    "(above measure_exact: unbiased panel estimate)",
+    "(above measure_exact: unbiased panel estimate; affine agents: exact)",
     "accuracy": "mean individual accuracy on the probe (panel mean above measure_exact)",
     "ensemble_accuracy": "accuracy of the mean-probability ensemble on the probe (above "
     "measure_exact: the panel's ensemble)",
@@ -132,9 +144,10 @@ MEASURE_DOCS = {
     "modularity": "modularity of the function-space clusters on the social graph (exact up to "
     "measure_exact; above: estimated from 256 seeded edges, see SAMPLED_NOTE)",
     "worst_accuracy": "fairness: the lowest individual accuracy on the probe (panel's lowest)",
-    "worst_probe_loss": "fairness: the highest individual loss on the probe (panel's highest)",
+    "worst_probe_loss": "fairness: the highest individual loss on the probe (above "
+    "measure_exact: the panel's highest; affine agents: every agent's)",
     "output_spread": "collapse (regression): mean over agents of the std of outputs over the "
-    "probe (panel mean above measure_exact)",
+    "probe (panel mean above measure_exact; affine agents: every agent, exactly)",
     "entropy": "collapse (classification): mean predictive entropy on the probe (nats; panel "
     "mean above measure_exact)",
     "coverage": "collapse (classification): share of classes some agent predicts somewhere "
@@ -284,39 +297,87 @@ def _same_sources(a: tuple, b: tuple) -> bool:
 def snapshot(model: NeuralModel) -> dict[str, float]:
     """Every measure of ``model.measure_names`` for the model's current state.
 
-    Leaves ``model.last_probe`` (the probe pass of the panel) and ``model.cluster_labels`` (P,)
-    (-1 for agents outside the panel) for the per-agent table and the app.
+    Leaves ``model.last_probe`` (the probe pass of the panel, or None) and
+    ``model.cluster_labels`` (P,) (-1 for agents outside the panel) for the per-agent table and
+    the app. Affine agents judged against one truth by their MSE (the ``polarization``
+    scenario) are measured in function space exactly over every agent at any size, from
+    their coordinates (:func:`_affine`); no probe pass then: ``last_probe`` is None.
     """
     pop, names = model.population, model.measure_names
     plan = panel(model)
-    P, m = model.n_agents, plan.rows.size
-    probe = run_probe(model, plan.rows, keep_preds=True)
-    model.last_probe = probe
-    if plan.exact:
-        model._probe_cache = probe.preds  # the app and scenario measures read the same outputs
+    Z, exact = (None, None) if plan.exact else _affine(model)
+    probe = fs = None
+    if exact is None:
+        probe = run_probe(model, plan.rows, keep_preds=True)
+        model.last_probe = probe
+        if plan.exact:
+            model._probe_cache = probe.preds  # the app and scenario measures read the same outputs
     weights = metrics.weight_summary(pop.params)
-    fs = summarize_outputs(probe.preds)
-    _require_finite_outputs(model, fs, probe)
-    unbias = 1.0 if plan.exact else (P - 1) / P * m / (m - 1)
+    if exact is None:
+        fs = summarize_outputs(probe.preds)
+        _require_finite_outputs(model, fs, probe)
+        P, m = model.n_agents, plan.rows.size
+        unbias = 1.0 if plan.exact else (P - 1) / P * m / (m - 1)
+        dispersion = fs.dispersion * unbias
+    else:
+        dispersion = exact.dispersion
     out: dict[str, float] = {
         "mean_loss": float(np.mean(model.losses)),
         "consensus_distance": weights.consensus_distance,
-        "function_dispersion": fs.dispersion * unbias,
+        "function_dispersion": dispersion,
     }
     if out["function_dispersion"] < model.p["consensus_tol"] and model.consensus_step < 0:
         model.consensus_step = model.steps
     out["consensus_time"] = model.consensus_step
-    if model.task.kind != "generative":
+    if exact is not None:
+        out["probe_loss"] = exact.sq_error
+    elif model.task.kind != "generative":
         out["probe_loss"] = float(np.mean(probe.loss))
     out.update(model.extra_measures())
-    if model.task.kind == "regression":
+    if exact is not None:
+        out.update(_affine_regression(exact, pop.layers[-1]))
+    elif model.task.kind == "regression":
         out.update(_regression(fs, probe, common_truth(model), P, unbias))
     elif model.task.kind == "classification":
         out.update(_classification(model, fs, probe, plan, P))
     if model.p["measures"] == "fast":
         return {k: float(out[k]) for k in names}
-    out.update(_standard(model, probe, weights, fs, plan))
+    out.update(_standard(model, probe, weights, fs, plan, Z))
     return {k: float(out[k]) for k in names}
+
+
+def _affine(model) -> tuple[np.ndarray | None, AffineFunctions | None]:
+    """Affine agents' coordinates (those of :func:`simulator.metrics.linear_embedding`, at most
+    3 per agent; None for other agents) and, when their probe losses are their MSE against one
+    truth (a regression task, loss ``mse``, the same truth for every agent), their
+    function-space statistics from the same pass (:func:`simulator.metrics.affine_functions`);
+    else, and when some agent's coordinates are not finite, None (the probe pass then measures
+    the panel, and names such agents). The truth's coordinates are computed once for each
+    truth array and probe factor (kept in ``model._truth_coordinates_cache``)."""
+    factor = _probe_factor(model)
+    if factor is None:
+        return None, None
+    pop = model.population
+    Y = probe_truth(model) if model.task.kind == "regression" else None
+    if Y is None or pop.loss_name != "mse" or Y.shape[0] != 1:  # no truth, or one each
+        return affine_coordinates(pop, factor), None
+    kept = getattr(model, "_truth_coordinates_cache", None)
+    if kept is None or kept[0] is not Y or kept[1] is not factor:
+        truth = truth_coordinates(model.task.probe_X, Y[0], factor)
+        kept = model._truth_coordinates_cache = (Y, factor, truth)
+    return affine_functions(pop, factor, kept[2])
+
+
+def _affine_regression(exact: AffineFunctions, d_out: int) -> dict[str, float]:
+    """The Krogh-Vedelsby terms and the regression collapse measures of every affine agent,
+    exactly (:func:`_regression`'s, without a panel)."""
+    return {
+        "ensemble_loss": exact.ensemble_sq_error,
+        "ensemble_gain": exact.sq_error - exact.ensemble_sq_error,
+        "ambiguity": exact.dispersion / d_out,
+        "worst_probe_loss": exact.worst_sq_error,
+        "output_spread": exact.output_spread,
+    }
 
 
 def _require_finite_outputs(model, fs, probe: ProbePass) -> None:
@@ -420,8 +481,12 @@ def measure_rng(model: NeuralModel) -> np.random.Generator:
     return kept[1]
 
 
-def _standard(model, probe: ProbePass, weights, fs, plan: Panel) -> dict[str, float]:
-    """Weight-space, representation and cluster measures of the standard set."""
+def _standard(
+    model, probe: ProbePass | None, weights, fs, plan: Panel, Z: np.ndarray | None
+) -> dict[str, float]:
+    """Weight-space, representation and cluster measures of the standard set: ``probe`` is the
+    panel's probe pass (None when affine agents were measured from their coordinates), ``Z``
+    the affine agents' coordinates above measure_exact (None for other agents)."""
     pop = model.population
     rng = measure_rng(model)
     load_split_kernel()  # once a process: its first use may come mid-run
@@ -437,9 +502,8 @@ def _standard(model, probe: ProbePass, weights, fs, plan: Panel) -> dict[str, fl
         "cka_baseline": model.cka_baseline,
         "copies": model.copies_last_step,
     }
-    if probe.hidden is not None:
+    if probe is not None and probe.hidden is not None:
         out["cka"] = _panel_cka(model, probe.hidden, rng)
-    Z = None if plan.exact else _linear_embedding(model)
     if Z is not None:  # affine agents: every agent placed exactly, clusters of all of them
         out.update(_all_agent_clusters(model, Z, rng))
         return out
@@ -465,14 +529,13 @@ def _standard(model, probe: ProbePass, weights, fs, plan: Panel) -> dict[str, fl
     return out
 
 
-def _linear_embedding(model) -> np.ndarray | None:
-    """``linear_embedding(model.population, model.task.probe_X)``, its probe factor computed
-    once for each probe array (kept in ``model._probe_factor_cache``)."""
-    pop, X = model.population, model.task.probe_X
-    kept = getattr(model, "_probe_factor_cache", None)
-    if kept is None or kept[0] is not X:
-        kept = model._probe_factor_cache = (X, probe_factor(pop, X))
-    return None if kept[1] is None else affine_coordinates(pop, kept[1])
+def _probe_factor(model) -> np.ndarray | None:
+    """The probe's factor for affine agents of at most :data:`AFFINE_DIMS` coordinates (the
+    model's, computed once for each probe array), else None."""
+    pop = model.population
+    if (pop.layers[0] + 1) * pop.layers[-1] > AFFINE_DIMS:
+        return None
+    return model._affine_factor()
 
 
 def _panel_cka(model, hidden: np.ndarray, rng: np.random.Generator) -> float:

@@ -42,6 +42,7 @@ from simulator.measures import measure_names, snapshot
 from simulator.memory_plan import refuse_if_too_large, refuse_networks_too_large
 from simulator.mesa_interop import NeuralDataCollector, read_measure, scenario_arguments
 from simulator.mesa_layer import LazyMesaLayer
+from simulator.metrics.linear import affine_coordinates, probe_factor
 from simulator.model_params import BASE_PARAMS
 from simulator.params import Param, resolve
 from simulator.population import Population
@@ -466,13 +467,27 @@ class NeuralModel(LazyMesaLayer, mesa.Model):
         pop = self.population
         d_in, d_out = pop.layers[0], pop.layers[-1]
         n_outputs = self.task.probe_X.reshape(-1, d_in).shape[0] * d_out
-        Z = metrics.linear_embedding(pop, self.task.probe_X, max_dim=n_outputs - 1)
-        if Z is None:
+        factor = self._affine_factor()
+        if factor is None or (d_in + 1) * d_out > n_outputs - 1:
             return None
+        Z = affine_coordinates(pop, factor)  # metrics.linear_embedding's, its factor kept
         # ||z_i - z_j||^2 = mean_n ||f_i(x_n) - f_j(x_n)||^2; the kernel divides by q columns,
         # the outputs' RMS by n d_out values: scale by sqrt(q / d_out) = sqrt(d_in + 1)
         Z *= np.sqrt(d_in + 1.0)
         return Z
+
+    def _affine_factor(self) -> np.ndarray | None:
+        """The probe's factor that places affine agents, whatever their number of coordinates
+        (:func:`simulator.metrics.linear.probe_factor`), None for other agents: computed once
+        for each probe array (kept in ``_probe_factor_cache``; the social rules and the
+        measures of every step read it)."""
+        X = self.task.probe_X
+        kept = getattr(self, "_probe_factor_cache", None)
+        if kept is None or kept[0] is not X:
+            pop = self.population
+            q = (pop.layers[0] + 1) * pop.layers[-1]
+            kept = self._probe_factor_cache = (X, probe_factor(pop, X, max_dim=q))
+        return kept[1]
 
     # ------------------------------------------------------------------ measurement
     def collect(self) -> None:

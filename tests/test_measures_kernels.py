@@ -525,6 +525,66 @@ def test_affine_coordinates_kernel_is_theta_times_the_cholesky_factor(d_in, d_ou
     np.testing.assert_array_equal(parallel, serial)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("d_in", "d_out"), [(1, 1), (2, 1), (1, 2), (3, 2)])
+@pytest.mark.parametrize("P", [1, 5, 2 * 1024 + 37])
+def test_affine_functions_are_those_of_the_outputs_on_the_probe(d_in, d_out, dtype, P):
+    """affine_functions' coordinates are affine_coordinates' (bit for bit) and its statistics
+    those of the agents' outputs on the probe computed by NumPy in float64 (a nonlinear truth:
+    a residual no affine agent fits); the parallel and serial kernels give the same bits."""
+    from simulator.kernels import measure_affine as KL
+    from simulator.metrics.linear import (
+        affine_coordinates,
+        affine_functions,
+        probe_factor,
+        truth_coordinates,
+    )
+
+    rng = np.random.default_rng(P + 10 * d_in + d_out)
+    pop = Population(P, layers=(d_in, d_out), output="linear", dtype=dtype, seed=1)
+    pop.params[:] = rng.standard_normal(pop.params.shape) * rng.uniform(0.1, 3)
+    X = rng.standard_normal((64, d_in)) * 1.5 + 0.7
+    Y = np.sin(X @ rng.standard_normal((d_in, d_out))) + 0.3 * X[:, :1] ** 2
+    L = probe_factor(pop, X, max_dim=12)
+    truth = truth_coordinates(X, Y, L)
+    Z, stats = affine_functions(pop, L, truth)
+    np.testing.assert_array_equal(Z, affine_coordinates(pop, L))
+    F = np.einsum("ni,pik->pnk", X, pop.params[:, : d_in * d_out].reshape(P, d_in, d_out))
+    F = F.astype(np.float64) + pop.params[:, None, d_in * d_out :].astype(np.float64)
+    mean = F.mean(axis=0)
+    err = ((F - Y) ** 2).mean(axis=(1, 2))  # each agent's MSE over items and outputs
+    assert stats.dispersion == pytest.approx(((F - mean) ** 2).sum(axis=2).mean(), rel=1e-10)
+    assert stats.sq_error == pytest.approx(err.mean(), rel=1e-10)
+    assert stats.worst_sq_error == pytest.approx(err.max(), rel=1e-10)
+    assert stats.ensemble_sq_error == pytest.approx(((mean - Y) ** 2).mean(), rel=1e-10)
+    assert stats.output_spread == pytest.approx(F.std(axis=1).mean(), rel=1e-10)
+    np.testing.assert_allclose(stats.mean, Z.mean(axis=0), rtol=1e-12, atol=1e-12)
+    assert truth.residual > 0.01
+    q = Z.shape[1]
+    outs = []
+    for kernel in (KL.affine_summary, KL.affine_summary_serial):
+        Zk, out = np.empty_like(Z), np.empty(q + KL.N_SUMS)
+        blocks = np.empty((-(-P // KL.ROWS), q + KL.N_SUMS))
+        kernel(pop.params, L, d_in, d_out, truth.covariance, truth.z, Zk, blocks, out)
+        np.testing.assert_array_equal(Zk, Z)
+        outs.append(out)
+    np.testing.assert_array_equal(outs[0], outs[1])
+
+
+def test_affine_functions_refuse_agents_whose_coordinates_are_not_finite():
+    """A NaN or inf parameter (or a sum that overflows): no statistics (None), for the caller
+    to measure the slow way, which names the agents."""
+    from simulator.metrics.linear import affine_functions, probe_factor, truth_coordinates
+
+    X = np.linspace(-1, 1, 16)[:, None]
+    for bad in (np.nan, np.inf, 1e300):
+        pop = Population(40, layers=(1, 1), output="linear", dtype=np.float64, seed=1)
+        L = probe_factor(pop, X)
+        pop.params[7, 0] = bad
+        Z, stats = affine_functions(pop, L, truth_coordinates(X, X, L))
+        assert Z.shape == (40, 2) and stats is None, bad
+
+
 @pytest.mark.parametrize("q", [1, 2, 3])
 def test_grid_clusters_equal_the_components_of_the_eps_graph(q):
 

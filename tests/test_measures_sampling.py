@@ -156,6 +156,51 @@ def test_affine_agents_are_clustered_exactly_at_any_size():
     assert exact["n_clusters"] > 1
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(
+    "task_params", [{"d_in": 1, "teacher_hidden": 0}, {"d_in": 2, "teacher_hidden": 8}]
+)
+def test_affine_agents_function_measures_are_exact_at_any_size(task_params, dtype, monkeypatch):
+    """Above measure_exact, affine agents judged by their MSE against one truth get every
+    function-space measure over all agents, exactly, from their coordinates (no probe pass):
+    equal to the measures of every agent's outputs on the probe (NumPy, float64), and to the
+    exact probe-based path up to the outputs' precision. A linear teacher, and a tanh teacher
+    on two inputs (a truth no affine agent fits exactly)."""
+    kw = dict(n_agents=1500, rng=2, lr=0.05, dtype=dtype, task_params=task_params)
+    m = REGISTRY["polarization"](measure_exact=1000, **kw)
+    m.run_for(4)
+    import simulator.measures as MS
+
+    def no_probe_pass(*args, **kwargs):
+        raise AssertionError("affine agents above measure_exact need no probe pass")
+
+    monkeypatch.setattr(MS, "run_probe", no_probe_pass)
+    big = snapshot(m)
+    assert m.last_probe is None
+    monkeypatch.undo()
+    F = m.population.predict(m.task.probe_X).astype(np.float64)  # (P, n, 1)
+    Y = m.task.probe_Y[0].astype(np.float64)
+    mean = F.mean(axis=0)
+    err = ((F - Y) ** 2).mean(axis=(1, 2))
+    dispersion = ((F - mean) ** 2).sum(axis=2).mean()
+    oracle = {
+        "function_dispersion": dispersion,
+        "ambiguity": dispersion,
+        "probe_loss": err.mean(),
+        "worst_probe_loss": err.max(),
+        "ensemble_loss": ((mean - Y) ** 2).mean(),
+        "ensemble_gain": err.mean() - ((mean - Y) ** 2).mean(),
+        "output_spread": F.std(axis=1).mean(),
+    }
+    rel = 1e-5 if dtype == "float32" else 1e-9  # the oracle's outputs are in the agents' dtype
+    m.p["measure_exact"] = 0
+    exact = snapshot(m)
+    for k, value in oracle.items():
+        assert big[k] == pytest.approx(value, rel=rel), k
+        assert big[k] == pytest.approx(exact[k], rel=rel), k
+    assert big["function_dispersion"] > 0 and big["worst_probe_loss"] > big["probe_loss"]
+
+
 @pytest.mark.parametrize("eps", [0.002, 0.5])
 def test_graph_measures_kept_from_the_last_collect_equal_a_fresh_computation(eps, monkeypatch):
     """cluster_nmi and modularity of unchanged clusters on an unchanged graph are taken from
