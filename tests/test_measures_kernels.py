@@ -523,6 +523,12 @@ def test_affine_coordinates_kernel_is_theta_times_the_cholesky_factor(d_in, d_ou
     KL.affine_coordinates_serial(params, L, d_in, d_out, serial)
     np.testing.assert_allclose(parallel, truth, rtol=1e-13, atol=1e-13)
     np.testing.assert_array_equal(parallel, serial)
+    # bit for bit the stated order (by columns, or by rows for one output of one or two
+    # inputs): sum over i in increasing order, a multiply and an add each
+    in_order = theta[:, 0, :, None] * L[0][None, None, :]
+    for i in range(1, n):
+        in_order = in_order + theta[:, i, :, None] * L[i][None, None, :]
+    np.testing.assert_array_equal(parallel, in_order.reshape(P, -1))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
