@@ -38,7 +38,7 @@ from simulator.config import DivergenceError
 from simulator.kernels import measure as KM
 from simulator.kernels import measure_function as KF
 from simulator.metrics._checks import sample_pairs
-from simulator.metrics.clusters import cluster_outputs
+from simulator.metrics.clusters import cluster_outputs, modularity_of_codes, nmi_of_codes
 from simulator.metrics.dynamics import (
     load_split_kernel,
     polarization_of_groups,
@@ -522,7 +522,7 @@ def _standard(
     )
     if "cluster_nmi" in model.measure_names:
         if plan.exact:
-            out.update(_graph_measures(model, labels))
+            out.update(_graph_measures(model, labels, n_clusters))
         else:
             out["cluster_nmi"] = metrics.cluster_nmi(sample, model.communities[plan.rows])
             out["modularity"] = _sampled_modularity(model, probe, sample)
@@ -572,12 +572,13 @@ def _all_agent_clusters(model, Z: np.ndarray, rng: np.random.Generator) -> dict[
         else polarization_of_rows(Z, labels, rng, pairs, n_clusters),
     }
     if "cluster_nmi" in model.measure_names:
-        out.update(_graph_measures(model, labels))
+        out.update(_graph_measures(model, labels, n_clusters))
     return out
 
 
-def _graph_measures(model, labels: np.ndarray) -> dict[str, float]:
-    """cluster_nmi and modularity of every agent's cluster labels (P,): functions of the labels,
+def _graph_measures(model, labels: np.ndarray, n_clusters: int) -> dict[str, float]:
+    """cluster_nmi and modularity of every agent's cluster labels (P,) int64, 0..n_clusters-1
+    each in use (a clustering's; not checked again): functions of the labels,
     the communities and the graph alone, so they are taken from the last collect when those
     are the same objects and the labels are equal (clusters often stay for many steps, and
     modularity reads every edge: polarization's 10,000 agents, 127,594 entries, ~0.18 ms). A
@@ -590,12 +591,23 @@ def _graph_measures(model, labels: np.ndarray) -> dict[str, float]:
         and np.array_equal(last[2], labels)
     ):
         return last[3]  # callers only read it (out.update)
-    out = {
-        "cluster_nmi": metrics.cluster_nmi(labels, model.communities),
-        "modularity": metrics.modularity(model.csr, labels),
+    csr, communities = model.csr, model.communities
+    out = {  # the labels are a clustering's (0..n_clusters-1), the communities codes 0..k-1
+        "cluster_nmi": nmi_of_codes(labels, communities, n_clusters, _n_codes(model)),
+        "modularity": modularity_of_codes(csr.indptr, csr.indices, None, labels, n_clusters - 1),
     }
-    model._graph_measures_cache = (model.csr, model.communities, labels.copy(), out)
+    model._graph_measures_cache = (csr, communities, labels.copy(), out)
     return out
+
+
+def _n_codes(model) -> int:
+    """How many communities the model's graph has (its codes are 0..k-1), found once for each
+    communities array (kept in ``model._n_communities_cache``)."""
+    communities = model.communities
+    kept = getattr(model, "_n_communities_cache", None)
+    if kept is None or kept[0] is not communities:
+        kept = model._n_communities_cache = (communities, int(communities.max()) + 1)
+    return kept[1]
 
 
 def _sampled_modularity(model, probe: ProbePass, sample: np.ndarray) -> float:

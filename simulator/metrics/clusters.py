@@ -332,6 +332,13 @@ def cluster_nmi(labels: Any, communities: Any) -> float:
         keep = a >= 0
         a, b = _dense_codes(a[keep]), _dense_codes(b[keep])
         n_a, n_b = int(a.max()) + 1, int(b.max()) + 1
+    return nmi_of_codes(a, b, n_a, n_b)
+
+
+def nmi_of_codes(a: np.ndarray, b: np.ndarray, n_a: int, n_b: int) -> float:
+    """:func:`cluster_nmi` of codes already checked, the same computation: a int64 (P,) in
+    [0, n_a) or -1 (left out), b int64 (P,) in [0, n_b), each code of b and of the a >= 0 in
+    use (a collect's cluster labels and the graph's communities: no pass to check them)."""
     if n_a * n_b <= _table_cells(a.size):  # the whole table in one pass
         table = np.empty((n_a, n_b), dtype=np.int64)
         N = KP.contingency(a, b, n_a, n_b, table)
@@ -351,13 +358,14 @@ def cluster_nmi(labels: Any, communities: Any) -> float:
     return float(min(1.0, max(0.0, mi / (h / 2))))
 
 
-def _narrow(codes: np.ndarray) -> np.ndarray:
+def _narrow(codes: np.ndarray, top: int | None = None) -> np.ndarray:
     """Labels 0..k-1 as the narrowest unsigned integers that hold them (uint8 up to 256
     labels). The modularity pass reads a neighbour's label at random: a table of 1 byte per
     agent stays in cache where one of 8 does not (the polarization scenario's 1M agents,
     12.7M entries, the unweighted pass on one thread: int64 labels 62 ms, uint8 43 ms). Labels
-    are only compared for equality, so the sums are the same whatever the type."""
-    top = int(codes.max())
+    are only compared for equality, so the sums are the same whatever the type. ``top``: the
+    largest label when the caller knows it."""
+    top = int(codes.max()) if top is None else top
     for dtype in (np.uint8, np.uint16, np.uint32):
         if top <= np.iinfo(dtype).max:
             return codes.astype(dtype)
@@ -445,11 +453,27 @@ def modularity(csr_or_graph: Any, labels: Any) -> float:
         )
     P = lab.size
     indptr, indices, w = _adjacency(csr_or_graph, P)
+    top = int(lab.max())
+    codes = lab if top < _table_cells(P) else _dense_codes(lab)  # a sum per label
+    return modularity_of_codes(indptr, indices, w, codes, top if codes is lab else None)
+
+
+def modularity_of_codes(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    w: np.ndarray | None,
+    codes: np.ndarray,
+    top: int | None,
+) -> float:
+    """:func:`modularity` of codes already checked, the same computation: a CSR adjacency
+    (indptr, indices int64, weights float64 or None: every entry 1; its entries are checked
+    by the pass) and codes int64 (P,) >= 0 and below ``4 P + 4096``, with their largest
+    ``top`` when known (None: found here)."""
+    P = codes.size
     w = np.empty(0) if w is None else np.ascontiguousarray(w)  # empty: every entry 1
     n_blocks = (P + KP.ROWS - 1) // KP.ROWS
     inside, degree, bad = np.empty(n_blocks), np.empty(P), np.empty(n_blocks, dtype=np.bool_)
-    codes = lab if int(lab.max()) < _table_cells(P) else _dense_codes(lab)  # a sum per label
-    narrow = _narrow(codes)
+    narrow = _narrow(codes, top)
     kernel = sized(KP.modularity_terms, KP.modularity_terms_serial, indices.size * EDGE_FLOPS)
     kernel(indptr, indices, w, narrow, KP.ROWS, inside, degree, bad)
     if bad.any():
