@@ -158,7 +158,12 @@ def test_affine_agents_are_clustered_exactly_at_any_size():
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize(
-    "task_params", [{"d_in": 1, "teacher_hidden": 0}, {"d_in": 2, "teacher_hidden": 8}]
+    "task_params",
+    [
+        {"d_in": 1, "teacher_hidden": 0},
+        {"d_in": 2, "teacher_hidden": 8},
+        {"d_in": 1, "teacher_hidden": 0, "drift_step": 2},  # the truth changes at step 2
+    ],
 )
 def test_affine_agents_function_measures_are_exact_at_any_size(task_params, dtype, monkeypatch):
     """Above measure_exact, affine agents judged by their MSE against one truth get every
@@ -179,7 +184,8 @@ def test_affine_agents_function_measures_are_exact_at_any_size(task_params, dtyp
     assert m.last_probe is None
     monkeypatch.undo()
     F = m.population.predict(m.task.probe_X).astype(np.float64)  # (P, n, 1)
-    Y = m.task.probe_Y[0].astype(np.float64)
+    Y = MS.probe_truth(m)[0].astype(np.float64)  # the truth at this step
+    assert Y is not None
     mean = F.mean(axis=0)
     err = ((F - Y) ** 2).mean(axis=(1, 2))
     dispersion = ((F - mean) ** 2).sum(axis=2).mean()
@@ -199,6 +205,23 @@ def test_affine_agents_function_measures_are_exact_at_any_size(task_params, dtyp
         assert big[k] == pytest.approx(value, rel=rel), k
         assert big[k] == pytest.approx(exact[k], rel=rel), k
     assert big["function_dispersion"] > 0 and big["worst_probe_loss"] > big["probe_loss"]
+
+
+def test_affine_agents_with_their_own_truths_keep_the_panel_for_their_losses():
+    """Affine agents each judged against its own teacher: their losses are not distances to
+    one truth, so above measure_exact the probe pass measures the panel (its estimates), while
+    their clusters stay exact over every agent."""
+    kw = dict(n_agents=1500, rng=2, lr=0.05)
+    tp = {"d_in": 1, "teacher_hidden": 0, "heterogeneity": "agent"}
+    m = REGISTRY["polarization"](measure_exact=1000, task_params=tp, **kw)
+    m.run_for(3)
+    big = snapshot(m)
+    assert m.last_probe is not None and m.last_probe.rows.size == 256
+    m.p["measure_exact"] = 0
+    exact = snapshot(m)
+    assert big["n_clusters"] == exact["n_clusters"]
+    assert big["probe_loss"] != pytest.approx(exact["probe_loss"], rel=1e-9)  # an estimate
+    assert big["probe_loss"] == pytest.approx(exact["probe_loss"], rel=0.1)
 
 
 @pytest.mark.parametrize("eps", [0.002, 0.5])
