@@ -309,9 +309,9 @@ def snapshot(model: NeuralModel) -> dict[str, float]:
     probe = fs = None
     if exact is None:
         probe = run_probe(model, plan.rows, keep_preds=True)
-        model.last_probe = probe
         if plan.exact:
             model._probe_cache = probe.preds  # the app and scenario measures read the same outputs
+    model.last_probe = probe
     weights = metrics.weight_summary(pop.params)
     if exact is None:
         fs = summarize_outputs(probe.preds)

@@ -176,6 +176,11 @@ def test_affine_agents_function_measures_are_exact_at_any_size(task_params, dtyp
     m.run_for(4)
     import simulator.measures as MS
 
+    m.p["measure_exact"] = 0
+    snapshot(m)  # a probe pass of every agent, left in last_probe
+    assert m.last_probe is not None
+    m.p["measure_exact"] = 1000
+
     def no_probe_pass(*args, **kwargs):
         raise AssertionError("affine agents above measure_exact need no probe pass")
 
