@@ -304,6 +304,35 @@ def test_probe_pass_sums_are_sequential_sums_over_the_items():
         assert pp.entropy[i] == pytest.approx(h / n, rel=1e-15, abs=0)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_binary_entropies_match_math_log_at_every_probability(dtype):
+    # one output P(class 1): the branch-free loop against math.log term by term, over the
+    # whole range (0 and 1 exactly, the extremes a float32 or float64 holds, subnormals)
+    tiny = np.finfo(dtype).smallest_subnormal
+    p = np.array([0.0, 1.0, 0.5, tiny, 2 * tiny, np.finfo(dtype).tiny, 1e-30, 1e-7, 0.25,
+                  1.0 - np.finfo(dtype).eps, 1.0 - np.finfo(dtype).epsneg, 0.999, 0.75],
+                 dtype=dtype)  # fmt: skip
+    p = np.concatenate([p, np.random.default_rng(0).random(500).astype(dtype)])
+    terms = np.full(p.size, np.nan)
+    KP._binary_entropies(p[None], terms)
+    for b, x in enumerate(p.astype(np.float64)):
+        h = 0.0
+        for q in (x, 1.0 - x):
+            if q > 0.0:
+                h -= q * math.log(q)
+        # a subnormal probability's term (below 1e-305) is off by a few per cent of itself
+        assert terms[b] == pytest.approx(h, rel=1e-15, abs=1e-300), (b, x)
+    assert terms[0] == 0.0 and terms[1] == 0.0  # certain decisions: exactly 0
+
+
+def test_step_outputs_have_zero_entropy_exactly():
+    pop = Population(40, layers=(3, 1), output="step", loss="mse", seed=2)
+    X = np.random.default_rng(1).standard_normal((70, 3))
+    pp = metrics.probe_pass(pop, X, labels=np.arange(70) % 2)
+    assert set(np.unique(pp.preds)) <= {0.0, 1.0}
+    assert np.all(pp.entropy == 0.0)
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_assignment_kernel_finds_the_optimum_of_scipy(seed):
     rng = np.random.default_rng(seed)
