@@ -17,13 +17,11 @@ vectorize and are checked against ``np.tanh`` in ``tests/test_activations.py``:
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
-from simulator.kernels.elementary import expm1_nonpositive
+from simulator.kernels.elementary import exp_nonpositive, expm1_nonpositive, log1p_unit
 
 IDENTITY, STEP, SIGMOID, TANH, RELU = 0, 1, 2, 3, 4
 
@@ -124,5 +122,10 @@ def derivative(kind, z, a):
 
 @njit(inline="always")
 def softplus(z):
-    """log(1 + exp(z)), computed without overflow."""
-    return max(z, z * F0) + math.log1p(math.exp(-abs(z)))
+    """log(1 + exp(z)) = max(z, 0) + log(1 + exp(-|z|)), without overflow, in z's dtype, from
+    the vectorizing exp and log1p of :mod:`simulator.kernels.elementary` (a loop over a batch
+    vectorizes; the C library's were two scalar calls an element: binary cross-entropy
+    training of 8-16-1 networks took 1.5x, of 2-16-1 1.8x the time of MSE). A few ulps from
+    ``np.logaddexp(0, z)``; below z = -87 (float32) / -708 (float64) the exponential is taken
+    at that bound (a value below 1e-37 / 1e-307 instead of a smaller one)."""
+    return max(z, z * F0) + log1p_unit(exp_nonpositive(-abs(z)))

@@ -1,4 +1,5 @@
-"""``exp`` and ``expm1`` of non-positive arguments, written so that Numba loops vectorize them.
+"""``exp``, ``expm1`` and ``log1p`` of the arguments the kernels need, and ``log``, written so that
+Numba loops vectorize them.
 
 Inside a Numba loop ``np.exp`` is a scalar call into the C library (5-20 ns per element), which
 dominated softmax layers and the float64 ``tanh``. These versions are plain arithmetic that LLVM
@@ -16,6 +17,12 @@ maximum, ``tanh`` through ``expm1(-2|x|)``). Arguments below ``LOWEST`` are trea
 ``LOWEST``: ``exp`` returns ~1e-38 (float32) / ~1e-304 (float64) instead of an underflow to a
 subnormal or 0, an absolute difference below any tolerance that matters here. NaN stays NaN.
 ``tests/test_elementary.py`` checks both against NumPy to a few ulp.
+
+``log_unit`` / ``log_unit32`` (a positive normal number; named for their first use, the uniforms
+of the Box-Muller normals in :mod:`simulator.kernels.random`) reduce ``u = 2**e x`` from the
+bits, ``x`` in [sqrt(1/2), sqrt(2)), and sum ``log x = 2 atanh(s)``, ``s = (x - 1) / (x + 1)``,
+by its series. :func:`log1p_unit` (``e`` in [0, 1]: softplus's ``log(1 + exp(-|z|))``) adds the
+rounding of ``v = 1 + e`` back: ``log v + (e - (v - 1)) / v``.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from numba import njit, types
 from numba.extending import intrinsic, overload
 
 _LN2 = math.log(2.0)
+_SQRT2 = math.sqrt(2.0)
 # ln2 split so that n * LN2_HI is exact for |n| < 2**11 (float64) / 2**8 (float32)
 _LN2_HI64, _LN2_LO64 = 6.93147180369123816490e-01, 1.90821492927058770002e-10
 _LN2_HI32, _LN2_LO32 = 6.9314575195e-01, 1.4286067653e-06
@@ -154,3 +162,135 @@ def _expm1_overload(w):
         return s * e + (s - one)
 
     return impl
+
+
+# ---------------------------------------------------------------------------- log
+@intrinsic
+def _bits(typingctx, x):
+    """The bits of a float64 as an int64 (a bitcast; vectorizes)."""
+    if x != types.float64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return types.int64(x), codegen
+
+
+@intrinsic
+def _from_bits(typingctx, n):
+    """The float64 whose bits are the int64 ``n`` (a bitcast; vectorizes)."""
+    if n != types.int64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return types.float64(n), codegen
+
+
+@intrinsic
+def _bits32(typingctx, x):
+    """The bits of a float32 as an int32 (a bitcast; vectorizes)."""
+    if x != types.float32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(32))
+
+    return types.int32(x), codegen
+
+
+@intrinsic
+def _from_bits32(typingctx, n):
+    """The float32 whose bits are the low 32 bits of the integer ``n`` (a bitcast)."""
+    if not isinstance(n, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        low = builder.trunc(args[0], ir.IntType(32)) if n.bitwidth > 32 else args[0]
+        return builder.bitcast(low, ir.FloatType())
+
+    return types.float32(n), codegen
+
+
+_FAST = {"contract"}  # fused multiply-adds, no reassociation
+_LOG_COEF = tuple(2.0 / (2 * k + 1) for k in range(12))  # 2 atanh(s) = sum 2 s^(2k+1)/(2k+1)
+# float32 versions (16 lanes per vector): truncation errors below 1e-9, float32 eps is 6e-8
+_F32 = np.float32
+_LOG32 = tuple(_F32(c) for c in _LOG_COEF[:6])
+_LN2_32, _SQRT2_32 = _F32(_LN2), _F32(_SQRT2)
+_HALF32, _ONE32 = _F32(0.5), _F32(1.0)
+_I23, _I127 = np.int32(23), np.int32(127)
+_MANT32, _ONE_BITS32 = np.int32(0x7FFFFF), np.int32(0x3F800000)
+
+
+@njit(inline="always")
+def horner(c, x):
+    """``c[0] + c[1] x + c[2] x**2 + ...`` (a tuple of coefficients), in Horner's order."""
+    p = c[-1]
+    for k in range(len(c) - 2, -1, -1):
+        p = p * x + c[k]
+    return p
+
+
+@njit(inline="always", fastmath=_FAST, error_model="numpy")
+def _log_parts(u):
+    """``u = 2**e x``, ``x`` in [sqrt(1/2), sqrt(2)): returns ``(e, s)``, ``s = (x-1)/(x+1)``."""
+    b = _bits(u)
+    e = (b >> 52) - 1023
+    x = _from_bits((b & 0xFFFFFFFFFFFFF) | 0x3FF0000000000000)  # in [1, 2)
+    big = x > _SQRT2
+    x = 0.5 * x if big else x
+    e = e + 1 if big else e
+    return np.float64(e), (x - 1.0) / (x + 1.0)
+
+
+@njit(inline="always", fastmath=_FAST, error_model="numpy")
+def log_unit(u):
+    """Natural log of a positive, normal float64 ``u`` (a uniform in (0, 1) where it was first
+    used, but any positive normal number).
+
+    ``u = 2**e x`` with ``x`` in [sqrt(1/2), sqrt(2)) from the bits; ``log x = 2 atanh(s)``,
+    ``s = (x - 1) / (x + 1)``, ``|s| <= 0.172``, by its series to ``s**23`` (next term < 1e-18).
+    """
+    e, s = _log_parts(u)
+    return e * _LN2 + s * horner(_LOG_COEF, s * s)
+
+
+@njit(inline="always", fastmath=_FAST, error_model="numpy")
+def log_unit32(u):
+    """Natural log of a positive, normal float32 ``u``, in float32 arithmetic: the same
+    reduction as :func:`log_unit`, series to ``s**11`` (truncation below 1e-9)."""
+    b = _bits32(u)
+    e = (b >> _I23) - _I127
+    x = _from_bits32((b & _MANT32) | _ONE_BITS32)  # in [1, 2)
+    big = x > _SQRT2_32
+    x = _HALF32 * x if big else x
+    e = e + 1 if big else e
+    s = (x - _ONE32) / (x + _ONE32)
+    return _F32(e) * _LN2_32 + s * horner(_LOG32, s * s)
+
+
+def log1p_unit(e):  # pragma: no cover - replaced by the overload inside Numba
+    """log(1 + e) for e in [0, 1] (see the module docstring)."""
+    return np.log1p(e)
+
+
+@overload(log1p_unit, jit_options=_OVERLOAD)
+def _log1p_overload(e):
+    if e == types.float32:
+
+        def impl32(e):
+            v = _ONE32 + e  # in [1, 2]: normal; v - 1 is exact (Sterbenz)
+            return log_unit32(v) + (e - (v - _ONE32)) / v
+
+        return impl32
+    if e == types.float64:
+
+        def impl64(e):
+            v = 1.0 + e
+            return log_unit(v) + (e - (v - 1.0)) / v
+
+        return impl64
+    return None

@@ -36,6 +36,7 @@ from numba import njit, prange
 
 from simulator.kernels.activations import OUT_SOFTMAX
 from simulator.kernels.arrays import borrow, prefetch
+from simulator.kernels.elementary import log_unit
 from simulator.kernels.gemm import TRANSPOSE_BYTES, transpose, wide_vectors
 from simulator.kernels.mlp import (
     _borrowed_net,
@@ -46,7 +47,6 @@ from simulator.kernels.mlp import (
     _output_delta,
     _scales,
 )
-from simulator.kernels.random import log_unit
 from simulator.kernels.sized import sized_call
 
 # The statistics are summed in a fixed order without reassociation (exact, reproducible sums);
@@ -78,7 +78,7 @@ N_STATS = 5
 @njit(inline="always", **_JIT)
 def _plogp(p):
     """``p log p`` of a probability p in [0, 1] (float64), 0 for p = 0, branch-free so that a
-    loop over items vectorizes: the log is :func:`simulator.kernels.random.log_unit`'s
+    loop over items vectorizes: the log is :func:`simulator.kernels.elementary.log_unit`'s
     polynomial (a few ulps from ``np.log``; exactly 0 at p = 1) of ``max(p, smallest normal
     float64)``: a subnormal p's term, below 1e-305, is off by a few per cent of itself."""
     return p * log_unit(max(p, _SMALLEST_NORMAL)) if p > 0.0 else 0.0

@@ -23,7 +23,7 @@ Built on the raw words (all branch-free arithmetic that LLVM vectorizes; Numba's
 * :func:`uniform53`: a float64 in (0, 1) from two words, ``(m + 0.5) / 2**53``; never 0 or 1.
 * :func:`uniform32`: a float64 in [0, 1) from one word, ``w / 2**32`` (for choosing an index).
 * :func:`box_muller`: two independent standard normals from three words (radius from 53 bits,
-  so the largest magnitude is about 8.6; angle from 32 bits), through :func:`log_unit` and
+  so the largest magnitude is about 8.6; angle from 32 bits), through ``elementary.log_unit`` and
   :func:`sincos_turn`, polynomial ``log`` and ``sin``/``cos`` accurate to a few float64 ulps.
   :func:`box_muller32` makes float32 normals from two words in float32 arithmetic (16 lanes
   per vector; largest magnitude 6.77), so a float32 population's data cost half as much.
@@ -35,10 +35,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from llvmlite import ir
 from numba import njit, prange, types
-from numba.extending import intrinsic, overload
+from numba.extending import overload
 
+from simulator.kernels.elementary import horner, log_unit, log_unit32
 from simulator.kernels.gemm import wide_vectors
 
 __all__ = [
@@ -60,8 +60,6 @@ _W0, _W1 = _U64(0x9E3779B9), _U64(0xBB67AE85)
 _LOW32, _S32, _S21, _S11 = _U64(0xFFFFFFFF), _U64(32), _U64(21), _U64(11)
 _TWO_M32 = 2.0**-32
 _TWO_M53 = 2.0**-53
-_LN2 = math.log(2.0)
-_SQRT2 = math.sqrt(2.0)
 _TWO_PI = 2.0 * math.pi
 _FAST = {"contract"}  # fused multiply-adds, no reassociation
 
@@ -108,100 +106,16 @@ def uniform32(w):
     return np.float64(w) * _TWO_M32
 
 
-# ---------------------------------------------------------------------------- log, sin, cos
-@intrinsic
-def _bits(typingctx, x):
-    """The bits of a float64 as an int64 (a bitcast; vectorizes)."""
-    if x != types.float64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(64))
-
-    return types.int64(x), codegen
-
-
-@intrinsic
-def _from_bits(typingctx, n):
-    """The float64 whose bits are the int64 ``n`` (a bitcast; vectorizes)."""
-    if n != types.int64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.DoubleType())
-
-    return types.float64(n), codegen
-
-
-@intrinsic
-def _bits32(typingctx, x):
-    """The bits of a float32 as an int32 (a bitcast; vectorizes)."""
-    if x != types.float32:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(32))
-
-    return types.int32(x), codegen
-
-
-@intrinsic
-def _from_bits32(typingctx, n):
-    """The float32 whose bits are the low 32 bits of the integer ``n`` (a bitcast)."""
-    if not isinstance(n, types.Integer):
-        return None
-
-    def codegen(context, builder, signature, args):
-        low = builder.trunc(args[0], ir.IntType(32)) if n.bitwidth > 32 else args[0]
-        return builder.bitcast(low, ir.FloatType())
-
-    return types.float32(n), codegen
-
-
-_LOG_COEF = tuple(2.0 / (2 * k + 1) for k in range(12))  # 2 atanh(s) = sum 2 s^(2k+1)/(2k+1)
+# ------------------------------------------------- sin, cos (log: simulator.kernels.elementary)
 _SIN_COEF = tuple((-1.0) ** k / math.factorial(2 * k + 1) for k in range(9))
 _COS_COEF = tuple((-1.0) ** k / math.factorial(2 * k) for k in range(10))
 # float32 versions (16 lanes per vector): truncation errors below 1e-9, float32 eps is 6e-8
 _F32 = np.float32
-_LOG32 = tuple(_F32(c) for c in _LOG_COEF[:6])
 _SIN32 = tuple(_F32(c) for c in _SIN_COEF[:5])
 _COS32 = tuple(_F32(c) for c in _COS_COEF[:6])
-_LN2_32, _SQRT2_32, _TWO_PI_32 = _F32(_LN2), _F32(_SQRT2), _F32(_TWO_PI)
+_TWO_PI_32 = _F32(_TWO_PI)
 _HALF32, _ONE32, _QUARTER32, _FOUR32 = _F32(0.5), _F32(1.0), _F32(0.25), _F32(4.0)
 _TWO_M32_32, _TWO_M33_32, _MINUS_TWO32 = _F32(2.0**-32), _F32(2.0**-33), _F32(-2.0)
-_I23, _I127 = np.int32(23), np.int32(127)
-_MANT32, _ONE_BITS32 = np.int32(0x7FFFFF), np.int32(0x3F800000)
-
-
-@njit(inline="always")
-def _horner(c, x):
-    p = c[-1]
-    for k in range(len(c) - 2, -1, -1):
-        p = p * x + c[k]
-    return p
-
-
-@njit(inline="always", fastmath=_FAST, error_model="numpy")
-def _log_parts(u):
-    """``u = 2**e x``, ``x`` in [sqrt(1/2), sqrt(2)): returns ``(e, s)``, ``s = (x-1)/(x+1)``."""
-    b = _bits(u)
-    e = (b >> 52) - 1023
-    x = _from_bits((b & 0xFFFFFFFFFFFFF) | 0x3FF0000000000000)  # in [1, 2)
-    big = x > _SQRT2
-    x = 0.5 * x if big else x
-    e = e + 1 if big else e
-    return np.float64(e), (x - 1.0) / (x + 1.0)
-
-
-@njit(inline="always", fastmath=_FAST, error_model="numpy")
-def log_unit(u):
-    """Natural log of a positive, normal float64 ``u`` (here a uniform in (0, 1)).
-
-    ``u = 2**e x`` with ``x`` in [sqrt(1/2), sqrt(2)) from the bits; ``log x = 2 atanh(s)``,
-    ``s = (x - 1) / (x + 1)``, ``|s| <= 0.172``, by its series to ``s**23`` (next term < 1e-18).
-    """
-    e, s = _log_parts(u)
-    return e * _LN2 + s * _horner(_LOG_COEF, s * s)
 
 
 @njit(inline="always", fastmath=_FAST, error_model="numpy")
@@ -228,7 +142,7 @@ def sincos_turn(v):
     """
     qi, r = _turn(v)
     r2 = r * r
-    return _rotate(qi, _horner(_COS_COEF, r2), r * _horner(_SIN_COEF, r2))
+    return _rotate(qi, horner(_COS_COEF, r2), r * horner(_SIN_COEF, r2))
 
 
 @njit(inline="always", fastmath=_FAST, error_model="numpy")
@@ -243,27 +157,13 @@ def box_muller(w0, w1, w2):
 
 
 @njit(inline="always", fastmath=_FAST, error_model="numpy")
-def log_unit32(u):
-    """Natural log of a positive, normal float32 ``u``, in float32 arithmetic: the same
-    reduction as :func:`log_unit`, series to ``s**11`` (truncation below 1e-9)."""
-    b = _bits32(u)
-    e = (b >> _I23) - _I127
-    x = _from_bits32((b & _MANT32) | _ONE_BITS32)  # in [1, 2)
-    big = x > _SQRT2_32
-    x = _HALF32 * x if big else x
-    e = e + 1 if big else e
-    s = (x - _ONE32) / (x + _ONE32)
-    return _F32(e) * _LN2_32 + s * _horner(_LOG32, s * s)
-
-
-@njit(inline="always", fastmath=_FAST, error_model="numpy")
 def sincos_turn32(v):
     """``(cos 2 pi v, sin 2 pi v)`` for float32 ``v`` in [0, 1], in float32 arithmetic: the
     reduction of :func:`sincos_turn`, series to ``r**9`` / ``r**10`` (truncation below 3e-8)."""
     q = np.floor(_FOUR32 * v + _HALF32)
     r = (v - _QUARTER32 * q) * _TWO_PI_32
     r2 = r * r
-    c, s = _horner(_COS32, r2), r * _horner(_SIN32, r2)
+    c, s = horner(_COS32, r2), r * horner(_SIN32, r2)
     qi = np.int32(q) & 3
     odd = (qi & 1) == 1
     sign = _F32(-1.0) if qi >= 2 else _ONE32
