@@ -12,16 +12,21 @@ from simulator.kernels.arrays import flat
 from simulator.kernels.elementary import exp_nonpositive, expm1_nonpositive, log1p_unit
 
 
-@njit(cache=False)
-def _apply_exp(x, out):
-    for k in range(x.shape[0]):
-        out[k] = exp_nonpositive(x[k])
+def _elementwise(fn):
+    """A compiled loop ``out[k] = fn(x[k])`` (fn: a function Numba compiles)."""
+
+    @njit(cache=False)
+    def apply(x, out):
+        for k in range(x.shape[0]):
+            out[k] = fn(x[k])
+
+    return apply
 
 
-@njit(cache=False)
-def _apply_expm1(x, out):
-    for k in range(x.shape[0]):
-        out[k] = expm1_nonpositive(x[k])
+_apply_exp = _elementwise(exp_nonpositive)
+_apply_expm1 = _elementwise(expm1_nonpositive)
+_apply_log1p = _elementwise(log1p_unit)
+_apply_softplus = _elementwise(softplus)
 
 
 def _grid(dtype: str) -> np.ndarray:
@@ -78,18 +83,6 @@ def test_flat_is_a_view_in_row_major_order():
     fill(a[1])  # a C-contiguous slice
     np.testing.assert_array_equal(a[1].ravel(), np.arange(20))
     assert not a[0].any() and not a[2].any()
-
-
-@njit(cache=False)
-def _apply_log1p(x, out):
-    for k in range(x.shape[0]):
-        out[k] = log1p_unit(x[k])
-
-
-@njit(cache=False)
-def _apply_softplus(x, out):
-    for k in range(x.shape[0]):
-        out[k] = softplus(x[k])
 
 
 def _unit_grid(dtype: str) -> np.ndarray:

@@ -165,40 +165,26 @@ def _expm1_overload(w):
 
 
 # ---------------------------------------------------------------------------- log
-@intrinsic
-def _bits(typingctx, x):
-    """The bits of a float64 as an int64 (a bitcast; vectorizes)."""
-    if x != types.float64:
-        return None
+def _bitcast(source, target, ir_target):
+    """An intrinsic reinterpreting a ``source`` number's bits as a ``target`` one (a bitcast:
+    no instruction, and a loop of them vectorizes)."""
 
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(64))
+    @intrinsic
+    def cast(typingctx, x):
+        if x != source:
+            return None
 
-    return types.int64(x), codegen
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], ir_target)
 
+        return target(x), codegen
 
-@intrinsic
-def _from_bits(typingctx, n):
-    """The float64 whose bits are the int64 ``n`` (a bitcast; vectorizes)."""
-    if n != types.int64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.DoubleType())
-
-    return types.float64(n), codegen
+    return cast
 
 
-@intrinsic
-def _bits32(typingctx, x):
-    """The bits of a float32 as an int32 (a bitcast; vectorizes)."""
-    if x != types.float32:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(32))
-
-    return types.int32(x), codegen
+_bits = _bitcast(types.float64, types.int64, ir.IntType(64))
+_from_bits = _bitcast(types.int64, types.float64, ir.DoubleType())
+_bits32 = _bitcast(types.float32, types.int32, ir.IntType(32))
 
 
 @intrinsic
