@@ -183,7 +183,7 @@ def _bitcast(source, target, ir_target):
 
 
 _bits = _bitcast(types.float64, types.int64, ir.IntType(64))
-_from_bits = _bitcast(types.int64, types.float64, ir.DoubleType())
+from_bits = _bitcast(types.int64, types.float64, ir.DoubleType())  # also for measure kernels
 _bits32 = _bitcast(types.float32, types.int32, ir.IntType(32))
 
 
@@ -225,7 +225,7 @@ def _log_parts(u):
     """``u = 2**e x``, ``x`` in [sqrt(1/2), sqrt(2)): returns ``(e, s)``, ``s = (x-1)/(x+1)``."""
     b = _bits(u)
     e = (b >> 52) - 1023
-    x = _from_bits((b & 0xFFFFFFFFFFFFF) | 0x3FF0000000000000)  # in [1, 2)
+    x = from_bits((b & 0xFFFFFFFFFFFFF) | 0x3FF0000000000000)  # in [1, 2)
     big = x > _SQRT2
     x = 0.5 * x if big else x
     e = e + 1 if big else e

@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from simulator.kernels.elementary import from_bits
+
 __all__ = [
     "ROWS",
     "affine_coordinates",
@@ -137,9 +139,9 @@ def _block_stats(params, C, d_in, d_out, truth, buf, lo, hi, out, scratch):
     """Statistics of rows lo..hi-1 (at most ROWS) from their coordinates ``buf`` (q, ROWS) by
     columns: out (q + N_SUMS,) = the column sums, then the sum of squared distances to the
     block's own mean, of squared distances to ``truth``, their largest, and the sum of output
-    spreads ``sqrt(W_k^T C W_k)``. ``scratch`` (3, ROWS) float64: each row's squared error,
-    an output's variance (already there when :func:`_rows` went by rows) and one number. Every
-    loop over the rows runs on contiguous columns (vectorized)."""
+    spreads ``sqrt(W_k^T C W_k)``. ``scratch`` (2, ROWS) float64: each row's squared error and
+    an output's variance (already there when :func:`_rows` went by rows). Every loop over the
+    rows runs on contiguous columns (vectorized)."""
     q = buf.shape[0]
     m = hi - lo
     err, var = scratch[0], scratch[1]
@@ -167,8 +169,6 @@ def _block_stats(params, C, d_in, d_out, truth, buf, lo, hi, out, scratch):
     top = bits[0]
     for r in range(1, m):
         top = max(top, bits[r])
-    last = scratch[2, :1]
-    last.view(np.int64)[0] = top
     spread = 0.0
     for k in range(d_out):  # output k's variance over the probe: W_k^T C W_k
         if not _by_rows(d_in, d_out):
@@ -184,7 +184,7 @@ def _block_stats(params, C, d_in, d_out, truth, buf, lo, hi, out, scratch):
             spread += np.sqrt(max(var[r], 0.0))
     out[q + DEV] = second
     out[q + ERR] = total
-    out[q + WORST] = last[0]
+    out[q + WORST] = from_bits(top)
     out[q + SPREAD] = spread
 
 
@@ -233,7 +233,7 @@ def affine_summary(params, L, d_in, d_out, C, truth, Z, blocks, out):
     P, q = Z.shape
     for c in prange(blocks.shape[0]):
         buf = np.empty((q, ROWS))
-        scratch = np.empty((3, ROWS))
+        scratch = np.empty((2, ROWS))
         lo, hi = c * ROWS, min(P, (c + 1) * ROWS)
         _rows(params, L, d_in, d_out, Z, lo, hi, buf, C, scratch[1])
         _block_stats(params, C, d_in, d_out, truth, buf, lo, hi, blocks[c], scratch)
@@ -245,7 +245,7 @@ def affine_summary_serial(params, L, d_in, d_out, C, truth, Z, blocks, out):
     """:func:`affine_summary` in one thread (the same blocks)."""
     P, q = Z.shape
     buf = np.empty((q, ROWS))
-    scratch = np.empty((3, ROWS))
+    scratch = np.empty((2, ROWS))
     for c in range(blocks.shape[0]):
         lo, hi = c * ROWS, min(P, (c + 1) * ROWS)
         _rows(params, L, d_in, d_out, Z, lo, hi, buf, C, scratch[1])
