@@ -124,7 +124,13 @@ def run(
                 )
             folder = OutputFolder(resume_dir, resume=True)
             m, scenario, steps, info = _resumed(folder, model, steps, quiet)
-            fmt = info.get("fmt", fmt)
+            kept = info.get("fmt", "csv")
+            if not _default(ctx, "fmt") and fmt != kept:  # its tables stay in one format
+                raise ParameterError(
+                    f"--resume continues a run with its own settings: drop --format {fmt} "
+                    f"(the run in {resume_dir} writes {kept})"
+                )
+            fmt = kept
             if _default(ctx, "checkpoint_every"):
                 checkpoint_every = int(info.get("checkpoint_every", 0))
         else:

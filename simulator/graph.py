@@ -149,9 +149,19 @@ def _key(k: str) -> str:
 
 
 def _check_ring(p: dict, n: int) -> dict:
+    if n < 3:  # no even k in [2, n - 1]: the size is what cannot work
+        raise fail(
+            "n_agents", n, "at least 3 for a ring or small world (2 agents: graph='complete')"
+        )
     k = check_int(_key("k"), p["k"], low=2)
     if k % 2 or k >= n:
-        raise fail(_key("k"), k, f"an even integer in [2, n_agents - 1] = [2, {n - 1}]")
+        largest = (n - 1) // 2 * 2
+        raise fail(
+            _key("k"),
+            k,
+            f"an even integer in [2, n_agents - 1] = [2, {n - 1}] (for n_agents={n}: "
+            f"graph_params={{'k': {largest}}} at most)",
+        )
     return {"k": k}
 
 
@@ -380,13 +390,20 @@ def build_graph(
         elif isinstance(graph, os.PathLike) or _looks_like_path(graph):
             G, source, owned = read_graph_file(Path(graph)), f"graph file {str(graph)!r}", True
         else:
+            matrix = len(getattr(graph, "shape", ())) == 2  # an adjacency matrix (NumPy, SciPy)
             raise fail(
                 "graph",
                 graph,
                 "one of " + ", ".join(map(repr, GRAPH_NAMES)) + ", a networkx Graph, "
                 "or the path of a .graphml or edge-list file ("
                 + " ".join(EDGE_LIST_SUFFIXES)
-                + ")",
+                + ")"
+                + (
+                    "; an adjacency matrix becomes a Graph with networkx.from_numpy_array(A) "
+                    "or networkx.from_scipy_sparse_array(A)"
+                    if matrix
+                    else ""
+                ),
             )
         if G.is_directed():
             raise ParameterError(

@@ -37,6 +37,7 @@ __all__ = [
     "machine_memory",
     "refuse_if_too_large",
     "refuse_networks_too_large",
+    "refuse_probe_too_large",
 ]
 
 # bytes, calibrated with tracemalloc (see the module docstring)
@@ -46,6 +47,11 @@ CSR_PER_EDGE = 64  # CSR indices both ways, mixing weights, edge lists of the ru
 PARAM_COPIES = 3  # params, a social rule's output (mixing), a copy (initial or pre-mixing)
 OPTIMIZER_COPIES = {"sgd": 0, "momentum": 1, "adam": 2}  # optimizer state per parameter
 FLOAT = 8  # probe statistics are float64
+# bytes a collect holds at once per probe output value (an agent's output for one probe item):
+# the outputs at the networks' precision and ~3 float64 arrays of the same shape (probabilities,
+# truth, differences); traced: 24.5 bytes per value (float32, 10 agents x 200 items x 20,001
+# classes, the build's first collect)
+PROBE_COPIES = 3
 SAFETY = 1.25  # margin on the sum: the estimate came within 1.1-2.7x of traced peaks (tests)
 BASE = 16 * 2**20  # a model's fixed Python objects (task, rules, collector)
 
@@ -216,4 +222,30 @@ def refuse_networks_too_large(
         f"networks that fit this machine: {n_agents:,} of widths {layers} have "
         f"{count_text(n_params)} parameters each and need about {gib_text(need)} with their "
         f"{optimizer} state and working copies, of its {gib_text(have)}",
+    )
+
+
+def refuse_probe_too_large(measured: int, n_probe: int, d_out: int, dtype: str) -> None:
+    """ParameterError naming ``task_params`` when a collect's outputs on the probe set cannot fit
+    in this machine's memory: ``measured`` agents' outputs on ``n_probe`` items of ``d_out``
+    values, at the networks' precision and with :data:`PROBE_COPIES` float64 arrays of that
+    shape. Checked at every build, whatever the population size (a few multiplications): a task
+    with very many outputs (``task="arrays"`` whose integer labels run to millions: one class
+    per label value up to the largest) would otherwise meet the out-of-memory killer at the
+    first collect."""
+    itemsize = 8 if str(dtype) == "float64" else 4
+    values = measured * n_probe * d_out
+    need = values * (itemsize + PROBE_COPIES * FLOAT)
+    have = machine_memory()
+    if need <= have:
+        return
+    raise fail(
+        "task_params",
+        f"outputs {d_out:,}, probe {n_probe:,} items",
+        f"outputs and a probe set whose measures fit this machine: a collect holds the outputs "
+        f"of {measured:,} agents on {n_probe:,} probe items x {d_out:,} outputs "
+        f"({count_text(values)} values), about {gib_text(need)} of its {gib_text(have)}. "
+        "Fewer outputs (integer labels make one class per value up to the largest: number them "
+        "0, 1, 2, ...), a smaller probe set, or fewer measured agents (measure_agents, "
+        "measure_exact)",
     )

@@ -39,7 +39,11 @@ from simulator.kernels import social as S
 from simulator.kernels.sized import EDGE_FLOPS, blocks, sized_call
 from simulator.layout import AgentNetwork
 from simulator.measures import measure_names, snapshot
-from simulator.memory_plan import refuse_if_too_large, refuse_networks_too_large
+from simulator.memory_plan import (
+    refuse_if_too_large,
+    refuse_networks_too_large,
+    refuse_probe_too_large,
+)
 from simulator.mesa_interop import NeuralDataCollector, read_measure, scenario_arguments
 from simulator.mesa_layer import LazyMesaLayer
 from simulator.metrics.linear import affine_coordinates, probe_factor
@@ -267,6 +271,8 @@ class NeuralModel(LazyMesaLayer, mesa.Model):
         )
         self.pop_kwargs = kwargs
         refuse_networks_too_large(kwargs["layers"], n, p["dtype"], p["optimizer"])
+        measured = n if n <= p["measure_exact"] else p["measure_agents"]
+        refuse_probe_too_large(measured, self.task.probe_X.shape[0], self.task.d_out, p["dtype"])
         if p["init"] == "shared":
             one = Population(1, seed=init_rng, lr=0.0, **kwargs)
             params = np.empty((n, one.params.shape[1]), dtype=one.params.dtype)

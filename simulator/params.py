@@ -105,7 +105,7 @@ class Param:
         # str
         if not isinstance(value, str) and not (self.open_choices and value is not None):
             raise fail(name, value, self.allowed())
-        if self.choices and value not in self.choices and not self.open_choices:
+        if self.choices and not self.open_choices and value not in self.choices:
             raise fail(name, value, self.allowed())
         return value
 

@@ -397,21 +397,24 @@ class Population:
         (so integer one-hot rows (B, d_out) work too).
         """
         Y = C.as_real_array("Y", Y)
+        given = Y.shape  # the shape the error names, whatever is made of Y below
         d_out, batch = self.layers[-1], X.shape[1]
         rows = (1, X.shape[0], self.n_agents)
         labels = Y.shape == (batch,) or (Y.ndim == 2 and Y.shape[1] == batch and Y.shape[0] in rows)
-        if self.loss_name == "cross_entropy" and Y.dtype.kind in "iu" and labels:
+        cross_entropy = self.loss_name == "cross_entropy"
+        if cross_entropy and Y.dtype.kind in "iu" and labels:
             if Y.size and (Y.min() < 0 or Y.max() >= d_out):
                 raise C.fail("Y", f"labels in [{Y.min()}, {Y.max()}]", f"labels in [0, {d_out})")
             Y = np.eye(d_out, dtype=self.dtype)[Y]
         if Y.ndim == 2:
             Y = Y[None]
         if Y.ndim != 3 or Y.shape[0] not in rows or Y.shape[1:] != (batch, d_out):
-            raise C.fail(
-                "Y.shape",
-                Y.shape,
-                f"({X.shape[0]}, {batch}, {d_out}) to match X of shape {X.shape}",
-            )
+            allowed = f"({X.shape[0]}, {batch}, {d_out}) to match X of shape {X.shape}"
+            if cross_entropy:
+                allowed += f", or integer class labels of shape ({X.shape[0]}, {batch})"
+                if labels:
+                    allowed += f" (Y's dtype is {Y.dtype})"
+            raise C.fail("Y.shape", given, allowed)
         Y = np.ascontiguousarray(Y, dtype=self.dtype)
         self._check_target_range(Y)
         return Y
@@ -498,11 +501,22 @@ class Population:
                 err.agents, err.losses = bad, losses
                 raise err
         bad = np.flatnonzero(status == K.DIVERGED)
-        msg = (
-            f"training diverged at step {self.step_count}: loss, gradient or update is NaN/inf for "
-            f"agents {_show(bad)} (losses {losses[bad][:5]}). Their parameters were kept "
-            f"as before the step.{applied} Lower lr, set clip_norm, or check the data."
-        )
+        shown = f"{losses[bad][:5]}{' ...' if bad.size > 5 else ''}"
+        if mode == K.MODE_TRAIN:
+            msg = (
+                f"training diverged at step {self.step_count}: loss, gradient or update is NaN/inf "
+                f"for agents {_show(bad)} (losses {shown}). Their parameters were kept as before "
+                f"the step.{applied} Lower lr, set clip_norm, or check the data."
+            )
+        else:  # nothing is trained: the data (or the parameters) overflow the dtype
+            what = {K.MODE_LOSS: "loss", K.MODE_GRAD: "loss or gradient"}.get(
+                mode, "loss or input gradient"
+            )
+            msg = (
+                f"the {what} is NaN/inf in {self.dtype} for agents {_show(bad)} (losses "
+                f"{shown}); nothing was trained, the parameters are unchanged. Check the data's "
+                f"scale (targets or inputs whose loss overflows {self.dtype}) and the parameters."
+            )
         if self.on_divergence == "raise":
             raise C.DivergenceError(msg, self.step_count, bad, losses[bad])
         warnings.warn(msg, RuntimeWarning, stacklevel=3)

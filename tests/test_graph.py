@@ -211,7 +211,7 @@ def test_communities_is_none_without_the_attribute_and_codes_user_labels():
     [
         ("erdos_renyi", {"p": 1.5}, r"graph_params\['p'\]=1.5 .*\[0.0, 1.0\]"),
         ("watts_strogatz", {"k": 3}, r"graph_params\['k'\]=3 .*even"),
-        ("watts_strogatz", {"k": 16}, r"graph_params\['k'\]=16 .*\[2, 15\]"),
+        ("watts_strogatz", {"k": 16}, r"graph_params\['k'\]=16 .*\[2, 15\] .*\{'k': 14\} at most"),
         ("barabasi_albert", {"m": 16}, r"graph_params\['m'\]=16 .*\[1, 15\]"),
         ("sbm", {"blocks": [3, 3]}, r"graph_params\['blocks'\]=\[3, 3\] .*summing to 16"),
         ("sbm", {"p_out": -0.1}, r"graph_params\['p_out'\]=-0.1"),
@@ -238,6 +238,12 @@ def test_bad_names_sizes_and_seeds_are_refused_clearly():
         build_graph("random_regular", 15, {"d": 3})
     with pytest.raises(ParameterError, match="n_agents=100000 .*expected edges"):
         build_graph("complete", 100_000)
+    for name in ("ring", "watts_strogatz"):  # no k fits 2 agents: the size is named, not k
+        with pytest.raises(ParameterError, match=r"^n_agents=2 .*at least 3 .*'complete'"):
+            build_graph(name, 2)
+    with pytest.raises(ParameterError, match=r"^graph_params\['k'\]=4 .*\{'k': 2\} at most"):
+        REGISTRY["gossip_learning"](rng=0, n_agents=3)  # the scenario's default k=4
+    assert build_graph("complete", 2).number_of_edges() == 1
 
 
 # ---------------------------------------------------------------------------- user graphs
@@ -280,6 +286,23 @@ def test_empty_graph_and_wrong_size_are_refused():
         build_graph(nx.Graph())
     with pytest.raises(ParameterError, match="n_agents=5 .*3, the node count"):
         build_graph(nx.path_graph(3), n_agents=5)
+
+
+def test_arrays_given_as_the_graph_are_refused_naming_graph():
+    """An adjacency matrix (NumPy or SciPy) or an array of names is not a graph: a
+    ParameterError naming ``graph`` (the matrices with the networkx call that converts them),
+    not an error from comparing an array with the names."""
+    A = nx.to_numpy_array(nx.cycle_graph(10))
+    for value in (A, nx.to_scipy_sparse_array(nx.cycle_graph(10))):
+        with pytest.raises(ParameterError, match=r"^graph=.*networkx\.from_numpy_array\(A\)"):
+            REGISTRY["gossip_learning"](n_agents=10, rng=0, graph=value)
+    with pytest.raises(
+        ParameterError, match=r"^graph=array\(\['ring', 'ring'\].*edge-list file"
+    ) as info:
+        REGISTRY["gossip_learning"](n_agents=10, rng=0, graph=np.array(["ring", "ring"]))
+    assert "adjacency" not in str(info.value)
+    G = REGISTRY["gossip_learning"](n_agents=10, rng=0, graph=nx.from_numpy_array(A)).graph
+    assert nx.is_isomorphic(G, nx.cycle_graph(10))  # the conversion the message names works
 
 
 def test_a_graph_or_file_of_one_node_is_refused_naming_graph(tmp_path):

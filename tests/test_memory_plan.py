@@ -66,8 +66,10 @@ def test_a_large_model_the_estimate_cannot_size_is_built_unchecked(monkeypatch):
     X = rng.standard_normal((n, 4, 8)).astype(np.float32)
     Y = rng.standard_normal((n, 4, 1)).astype(np.float32)
     monkeypatch.setattr(memory_plan, "machine_memory", lambda: 1)  # would refuse anything
-    # (the networks' own check, sized from the built task, is another one: tested below)
+    # (the networks' and the probe's own checks, sized from the built task, are others: tested
+    # below)
     monkeypatch.setattr("simulator.model.refuse_networks_too_large", lambda *a: None)
+    monkeypatch.setattr("simulator.model.refuse_probe_too_large", lambda *a: None)
     model = get_model("gossip_learning")(
         rng=0, n_agents=n, task="arrays", task_params={"X": X, "Y": Y}, measures="fast"
     )
@@ -87,3 +89,34 @@ def test_networks_too_wide_for_the_machine_are_refused_at_any_population_size(mo
     memory_plan.refuse_networks_too_large((8, 16, 1), 10, "float32", "sgd")  # fits
     with pytest.raises(ParameterError, match="task_params='inputs 2, outputs 100,000,000'"):
         memory_plan.refuse_networks_too_large((2, 4, 100_000_000), 10, "float32", "adam")
+
+
+def test_a_probe_too_large_for_the_machine_is_refused_naming_task_params(monkeypatch):
+    """Integer labels running to 200,000 make 200,001 classes: 10 agents' outputs on the 200
+    probe items and their float64 copies (~11 GiB) are refused by name against an 8 GiB
+    machine at the build, before the first collect would allocate them; the same data with
+    its labels numbered 0, 1, 2 builds and runs."""
+    import numpy as np
+
+    monkeypatch.setattr(memory_plan, "machine_memory", lambda: 8 * 2**30)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((10, 20, 3)).astype(np.float32)
+    labels = rng.integers(0, 3, (10, 20))
+    make = get_model("gossip_learning")
+    with pytest.raises(ParameterError, match=r"^task_params='outputs 200,001, probe 200 items'"):
+        make(rng=0, n_agents=10, task="arrays", task_params={"X": X, "Y": labels * 100_000})
+    model = make(rng=0, n_agents=10, task="arrays", task_params={"X": X, "Y": labels})
+    model.run_for(2)
+    assert model.task.d_out == 3 and model.steps == 2
+
+
+def test_the_probe_check_counts_outputs_probe_items_and_measured_agents(monkeypatch):
+    """need = measured x n_probe x d_out x (itemsize + PROBE_COPIES x 8) bytes, at most the
+    machine's memory."""
+    per_value = 4 + memory_plan.PROBE_COPIES * memory_plan.FLOAT
+    monkeypatch.setattr(memory_plan, "machine_memory", lambda: 10 * 200 * 1000 * per_value)
+    memory_plan.refuse_probe_too_large(10, 200, 1000, "float32")  # exactly fits
+    with pytest.raises(ParameterError, match=r"10 agents on 200 probe items x 1,001 outputs"):
+        memory_plan.refuse_probe_too_large(10, 200, 1001, "float32")
+    with pytest.raises(ParameterError, match=r"measure_agents, measure_exact"):
+        memory_plan.refuse_probe_too_large(10, 200, 1000, "float64")

@@ -295,6 +295,11 @@ def test_bad_inputs_name_the_parameter():
         metrics.function_clusters(np.ones((3, 4, 1)), 0.0)
     with pytest.raises(ParameterError, match="communities"):
         metrics.cluster_nmi(np.zeros(4, int), np.zeros(3, int))
+    empty = np.array([], int)
+    with pytest.raises(ParameterError, match=r"^labels=.*shape \(0,\).*length >= 1"):
+        metrics.cluster_nmi(empty, empty)
+    with pytest.raises(ParameterError, match=r"^labels_u=.*shape \(0,\).*length >= 1"):
+        metrics.sampled_modularity(empty, empty)
     with pytest.raises(ParameterError, match="labels"):
         metrics.modularity(nx.path_graph(3), np.array([0, -1, 0]))
     with pytest.raises(ParameterError, match="graph"):

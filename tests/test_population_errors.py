@@ -163,6 +163,8 @@ def test_wrong_data_shapes_raise_parameter_error(method):
         call(X, np.zeros((P, B + 1, 2)))
     with _raises("Y.shape"):
         call(X, np.zeros((2, B, 2)))
+    with _raises("Y.shape", "(3, 4) "):  # named as given (it is read as (1, 3, 4) to check it)
+        call(X, np.zeros((P, B)))
     with _raises("X.dtype", "'complex128'"):
         call(X + 0j, Y)
     with _raises("Y.dtype", "'<U1'"):
@@ -303,9 +305,12 @@ def test_cross_entropy_accepts_integer_labels_and_refuses_bad_ones(dtype):
         pop.train_step(X, labels * 2)
     with _raises("Y", "'labels in [-1, 1]'"):
         pop.train_step(X, labels - (labels == 0))
-    with _raises("Y.shape"):
-        pop.train_step(X, labels.astype(float))  # float labels are not labels
-    with _raises("Y.shape"):
+    with _raises("Y.shape", "(3, 4) ") as info:  # float labels are not labels
+        pop.train_step(X, labels.astype(float))
+    assert "or integer class labels of shape (3, 4) (Y's dtype is float64)" in str(info.value)
+    with _raises("Y.shape", "(3, 4) "):
+        pop.train_step(X, labels.astype(bool))
+    with _raises("Y.shape", "(3, 2) "):  # the shape given, not the one it was made into
         pop.train_step(X, labels[:, :2])
 
 
@@ -391,6 +396,27 @@ def test_divergence_raises_and_keeps_the_diverged_agent_finite(dtype):
     twin.train_step(X * 10, Y * 10)
     np.testing.assert_array_equal(pop.params[[0, 2]], twin.params[[0, 2]])
     assert f"step {err.step}" in str(err)
+
+
+def test_a_loss_that_overflows_outside_training_says_nothing_was_trained():
+    """loss(), gradients() and input_gradients() train nothing: their DivergenceError says so
+    (not that training diverged), and a list of more than five losses ends with an ellipsis."""
+    pop = Population(n_agents=6, layers=(4, 5, 1), dtype="float32")
+    X = np.random.default_rng(0).standard_normal((6, 16, 4)).astype(np.float32)
+    Y = np.full((6, 16, 1), 1e20, np.float32)  # squared errors overflow float32
+    before = pop.params.copy()
+    for method, what in [
+        ("loss", "the loss is"),
+        ("gradients", "the loss or gradient is"),
+        ("input_gradients", "the loss or input gradient is"),
+    ]:
+        with pytest.raises(DivergenceError, match=f"^{what} NaN/inf in float32") as info:
+            getattr(pop, method)(X, Y)
+        text = str(info.value)
+        assert "nothing was trained" in text and "diverged" not in text
+        assert "inf inf inf inf inf] ...)" in text  # 6 agents, 5 losses shown
+    np.testing.assert_array_equal(pop.params, before)
+    assert pop.step_count == 0
 
 
 def test_an_update_that_overflows_is_not_applied():

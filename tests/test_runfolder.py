@@ -216,7 +216,11 @@ def test_resume_refuses_what_it_cannot_honour(tmp_path):
     assert res.exit_code == 2 and "holds a run of 'gossip_learning'" in res.output
     res = cli("run", "--resume", str(out), "--steps", "1")
     assert res.exit_code == 2 and "already at step 3" in res.output
-    res = cli("run", "--resume", str(out), "--steps", "5", "--quiet")
+    res = cli("run", "--resume", str(out), "--steps", "5", "--format", "parquet")
+    assert (
+        res.exit_code == 2 and "drop --format parquet" in res.output and "writes csv" in res.output
+    )
+    res = cli("run", "--resume", str(out), "--steps", "5", "--quiet", "--format", "csv")
     assert res.exit_code == 0, res.output
     config = json.loads((out / "config.json").read_text())
     assert config["steps_done"] == 5 and config["run"]["checkpoint_every"] == 2

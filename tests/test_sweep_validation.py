@@ -32,7 +32,7 @@ def spec(body: str, model: str = "gossip_learning") -> str:
     ("body", "model", "message"),
     [
         (  # impossible combination: k >= n_agents
-            "[fixed]\nn_agents = 2\ngraph_params = {k = 4, p = 0.1}\n",
+            "[fixed]\nn_agents = 3\ngraph_params = {k = 4, p = 0.1}\n",
             "gossip_learning",
             "graph_params['k']=4 is not allowed",
         ),

@@ -113,9 +113,10 @@ def preds_array(preds: Any, name: str = "preds") -> np.ndarray:
 
 
 def int_labels(name: str, x: Any, n: int | None = None) -> np.ndarray:
-    """A 1-D integer array (length ``n`` if given) as int64."""
+    """A 1-D integer array (length ``n`` if given, else at least 1) as int64."""
     a = as_array(name, x)
-    if a.ndim != 1 or (n is not None and a.shape[0] != n) or a.dtype.kind not in "iub":
+    size_ok = a.ndim == 1 and (a.shape[0] >= 1 if n is None else a.shape[0] == n)
+    if not size_ok or a.dtype.kind not in "iub":
         want = f"length {n}" if n is not None else "length >= 1"
         raise fail(f"{name}", f"array of dtype {a.dtype} and shape {a.shape}", f"1-D ints, {want}")
     return a.astype(np.int64)
