@@ -213,7 +213,7 @@ def _listed(value: Any) -> list:
 
 
 def collector_state(w: Writer, model: NeuralModel) -> dict[str, Any]:
-    dc = model.datacollector
+    dc = model.measure_collector
     records = [(k, list(zip(*recs))) for k, recs in dc._agent_records.items()]
     return {
         "model_vars": _columns(w, "collector.model", dc.model_vars),
@@ -230,7 +230,7 @@ def collector_state(w: Writer, model: NeuralModel) -> dict[str, Any]:
 
 
 def set_collector(model: NeuralModel, state: dict[str, Any]) -> None:
-    dc = model.datacollector
+    dc = model.measure_collector
     if state.get("agenttype_records"):
         raise CheckpointError("checkpoints do not hold DataCollector agenttype reporters")
     missing = set(dc.model_reporters) ^ set(state["model_vars"])
@@ -328,11 +328,33 @@ def same_graph(model: NeuralModel, state: dict[str, Any]) -> bool:
 
 # ---------------------------------------------------------------------------- saving
 def given_state(w: Writer, model: NeuralModel) -> dict[str, Any]:
+    """The parameters the model was given, and its scenario's own ``__init__`` arguments
+    (numbers, strings, and lists or dicts of them: what a rebuild passes again)."""
     out = {}
     for name in sorted(model._given):
         value = model.p[name]
         out[name] = {"__graph__": _encode_graph(w, value)} if isinstance(value, nx.Graph) else value
+    for name, value in model.__dict__.get("_init_args", {}).items():
+        if not _plain(value):
+            raise CheckpointError(
+                f"cannot checkpoint the __init__ argument {name}={value!r} of "
+                f"{type(model).__name__}: a rebuild passes it again, so it must be a number, a "
+                "string, None, or a list or dict of those"
+            )
+        out[name] = value
     return out
+
+
+def _plain(value: Any) -> bool:
+    """Whether ``value`` is a number, string, bool or None, or a list, tuple or str-keyed dict
+    of such values."""
+    if value is None or isinstance(value, bool | int | float | str | np.generic):
+        return True
+    if isinstance(value, list | tuple):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return False
 
 
 def _encode_graph(w: Writer, G: nx.Graph) -> dict[str, Any]:

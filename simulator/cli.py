@@ -257,7 +257,7 @@ def _resumed(folder: Any, model: str | None, steps: int | None, quiet: bool) -> 
             "continuation may differ from an uninterrupted run",
             err=True,
         )
-    m = load(path)
+    m = load(path, model_class=_scenario_class(scenario))
     steps = int(info.get("steps", m.steps)) if steps is None else steps
     if steps < m.steps:
         raise ParameterError(
@@ -266,6 +266,21 @@ def _resumed(folder: Any, model: str | None, steps: int | None, quiet: bool) -> 
     if not quiet:
         click.echo(f"resuming {scenario} at step {m.steps} of {steps} from {path}", err=True)
     return m, scenario, steps, info
+
+
+def _scenario_class(scenario: str | None) -> type | None:
+    """The class of a resumed run's scenario as the run named it (a built-in name, a module or
+    a ``path.py:Class``: a file's module is not importable by name in a new process), or None
+    when it cannot be resolved (the checkpoint's own record of its class is tried then)."""
+    from simulator.config import ParameterError
+    from simulator.registry import get_model
+
+    if not scenario:
+        return None
+    try:
+        return get_model(scenario)
+    except ParameterError:
+        return None
 
 
 def _require_pyarrow() -> None:

@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from copy import deepcopy
 from functools import partial
@@ -199,3 +200,30 @@ def solaraviz_params(cls: type[NeuralModel], names: list[str] | None = None) -> 
         else:
             out[name] = spec.default
     return out
+
+
+def own_init_args(cls: type, base_init: Any, args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The arguments of a scenario's own ``__init__`` (the Mesa habit
+    ``def __init__(self, extra=1.0, **kw)``), with their defaults, by name: what the model's
+    config and checkpoints record beside the declared parameters, so a rebuild (``--resume``,
+    a sweep's rerun) passes them again. Empty when the class keeps ``base_init``, or when
+    the call does not fit the signature (``__init__`` itself then raises). Not recorded: the
+    declared parameters (in ``model.p``), ``rng``, ``scenario`` and ``fitness`` (a callable,
+    outside the config by design), and catch-all ``*args`` / ``**kwargs``."""
+    init = cls.__init__
+    if init is base_init:
+        return {}
+    try:
+        signature = inspect.signature(init)
+        bound = signature.bind(None, *args, **kwargs)  # None stands for self
+    except (TypeError, ValueError):
+        return {}
+    bound.apply_defaults()
+    skip = {*cls.param_specs(), "rng", "scenario", "fitness"}
+    kinds = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    names = list(signature.parameters)[1:]  # after self
+    return {
+        name: bound.arguments[name]
+        for name in names
+        if name not in skip and signature.parameters[name].kind not in kinds
+    }

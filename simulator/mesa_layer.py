@@ -90,7 +90,11 @@ class LazyMesaLayer:
         n = self._social.n
         cells = [space[i] for i in range(n)]
         self._space = space
-        agents = self.agent_class.create_agents(self, n, cells, list(range(n)))
+        self._making_agents = True  # the agent class makes its agents only now (see model.py)
+        try:
+            agents = self.agent_class.create_agents(self, n, cells, list(range(n)))
+        finally:
+            self._making_agents = False
         self._agent_list = list(agents)
 
     def _new_space(self) -> Network:

@@ -44,7 +44,12 @@ from simulator.memory_plan import (
     refuse_networks_too_large,
     refuse_probe_too_large,
 )
-from simulator.mesa_interop import NeuralDataCollector, read_measure, scenario_arguments
+from simulator.mesa_interop import (
+    NeuralDataCollector,
+    own_init_args,
+    read_measure,
+    scenario_arguments,
+)
 from simulator.mesa_layer import LazyMesaLayer
 from simulator.metrics.linear import affine_coordinates, probe_factor
 from simulator.model_params import BASE_PARAMS
@@ -66,9 +71,27 @@ class NeuralAgent(FixedAgent):
     """
 
     def __init__(self, model: NeuralModel, cell: Any, index: int):
+        if not getattr(model, "_making_agents", False):  # checked before Mesa registers it
+            raise TypeError(
+                f"a {type(self).__name__} is made by its model, one per network (row of "
+                "model.population.params), when model.agents is first read: a new one would "
+                "have no network. Build the model with more agents (n_agents) instead; agents "
+                "of another class (mesa.Agent) may be added as in any Mesa model."
+            )
         super().__init__(model)
         self.cell = cell
         self.index = index
+
+    def remove(self) -> None:
+        """Refused: this agent's network is a row of one population array that trains, mixes
+        and is measured as a whole; removing the Mesa agent would leave the network in it."""
+        raise TypeError(
+            f"agent {self.index} cannot be removed: a NeuralModel's agents are the rows of one "
+            "population array, trained, mixed and measured together (the network would stay). "
+            "To take agents out of the dynamics, give them no neighbours (model.set_graph) or no "
+            "learning (model.population.set_lr with 0 for them); to have fewer, build the model "
+            "with fewer (n_agents)."
+        )
 
     @property
     def network(self) -> AgentNetwork:
@@ -172,6 +195,20 @@ class NeuralModel(LazyMesaLayer, mesa.Model):
         """The declared parameters of this model (defaults, types, ranges)."""
         return dict(cls.params)
 
+    def remove_all_agents(self) -> None:
+        """Refused, as :meth:`NeuralAgent.remove` is: the networks cannot go."""
+        raise TypeError(
+            "a NeuralModel's agents cannot be removed: they are the rows of one population "
+            "array (see NeuralAgent.remove)"
+        )
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> NeuralModel:
+        """A new model, with the arguments of a scenario's own ``__init__`` noted (see
+        :func:`simulator.mesa_interop.own_init_args`) before that ``__init__`` runs."""
+        model = super().__new__(cls)
+        model._init_args = own_init_args(cls, NeuralModel.__init__, args, kwargs)
+        return model
+
     def __init__(
         self,
         /,
@@ -195,7 +232,9 @@ class NeuralModel(LazyMesaLayer, mesa.Model):
         n = graph.number_of_nodes() if isinstance(graph, nx.Graph) else self.p["n_agents"]
         refuse_if_too_large(type(self), kwargs, n)  # large models only, before any big array
         self._given = set(kwargs)
-        self.config = {**self.p, "seed": seed}
+        # a scenario's own __init__ arguments too: its tables' columns, and passed again by a
+        # rebuild (checkpoints keep them)
+        self.config = {**self.p, "seed": seed, **self.__dict__.get("_init_args", {})}
         self._build_graph()
         self._build_population()
         self.stubbornness = stubbornness_vector(self.p["stubbornness"], self.n_agents)
@@ -221,7 +260,7 @@ class NeuralModel(LazyMesaLayer, mesa.Model):
             *(name for rule in self.rules for name in rule.measure_names),
         ]
         self.cka_baseline = self._cka_baseline() if "cka_baseline" in self.measure_names else 0.0
-        self.datacollector = NeuralDataCollector(
+        self.measure_collector = NeuralDataCollector(
             self,
             model_reporters={
                 name: partial(read_measure, name) for name in ("step", *self.measure_names)
@@ -502,7 +541,7 @@ class NeuralModel(LazyMesaLayer, mesa.Model):
         self.last_probe = None
         self._measures = {"step": self.steps, **snapshot(self)}
         self._warn_infinite_measures()
-        self.datacollector.collect(self)
+        self.measure_collector.collect(self)
         every = self.p["agent_every"]
         if every and self.steps % every == 0:
             self.agent_frames.append(self.agent_table())
@@ -585,6 +624,29 @@ class NeuralModel(LazyMesaLayer, mesa.Model):
             return measures[name]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
+    @property
+    def datacollector(self) -> mesa.DataCollector:
+        """Mesa's DataCollector: the model's own (:attr:`measure_collector`, every measure of
+        every collected step), or the user's once one is assigned (the Mesa habit
+        ``self.datacollector = mesa.DataCollector(...)`` in ``__init__`` and
+        ``self.datacollector.collect(self)`` in ``step``). An assigned Mesa collector collects
+        when its user says so, never in the model's own collect, so its rows are the user's (one
+        per call). An assigned :class:`NeuralDataCollector` (the model's own reporters with more
+        of the user's) replaces the model's own instead. The model's table goes on in
+        :attr:`measure_collector`, which
+        ``model_dataframe()``, ``simulator run``, sweeps and checkpoints read (a checkpoint
+        holds that table, not an assigned collector's rows)."""
+        user = self.__dict__.get("_user_collector")
+        return self.measure_collector if user is None else user
+
+    @datacollector.setter
+    def datacollector(self, value: Any) -> None:
+        if isinstance(value, NeuralDataCollector):  # the model's kind: it becomes the model's
+            self.__dict__["measure_collector"] = value
+            value = None
+        self.__dict__["_user_collector"] = value
+
     def model_dataframe(self) -> pd.DataFrame:
-        """The DataCollector's model table: one row per collected step, ``step`` first."""
-        return self.datacollector.get_model_vars_dataframe().reset_index(drop=True)
+        """The model's own table (:attr:`measure_collector`): one row per collected step,
+        ``step`` first."""
+        return self.measure_collector.get_model_vars_dataframe().reset_index(drop=True)

@@ -216,7 +216,8 @@ def _load_file(path: Path) -> ModuleType:
     for module in list(sys.modules.values()):
         if _same_file(getattr(module, "__file__", None), path):
             return module
-    name = path.stem if path.name != "__init__.py" else path.parent.name
+    own = path.stem if path.name != "__init__.py" else path.parent.name
+    name = own
     if name in sys.modules or importlib.util.find_spec(name) is not None:
         name = f"neuropop_user_{abs(hash(str(path))):x}_{name}"
     spec = importlib.util.spec_from_file_location(name, path)
@@ -232,6 +233,22 @@ def _load_file(path: Path) -> ModuleType:
     except BaseException:
         sys.modules.pop(name, None)
         raise
+    # Processes started by spawn (mesa.batch_run forces it) import the scenario's class by its
+    # module's name, with this process's sys.path: the folder holding the module goes last on
+    # it (names already importable win). A module renamed to keep clear of another cannot be
+    # found there by its name: said once, here.
+    if name != own:
+        warnings.warn(
+            f"{str(path)!r} was imported as {name!r} ({own!r} is another module's name): "
+            "processes started by spawn, such as mesa.batch_run's with number_processes > 1, "
+            "cannot import its classes; rename the file to use them there",
+            UserWarning,
+            stacklevel=3,
+        )
+    else:
+        home = str(path.parent if path.name != "__init__.py" else path.parent.parent)
+        if home not in sys.path:
+            sys.path.append(home)
     return module
 
 

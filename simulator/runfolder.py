@@ -64,6 +64,7 @@ __all__ = [
 DIVERGENCE_FACTOR = 1e6
 EXIT_CODES = {
     "completed": 0,
+    "stopped": 0,
     "failed_runs": 1,
     "usage": 2,
     "diverged": 3,
@@ -261,7 +262,7 @@ def _loop(model: Any, steps: int, progress: Any, checkpoint: Any, limit: float) 
         # the run's own divergence check reports exploding losses (as one line)
         warnings.filterwarnings("ignore", message="training losses are exploding")
         try:
-            while model.steps < steps and stop.signal is None:
+            while model.steps < steps and stop.signal is None and model.running:
                 model.step()
                 exploded = explosion(model, limit)
                 if exploded:
@@ -280,12 +281,18 @@ def _loop(model: Any, steps: int, progress: Any, checkpoint: Any, limit: float) 
     if stop.signal is not None:
         kind = "interrupted" if stop.signal == signal.SIGINT else "terminated"
         return kind, f"{kind} at step {model.steps}", None
+    if model.steps < steps:  # the Mesa habit: the model ended its own run
+        return (
+            "stopped",
+            f"stopped by the model at step {model.steps} (model.running = False)",
+            None,
+        )
     return "completed", "completed", None
 
 
 def trim_collector(model: Any) -> None:
     """After a stop in the middle of a collect, keep the steps every reporter recorded."""
-    columns = model.datacollector.model_vars
+    columns = model.measure_collector.model_vars
     n = min((len(v) for v in columns.values()), default=0)
     for name in columns:
         del columns[name][n:]
@@ -329,8 +336,8 @@ def run_into(
     if trace == "mid":
         trim_collector(model)
         trace = None
-    elif kind in ("completed", "interrupted", "terminated"):
-        if kind != "completed" or checkpoint_every:
+    elif kind in ("completed", "stopped", "interrupted", "terminated"):
+        if kind in ("interrupted", "terminated") or checkpoint_every:
             save(model, work / CHECKPOINT, extra=info)
     extra = {"divergence_limit": limit}
     if run_info:
@@ -348,7 +355,7 @@ def run_into(
 def _message(kind: str, status: str, out: Path, model: Any) -> str:
     if kind == "completed":
         return ""
-    rows = len(model.datacollector.model_vars.get("step", []))
+    rows = len(model.measure_collector.model_vars.get("step", []))
     tail = f"; wrote {rows} collected steps to {out}"
     if kind in ("interrupted", "terminated"):
         tail += f" and a checkpoint: continue with `simulator run --resume {out}`"

@@ -237,3 +237,44 @@ def test_every_scenario_resets_in_solaraviz_with_its_own_parameters(scenario):
         assert not rc.find(v.Alert).widgets
     finally:
         rc.close()
+
+
+@pytest.mark.slow
+def test_batch_run_in_processes_runs_a_scenario_loaded_from_a_file(tmp_path):
+    """mesa.batch_run forces the spawn start method: its workers import the scenario's class by
+    module name. A scenario loaded from a file (``get_model("path.py:Class")``) is importable
+    there (its folder goes on sys.path), so two processes give the rows one gives; before, every
+    worker died unpickling the class and batch_run waited forever."""
+    import subprocess
+    import sys
+
+    home = tmp_path / "elsewhere"
+    home.mkdir()
+    (home / "my_crowd_scenario.py").write_text(
+        "from models.gossip_learning import GossipLearning\n\n"
+        "class MyCrowd(GossipLearning):\n"
+        "    pass\n"
+    )
+    script = tmp_path / "run_batch.py"
+    script.write_text(
+        "import json, sys, warnings\n"
+        "warnings.simplefilter('ignore')\n"
+        "import mesa\n"
+        "from simulator.registry import get_model\n"
+        "if __name__ == '__main__':\n"
+        f"    cls = get_model({str(home / 'my_crowd_scenario.py') + ':MyCrowd'!r})\n"
+        "    rows = {}\n"
+        "    for procs in (1, 2):\n"
+        "        out = mesa.batch_run(cls, parameters={'n_agents': [8, 10], 'measures': 'fast'},\n"
+        "                             rng=[0], max_steps=2, number_processes=procs,\n"
+        "                             data_collection_period=-1, display_progress=False)\n"
+        "        rows[procs] = sorted((r['n_agents'], r['consensus_distance']) for r in out)\n"
+        "    print(json.dumps(rows))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = __import__("json").loads(done.stdout.strip().splitlines()[-1])
+    assert [n for n, _ in rows["2"]] == [8, 10]
+    assert rows["2"] == rows["1"]  # the same runs, whatever the number of processes

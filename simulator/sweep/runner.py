@@ -159,7 +159,7 @@ def _advance(model: Any, task: dict[str, Any]) -> None:
     limit = DIVERGENCE_FACTOR * max(1.0, float(np.nanmedian(initial))) if initial.size else 0.0
     with warnings.catch_warnings():  # the check below reports exploding losses itself
         warnings.filterwarnings("ignore", message="training losses are exploding")
-        while model.steps < task["steps"]:
+        while model.steps < task["steps"] and model.running:  # running: Mesa's own stop
             model.step()
             why = explosion(model, limit)
             if why:
