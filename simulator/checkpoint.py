@@ -58,6 +58,7 @@ from simulator.atomic import write_atomically
 from simulator.checkpoint_state import (
     CheckpointError,
     Writer,
+    agents_state,
     collector_state,
     decode,
     decode_graph,
@@ -68,6 +69,7 @@ from simulator.checkpoint_state import (
     resolve,
     restore,
     same_graph,
+    set_agents,
     set_collector,
     set_frames,
 )
@@ -129,6 +131,7 @@ def state_document(
             "graph": graph_state(w, model),
             "collector": collector_state(w, model),
             "agent_frames": frames_state(w, model),
+            "agents": agents_state(w, model),
         },
         "versions": _provenance()[0],
         "code_revision": _provenance()[1],
@@ -370,5 +373,6 @@ def _apply(model: NeuralModel, meta: dict[str, Any], arrays: Any) -> None:
         rule.set_state(saved)
     set_collector(model, state["collector"])
     set_frames(model, state["agent_frames"])
+    set_agents(model, state.get("agents"))  # absent from checkpoints of earlier versions
     model._probe_cache = None
     model._graph_measures_cache = None

@@ -253,6 +253,52 @@ def set_collector(model: NeuralModel, state: dict[str, Any]) -> None:
         dc.tables[name] = {c: _listed(v) for c, v in cols.items()}
 
 
+# what every agent of the model's own class carries from Mesa and the model (rebuilt, not saved)
+_AGENT_BUILT = frozenset({"model", "unique_id", "pos", "_mesa_cell", "index"})
+
+
+def agents_state(w: Writer, model: NeuralModel) -> dict[str, Any] | None:
+    """Attributes the model's agents carry beyond those it gives them (a user's agent class
+    counting visits, say): one column per attribute over ``model.agent_list``, with which
+    agents have it. None when the agents were never made (they are made on first read) or
+    carry nothing more. Values must be numbers, strings, None, or lists or dicts of those."""
+    if not model.mesa_built:
+        return None
+    agents = model.agent_list
+    names = sorted({k for a in agents for k in vars(a)} - _AGENT_BUILT)
+    columns, present = {}, {}
+    for name in names:
+        values = [vars(a).get(name) for a in agents]
+        bad = next((v for v in values if not _plain(v)), None)
+        if bad is not None:
+            raise CheckpointError(
+                f"cannot checkpoint the agents' attribute {name!r} (a value {bad!r}): only "
+                "numbers, strings, None, and lists or dicts of those"
+            )
+        columns[name] = values
+        have = [name in vars(a) for a in agents]
+        present[name] = None if all(have) else [i for i, h in enumerate(have) if h]
+    if not columns:
+        return None
+    return {"columns": _columns(w, "agents", columns), "present": present}
+
+
+def set_agents(model: NeuralModel, state: dict[str, Any] | None) -> None:
+    """Put back what :func:`agents_state` saved (the agents are made first)."""
+    if state is None:
+        return
+    agents = model.agent_list
+    for name, values in state["columns"].items():
+        values = _listed(values)
+        if len(values) != len(agents):
+            raise CheckpointError(
+                f"the agents' {name!r} has {len(values)} values for {len(agents)}"
+            )
+        which = state["present"].get(name)
+        for i in range(len(agents)) if which is None else which:
+            setattr(agents[i], name, values[i])
+
+
 def frames_state(w: Writer, model: NeuralModel) -> dict[str, Any] | None:
     frames = model.agent_frames
     if not frames:

@@ -162,3 +162,43 @@ def test_a_model_of_the_base_class_records_no_init_arguments():
     model = NeuralModel(rng=0, n_agents=8, measures="fast")
     assert model._init_args == {}
     assert set(model.config) == {*model.p, "seed"}
+
+
+class Counting(NeuralAgent):
+    """A user's agent class: state of its own, set by its step."""
+
+    def step(self):
+        self.visits = getattr(self, "visits", 0) + 1
+        if self.index % 2:
+            self.tag = f"odd{self.index}"
+
+
+class CountingModel(NeuralModel):
+    agent_class = Counting
+
+    def step(self):
+        super().step()
+        self.agents.shuffle_do("step")
+
+
+def test_a_checkpoint_keeps_what_a_users_agents_carry(tmp_path):
+    """Attributes of the model's agents beyond those it gives them come back from a checkpoint,
+    each on its own agent (and absent where it was absent); the run continues as the original."""
+    import simulator
+
+    model = CountingModel(rng=0, n_agents=10, measures="fast")
+    model.run_for(3)
+    model.save(tmp_path / "c.npz")
+    back = simulator.load(tmp_path / "c.npz", model_class=CountingModel)
+    assert [a.visits for a in back.agent_list] == [3] * 10
+    assert [getattr(a, "tag", None) for a in back.agent_list] == [
+        f"odd{i}" if i % 2 else None for i in range(10)
+    ]
+    assert not hasattr(back.agent_list[0], "tag")
+    model.run_for(2)
+    back.run_for(2)
+    assert [a.visits for a in back.agent_list] == [5] * 10
+    pd.testing.assert_frame_equal(back.model_dataframe(), model.model_dataframe())
+    model.agent_list[0].visits = object()
+    with pytest.raises(Exception, match=r"agents' attribute 'visits'"):
+        model.save(tmp_path / "d.npz")
