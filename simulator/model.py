@@ -633,9 +633,8 @@ class NeuralModel(LazyMesaLayer, mesa.Model):
         when its user says so, never in the model's own collect, so its rows are the user's (one
         per call). An assigned :class:`NeuralDataCollector` (the model's own reporters with more
         of the user's) replaces the model's own instead. The model's table goes on in
-        :attr:`measure_collector`, which
-        ``model_dataframe()``, ``simulator run``, sweeps and checkpoints read (a checkpoint
-        holds that table, not an assigned collector's rows)."""
+        :attr:`measure_collector`, which ``model_dataframe()``, ``simulator run``, sweeps and
+        checkpoints read (a checkpoint holds that table, not an assigned collector's rows)."""
         user = self.__dict__.get("_user_collector")
         return self.measure_collector if user is None else user
 
