@@ -534,7 +534,10 @@ def app(
     except ParameterError as exc:
         raise click.UsageError(str(exc)) from None
     limits = Limits(max_agents=max_agents, max_memory_mb=max_memory, max_sessions=max_sessions)
-    code = serve(host, port, no_open, limits, scenarios, echo=lambda s: click.echo(s, err=True))
+    try:
+        code = serve(host, port, no_open, limits, scenarios, echo=lambda s: click.echo(s, err=True))
+    except ParameterError as exc:  # the port is taken: before anything is started
+        raise click.UsageError(str(exc)) from None
     if code:
         sys.exit(code)
 

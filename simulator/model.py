@@ -306,6 +306,7 @@ class NeuralModel(LazyMesaLayer, mesa.Model):
             loss=self.task.loss,
             optimizer=p["optimizer"],
             weight_decay=p["weight_decay"],
+            clip_norm=p["clip_norm"],
             dtype=p["dtype"],
         )
         self.pop_kwargs = kwargs

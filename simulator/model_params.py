@@ -42,6 +42,9 @@ BASE_PARAMS: dict[str, Param] = {
         32, "int", 0, 4096, help="samples per agent per step; 0: the full data (task='arrays')"
     ),
     "weight_decay": Param(0.0, "float", 0, 10),
+    "clip_norm": Param(
+        0.0, "float", 0, 1e6, help="each agent's gradient clipped to this L2 norm; 0: off"
+    ),
     "init": Param(
         "shared",
         "str",

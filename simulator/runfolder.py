@@ -247,7 +247,7 @@ def explosion(model: Any, limit: float) -> str | None:
     worst = float(np.max(np.where(np.isnan(losses), np.inf, losses)))
     return (
         f"diverged at step {model.steps}: agents {_agents(bad)} have training losses above "
-        f"{limit:.3g} (largest {worst:.3g}); lower lr or set clip_norm"
+        f"{limit:.3g} (largest {worst:.3g}); lower lr or set clip_norm (e.g. --set clip_norm=1)"
     )
 
 

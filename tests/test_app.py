@@ -386,6 +386,27 @@ def test_app_command_serves_the_page_with_local_assets(monkeypatch, tmp_path):
     assert "missing" in result.output  # the empty folder has no assets: the user is told
 
 
+def test_app_command_refuses_a_port_another_server_holds_before_serving(monkeypatch):
+    """A taken port is a one-line error naming it (exit 2), said before "serving the app": the
+    server is never started."""
+    import os
+    import socket
+
+    from click.testing import CliRunner
+
+    from simulator.cli import main
+
+    calls = []
+    monkeypatch.setattr(os, "execve", lambda exe, argv, env: calls.append(argv))
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        result = CliRunner().invoke(main, ["app", "--port", str(port), "--no-open"])
+    assert result.exit_code == 2 and not calls
+    assert f"port={port} is not allowed" in result.output and "serving" not in result.output
+
+
 # ---------------------------------------------------------------------------- charts and panels
 def test_default_panels_are_the_scenarios_watch_measures_without_repeats():
     from simulator.app.watch import default_measures, watch_list

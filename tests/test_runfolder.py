@@ -118,6 +118,15 @@ def test_divergence_keeps_the_good_steps_and_exits_3(tmp_path):
     assert config["status"].startswith(f"diverged at step {config['steps_done']}: agents [")
     rows = (out / "model.csv").read_text().splitlines()
     assert len(rows) == config["steps_done"] + 2
+    assert config["status"].endswith("lower lr or set clip_norm (e.g. --set clip_norm=1)")
+    # the advice works: the same run with every gradient clipped to norm 1 completes
+    clipped = tmp_path / "c"
+    res = simulator(
+        *RUN, "--set", "lr=10", "--set", "clip_norm=1", "--steps", "20", "--out", str(clipped)
+    )
+    assert res.returncode == 0, res.stderr
+    config = json.loads((clipped / "config.json").read_text())
+    assert config["status"] == "completed" and config["parameters"]["clip_norm"] == 1
 
 
 def test_outputs_that_overflow_before_the_losses_do_stop_the_run_as_diverged(tmp_path):

@@ -207,3 +207,63 @@ def test_unknown_backend_is_refused_before_the_folder_is_touched(tmp_path):
     with pytest.raises(ValueError, match="backend='ray'.*'local', 'dask', 'serial'"):
         sweep(SPEC, tmp_path / "o", backend="ray")
     assert not (tmp_path / "o").exists()
+
+
+def test_a_local_workers_run_stops_once_its_sweep_process_is_gone():
+    """A local worker is a child of the sweep's process (task["parent"]); a worker whose parent
+    is another process (the sweep was killed) does not start or continue runs nobody will
+    record. Serial and cluster tasks carry no parent and are never stopped."""
+    import os
+
+    from simulator.sweep.runner import Orphaned, _stop_if_orphaned, execute_run
+
+    _stop_if_orphaned({"parent": os.getppid()})  # the parent is alive: nothing happens
+    _stop_if_orphaned({})
+    with pytest.raises(Orphaned, match="is gone"):
+        _stop_if_orphaned({"parent": os.getppid() + 1})
+    task = {
+        "model": "gossip_learning",
+        "params": {"n_agents": 8, "measures": "fast"},
+        "seed": 0,
+        "steps": 2,
+        "record": "every",
+        "measures": None,
+        "parent": os.getppid() + 1,
+    }
+    result = execute_run(task)
+    assert result["status"] == "failed" and result["error"].startswith("Orphaned")
+    assert execute_run({**task, "parent": os.getppid()})["status"] == "ok"
+
+
+def test_a_parameter_only_some_combinations_set_has_its_column_before_seed(tmp_path):
+    """docs/OUTPUTS.md's example: graph_params is set by one [[combinations]] entry only. Every
+    row of runs.csv and steps.csv has it, before seed, with the value the run's model used (its
+    config), and the sweep's plot reads it as a parameter, not a measure."""
+    from simulator.sweep import plot_sweep
+
+    text = textwrap.dedent(
+        """
+        model = "gossip_learning"
+        steps = 2
+        seeds = [0]
+        measures = ["probe_loss"]
+        [fixed]
+        n_agents = 12
+        [vary]
+        mixing_rate = [0.0, 1.0]
+        [[combinations]]
+        graph = "ring"
+        [[combinations]]
+        graph = "watts_strogatz"
+        graph_params = {k = 2, p = 0.1}
+        """
+    )
+    runs = sweep(text, tmp_path, backend="serial", progress=None)
+    for name in ("runs", "steps"):
+        header = list(pd.read_csv(tmp_path / f"{name}.csv", nrows=0).columns)
+        assert header.index("graph_params") < header.index("seed"), header
+    ring = runs[runs["graph"] == "ring"]
+    used = REGISTRY["gossip_learning"](rng=0, n_agents=12, graph="ring").config["graph_params"]
+    assert (ring["graph_params"] == json.dumps(used)).all()
+    assert (runs.loc[runs["graph"] != "ring", "graph_params"] == '{"k": 2, "p": 0.1}').all()
+    assert plot_sweep(tmp_path)  # figures written; no parameter taken for a measure

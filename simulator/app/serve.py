@@ -9,6 +9,7 @@ scenarios from the environment set here (:mod:`simulator.app.limits`,
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -17,7 +18,13 @@ from pathlib import Path
 from simulator.app import assets
 from simulator.app.limits import Limits, is_loopback
 
-__all__ = ["serve", "server_command", "server_environment", "startup_warnings"]
+__all__ = [
+    "require_free_port",
+    "serve",
+    "server_command",
+    "server_environment",
+    "startup_warnings",
+]
 
 PAGE = Path(__file__).resolve().parent / "app.py"
 
@@ -60,6 +67,29 @@ def startup_warnings(host: str, port: int, limits: Limits, env: dict[str, str]) 
     return out
 
 
+def require_free_port(host: str, port: int) -> None:
+    """ParameterError naming ``port`` when the server could not listen on ``host:port`` (another
+    server holds it): said before the server starts, not as its traceback after "serving".
+    Binds as the server will (address reuse on, so a port in TIME_WAIT counts as free)."""
+    from simulator.config import fail
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise fail("host", host, f"an address of this machine ({exc.strerror or exc})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise fail(
+                "port",
+                port,
+                f"a port free on {host} ({exc.strerror or exc}: another server holds it?)",
+            ) from None
+
+
 def serve(
     host: str,
     port: int,
@@ -68,7 +98,9 @@ def serve(
     scenarios: tuple[str, ...] = (),
     echo: Callable[[str], None] = print,
 ) -> int:
-    """Run the server (replacing this process on POSIX); the exit code elsewhere."""
+    """Run the server (replacing this process on POSIX); the exit code elsewhere. A ``port``
+    already taken on ``host`` is refused first (ParameterError naming it)."""
+    require_free_port(host, port)
     env = server_environment(limits, scenarios)
     for line in startup_warnings(host, port, limits, env):
         echo(line)

@@ -48,6 +48,20 @@ SCHEDULER_ENV = "NEUROPOP_DASK_SCHEDULER"
 TICK = 5.0  # seconds between progress ticks while waiting
 
 
+class Orphaned(RuntimeError):
+    """The sweep's process is gone: nobody will record this run."""
+
+
+def _stop_if_orphaned(task: dict[str, Any]) -> None:
+    """Raise :class:`Orphaned` in a local worker whose sweep process has died (killed, say):
+    its queued runs and their checkpoints would only compete with the resumed sweep's. A
+    worker of the local backend is a child of the sweep's process (``task["parent"]``); when
+    that dies, the worker's parent becomes another process."""
+    parent = task.get("parent")
+    if parent is not None and os.getppid() != parent:
+        raise Orphaned(f"the sweep's process {parent} is gone")
+
+
 def execute_run(task: dict[str, Any]) -> dict[str, Any]:
     """Run one model and return its measures; never raises for an error of the run itself.
 
@@ -71,7 +85,15 @@ def execute_run(task: dict[str, Any]) -> dict[str, Any]:
 
         load_registry()
         start = time.perf_counter()
+        _stop_if_orphaned(task)  # a queued run of a sweep that was killed: not started
         model, out["resumed_from"] = _start(task, get_model(task["model"]))
+        # a swept parameter this run does not set (another [[combinations]] entry does): the
+        # value the model used, for its tables' column
+        out["used"] = {
+            name: model.config[name]
+            for name in task.get("swept", ())
+            if name not in task["params"] and name in model.config
+        }
         _advance(model, task)
         table = model.model_dataframe()
         if not len(table) or int(table["step"].iloc[-1]) != model.steps:
@@ -160,6 +182,7 @@ def _advance(model: Any, task: dict[str, Any]) -> None:
     with warnings.catch_warnings():  # the check below reports exploding losses itself
         warnings.filterwarnings("ignore", message="training losses are exploding")
         while model.steps < task["steps"] and model.running:  # running: Mesa's own stop
+            _stop_if_orphaned(task)
             model.step()
             why = explosion(model, limit)
             if why:
@@ -291,6 +314,7 @@ def _task(
         "record": spec.record,
         "measures": spec.measures,
         "single_thread": single_thread,
+        "swept": spec.swept,
     }
 
 
@@ -334,6 +358,8 @@ def run_sweep(
             while pending and len(inflight) < (1 if helper is not None else pool.capacity):
                 run = pending.popleft()
                 task = _task(spec, run, backend != "serial", checkpoints)
+                if backend == "local":  # its workers are this process's children
+                    task["parent"] = os.getpid()
                 inflight[pool.submit(task)] = (run, pool.generation)
             done, _ = wait(list(inflight), timeout=TICK, return_when=FIRST_COMPLETED)
             progress.tick()
