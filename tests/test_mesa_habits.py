@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from models import REGISTRY
+from simulator.checkpoint import CheckpointError
 from simulator.cli import main
 from simulator.model import NeuralAgent, NeuralModel
 from simulator.sweep import sweep
@@ -131,7 +132,7 @@ def test_an_own_init_argument_is_recorded_and_a_resumed_run_keeps_it(scenario_fi
     assert (pd.read_csv(tmp_path / "full" / "model.csv")["boost"] == 3).all()
     cls = _load(scenario_file, "Boosted")
     assert cls(rng=0, n_agents=10, measures="fast").config["boost"] == 1.0  # its default
-    with pytest.raises(Exception, match=r"__init__ argument boost=.*must be a number"):
+    with pytest.raises(CheckpointError, match=r"__init__ argument boost=.*must be a number"):
         from simulator.checkpoint import save
 
         save(cls(rng=0, n_agents=10, measures="fast", boost=object()), tmp_path / "x.npz")
@@ -200,5 +201,5 @@ def test_a_checkpoint_keeps_what_a_users_agents_carry(tmp_path):
     assert [a.visits for a in back.agent_list] == [5] * 10
     pd.testing.assert_frame_equal(back.model_dataframe(), model.model_dataframe())
     model.agent_list[0].visits = object()
-    with pytest.raises(Exception, match=r"agents' attribute 'visits'"):
+    with pytest.raises(CheckpointError, match=r"agents' attribute 'visits'"):
         model.save(tmp_path / "d.npz")

@@ -318,10 +318,9 @@ class SweepStore:
         Every swept parameter has its column in every row, before ``seed``: a run that does
         not set one (another ``[[combinations]]`` entry does) gets the value its model used
         (``result["used"]``), or a missing value if it failed before its model was built."""
-        used = result.get("used") or {}
+        used = param_columns(result.get("used") or {})
         params = param_columns(run.params)
-        for name in (k for k in swept if k not in run.params):
-            params[name] = param_columns(used)[name] if name in used else None
+        params.update({k: used.get(k) for k in swept if k not in run.params})
         measures = result.get("steps")
         if measures is not None and len(measures):
             frame = measures.copy()
